@@ -1,0 +1,204 @@
+"""The one model every source is normalised into.
+
+Normalisers (``remedy.normalise``) build these; the policy (``remedy.policy``) decides on
+them; actions (``remedy.actions``) act on them. Everything here is plain data: frozen,
+slotted dataclasses that serialise to JSON with ``to_dict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class Severity(IntEnum):
+    """Ordered so policies can say "at least MEDIUM"."""
+
+    INFORMATIONAL = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def from_normalized(cls, score: float) -> Severity:
+        """ASFF ``Severity.Normalized`` (0-100) to a label, as Security Hub defines it."""
+        if score <= 0:
+            return cls.INFORMATIONAL
+        if score < 40:
+            return cls.LOW
+        if score < 70:
+            return cls.MEDIUM
+        if score < 90:
+            return cls.HIGH
+        return cls.CRITICAL
+
+
+class Source(StrEnum):
+    MACIE = "macie"
+    SECURITYHUB = "securityhub"
+    CLOUDTRAIL = "cloudtrail"
+
+
+class ResourceKind(StrEnum):
+    S3_OBJECT = "s3-object"
+    S3_BUCKET = "s3-bucket"
+    SECURITY_GROUP = "security-group"
+    IAM_POLICY = "iam-policy"
+    INTERNET_GATEWAY = "internet-gateway"
+    EC2_INSTANCE = "ec2-instance"
+    OTHER = "other"
+
+
+class Action(StrEnum):
+    """What the policy decided. ``reject`` is never written in a policy: trust decides it."""
+
+    QUARANTINE = "quarantine"
+    APPROVE = "approve"
+    NOTIFY = "notify"
+    IGNORE = "ignore"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One affected resource. Fields that do not apply to the kind stay None.
+
+    ``type`` keeps the source's own type name (``AwsS3Object``, ``AwsEc2Instance``) so
+    resources of kinds remedy does not act on are still shown faithfully.
+    """
+
+    kind: ResourceKind
+    id: str
+    type: str = ""
+    region: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind.value, "id": self.id, "type": self.type}
+        for name in ("region", "bucket", "key", "version_id", "etag", "size"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What a scanner found, e.g. category FINANCIAL_INFORMATION, type CREDIT_CARD_NUMBER, 30."""
+
+    category: str
+    type: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"category": self.category, "type": self.type, "count": self.count}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One finding, whatever its source.
+
+    ``account``/``region`` are where the finding lives (from the finding itself, never from
+    the envelope); ``envelope_account`` is who delivered it, kept for the trust check.
+    ``key`` is the dedupe key: equal for the native Macie event and its Security Hub copy.
+    ``type`` is canonical: a Macie finding seen through Security Hub carries Macie's own
+    type (``SensitiveData:S3Object/Personal``), other ASFF findings their first ``Types`` entry.
+    """
+
+    key: str
+    source: Source
+    product: str
+    type: str
+    severity: Severity
+    account: str
+    region: str
+    envelope_account: str
+    id: str
+    title: str = ""
+    description: str = ""
+    category: str | None = None
+    resources: tuple[Resource, ...] = ()
+    detections: tuple[Detection, ...] = ()
+    product_arn: str | None = None
+    workflow_status: str | None = None
+    record_state: str | None = None
+    compliance_status: str | None = None
+    action_name: str | None = None
+    actor: str | None = None
+    api_call: str | None = None
+    error_code: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def s3_objects(self) -> tuple[Resource, ...]:
+        return tuple(r for r in self.resources if r.kind is ResourceKind.S3_OBJECT)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "key": self.key,
+            "source": self.source.value,
+            "product": self.product,
+            "type": self.type,
+            "category": self.category,
+            "severity": self.severity.name,
+            "account": self.account,
+            "region": self.region,
+            "envelope_account": self.envelope_account,
+            "id": self.id,
+            "title": self.title,
+            "resources": [r.to_dict() for r in self.resources],
+        }
+        if self.detections:
+            out["detections"] = [d.to_dict() for d in self.detections]
+        for name in (
+            "product_arn",
+            "workflow_status",
+            "record_state",
+            "compliance_status",
+            "action_name",
+            "actor",
+            "api_call",
+            "error_code",
+            "created_at",
+            "updated_at",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.parameters:
+            out["parameters"] = self.parameters
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The policy's verdict: what to do, which rule said so, and why in words."""
+
+    action: Action
+    rule: str
+    reason: str
+    remediation: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": self.action.value,
+            "rule": self.rule,
+            "reason": self.reason,
+        }
+        if self.remediation is not None:
+            out["remediation"] = self.remediation
+        if self.options:
+            out["options"] = self.options
+        return out
