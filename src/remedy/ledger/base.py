@@ -1,0 +1,165 @@
+"""The ledger's state machine, independent of where it is stored.
+
+One entry per finding key. Every state change names the states it may start from and is
+applied by the store as one conditional write, so duplicate deliveries, double clicks and
+concurrent approvers resolve to exactly one winner; the losers get `Conflict` carrying
+the state they lost to. The store (``remedy.ledger.dynamodb``) knows DynamoDB's wire
+format; this module knows none of it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from remedy.errors import RemedyError
+
+
+class State(StrEnum):
+    RECEIVED = "RECEIVED"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    APPROVED = "APPROVED"
+    DISMISSED = "DISMISSED"
+    QUARANTINING = "QUARANTINING"
+    # Outcomes of a remediation attempt.
+    QUARANTINED = "QUARANTINED"
+    GONE = "GONE"
+    CHANGED = "CHANGED"
+    LOCKED = "LOCKED"
+    ARCHIVED = "ARCHIVED"
+    DENIED = "DENIED"
+    FAILED = "FAILED"
+    # Decisions that end without remediation.
+    NOTIFIED = "NOTIFIED"
+    IGNORED = "IGNORED"
+    REJECTED = "REJECTED"
+    RELEASED = "RELEASED"
+
+
+OUTCOMES: frozenset[State] = frozenset(
+    {
+        State.QUARANTINED,
+        State.GONE,
+        State.CHANGED,
+        State.LOCKED,
+        State.ARCHIVED,
+        State.DENIED,
+        State.FAILED,
+    }
+)
+
+# Outcomes after which a redelivery or a retry may try again.
+RETRYABLE: frozenset[State] = frozenset({State.FAILED, State.DENIED, State.ARCHIVED})
+
+# The only moves the ledger allows: from -> the states it may go to.
+TRANSITIONS: Mapping[State, frozenset[State]] = {
+    State.RECEIVED: frozenset(
+        {
+            State.PENDING_APPROVAL,
+            State.QUARANTINING,
+            State.NOTIFIED,
+            State.IGNORED,
+            State.REJECTED,
+        }
+    ),
+    State.PENDING_APPROVAL: frozenset({State.APPROVED, State.DISMISSED}),
+    State.APPROVED: frozenset({State.QUARANTINING}),
+    # QUARANTINING -> QUARANTINING lets a redelivery take over an attempt that crashed.
+    State.QUARANTINING: OUTCOMES | {State.QUARANTINING},
+    State.QUARANTINED: frozenset({State.RELEASED}),
+    **{s: frozenset({State.QUARANTINING}) for s in RETRYABLE},
+    State.GONE: frozenset(),
+    State.CHANGED: frozenset(),
+    State.LOCKED: frozenset(),
+    State.DISMISSED: frozenset(),
+    State.NOTIFIED: frozenset(),
+    State.IGNORED: frozenset(),
+    State.REJECTED: frozenset(),
+    State.RELEASED: frozenset(),
+}
+
+
+class Conflict(RemedyError):
+    """A conditional write lost: the entry was not in any of the expected states."""
+
+    def __init__(self, key: str, expected: Iterable[State], actual: State | None) -> None:
+        self.key = key
+        self.expected = frozenset(expected)
+        self.actual = actual
+        names = ", ".join(sorted(s.value for s in self.expected))
+        super().__init__(
+            f"ledger entry {key}: expected state in [{names}], found "
+            f"{actual.value if actual else 'no entry'}"
+        )
+
+
+class IllegalTransition(RemedyError):
+    def __init__(self, source: State, target: State) -> None:
+        super().__init__(f"ledger: {source.value} -> {target.value} is not a legal transition")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    at: str
+    by: str
+    source: str
+    target: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A ledger entry. ``finding`` and ``decision`` are the JSON snapshots (``to_dict``)."""
+
+    key: str
+    state: State
+    account: str
+    region: str
+    finding: dict[str, Any]
+    decision: dict[str, Any]
+    created_at: str
+    updated_at: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    history: tuple[HistoryItem, ...] = ()
+
+
+def check_transition(expected: Iterable[State], target: State) -> None:
+    """Refuse, before any write, a change the state machine does not allow."""
+    for source in expected:
+        if target not in TRANSITIONS[source]:
+            raise IllegalTransition(source, target)
+
+
+class LedgerStore(abc.ABC):
+    """Persistence of ledger entries. Every write is conditional."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> Entry | None: ...
+
+    @abc.abstractmethod
+    def create(self, entry: Entry) -> bool:
+        """Write `entry` if no entry has its key; False (and no write) if one exists."""
+
+    @abc.abstractmethod
+    def transition(
+        self,
+        key: str,
+        expected: Iterable[State],
+        target: State,
+        *,
+        by: str,
+        note: str = "",
+        attrs: Mapping[str, Any] | None = None,
+    ) -> Entry:
+        """Move `key` from one of `expected` to `target`, merging `attrs`, appending history.
+
+        Raises `Conflict` when the entry is in none of the expected states, and
+        `IllegalTransition` (before writing) when the state machine forbids the move.
+        """
+
+    @abc.abstractmethod
+    def update_attrs(self, key: str, attrs: Mapping[str, Any]) -> Entry:
+        """Merge `attrs` (e.g. the Slack message ts) without changing state."""
