@@ -1,0 +1,1 @@
+"""Telling people what happened: Slack, the account owners (SNS) and Security Hub."""
