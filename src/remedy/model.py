@@ -1,8 +1,10 @@
 """The one model every source is normalised into.
 
 Normalisers (``remedy.normalise``) build these; the policy (``remedy.policy``) decides on
-them; actions (``remedy.actions``) act on them. Everything here is plain data: frozen,
-slotted dataclasses that serialise to JSON with ``to_dict``.
+them; actions (``remedy.actions``) act on them. Everything here is plain data: slotted
+dataclasses that serialise to JSON with ``to_dict``. They are treated as immutable by
+convention but not declared ``frozen``: a frozen dataclass costs ~4x more to construct,
+and normalising must stay within 2x of ``json.loads`` (bench/decide.py).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class Action(StrEnum):
     REJECT = "reject"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Resource:
     """One affected resource. Fields that do not apply to the kind stay None.
 
@@ -90,8 +92,24 @@ class Resource:
             out["details"] = self.details
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Resource:
+        """The inverse of `to_dict` (the ledger stores findings as their JSON snapshot)."""
+        return cls(
+            kind=ResourceKind(data["kind"]),
+            id=data["id"],
+            type=data.get("type", ""),
+            region=data.get("region"),
+            bucket=data.get("bucket"),
+            key=data.get("key"),
+            version_id=data.get("version_id"),
+            etag=data.get("etag"),
+            size=data.get("size"),
+            details=data.get("details") or {},
+        )
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Detection:
     """What a scanner found, e.g. category FINANCIAL_INFORMATION, type CREDIT_CARD_NUMBER, 30."""
 
@@ -102,8 +120,12 @@ class Detection:
     def to_dict(self) -> dict[str, Any]:
         return {"category": self.category, "type": self.type, "count": self.count}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Detection:
+        return cls(category=data["category"], type=data["type"], count=data["count"])
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Finding:
     """One finding, whatever its source.
 
@@ -180,8 +202,46 @@ class Finding:
             out["parameters"] = self.parameters
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of `to_dict`, so a stored snapshot can be acted on again."""
+        optional = {
+            name: data[name]
+            for name in (
+                "product_arn",
+                "workflow_status",
+                "record_state",
+                "compliance_status",
+                "action_name",
+                "actor",
+                "api_call",
+                "error_code",
+                "created_at",
+                "updated_at",
+            )
+            if name in data
+        }
+        return cls(
+            key=data["key"],
+            source=Source(data["source"]),
+            product=data["product"],
+            type=data["type"],
+            severity=Severity[data["severity"]],
+            account=data["account"],
+            region=data["region"],
+            envelope_account=data["envelope_account"],
+            id=data["id"],
+            title=data.get("title", ""),
+            description=data.get("description", ""),
+            category=data.get("category"),
+            resources=tuple(Resource.from_dict(r) for r in data.get("resources", ())),
+            detections=tuple(Detection.from_dict(d) for d in data.get("detections", ())),
+            parameters=data.get("parameters") or {},
+            **optional,
+        )
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Decision:
     """The policy's verdict: what to do, which rule said so, and why in words."""
 

@@ -1,0 +1,54 @@
+"""Read any event remedy receives into findings of one model.
+
+``normalise(event)`` checks the EventBridge envelope, routes on (``source``,
+``detail-type``) through the registry, and returns the findings. Bad input of any shape
+raises only `remedy.errors.InvalidEvent`, naming the JSON path of the offending field.
+"""
+
+from __future__ import annotations
+
+from remedy.errors import InvalidEvent
+from remedy.model import Finding
+
+# Imported for their @register side effect: each adds its normaliser to the registry.
+from remedy.normalise import cloudtrail, macie, securityhub  # noqa: F401
+from remedy.normalise import fields as f
+from remedy.normalise.registry import lookup, normalisers
+
+__all__ = ["normalise", "supported_sources"]
+
+
+def supported_sources() -> dict[str, tuple[str, ...]]:
+    """Each EventBridge source remedy reads, with its detail-types."""
+    out: dict[str, list[str]] = {}
+    for entry in normalisers():
+        for source in entry.sources:
+            out.setdefault(source, []).extend(entry.detail_types)
+    return {source: tuple(out[source]) for source in sorted(out)}
+
+
+def normalise(event: object) -> list[Finding]:
+    """The findings in one EventBridge event; `InvalidEvent` if it cannot be read."""
+    if not isinstance(event, dict):
+        raise InvalidEvent(
+            f"expected an EventBridge event (a JSON object), got {f.json_type(event)}"
+        )
+    source = f.req_str(event, "source", "")
+    detail_type = f.req_str(event, "detail-type", "")
+    f.account_id(event, "account", "")
+    f.region(event, "region", "")
+    f.req_obj(event, "detail", "")
+    entry = lookup(source, detail_type)
+    if entry is None:
+        supported = supported_sources()
+        if source not in supported:
+            raise InvalidEvent(
+                f"unknown source {f.shown(source)}; supported: " + ", ".join(supported),
+                "source",
+            )
+        raise InvalidEvent(
+            f"unknown detail-type {f.shown(detail_type)} for source {source}; supported: "
+            + ", ".join(supported[source]),
+            "detail-type",
+        )
+    return entry.fn(event)

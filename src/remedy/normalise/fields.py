@@ -1,0 +1,190 @@
+"""Typed accessors for event fields that fail with `InvalidEvent` naming the JSON path.
+
+Each accessor takes the parent object, the key, and the parent's path (``""`` at the top,
+``detail.findings[0]`` deeper). The field's path is only built when something is wrong, so
+reading a valid event costs a dict lookup and an isinstance check per field: normalising
+must stay within a small multiple of ``json.loads`` (see ``bench/``).
+
+JSON ``null`` counts as absent for optional fields and as missing for required ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from remedy.errors import InvalidEvent
+
+# Every AWS region: two-letter area, one or more words, a number (us-gov-west-1, il-central-1).
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+
+_A_STRING = "a string"
+_AN_OBJECT = "an object"
+_AN_ARRAY = "an array"
+_AN_INTEGER = "an integer"
+_AN_ACCOUNT = "a 12-digit AWS account id"
+_A_REGION = "an AWS region such as us-east-1"
+
+
+def path_of(parent: str, key: str) -> str:
+    return f"{parent}.{key}" if parent else key
+
+
+def item_path(parent: str, index: int) -> str:
+    return f"{parent}[{index}]"
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "an empty string" if value == "" else "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A string value for a one-line message: quoted, escaped, and cut to `limit`."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def missing(parent: str, key: str, what: str) -> InvalidEvent:
+    return InvalidEvent(f"missing, expected {what}", path_of(parent, key))
+
+
+def wrong_type(field: str, what: str, value: object) -> InvalidEvent:
+    return InvalidEvent(f"expected {what}, got {json_type(value)}", field)
+
+
+def bad_value(field: str, what: str, value: str) -> InvalidEvent:
+    return InvalidEvent(f"expected {what}, got {shown(value)}", field)
+
+
+def req_obj(parent: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if isinstance(value, dict):
+        return value
+    if value is None:
+        raise missing(path, key, _AN_OBJECT)
+    raise wrong_type(path_of(path, key), _AN_OBJECT, value)
+
+
+def opt_obj(parent: Mapping[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    value = parent.get(key)
+    if value is None or isinstance(value, dict):
+        return value
+    raise wrong_type(path_of(path, key), _AN_OBJECT, value)
+
+
+def req_list(parent: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    value = parent.get(key)
+    if isinstance(value, list):
+        return value
+    if value is None:
+        raise missing(path, key, _AN_ARRAY)
+    raise wrong_type(path_of(path, key), _AN_ARRAY, value)
+
+
+def opt_list(parent: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    """An optional array; absent or null reads as empty."""
+    value = parent.get(key)
+    if isinstance(value, list):
+        return value
+    if value is None:
+        return []
+    raise wrong_type(path_of(path, key), _AN_ARRAY, value)
+
+
+def req_str(parent: Mapping[str, Any], key: str, path: str) -> str:
+    """A required, non-empty string."""
+    value = parent.get(key)
+    if isinstance(value, str) and value:
+        return value
+    if value is None:
+        raise missing(path, key, "a non-empty string")
+    raise wrong_type(path_of(path, key), "a non-empty string", value)
+
+
+def opt_str(parent: Mapping[str, Any], key: str, path: str) -> str | None:
+    """An optional string, kept as given (an empty string stays empty)."""
+    value = parent.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise wrong_type(path_of(path, key), _A_STRING, value)
+
+
+def opt_int(parent: Mapping[str, Any], key: str, path: str) -> int | None:
+    value = parent.get(key)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise wrong_type(path_of(path, key), _AN_INTEGER, value)
+
+
+def req_int(parent: Mapping[str, Any], key: str, path: str) -> int:
+    value = parent.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if value is None:
+        raise missing(path, key, _AN_INTEGER)
+    raise wrong_type(path_of(path, key), _AN_INTEGER, value)
+
+
+def opt_bool(parent: Mapping[str, Any], key: str, path: str) -> bool | None:
+    value = parent.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise wrong_type(path_of(path, key), "a boolean", value)
+
+
+def account_id(parent: Mapping[str, Any], key: str, path: str) -> str:
+    value = parent.get(key)
+    # isascii first: isdigit alone accepts other scripts' digits.
+    if isinstance(value, str) and len(value) == 12 and value.isascii() and value.isdigit():
+        return value
+    if value is None:
+        raise missing(path, key, _AN_ACCOUNT)
+    if isinstance(value, str):
+        raise bad_value(path_of(path, key), _AN_ACCOUNT, value)
+    raise wrong_type(path_of(path, key), _AN_ACCOUNT, value)
+
+
+def opt_account_id(parent: Mapping[str, Any], key: str, path: str) -> str | None:
+    return None if parent.get(key) is None else account_id(parent, key, path)
+
+
+def region(parent: Mapping[str, Any], key: str, path: str) -> str:
+    value = parent.get(key)
+    if isinstance(value, str) and _REGION.fullmatch(value):
+        return value
+    if value is None:
+        raise missing(path, key, _A_REGION)
+    if isinstance(value, str):
+        raise bad_value(path_of(path, key), _A_REGION, value)
+    raise wrong_type(path_of(path, key), _A_REGION, value)
+
+
+def opt_region(parent: Mapping[str, Any], key: str, path: str) -> str | None:
+    return None if parent.get(key) is None else region(parent, key, path)
+
+
+def is_region(text: str) -> bool:
+    return _REGION.fullmatch(text) is not None
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a region, for ARNs the payload does not spell out."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"

@@ -1,0 +1,170 @@
+"""Amazon Macie ``Macie Finding`` events: sensitive-data (CLASSIFICATION) and POLICY findings.
+
+The finding's account, region and type come from ``detail``; the bucket and object from
+``detail.resourcesAffected``. ``classificationDetails.detailedResultsLocation`` names where
+Macie wrote its results, not an affected resource, so it is not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from remedy.errors import InvalidEvent
+from remedy.model import Detection, Finding, Resource, ResourceKind, Severity, Source
+from remedy.normalise import fields as f
+from remedy.normalise.keys import macie_key
+from remedy.normalise.registry import register
+
+PRODUCT = "Macie"
+CUSTOM_IDENTIFIER = "CUSTOM_IDENTIFIER"
+
+# Macie's severity words; sensitive-data findings also score them 1/2/3.
+_BY_DESCRIPTION = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.HIGH}
+_BY_SCORE = {1: Severity.LOW, 2: Severity.MEDIUM, 3: Severity.HIGH}
+_CATEGORY_BY_PREFIX = {"SensitiveData": "CLASSIFICATION", "Policy": "POLICY"}
+
+
+def category_of(finding_type: str) -> str | None:
+    """CLASSIFICATION or POLICY from a Macie type such as ``SensitiveData:S3Object/Personal``."""
+    return _CATEGORY_BY_PREFIX.get(finding_type.partition(":")[0])
+
+
+@register("macie", {"source": ["aws.macie"], "detail-type": ["Macie Finding"]})
+def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
+    detail: dict[str, Any] = event["detail"]
+    path = "detail"
+    account = f.account_id(detail, "accountId", path)
+    region = f.region(detail, "region", path)
+    finding_type = f.req_str(detail, "type", path)
+    category = f.opt_str(detail, "category", path) or category_of(finding_type)
+    partition = f.opt_str(detail, "partition", path) or f.partition_of(region)
+
+    resources_path = "detail.resourcesAffected"
+    affected = f.req_obj(detail, "resourcesAffected", path)
+    bucket_obj = f.req_obj(affected, "s3Bucket", resources_path)
+    bucket_path = f"{resources_path}.s3Bucket"
+    bucket = f.req_str(bucket_obj, "name", bucket_path)
+    bucket_arn = f.opt_str(bucket_obj, "arn", bucket_path) or f"arn:{partition}:s3:::{bucket}"
+    resources: list[Resource] = []
+    object_key: str | None = None
+    version_id: str | None = None
+    s3_object = f.opt_obj(affected, "s3Object", resources_path)
+    if s3_object is not None:
+        object_path = f"{resources_path}.s3Object"
+        # Kept exactly as Macie wrote it: no URL-decoding, no stripping.
+        object_key = f.req_str(s3_object, "key", object_path)
+        # Macie writes "" for an unversioned object: that is no version, not a version id.
+        version_id = f.opt_str(s3_object, "versionId", object_path) or None
+        resources.append(
+            Resource(
+                kind=ResourceKind.S3_OBJECT,
+                id=f"arn:{partition}:s3:::{bucket}/{object_key}",
+                type="AwsS3Object",
+                region=region,
+                bucket=bucket,
+                key=object_key,
+                version_id=version_id,
+                etag=f.opt_str(s3_object, "eTag", object_path) or None,
+                size=f.opt_int(s3_object, "size", object_path),
+            )
+        )
+    resources.append(
+        Resource(
+            kind=ResourceKind.S3_BUCKET,
+            id=bucket_arn,
+            type="AwsS3Bucket",
+            region=region,
+            bucket=bucket,
+        )
+    )
+
+    # Said the ASFF way so one guard covers both sources.
+    record_state = "ARCHIVED" if f.opt_bool(detail, "archived", path) else None
+    parameters: dict[str, Any] = {}
+    if f.opt_bool(detail, "sample", path):
+        # Macie's generated sample findings: the policy may want to tell them apart.
+        parameters["sample"] = True
+
+    return [
+        Finding(
+            key=macie_key(account, region, bucket, object_key, version_id, finding_type),
+            source=Source.MACIE,
+            product=PRODUCT,
+            type=finding_type,
+            severity=_severity(detail, category),
+            account=account,
+            region=region,
+            envelope_account=event["account"],
+            id=f.req_str(detail, "id", path),
+            title=f.opt_str(detail, "title", path) or "",
+            description=f.opt_str(detail, "description", path) or "",
+            category=category,
+            resources=tuple(resources),
+            detections=_detections(detail),
+            record_state=record_state,
+            parameters=parameters,
+            created_at=f.opt_str(detail, "createdAt", path),
+            updated_at=f.opt_str(detail, "updatedAt", path),
+        )
+    ]
+
+
+def _severity(detail: dict[str, Any], category: str | None) -> Severity:
+    path = "detail.severity"
+    severity = f.req_obj(detail, "severity", "detail")
+    description = f.opt_str(severity, "description", path)
+    if description is not None:
+        found = _BY_DESCRIPTION.get(description.lower())
+        if found is None:
+            raise f.bad_value(f"{path}.description", "one of Low, Medium, High", description)
+        return found
+    # Only sensitive-data findings score on 1/2/3; policy scores (7.4) are another scale.
+    score = severity.get("score")
+    if category == "CLASSIFICATION" and isinstance(score, int) and not isinstance(score, bool):
+        found = _BY_SCORE.get(score)
+        if found is not None:
+            return found
+    raise InvalidEvent("missing, expected one of Low, Medium, High", f"{path}.description")
+
+
+def _detections(detail: dict[str, Any]) -> tuple[Detection, ...]:
+    details = f.opt_obj(detail, "classificationDetails", "detail")
+    if details is None:
+        return ()
+    path = "detail.classificationDetails.result"
+    result = f.opt_obj(details, "result", "detail.classificationDetails")
+    if result is None:
+        return ()
+    out: list[Detection] = []
+    for i, group in enumerate(f.opt_list(result, "sensitiveData", path)):
+        group_path = f.item_path(f"{path}.sensitiveData", i)
+        if not isinstance(group, dict):
+            raise f.wrong_type(group_path, "an object", group)
+        category = f.req_str(group, "category", group_path)
+        for j, item in enumerate(f.opt_list(group, "detections", group_path)):
+            item_path = f.item_path(f"{group_path}.detections", j)
+            if not isinstance(item, dict):
+                raise f.wrong_type(item_path, "an object", item)
+            out.append(
+                Detection(
+                    category=category,
+                    type=f.req_str(item, "type", item_path),
+                    count=f.req_int(item, "count", item_path),
+                )
+            )
+    custom = f.opt_obj(result, "customDataIdentifiers", path)
+    if custom is not None:
+        custom_path = f"{path}.customDataIdentifiers"
+        for i, item in enumerate(f.opt_list(custom, "detections", custom_path)):
+            item_path = f.item_path(f"{custom_path}.detections", i)
+            if not isinstance(item, dict):
+                raise f.wrong_type(item_path, "an object", item)
+            out.append(
+                Detection(
+                    category=CUSTOM_IDENTIFIER,
+                    type=f.req_str(item, "name", item_path),
+                    count=f.req_int(item, "count", item_path),
+                )
+            )
+    return tuple(out)

@@ -1,0 +1,336 @@
+"""AWS Security Hub events: ``Findings - Imported`` and ``Findings - Custom Action`` (ASFF).
+
+One event carries one or more findings, possibly from several member accounts when it
+comes from the administrator (aggregator) account. Each finding's account is its own
+``AwsAccountId``, never the envelope's and never one parsed out of a resource ARN.
+
+ARNs in real payloads are not always well formed (AWS's own GuardDuty example has
+``arn:aws::ec2:...``), so resource ids are read by their recognisable parts, never by
+strict ARN parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from remedy.errors import InvalidEvent
+from remedy.model import Finding, Resource, ResourceKind, Severity, Source
+from remedy.normalise import fields as f
+from remedy.normalise.keys import asff_key, macie_key
+from remedy.normalise.macie import PRODUCT as MACIE
+from remedy.normalise.macie import category_of
+from remedy.normalise.registry import register
+
+IMPORTED = "Security Hub Findings - Imported"
+CUSTOM_ACTION = "Security Hub Findings - Custom Action"
+
+# ``ProductArn`` ``.../product/aws/<name>`` of the AWS products, to their ProductName.
+AWS_PRODUCTS = {
+    "guardduty": "GuardDuty",
+    "inspector": "Inspector",
+    "access-analyzer": "IAM Access Analyzer",
+    "config": "Config",
+    "securityhub": "Security Hub",
+    "macie": MACIE,
+}
+
+_LABELS = {s.name: s for s in Severity}
+_LABEL_CHOICES = "one of " + ", ".join(_LABELS)
+_SEVERITY_LABEL_FIELD = "aws/securityhub/SeverityLabel"
+_PRODUCT_NAME_FIELD = "aws/securityhub/ProductName"
+
+
+@register(
+    "securityhub",
+    {"source": ["aws.securityhub"], "detail-type": [IMPORTED, CUSTOM_ACTION]},
+)
+def normalise_securityhub(event: Mapping[str, Any]) -> list[Finding]:
+    detail: dict[str, Any] = event["detail"]
+    action_name = None
+    if event["detail-type"] == CUSTOM_ACTION:
+        # The console action a person chose; the policy maps it to a remediation.
+        action_name = f.req_str(detail, "actionName", "detail")
+    items = f.req_list(detail, "findings", "detail")
+    if not items:
+        raise InvalidEvent("expected at least one finding, got an empty array", "detail.findings")
+    envelope_account: str = event["account"]
+    return [
+        _finding(item, f"detail.findings[{i}]", envelope_account, action_name)
+        for i, item in enumerate(items)
+    ]
+
+
+def _finding(item: object, path: str, envelope_account: str, action_name: str | None) -> Finding:
+    if not isinstance(item, dict):
+        raise f.wrong_type(path, "an object", item)
+    account = f.account_id(item, "AwsAccountId", path)
+    finding_id = f.req_str(item, "Id", path)
+    product_arn = f.req_str(item, "ProductArn", path)
+    product_fields = f.opt_obj(item, "ProductFields", path) or {}
+    raw_resources = f.opt_list(item, "Resources", path)
+    region = _region(item, raw_resources, product_arn, path)
+    product = _product(item, product_arn, product_fields, path)
+    types = _types(item, path)
+    resources = tuple(
+        _resource(raw, f"{path}.Resources[{i}]", region) for i, raw in enumerate(raw_resources)
+    )
+
+    finding_type = types[0]
+    category = None
+    key = None
+    if product == MACIE:
+        macie_type = _macie_type(types)
+        if macie_type is not None:
+            finding_type = macie_type
+            category = category_of(macie_type)
+            key = _macie_copy_key(account, region, resources, macie_type)
+    if key is None:
+        key = asff_key(product_arn, finding_id)
+
+    parameters: dict[str, Any] = {}
+    compliance = f.opt_obj(item, "Compliance", path)
+    compliance_status = None
+    if compliance is not None:
+        compliance_path = f"{path}.Compliance"
+        compliance_status = f.opt_str(compliance, "Status", compliance_path)
+        control_id = f.opt_str(compliance, "SecurityControlId", compliance_path)
+        if control_id:
+            parameters["control_id"] = control_id
+    if "control_id" not in parameters:
+        # Findings from before consolidated controls name the control only here.
+        control_id = product_fields.get("ControlId")
+        if isinstance(control_id, str) and control_id:
+            parameters["control_id"] = control_id
+
+    workflow = f.opt_obj(item, "Workflow", path)
+    workflow_status = None
+    if workflow is not None:
+        workflow_status = f.opt_str(workflow, "Status", f"{path}.Workflow")
+    if workflow_status is None:
+        workflow_status = f.opt_str(item, "WorkflowState", path)
+
+    return Finding(
+        key=key,
+        source=Source.SECURITYHUB,
+        product=product,
+        type=finding_type,
+        severity=_severity(item, product_fields, path),
+        account=account,
+        region=region,
+        envelope_account=envelope_account,
+        id=finding_id,
+        title=f.opt_str(item, "Title", path) or "",
+        description=f.opt_str(item, "Description", path) or "",
+        category=category,
+        resources=resources,
+        product_arn=product_arn,
+        workflow_status=workflow_status,
+        record_state=f.opt_str(item, "RecordState", path),
+        compliance_status=compliance_status,
+        action_name=action_name,
+        parameters=parameters,
+        created_at=f.opt_str(item, "CreatedAt", path),
+        updated_at=f.opt_str(item, "UpdatedAt", path),
+    )
+
+
+def _region(item: dict[str, Any], resources: list[Any], product_arn: str, path: str) -> str:
+    """``Region``, else the first resource's ``Region``, else the region in ``ProductArn``."""
+    found = f.opt_region(item, "Region", path)
+    if found is not None:
+        return found
+    if resources and isinstance(resources[0], dict):
+        # Only a fallback: a resource "Region" that is not one (say "global") is passed over.
+        found = resources[0].get("Region")
+        if isinstance(found, str) and f.is_region(found):
+            return found
+    # Scan the ARN's fields rather than index them: a stray colon shifts them.
+    for part in product_arn.split(":", 6)[:6]:
+        if f.is_region(part):
+            return part
+    raise InvalidEvent(
+        "missing, expected a region in Region, Resources[0].Region or ProductArn",
+        f"{path}.Region",
+    )
+
+
+def _product(
+    item: dict[str, Any], product_arn: str, product_fields: dict[str, Any], path: str
+) -> str:
+    name = f.opt_str(item, "ProductName", path)
+    if name:
+        return name
+    company, _, product = product_arn.partition("product/")[2].partition("/")
+    if company == "aws" and product in AWS_PRODUCTS:
+        return AWS_PRODUCTS[product]
+    label = product_fields.get(_PRODUCT_NAME_FIELD)
+    if isinstance(label, str) and label:
+        return label
+    return product or product_arn
+
+
+def _types(item: dict[str, Any], path: str) -> list[str]:
+    types = f.req_list(item, "Types", path)
+    if not types:
+        raise InvalidEvent("expected at least one type, got an empty array", f"{path}.Types")
+    for i, value in enumerate(types):
+        if not isinstance(value, str) or not value:
+            raise f.wrong_type(f"{path}.Types[{i}]", "a non-empty string", value)
+    return types
+
+
+def _macie_type(types: list[str]) -> str | None:
+    """Macie's own type from its ASFF ``Types`` entry.
+
+    ``Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal`` becomes
+    ``SensitiveData:S3Object/Personal``; ``Effects/Data Exposure/Policy:IAMUser-S3BucketPublic``
+    becomes ``Policy:IAMUser/S3BucketPublic``. Macie's type names hold no ``-`` of their
+    own, so the first one after the colon is where the ``/`` was.
+    """
+    for entry in types:
+        prefix, colon, rest = entry.rpartition("/")[2].partition(":")
+        if colon and prefix in ("SensitiveData", "Policy"):
+            resource, dash, subtype = rest.partition("-")
+            if dash and resource and subtype:
+                return f"{prefix}:{resource}/{subtype}"
+    return None
+
+
+def _macie_copy_key(
+    account: str, region: str, resources: tuple[Resource, ...], macie_type: str
+) -> str | None:
+    """The key the native Macie event gets: from the object if there is one, else the bucket."""
+    target = next((r for r in resources if r.kind is ResourceKind.S3_OBJECT), None)
+    if target is None:
+        target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
+    if target is None or target.bucket is None:
+        return None
+    return macie_key(account, region, target.bucket, target.key, target.version_id, macie_type)
+
+
+def _severity(item: dict[str, Any], product_fields: dict[str, Any], path: str) -> Severity:
+    """``Severity.Label``, else ``Severity.Normalized``, else the ProductFields label."""
+    severity = f.opt_obj(item, "Severity", path)
+    severity_path = f"{path}.Severity"
+    if severity is not None:
+        label = f.opt_str(severity, "Label", severity_path)
+        if label is not None:
+            found = _LABELS.get(label)
+            if found is None:
+                raise f.bad_value(f"{severity_path}.Label", _LABEL_CHOICES, label)
+            return found
+        normalized = severity.get("Normalized")
+        if normalized is not None:
+            return Severity.from_normalized(_score(normalized, f"{severity_path}.Normalized"))
+    label = product_fields.get(_SEVERITY_LABEL_FIELD)
+    if label is not None:
+        field = f'{path}.ProductFields["{_SEVERITY_LABEL_FIELD}"]'
+        if not isinstance(label, str):
+            raise f.wrong_type(field, _LABEL_CHOICES, label)
+        found = _LABELS.get(label)
+        if found is None:
+            raise f.bad_value(field, _LABEL_CHOICES, label)
+        return found
+    raise InvalidEvent(
+        "missing, expected Severity.Label, Severity.Normalized or "
+        f'ProductFields["{_SEVERITY_LABEL_FIELD}"]',
+        severity_path,
+    )
+
+
+def _score(value: object, field: str) -> float:
+    """``Severity.Normalized``: a number from 0 to 100, which some producers send as a string."""
+    what = "a number from 0 to 100"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise f.wrong_type(field, what, value)
+    if isinstance(value, str):
+        try:
+            score = float(value)
+        except ValueError:
+            raise f.bad_value(field, what, value) from None
+    else:
+        score = value
+    # Written so NaN fails too.
+    if not 0 <= score <= 100:
+        if isinstance(value, str):
+            raise f.bad_value(field, what, value)
+        raise InvalidEvent(f"expected {what}, got {value!r}", field)
+    return score
+
+
+def _s3_path(arn: str) -> tuple[str, str]:
+    """``bucket`` and ``key`` of ``arn:aws:s3:::bucket/key`` (the key may hold ``/``)."""
+    if not arn.startswith("arn:"):
+        return "", ""
+    bucket, _, key = arn.partition(":::")[2].partition("/")
+    return bucket, key
+
+
+def _after(text: str, marker: str) -> str | None:
+    """What follows the last `marker`, e.g. the id in ``...:instance/i-0abc``."""
+    _, found, tail = text.rpartition(marker)
+    return tail if found and tail else None
+
+
+def _resource(item: object, path: str, finding_region: str) -> Resource:
+    if not isinstance(item, dict):
+        raise f.wrong_type(path, "an object", item)
+    rtype = f.req_str(item, "Type", path)
+    rid = f.req_str(item, "Id", path)
+    region = f.opt_str(item, "Region", path) or finding_region
+    if rtype == "AwsS3Object":
+        bucket, key = _s3_path(rid)
+        if not bucket or not key:
+            raise f.bad_value(f"{path}.Id", "an S3 object ARN such as arn:aws:s3:::bucket/key", rid)
+        version_id = etag = None
+        details = f.opt_obj(item, "Details", path)
+        if details is not None:
+            s3_object = f.opt_obj(details, "AwsS3Object", f"{path}.Details")
+            if s3_object is not None:
+                object_path = f"{path}.Details.AwsS3Object"
+                version_id = f.opt_str(s3_object, "VersionId", object_path) or None
+                etag = f.opt_str(s3_object, "ETag", object_path) or None
+        return Resource(
+            kind=ResourceKind.S3_OBJECT,
+            id=rid,
+            type=rtype,
+            region=region,
+            bucket=bucket,
+            key=key,
+            version_id=version_id,
+            etag=etag,
+        )
+    if rtype == "AwsS3Bucket":
+        bucket = _s3_path(rid)[0]
+        if not bucket:
+            raise f.bad_value(f"{path}.Id", "an S3 bucket ARN such as arn:aws:s3:::bucket", rid)
+        return Resource(
+            kind=ResourceKind.S3_BUCKET, id=rid, type=rtype, region=region, bucket=bucket
+        )
+    if rtype == "AwsEc2SecurityGroup":
+        group_id = None
+        details = f.opt_obj(item, "Details", path)
+        if details is not None:
+            group = f.opt_obj(details, "AwsEc2SecurityGroup", f"{path}.Details")
+            if group is not None:
+                group_id = f.opt_str(group, "GroupId", f"{path}.Details.AwsEc2SecurityGroup")
+        group_id = group_id or _after(rid, "security-group/") or rid
+        return Resource(
+            kind=ResourceKind.SECURITY_GROUP,
+            id=group_id,
+            type=rtype,
+            region=region,
+            details={"arn": rid},
+        )
+    if rtype == "AwsEc2Instance":
+        return Resource(
+            kind=ResourceKind.EC2_INSTANCE,
+            id=_after(rid, "instance/") or rid,
+            type=rtype,
+            region=region,
+            details={"arn": rid},
+        )
+    if rtype == "AwsIamPolicy":
+        return Resource(kind=ResourceKind.IAM_POLICY, id=rid, type=rtype, region=region)
+    return Resource(kind=ResourceKind.OTHER, id=rid, type=rtype, region=region)

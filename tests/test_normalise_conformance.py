@@ -1,0 +1,540 @@
+"""Every AWS-authored payload in ../shared/conformance reads into the facts EXPECTED.md lists.
+
+Each test names its file and asserts the facts of that file, traps included. The corpus is
+read in place, never copied into the project.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from conftest import CONFORMANCE, EVENTS, load_json
+from remedy.model import Detection, Finding, ResourceKind, Severity, Source
+from remedy.normalise import normalise
+from remedy.normalise.registry import lookup, normalisers
+
+COVERED = {
+    "macie-sensitive-reveal-csv-multiple.json",
+    "macie-sensitive-reveal-key-with-spaces.json",
+    "macie-sensitive-reveal-cdi-customidentifier.json",
+    "macie-policy-awscli-s3bucketpublicreadaccess.json",
+    "securityhub-securityhub-control-consolidated-cloudtrail2.json",
+    "securityhub-securityhub-control-nist-cloudtrail2.json",
+    "securityhub-config-s3-bucket-level-public-access.json",
+    "securityhub-guardduty-ec2-sshbruteforce.json",
+    "securityhub-inspector-network-reachability-port22.json",
+    "securityhub-accessanalyzer-s3-cross-account.json",
+    "securityhub-guardduty-iamuser-consolelogin-customaction.json",
+    "securityhub-custom-custodian-lambda-crossaccount-customaction.json",
+    "securityhub-securityhub-cis-cloudtrail-customaction.json",
+    "cloudtrail-ec2-authorizesecuritygroupingress-open-world.json",
+    "cloudtrail-ec2-authorizesecuritygroupingress-ssh-world.json",
+    "cloudtrail-s3-putbucketpolicy-public.json",
+    "cloudtrail-s3-putbucketacl.json",
+    "cloudtrail-ec2-attachinternetgateway.json",
+}
+
+MULTIPLE_DETECTIONS = (
+    Detection("FINANCIAL_INFORMATION", "CREDIT_CARD_NUMBER", 30),
+    Detection("PERSONAL_INFORMATION", "USA_SOCIAL_SECURITY_NUMBER", 30),
+    Detection("PERSONAL_INFORMATION", "PHONE_NUMBER", 28),
+    Detection("PERSONAL_INFORMATION", "DATE_OF_BIRTH", 30),
+    Detection("PERSONAL_INFORMATION", "NAME", 20),
+    Detection("PERSONAL_INFORMATION", "ADDRESS", 28),
+)
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def event(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = load_json(CONFORMANCE / name)
+    return data
+
+
+def one(name: str) -> Finding:
+    findings = normalise(event(name))
+    assert len(findings) == 1
+    return findings[0]
+
+
+def test_every_corpus_file_is_covered(conformance_dir: Path) -> None:
+    on_disk = {p.name for p in conformance_dir.glob("*.json")}
+    assert on_disk == COVERED
+
+
+@pytest.mark.parametrize("name", sorted(COVERED))
+def test_every_finding_is_complete_and_serialisable(name: str) -> None:
+    for finding in normalise(event(name)):
+        assert finding.key and finding.account and finding.region and finding.type
+        out = json.loads(json.dumps(finding.to_dict()))
+        assert out["severity"] in {s.name for s in Severity}
+
+
+def test_event_patterns_route_each_event_to_its_normaliser_only() -> None:
+    """The registered EventBridge patterns, on moto's bus: each corpus and events/ file
+    reaches its own normaliser's queue; a CloudTrail call that is not guarded reaches none.
+    (moto 5.2.5 leaves TestEventPattern unimplemented, so this goes through real rules.)"""
+    files = sorted(CONFORMANCE.glob("*.json")) + sorted(EVENTS.glob("*.json"))
+    unguarded = event("cloudtrail-ec2-attachinternetgateway.json")
+    unguarded["detail"]["eventName"] = "RunInstances"
+    with mock_aws():
+        bus = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queues = {}
+        for entry in normalisers():
+            url = sqs.create_queue(QueueName=entry.name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            bus.put_rule(Name=entry.name, EventPattern=json.dumps(entry.event_pattern))
+            bus.put_targets(
+                Rule=entry.name, Targets=[{"Id": "q", "Arn": arn["Attributes"]["QueueArn"]}]
+            )
+            queues[entry.name] = url
+        expected: dict[str, list[str]] = {name: [] for name in queues}
+        for path in files:
+            raw = load_json(path)
+            route = lookup(raw["source"], raw["detail-type"])
+            assert route is not None, path.name
+            expected[route.name].append(raw["id"])
+        for raw in [load_json(path) for path in files] + [unguarded]:
+            bus.put_events(
+                Entries=[
+                    {
+                        "Source": raw["source"],
+                        "DetailType": raw["detail-type"],
+                        # Carried in Detail so each delivery can be told apart.
+                        "Detail": json.dumps({**raw["detail"], "sample-id": raw["id"]}),
+                    }
+                ]
+            )
+        for name, url in queues.items():
+            delivered = []
+            while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            ):
+                for message in messages:
+                    delivered.append(json.loads(message["Body"])["detail"]["sample-id"])
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            assert sorted(delivered) == sorted(expected[name]), name
+
+
+# --- Macie -------------------------------------------------------------------------------
+
+
+def test_macie_csv_multiple() -> None:
+    f = one("macie-sensitive-reveal-csv-multiple.json")
+    assert f.source is Source.MACIE and f.product == "Macie"
+    assert (f.account, f.region) == ("555555555555", "us-east-1")
+    assert f.id == "00000000000000000000000000000001"
+    assert f.category == "CLASSIFICATION"
+    assert f.type == "SensitiveData:S3Object/Multiple"
+    assert f.severity is Severity.HIGH
+    assert f.created_at == f.updated_at == "2021-10-25T23:25:04.250Z"
+    obj, bucket = f.resources
+    assert obj.kind is ResourceKind.S3_OBJECT
+    assert obj.bucket == "DOC-EXAMPLE-BUCKET1"
+    assert obj.key == "macie-workshop/sample-data.csv"
+    assert obj.size == 4750
+    # trap: versionId "" means no version
+    assert obj.version_id is None
+    assert bucket.kind is ResourceKind.S3_BUCKET
+    assert bucket.id == "arn:aws:s3:::DOC-EXAMPLE-BUCKET1"
+    # trap: detailedResultsLocation names another bucket, which is not a resource
+    assert all(r.bucket == "DOC-EXAMPLE-BUCKET1" for r in f.resources)
+    assert f.detections == MULTIPLE_DETECTIONS
+    totals: dict[str, int] = {}
+    for d in f.detections:
+        totals[d.category] = totals.get(d.category, 0) + d.count
+    assert totals == {"FINANCIAL_INFORMATION": 30, "PERSONAL_INFORMATION": 136}
+
+
+def test_macie_key_with_spaces_is_kept_and_not_merged_by_id() -> None:
+    plain = one("macie-sensitive-reveal-csv-multiple.json")
+    spaced = one("macie-sensitive-reveal-key-with-spaces.json")
+    assert spaced.s3_objects[0].key == "macie-workshop/sample-data with spaces.csv"
+    assert spaced.s3_objects[0].version_id is None
+    assert (spaced.account, spaced.region, spaced.severity) == (
+        "555555555555",
+        "us-east-1",
+        Severity.HIGH,
+    )
+    assert spaced.detections == MULTIPLE_DETECTIONS
+    # trap: the same finding id for two objects; the dedupe key must tell them apart
+    assert spaced.id == plain.id == "00000000000000000000000000000001"
+    assert spaced.key != plain.key
+
+
+def test_macie_custom_identifier() -> None:
+    f = one("macie-sensitive-reveal-cdi-customidentifier.json")
+    assert (f.account, f.region) == ("555555555555", "us-east-1")
+    assert f.id == "00000000000000000000000000000005"
+    assert f.type == "SensitiveData:S3Object/CustomIdentifier"
+    assert f.category == "CLASSIFICATION"
+    assert f.severity is Severity.MEDIUM
+    obj = f.s3_objects[0]
+    assert (obj.bucket, obj.key, obj.size, obj.version_id) == (
+        "DOC-EXAMPLE-BUCKET1",
+        "test-cdi.csv",
+        4855,
+        None,
+    )
+    # trap: the identifier's "arn" is a bare UUID; it is not used, the name is
+    assert f.detections == (Detection("CUSTOM_IDENTIFIER", "email check", 1),)
+    assert f.created_at == "2022-03-11T05:49:17.220Z"
+
+
+def test_macie_policy_finding_with_unknown_subtype_and_odd_score() -> None:
+    f = one("macie-policy-awscli-s3bucketpublicreadaccess.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-1")
+    assert f.id == "64ed80b084b5b7b985b12345"
+    assert f.category == "POLICY"
+    # trap: not a documented policy type, still parsed
+    assert f.type == "Policy:IAMUser/S3BucketPublicReadAccess"
+    # trap: score 7.4; the description decides
+    assert f.severity is Severity.HIGH
+    assert f.title == "Bucket policy allows public read access"
+    assert f.description == "The S3 bucket is publicly readable."
+    # no s3Object: the bucket only
+    (bucket,) = f.resources
+    assert bucket.kind is ResourceKind.S3_BUCKET
+    assert bucket.bucket == "amzn-s3-demo-bucket"
+    assert bucket.id == "arn:aws:s3:::amzn-s3-demo-bucket"
+    assert f.s3_objects == ()
+    # trap: classificationDetails on a POLICY finding holds no detections
+    assert f.detections == ()
+    # trap: timestamps with offset and microseconds are kept as given
+    assert f.created_at == "2023-05-07T20:21:01.656000+00:00"
+
+
+# --- Security Hub ------------------------------------------------------------------------
+
+
+def test_securityhub_control_consolidated_with_string_normalized() -> None:
+    f = one("securityhub-securityhub-control-consolidated-cloudtrail2.json")
+    assert f.source is Source.SECURITYHUB
+    assert (f.account, f.region) == ("123456789012", "us-east-2")
+    assert f.id == (
+        "arn:aws:securityhub:us-east-2:123456789012:security-control/CloudTrail.2/finding/"
+        "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+    )
+    assert f.product_arn == "arn:aws:securityhub:us-east-2::product/aws/securityhub"
+    assert f.product == "Security Hub"
+    assert f.type == "Software and Configuration Checks/Industry and Regulatory Standards"
+    assert f.severity is Severity.MEDIUM
+    assert f.parameters["control_id"] == "CloudTrail.2"
+    assert f.compliance_status == "FAILED"
+    (trail,) = f.resources
+    assert (trail.kind, trail.type, trail.region) == (
+        ResourceKind.OTHER,
+        "AwsCloudTrailTrail",
+        "us-east-2",
+    )
+    assert trail.id == "arn:aws:cloudtrail:us-east-2:123456789012:trail/AWSMacieTrail-DO-NOT-EDIT"
+    assert (f.workflow_status, f.record_state) == ("NEW", "ACTIVE")
+    assert f.updated_at == "2022-10-28T16:10:00.093Z"
+    assert f.title == "CloudTrail should have encryption at-rest enabled"
+
+
+def test_securityhub_string_normalized_alone_is_read_as_a_number() -> None:
+    # trap: Severity.Normalized is the string "40"; with no Label it alone decides.
+    raw = event("securityhub-securityhub-control-consolidated-cloudtrail2.json")
+    del raw["detail"]["findings"][0]["Severity"]["Label"]
+    assert normalise(raw)[0].severity is Severity.MEDIUM
+
+
+def test_securityhub_control_nist_ignores_contradicting_product_fields() -> None:
+    f = one("securityhub-securityhub-control-nist-cloudtrail2.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-1")
+    assert f.id.startswith(
+        "arn:aws:securityhub:us-east-1:123456789012:subscription/nist-800-53/v/5.0.0/CloudTrail.2/"
+    )
+    assert f.severity is Severity.MEDIUM
+    assert f.compliance_status == "FAILED"
+    # trap: ProductFields point at us-east-2, a us-west-2 trail and CloudTrail.9
+    assert f.parameters["control_id"] == "CloudTrail.2"
+    (trail,) = f.resources
+    assert trail.id == "arn:aws:cloudtrail:us-east-1:123456789012:trail/AWSMacieTrail-DO-NOT-EDIT"
+    assert trail.region == "us-east-1"
+
+
+def test_securityhub_config_keys_on_id_not_product_fields() -> None:
+    raw = event("securityhub-config-s3-bucket-level-public-access.json")
+    f = normalise(raw)[0]
+    assert (f.account, f.region) == ("123456789012", "eu-central-1")
+    assert f.product == "Config"
+    assert f.product_arn == "arn:aws:securityhub:eu-central-1::product/aws/config"
+    assert f.type == "Software and Configuration Checks"
+    assert f.severity is Severity.MEDIUM
+    assert f.title == "s3-bucket-level-public-access-prohibited-config-integration-demo"
+    assert f.compliance_status == "FAILED"
+    (bucket,) = f.resources
+    assert bucket.kind is ResourceKind.S3_BUCKET
+    assert bucket.bucket == "config-integration-demo-bucket"
+    assert bucket.region == "eu-central-1"
+    # trap: ProductFields' FindingId (46f0...) differs from Id (45g0...); the key uses Id
+    assert f.id.endswith("45g070df80cb50b68fa6a43594kc6fda1e517932")
+    changed = event("securityhub-config-s3-bucket-level-public-access.json")
+    changed["detail"]["findings"][0]["ProductFields"]["aws/securityhub/FindingId"] = "other"
+    assert normalise(changed)[0].key == f.key
+    changed["detail"]["findings"][0]["Id"] += "-other"
+    assert normalise(changed)[0].key != f.key
+
+
+def test_securityhub_guardduty_malformed_arns() -> None:
+    f = one("securityhub-guardduty-ec2-sshbruteforce.json")
+    # trap: every ARN has an extra colon; account and instance still come out right
+    assert f.account == "193043430472"
+    # no F.Region: the resource's region
+    assert f.region == "us-east-1"
+    assert f.product == "GuardDuty"
+    assert f.type == "TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce"
+    assert f.severity is Severity.MEDIUM
+    (instance,) = f.resources
+    assert instance.kind is ResourceKind.EC2_INSTANCE
+    assert instance.id == "i-0c10c2c7863d1a356"
+    assert instance.type == "AwsEc2Instance"
+    assert instance.region == "us-east-1"
+    assert f.updated_at == "2020-09-30T12:14:00.206Z"
+    assert (f.workflow_status, f.record_state) == ("NEW", "ACTIVE")
+
+
+def test_securityhub_inspector_account_is_not_the_resource_arns() -> None:
+    f = one("securityhub-inspector-network-reachability-port22.json")
+    # trap: the resource ARN is in 193043430472; the finding is 111122223333's
+    assert f.account == "111122223333"
+    assert f.region == "us-east-1"
+    assert f.product == "Inspector"
+    assert f.product_arn == "arn:aws:securityhub:us-east-1::product/aws/inspector"
+    assert f.type == (
+        "Software and Configuration Checks/AWS Security Best Practices/"
+        "Network Reachability - Recognized port reachable from internet"
+    )
+    assert f.severity is Severity.MEDIUM
+    (instance,) = f.resources
+    assert instance.id == "i-0c10c2c7863d1a356"
+
+
+def test_securityhub_access_analyzer_region_from_product_arn() -> None:
+    f = one("securityhub-accessanalyzer-s3-cross-account.json")
+    assert f.account == "111122223333"
+    # no Region anywhere but in ProductArn (and Id)
+    assert f.region == "us-west-2"
+    # no ProductName and (trap) no ProductFields: derived from ProductArn
+    assert f.product == "IAM Access Analyzer"
+    assert f.type == (
+        "Software and Configuration Checks/AWS Security Best Practices/External Access Granted"
+    )
+    assert f.severity is Severity.LOW
+    (bucket,) = f.resources
+    assert (bucket.kind, bucket.bucket, bucket.id) == (
+        ResourceKind.S3_BUCKET,
+        "my-bucket",
+        "arn:aws:s3:::my-bucket",
+    )
+    assert bucket.region == "us-west-2"
+
+
+def test_securityhub_custom_action_guardduty_console_login() -> None:
+    raw = event("securityhub-guardduty-iamuser-consolelogin-customaction.json")
+    # trap: a Custom Action event with a non-AWS top-level key
+    assert raw["detail-type"] == "Security Hub Findings - Custom Action" and raw["debug"] is True
+    (f,) = normalise(raw)
+    assert f.action_name == "Ec2 aws"
+    assert f.account == f.envelope_account == "644160558196"
+    assert f.region == "us-east-1"
+    assert f.product == "GuardDuty"
+    assert f.product_arn == "arn:aws:securityhub:us-east-1::product/aws/guardduty"
+    assert f.type == "Unusual Behaviors/User/UnauthorizedAccess:IAMUser-ConsoleLogin"
+    # trap: no Severity.Label; Normalized 50 agrees with the ProductFields label MEDIUM
+    assert f.severity is Severity.MEDIUM
+    (key,) = f.resources
+    # trap: a literal "null" inside the id is kept as it is
+    assert (key.kind, key.type, key.id) == (
+        ResourceKind.OTHER,
+        "AwsIamAccessKey",
+        "AWS::IAM::AccessKey:null",
+    )
+    # the custom-action ARN in env.resources is not a finding id
+    assert f.id.startswith("arn:aws:guardduty:us-east-1:644160558196:detector/")
+
+
+def test_securityhub_custom_action_cross_account() -> None:
+    (f,) = normalise(event("securityhub-custom-custodian-lambda-crossaccount-customaction.json"))
+    # the finding's own account, not the envelope's 519413311747
+    assert f.account == "644160558196"
+    assert f.envelope_account == "519413311747"
+    assert f.region == "us-east-1"
+    assert f.action_name == "Lambda remediate"
+    assert f.product_arn == (
+        "arn:aws:securityhub:us-east-1:644160558196:product/644160558196/default"
+    )
+    assert f.id == (
+        "us-east-1/644160558196/356580e4704cf1222cbee13685416652/84a7b9799285262dbf00c7b214463dde"
+    )
+    assert f.type == "Software and Configuration Checks/Custodian/Monkey Lambda"
+    assert f.compliance_status == "FAILED"
+    # no Label: Normalized 6 is LOW, as the ProductFields label says
+    assert f.severity is Severity.LOW
+    (function,) = f.resources
+    assert (function.kind, function.type) == (ResourceKind.OTHER, "Other")
+    assert function.id == (
+        "arn:aws:lambda:us-east-1:644160558196:function:"
+        "custodian-enterprise-ec2-instances-no-elastic-ip-isolate"
+    )
+    assert f.created_at == "2020-01-15T15:55:49.624441+00:00"
+
+
+def test_securityhub_custom_action_cis_passed() -> None:
+    (f,) = normalise(event("securityhub-securityhub-cis-cloudtrail-customaction.json"))
+    assert f.account == f.envelope_account == "644160558196"
+    assert f.region == "us-east-1"
+    assert f.action_name == "Ec2 aws"
+    assert f.title == "2.2 Ensure CloudTrail log file validation is enabled (Scored)"
+    assert f.type == (
+        "Software and Configuration Checks/Industry and Regulatory Standards/"
+        "CIS AWS Foundations Benchmark"
+    )
+    # Normalized 0 is INFORMATIONAL, as the ProductFields label says
+    assert f.severity is Severity.INFORMATIONAL
+    # a passing check
+    assert f.compliance_status == "PASSED"
+    (trail,) = f.resources
+    assert trail.id == "arn:aws:cloudtrail:us-east-1:644160558196:trail/skunk-trails"
+    # the bucket in Details.Other is not an affected resource
+    assert trail.bucket is None
+
+
+def test_securityhub_product_fields_label_is_the_last_fallback() -> None:
+    raw = event("securityhub-securityhub-cis-cloudtrail-customaction.json")
+    del raw["detail"]["findings"][0]["Severity"]
+    assert normalise(raw)[0].severity is Severity.INFORMATIONAL
+    raw = event("securityhub-guardduty-iamuser-consolelogin-customaction.json")
+    del raw["detail"]["findings"][0]["Severity"]["Normalized"]
+    assert normalise(raw)[0].severity is Severity.MEDIUM
+
+
+# --- CloudTrail --------------------------------------------------------------------------
+
+
+def test_cloudtrail_open_world_ingress_ipv4_and_ipv6() -> None:
+    f = one("cloudtrail-ec2-authorizesecuritygroupingress-open-world.json")
+    assert f.source is Source.CLOUDTRAIL and f.product == "CloudTrail"
+    # trap: no recipientAccountId; the envelope account
+    assert f.account == "000000000000"
+    assert f.region == "us-east-1"
+    assert f.type == "ec2:AuthorizeSecurityGroupIngress"
+    assert f.api_call == "ec2.amazonaws.com:AuthorizeSecurityGroupIngress"
+    assert f.actor == "arn:aws:iam::000000000000:user/test"
+    assert f.created_at == "2020-02-17T05:42:21Z"
+    assert f.error_code is None
+    (group,) = f.resources
+    assert (group.kind, group.id) == (ResourceKind.SECURITY_GROUP, "sg-00000bd0bf00f0000")
+    assert f.parameters["group_id"] == "sg-00000bd0bf00f0000"
+    # trap: the second item's ipRanges is {}, not a list
+    assert f.parameters["permissions"] == [
+        {
+            "protocol": "tcp",
+            "from_port": 55,
+            "to_port": 55,
+            "cidrs_v4": ["0.0.0.0/0"],
+            "cidrs_v6": [],
+            "open_to_world": True,
+        },
+        {
+            "protocol": "tcp",
+            "from_port": 55,
+            "to_port": 55,
+            "cidrs_v4": [],
+            "cidrs_v6": ["::/0"],
+            "open_to_world": True,
+        },
+    ]
+    assert f.parameters["open_to_world"] is True
+    assert f.severity is Severity.HIGH
+
+
+def test_cloudtrail_ssh_world() -> None:
+    f = one("cloudtrail-ec2-authorizesecuritygroupingress-ssh-world.json")
+    assert (f.account, f.region) == ("112233445566", "us-east-1")
+    assert f.id == "42155429-7e8e-43b5-9b5e-6953f80d51d5"
+    assert f.actor == "arn:aws:sts::112233445566:assumed-role/Operator/ryan@example.com"
+    assert f.created_at == "2020-04-30T04:40:52Z"
+    assert f.resources[0].id == "sg-0d921df5d84f7270a"
+    (permission,) = f.parameters["permissions"]
+    assert (permission["protocol"], permission["from_port"], permission["to_port"]) == (
+        "tcp",
+        22,
+        22,
+    )
+    assert permission["cidrs_v4"] == ["0.0.0.0/0"] and permission["cidrs_v6"] == []
+    assert f.parameters["open_to_world"] is True
+    assert f.severity is Severity.HIGH
+    assert f.error_code is None
+
+
+def test_cloudtrail_put_bucket_policy_object() -> None:
+    f = one("cloudtrail-s3-putbucketpolicy-public.json")
+    assert (f.account, f.region) == ("123456789012", "us-west-2")
+    assert f.type == "s3:PutBucketPolicy"
+    assert f.api_call == "s3.amazonaws.com:PutBucketPolicy"
+    assert f.created_at == "2019-01-01T00:00:00Z"
+    assert f.actor == "arn:aws:sts::123456789012:assumed-role/example-role/example-user"
+    (bucket,) = f.resources
+    assert (bucket.kind, bucket.bucket) == (ResourceKind.S3_BUCKET, "example-bucket")
+    assert f.parameters["bucket"] == "example-bucket"
+    # the policy arrived as a JSON object
+    (statement,) = f.parameters["policy"]["Statement"]
+    assert statement == {
+        "Action": "s3:GetBucketAcl",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Resource": "arn:aws:s3:::example-bucket",
+        "Sid": "Public Access",
+    }
+    assert f.parameters["public"] is True
+    assert f.severity is Severity.HIGH
+    assert f.error_code is None
+
+
+def test_cloudtrail_put_bucket_acl_empty_bucket_single_grant() -> None:
+    f = one("cloudtrail-s3-putbucketacl.json")
+    assert (f.account, f.region) == ("111122223333", "us-west-2")
+    assert f.id == "607b9532-1423-41c7-b048-ec2641693c47"
+    assert f.actor == "arn:aws:iam::111122223333:user/myUserName"
+    assert f.created_at == "2019-02-01T03:22:33Z"
+    # trap: bucketName "" is no bucket; none is invented
+    assert f.parameters["bucket"] is None
+    assert f.resources == ()
+    # trap: Grant is one object, not a list
+    assert f.parameters["grants"] == [
+        {
+            "grantee_type": "CanonicalUser",
+            "grantee": "d25639fbe9c19cd30a4c0f43fbf00e2d3f96400a9aa8dabfbbebe1906Example",
+            "permission": "FULL_CONTROL",
+        }
+    ]
+    # no AllUsers/AuthenticatedUsers grantee: not public
+    assert f.parameters["public"] is False
+    assert f.severity is Severity.INFORMATIONAL
+
+
+def test_cloudtrail_attach_internet_gateway() -> None:
+    f = one("cloudtrail-ec2-attachinternetgateway.json")
+    assert (f.account, f.region) == ("123456789012", "us-west-2")
+    assert f.type == "ec2:AttachInternetGateway"
+    assert f.actor == "arn:aws:sts::123456789012:assumed-role/tester"
+    (gateway,) = f.resources
+    assert (gateway.kind, gateway.id) == (ResourceKind.INTERNET_GATEWAY, "igw-1")
+    assert f.parameters == {"internet_gateway_id": "igw-1", "vpc_id": "vpc-1"}
+    assert f.severity is Severity.MEDIUM
+    assert f.error_code is None
