@@ -1,0 +1,117 @@
+"""``remedy explain EVENT.json...``: what remedy would do with each event, without AWS.
+
+Prints one JSON document, ``{"events": [{"file", "findings", "error"}]}``, keys sorted and
+indented so the output is stable to diff and script against. Each finding is the
+normalised finding plus its ``decision`` ``{action, rule, reason}``. A file that cannot
+be read as an event gets ``error`` (one line naming the file and the field) and a line
+on stderr; the others are still explained, and the exit status is then 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from remedy.errors import InvalidEvent, PolicyError
+from remedy.normalise import normalise
+from remedy.policy import Policy, decide, load_policy
+
+_ACCOUNT_ID = re.compile(r"[0-9]{12}\Z")
+
+
+def _account_id(value: str) -> str:
+    if not _ACCOUNT_ID.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account id")
+    return value
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="show how each event is read and what the policy decides (no AWS calls)",
+        description=(
+            "Normalise each EventBridge event file and show the policy's decision for every "
+            "finding in it, as one JSON document on stdout. Exit status 2 if any file "
+            "could not be read as an event (the others are still explained)."
+        ),
+    )
+    parser.add_argument("events", nargs="+", metavar="EVENT.json", help="event files; - for stdin")
+    parser.add_argument(
+        "--aggregator",
+        action="append",
+        default=[],
+        type=_account_id,
+        metavar="ACCOUNT",
+        help="also trust this account to deliver other accounts' findings (repeatable)",
+    )
+    parser.add_argument(
+        "--policy",
+        metavar="DIR",
+        help="policy folder (default: $REMEDY_POLICY_DIR, else the policies/ shipped with remedy)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _read(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    return Path(name).read_bytes()
+
+
+def explain_file(name: str, policy: Policy) -> dict[str, Any]:
+    """The ``events[]`` entry for one file: its findings with decisions, or its error."""
+    try:
+        raw = _read(name)
+    except OSError as exc:
+        return _failed(name, f"cannot read: {exc.strerror or exc}")
+    try:
+        event = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return _failed(name, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+    except UnicodeDecodeError as exc:
+        return _failed(name, f"not JSON: undecodable text ({exc.reason} at byte {exc.start})")
+    try:
+        findings = normalise(event)
+    except InvalidEvent as exc:
+        return _failed(name, str(exc))
+    return {
+        "file": name,
+        "findings": [
+            {**finding.to_dict(), "decision": decide(finding, policy).to_dict()}
+            for finding in findings
+        ],
+        "error": None,
+    }
+
+
+def _failed(name: str, message: str) -> dict[str, Any]:
+    return {"file": name, "findings": [], "error": _one_line(f"{name}: {message}")}
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
+    policy = policy.with_aggregators(args.aggregator)
+    entries = []
+    status = 0
+    for name in args.events:
+        entry = explain_file(name, policy)
+        if entry["error"] is not None:
+            print(f"remedy explain: {entry['error']}", file=sys.stderr)
+            status = 2
+        entries.append(entry)
+    json.dump({"events": entries}, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return status

@@ -1,0 +1,46 @@
+"""``remedy policy validate [DIR]``: check a policy folder as the handler will at cold start."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from remedy.errors import PolicyError
+from remedy.policy import ACCOUNTS_FILE, REMEDIATION_FILE, load_policy
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("policy", help="work with the remediation policy")
+    commands = parser.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
+    validate = commands.add_parser(
+        "validate",
+        help="check remediation.yaml and accounts.yaml against their schemas",
+        description=(
+            f"Check {REMEDIATION_FILE} and {ACCOUNTS_FILE} in DIR against the schemas remedy "
+            "ships, exactly as the handler does at cold start. Exit 0 if the policy loads; "
+            "else exit 2 with one 'file:path: message' line per problem on stderr."
+        ),
+    )
+    validate.add_argument(
+        "directory",
+        nargs="?",
+        metavar="DIR",
+        help="policy folder (default: $REMEDY_POLICY_DIR, else the policies/ shipped with remedy)",
+    )
+    validate.set_defaults(func=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.directory)
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
+    print(
+        f"policy OK: {policy.directory} ({len(policy.rules.rules)} rules, "
+        f"{len(policy.accounts.by_id)} accounts, {len(policy.aggregators)} aggregators)",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,415 @@
+"""``remedy explain``: the console script and ``remedy.cli.main``, on the real corpus.
+
+The expected decisions of the conformance corpus were checked by hand against
+``../shared/conformance/EXPECTED.md`` (accounts, severities, compliance, workflow) and the
+shipped policy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import CONFORMANCE, EVENTS
+from policy_support import SHIPPED, policy_dir
+from remedy.cli import main
+
+REMEDY = str(Path(sys.executable).with_name("remedy"))
+
+# file -> [(finding account, severity, action, rule)], one tuple per finding.
+CONFORMANCE_DECISIONS: dict[str, list[tuple[str, str, str, str]]] = {
+    "cloudtrail-ec2-attachinternetgateway.json": [
+        ("123456789012", "MEDIUM", "notify", "notify-cloudtrail-guards")
+    ],
+    "cloudtrail-ec2-authorizesecuritygroupingress-open-world.json": [
+        ("000000000000", "HIGH", "notify", "notify-cloudtrail-guards")
+    ],
+    "cloudtrail-ec2-authorizesecuritygroupingress-ssh-world.json": [
+        ("112233445566", "HIGH", "notify", "notify-cloudtrail-guards")
+    ],
+    # The ACL grants only the owner: nothing opened, below the minimum severity.
+    "cloudtrail-s3-putbucketacl.json": [
+        ("111122223333", "INFORMATIONAL", "ignore", "builtin:min-severity")
+    ],
+    "cloudtrail-s3-putbucketpolicy-public.json": [
+        ("123456789012", "HIGH", "notify", "notify-cloudtrail-guards")
+    ],
+    "macie-policy-awscli-s3bucketpublicreadaccess.json": [
+        ("123456789012", "HIGH", "notify", "notify-macie-policy")
+    ],
+    "macie-sensitive-reveal-cdi-customidentifier.json": [
+        ("555555555555", "MEDIUM", "approve", "approve-personal-data")
+    ],
+    "macie-sensitive-reveal-csv-multiple.json": [
+        ("555555555555", "HIGH", "approve", "approve-personal-data")
+    ],
+    "macie-sensitive-reveal-key-with-spaces.json": [
+        ("555555555555", "HIGH", "approve", "approve-personal-data")
+    ],
+    "securityhub-accessanalyzer-s3-cross-account.json": [
+        ("111122223333", "LOW", "ignore", "ignore-securityhub-below-high")
+    ],
+    "securityhub-config-s3-bucket-level-public-access.json": [
+        ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
+    # Delivered by 519413311747, the Security Hub administrator listed as an aggregator.
+    "securityhub-custom-custodian-lambda-crossaccount-customaction.json": [
+        ("644160558196", "LOW", "ignore", "ignore-securityhub-below-high")
+    ],
+    "securityhub-guardduty-ec2-sshbruteforce.json": [
+        ("193043430472", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
+    # "Ec2 aws" is another tool's custom action; no rule maps it, so the usual rules apply.
+    "securityhub-guardduty-iamuser-consolelogin-customaction.json": [
+        ("644160558196", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
+    "securityhub-inspector-network-reachability-port22.json": [
+        ("111122223333", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
+    "securityhub-securityhub-cis-cloudtrail-customaction.json": [
+        ("644160558196", "INFORMATIONAL", "ignore", "builtin:passed")
+    ],
+    "securityhub-securityhub-control-consolidated-cloudtrail2.json": [
+        ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
+    "securityhub-securityhub-control-nist-cloudtrail2.json": [
+        ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
+}
+
+CROSS_ACCOUNT = "securityhub-custom-custodian-lambda-crossaccount-customaction.json"
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [REMEDY, *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def summary(document: dict[str, Any]) -> dict[str, list[tuple[str, str, str, str]]]:
+    return {
+        Path(entry["file"]).name: [
+            (f["account"], f["severity"], f["decision"]["action"], f["decision"]["rule"])
+            for f in entry["findings"]
+        ]
+        for entry in document["events"]
+    }
+
+
+@pytest.fixture(scope="module")
+def corpus_run() -> subprocess.CompletedProcess[str]:
+    files = sorted(str(p) for p in CONFORMANCE.glob("*.json"))
+    return run("explain", *files)
+
+
+def test_every_conformance_file_is_covered(conformance_dir: Path) -> None:
+    assert sorted(p.name for p in conformance_dir.glob("*.json")) == sorted(CONFORMANCE_DECISIONS)
+
+
+def test_console_script_explains_the_whole_corpus(
+    corpus_run: subprocess.CompletedProcess[str],
+) -> None:
+    assert corpus_run.returncode == 0, corpus_run.stderr
+    assert corpus_run.stderr == ""
+    document = json.loads(corpus_run.stdout)
+    assert summary(document) == CONFORMANCE_DECISIONS
+    assert all(entry["error"] is None for entry in document["events"])
+
+
+def test_output_is_stable_json(corpus_run: subprocess.CompletedProcess[str]) -> None:
+    document = json.loads(corpus_run.stdout)
+    assert corpus_run.stdout == json.dumps(document, indent=2, sort_keys=True) + "\n"
+    finding = document["events"][0]["findings"][0]
+    for name in ("key", "source", "product", "type", "severity", "account", "region"):
+        assert isinstance(finding[name], str)
+    assert set(finding["decision"]) == {"action", "rule", "reason"}
+
+
+def test_in_process_main_matches_the_console_script(
+    corpus_run: subprocess.CompletedProcess[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted(str(p) for p in CONFORMANCE.glob("*.json"))
+    assert main(["explain", *files]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == (corpus_run.stdout, "")
+
+
+def test_key_with_spaces_is_kept_exactly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(CONFORMANCE / "macie-sensitive-reveal-key-with-spaces.json")]) == 0
+    finding = json.loads(capsys.readouterr().out)["events"][0]["findings"][0]
+    assert finding["decision"]["reason"] == (
+        "rule approve-personal-data: Macie SensitiveData:S3Object/Multiple at HIGH in "
+        "555555555555 (macie-reveal-sample) on "
+        "s3://DOC-EXAMPLE-BUCKET1/macie-workshop/sample-data with spaces.csv"
+    )
+
+
+def _policy_without_aggregators(tmp_path: Path) -> Path:
+    text = (SHIPPED / "accounts.yaml").read_text(encoding="utf-8")
+    start, end = text.index("aggregators:"), text.index("# Used for accounts not listed")
+    return policy_dir(tmp_path, accounts=text[:start] + text[end:])
+
+
+def test_cross_account_event_needs_a_trusted_aggregator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _policy_without_aggregators(tmp_path)
+    event = str(CONFORMANCE / CROSS_ACCOUNT)
+    assert main(["explain", "--policy", str(folder), event]) == 0
+    decision = json.loads(capsys.readouterr().out)["events"][0]["findings"][0]["decision"]
+    assert decision == {
+        "action": "reject",
+        "rule": "builtin:trust",
+        "reason": "envelope account 519413311747 is neither the finding's account "
+        "644160558196 nor a trusted aggregator: possible spoofing, nothing done",
+    }
+    assert main(["explain", "--policy", str(folder), "--aggregator", "519413311747", event]) == 0
+    decision = json.loads(capsys.readouterr().out)["events"][0]["findings"][0]["decision"]
+    assert decision["action"] == "ignore"
+
+
+def test_forged_envelope_is_rejected(tmp_path: Path) -> None:
+    event = json.loads(
+        (CONFORMANCE / "macie-sensitive-reveal-csv-multiple.json").read_text(encoding="utf-8")
+    )
+    event["account"] = "333333333333"  # a member claiming another account's finding
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(event), encoding="utf-8")
+    result = run("explain", str(forged))
+    assert result.returncode == 0
+    finding = json.loads(result.stdout)["events"][0]["findings"][0]
+    assert finding["account"] == "555555555555"
+    assert finding["decision"]["action"] == "reject"
+    assert "333333333333" in finding["decision"]["reason"]
+    assert "555555555555" in finding["decision"]["reason"]
+
+
+def _bad_inputs(folder: Path) -> dict[str, tuple[bytes, str]]:
+    """file name -> (content, the error after ``<path>: ``)."""
+    macie = json.loads(
+        (CONFORMANCE / "macie-sensitive-reveal-csv-multiple.json").read_text(encoding="utf-8")
+    )
+    missing = json.loads(json.dumps(macie))
+    del missing["detail"]["accountId"]
+    mistyped = json.loads(json.dumps(macie))
+    mistyped["detail"]["severity"]["description"] = 5
+    unknown = {**macie, "source": "aws.foo"}
+    return {
+        "not-json.json": (b'{"a":\n', "not JSON: Expecting value (line 2, column 1)"),
+        "array.json": (b"[1]", "expected an EventBridge event (a JSON object), got an array"),
+        "not-eventbridge.json": (b'{"id": "x"}', "source: missing, expected a non-empty string"),
+        "unknown-source.json": (
+            json.dumps(unknown).encode(),
+            "source: unknown source 'aws.foo'; supported: aws.ec2, aws.iam, aws.macie, "
+            "aws.s3, aws.securityhub",
+        ),
+        "missing-field.json": (
+            json.dumps(missing).encode(),
+            "detail.accountId: missing, expected a 12-digit AWS account id",
+        ),
+        "mistyped-field.json": (
+            json.dumps(mistyped).encode(),
+            "detail.severity.description: expected a string, got a number",
+        ),
+    }
+
+
+def test_bad_files_get_an_error_and_the_rest_are_explained(tmp_path: Path) -> None:
+    cases = _bad_inputs(tmp_path)
+    good = str(CONFORMANCE / "cloudtrail-s3-putbucketpolicy-public.json")
+    args = []
+    for name, (content, _) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        args.append(str(tmp_path / name))
+    missing_file = str(tmp_path / "nosuch.json")
+    result = run("explain", args[0], good, *args[1:], missing_file)
+    assert result.returncode == 2
+    entries = json.loads(result.stdout)["events"]
+    expected_errors = [f"{tmp_path / name}: {error}" for name, (_, error) in cases.items()]
+    expected_errors.append(f"{missing_file}: cannot read: No such file or directory")
+    errors = [e["error"] for e in entries if e["file"] != good]
+    assert errors == expected_errors
+    assert all(e["findings"] == [] for e in entries if e["file"] != good)
+    good_entry = next(e for e in entries if e["file"] == good)
+    assert good_entry["error"] is None
+    assert good_entry["findings"][0]["decision"]["action"] == "notify"
+    assert result.stderr.splitlines() == [f"remedy explain: {e}" for e in expected_errors]
+
+
+def test_bad_file_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "array.json"
+    bad.write_text("[1]", encoding="utf-8")
+    assert main(["explain", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    message = f"{bad}: expected an EventBridge event (a JSON object), got an array"
+    assert json.loads(out) == {"events": [{"file": str(bad), "findings": [], "error": message}]}
+    assert err == f"remedy explain: {message}\n"
+
+
+def test_stdin() -> None:
+    payload = (CONFORMANCE / "cloudtrail-s3-putbucketpolicy-public.json").read_bytes()
+    result = run("explain", "-", stdin=payload)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)["events"][0]
+    assert entry["file"] == "-"
+    assert entry["findings"][0]["decision"]["rule"] == "notify-cloudtrail-guards"
+
+
+def test_policy_error_exits_2_with_file_path_lines(tmp_path: Path) -> None:
+    folder = policy_dir(
+        tmp_path, remediation="version: 1\nrules:\n  - {id: x, match: {}, action: burn}\n"
+    )
+    result = run(
+        "explain", "--policy", str(folder), str(CONFORMANCE / "cloudtrail-s3-putbucketacl.json")
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"{folder / 'remediation.yaml'}:rules[0].action: 'burn' is not one of "
+        "['quarantine', 'approve', 'notify', 'ignore']\n"
+    )
+
+
+def test_policy_from_environment(tmp_path: Path) -> None:
+    folder = policy_dir(
+        tmp_path, remediation="version: 1\nrules:\n  - {id: all, match: {}, action: notify}\n"
+    )
+    result = subprocess.run(
+        [REMEDY, "explain", str(CONFORMANCE / "securityhub-guardduty-ec2-sshbruteforce.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "REMEDY_POLICY_DIR": str(folder)},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["events"][0]["findings"][0]["decision"]["rule"] == "all"
+
+
+@pytest.mark.parametrize("value", ["12345", "51941331174x", "5194133117470"])
+def test_aggregator_must_be_an_account_id(value: str) -> None:
+    result = run("explain", "--aggregator", value, str(CONFORMANCE / CROSS_ACCOUNT))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"argument --aggregator: {value!r} is not a 12-digit AWS account id" in result.stderr
+
+
+# The project's own samples (events/README.md says what each one is): file -> decisions.
+EVENT_DECISIONS: dict[str, list[tuple[str, str, str]]] = {
+    "cloudtrail-ec2-attachinternetgateway-to-vpc.json": [
+        ("333333333333", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-ec2-authorizesecuritygroupingress-world-rdp.json": [
+        ("111111111111", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-iam-createpolicy.json": [
+        ("111111111111", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-iam-createpolicyversion.json": [
+        ("333333333333", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-iam-putgrouppolicy.json": [
+        ("333333333333", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-iam-putrolepolicy.json": [
+        ("111111111111", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-iam-putuserpolicy.json": [
+        ("222222222222", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-s3-deletepublicaccessblock.json": [
+        ("111111111111", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-s3-putbucketacl-public-read.json": [
+        ("222222222222", "notify", "notify-cloudtrail-guards"),
+    ],
+    "cloudtrail-s3-putbucketpolicy-accessdenied.json": [
+        ("222222222222", "ignore", "builtin:failed-call"),
+    ],
+    "cloudtrail-s3-putbucketpolicy-public-string.json": [
+        ("111111111111", "notify", "notify-cloudtrail-guards"),
+    ],
+    "macie-classification-credentials.json": [
+        ("111111111111", "quarantine", "quarantine-credentials"),
+    ],
+    "macie-classification-customidentifier.json": [
+        ("333333333333", "approve", "approve-personal-data"),
+    ],
+    "macie-classification-financial.json": [
+        ("222222222222", "quarantine", "quarantine-financial"),
+    ],
+    "macie-classification-forged-cross-account.json": [
+        ("333333333333", "reject", "builtin:trust"),
+    ],
+    "macie-classification-multiple.json": [
+        ("222222222222", "approve", "approve-personal-data"),
+    ],
+    "macie-classification-personal.json": [
+        ("111111111111", "approve", "approve-personal-data"),
+    ],
+    "macie-policy-s3bucketpublic.json": [
+        ("111111111111", "notify", "notify-macie-policy"),
+    ],
+    "securityhub-accessanalyzer-s3-external-access.json": [
+        ("111111111111", "ignore", "ignore-securityhub-below-high"),
+    ],
+    "securityhub-config-s3-bucket-public-read-prohibited.json": [
+        ("222222222222", "ignore", "ignore-securityhub-below-high"),
+    ],
+    "securityhub-control-ec2.19-open-security-group.json": [
+        ("111111111111", "notify", "notify-securityhub-high"),
+    ],
+    "securityhub-control-iam.1-admin-policy.json": [
+        ("333333333333", "notify", "notify-securityhub-high"),
+    ],
+    "securityhub-control-s3.13-lifecycle-low.json": [
+        ("333333333333", "ignore", "ignore-securityhub-below-high"),
+    ],
+    "securityhub-control-s3.2-public-read.json": [
+        ("222222222222", "notify", "notify-securityhub-high"),
+    ],
+    "securityhub-control-s3.8-block-public-access.json": [
+        ("111111111111", "notify", "notify-securityhub-high"),
+    ],
+    "securityhub-customaction-macie-financial.json": [
+        ("222222222222", "quarantine", "quarantine-financial"),
+    ],
+    "securityhub-guardduty-ec2-command-and-control.json": [
+        ("222222222222", "notify", "notify-securityhub-high"),
+    ],
+    "securityhub-inspector-ec2-package-vulnerability.json": [
+        ("333333333333", "notify", "notify-securityhub-high"),
+    ],
+    "securityhub-macie-personal-copy.json": [
+        ("111111111111", "approve", "approve-personal-data"),
+    ],
+    "securityhub-multi-account-batch.json": [
+        ("111111111111", "ignore", "ignore-securityhub-below-high"),
+        ("222222222222", "notify", "notify-securityhub-high"),
+        ("333333333333", "ignore", "ignore-securityhub-below-high"),
+    ],
+}
+
+
+def test_project_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(EVENTS / name) for name in EVENT_DECISIONS]
+    assert main(["explain", *files]) == 0
+    document = json.loads(capsys.readouterr().out)
+    decided = {
+        Path(entry["file"]).name: [
+            (f["account"], f["decision"]["action"], f["decision"]["rule"])
+            for f in entry["findings"]
+        ]
+        for entry in document["events"]
+    }
+    assert decided == EVENT_DECISIONS

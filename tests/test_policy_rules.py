@@ -1,0 +1,505 @@
+"""The shipped rules, the built-in guards, and what each match key means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policy_support import cloudtrail, finding, policy_dir, s3_bucket, s3_object, securityhub
+from remedy.actions import actions
+from remedy.model import Action, Finding, Resource, ResourceKind, Severity, Source
+from remedy.policy import Policy, decide, load_policy
+from remedy.policy.rules import compile_rules
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Policy:
+    return load_policy()
+
+
+MACIE_SH = {"source": Source.SECURITYHUB, "workflow_status": "NEW", "record_state": "ACTIVE"}
+
+# (case, finding, action, rule): every rule of the shipped policy and every guard.
+SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
+    (
+        "console request on personal data: its own rule still decides",
+        finding(
+            type="SensitiveData:S3Object/Personal",
+            action_name="Quarantine object",
+            **{**MACIE_SH, "workflow_status": "NOTIFIED"},
+        ),
+        Action.APPROVE,
+        "approve-personal-data",
+    ),
+    (
+        "console request on another finding naming an object",
+        securityhub(
+            type="TTPs/Exfiltration/Exfiltration:S3-AnomalousBehavior",
+            severity=Severity.MEDIUM,
+            action_name="Quarantine object",
+            resources=(s3_object(), s3_bucket()),
+        ),
+        Action.APPROVE,
+        "approve-on-console-request",
+    ),
+    (
+        "console request on a finding without an object",
+        securityhub(action_name="Quarantine object"),
+        Action.NOTIFY,
+        "notify-securityhub-high",
+    ),
+    ("credentials", finding(), Action.QUARANTINE, "quarantine-credentials"),
+    ("credentials via SH", finding(**MACIE_SH), Action.QUARANTINE, "quarantine-credentials"),
+    (
+        "credentials at LOW still quarantined",
+        finding(severity=Severity.LOW),
+        Action.QUARANTINE,
+        "quarantine-credentials",
+    ),
+    (
+        "financial",
+        finding(type="SensitiveData:S3Object/Financial"),
+        Action.QUARANTINE,
+        "quarantine-financial",
+    ),
+    (
+        "financial via SH",
+        finding(type="SensitiveData:S3Object/Financial", **MACIE_SH),
+        Action.QUARANTINE,
+        "quarantine-financial",
+    ),
+    (
+        "credentials via SH naming only the bucket",
+        finding(resources=(s3_bucket(),), **MACIE_SH),
+        Action.NOTIFY,
+        "quarantine-credentials",
+    ),
+    (
+        "personal",
+        finding(type="SensitiveData:S3Object/Personal", severity=Severity.MEDIUM),
+        Action.APPROVE,
+        "approve-personal-data",
+    ),
+    (
+        "personal via SH",
+        finding(type="SensitiveData:S3Object/Personal", **MACIE_SH),
+        Action.APPROVE,
+        "approve-personal-data",
+    ),
+    (
+        "custom identifier",
+        finding(type="SensitiveData:S3Object/CustomIdentifier"),
+        Action.APPROVE,
+        "approve-personal-data",
+    ),
+    (
+        "multiple",
+        finding(type="SensitiveData:S3Object/Multiple"),
+        Action.APPROVE,
+        "approve-personal-data",
+    ),
+    (
+        "macie policy",
+        finding(type="Policy:IAMUser/S3BucketPublic", category="POLICY", resources=(s3_bucket(),)),
+        Action.NOTIFY,
+        "notify-macie-policy",
+    ),
+    (
+        "macie policy via SH",
+        finding(
+            type="Policy:IAMUser/S3BlockPublicAccessDisabled",
+            category="POLICY",
+            resources=(s3_bucket(),),
+            **MACIE_SH,
+        ),
+        Action.NOTIFY,
+        "notify-macie-policy",
+    ),
+    (
+        "macie type no rule names",
+        finding(type="SensitiveData:S3Object/Unknown"),
+        Action.IGNORE,
+        "builtin:no-match",
+    ),
+    ("guardduty HIGH", securityhub(), Action.NOTIFY, "notify-securityhub-high"),
+    (
+        "inspector CRITICAL",
+        securityhub(product="Inspector", severity=Severity.CRITICAL),
+        Action.NOTIFY,
+        "notify-securityhub-high",
+    ),
+    (
+        "guardduty MEDIUM",
+        securityhub(severity=Severity.MEDIUM),
+        Action.IGNORE,
+        "ignore-securityhub-below-high",
+    ),
+    (
+        "config LOW",
+        securityhub(product="Config", severity=Severity.LOW),
+        Action.IGNORE,
+        "ignore-securityhub-below-high",
+    ),
+    ("cloudtrail guard", cloudtrail(), Action.NOTIFY, "notify-cloudtrail-guards"),
+    (
+        "cloudtrail guard at LOW",
+        cloudtrail(severity=Severity.LOW, type="s3:PutBucketAcl"),
+        Action.NOTIFY,
+        "notify-cloudtrail-guards",
+    ),
+    # Guards, before any rule.
+    (
+        "failed call",
+        cloudtrail(error_code="AccessDenied"),
+        Action.IGNORE,
+        "builtin:failed-call",
+    ),
+    (
+        "below the minimum",
+        securityhub(severity=Severity.INFORMATIONAL),
+        Action.IGNORE,
+        "builtin:min-severity",
+    ),
+    (
+        "SH update not NEW",
+        finding(**{**MACIE_SH, "workflow_status": "NOTIFIED"}),
+        Action.IGNORE,
+        "builtin:workflow-status",
+    ),
+    (
+        "custom action on a NOTIFIED finding",
+        finding(**{**MACIE_SH, "workflow_status": "NOTIFIED"}, action_name="Quarantine"),
+        Action.QUARANTINE,
+        "quarantine-credentials",
+    ),
+    (
+        "archived",
+        finding(**{**MACIE_SH, "record_state": "ARCHIVED"}),
+        Action.IGNORE,
+        "builtin:archived",
+    ),
+    (
+        "passed control",
+        securityhub(compliance_status="PASSED", severity=Severity.HIGH),
+        Action.IGNORE,
+        "builtin:passed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "item", "action", "rule"), SHIPPED_CASES, ids=[c[0] for c in SHIPPED_CASES]
+)
+def test_shipped_policy(
+    shipped: Policy, case: str, item: Finding, action: Action, rule: str
+) -> None:
+    decision = decide(item, shipped)
+    assert (decision.action, decision.rule) == (action, rule), decision.reason
+
+
+def test_every_shipped_rule_has_a_case(shipped: Policy) -> None:
+    covered = {rule for *_, rule in SHIPPED_CASES}
+    assert set(shipped.rules.ids) <= covered
+
+
+def test_reason_names_rule_finding_account_and_object(shipped: Policy) -> None:
+    decision = decide(finding(), shipped)
+    assert decision.reason == (
+        "rule quarantine-credentials: Macie SensitiveData:S3Object/Credentials at HIGH "
+        "in 111111111111 (prod-payments) on s3://payments-exports/2024/cards.csv"
+    )
+    assert decision.remediation == "s3-quarantine"
+
+
+def test_reason_for_an_unlisted_account_and_several_objects(shipped: Policy) -> None:
+    item = finding(
+        account="444444444444",
+        resources=(s3_object("a", "x"), s3_object("a", "y"), s3_object("b", "z")),
+    )
+    assert decide(item, shipped).reason == (
+        "rule quarantine-credentials: Macie SensitiveData:S3Object/Credentials at HIGH "
+        "in 444444444444 (unlisted account) on s3://a/x and 2 more"
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        (cloudtrail(error_code="AccessDenied"), "the call failed (AccessDenied); nothing changed"),
+        (
+            securityhub(severity=Severity.INFORMATIONAL),
+            "severity INFORMATIONAL is below the minimum LOW",
+        ),
+        (
+            securityhub(workflow_status="SUPPRESSED"),
+            "workflow status is SUPPRESSED, not NEW: an update of a finding already handled",
+        ),
+        (securityhub(record_state="ARCHIVED"), "the finding is ARCHIVED"),
+        (securityhub(compliance_status="PASSED"), "the compliance check PASSED; nothing to fix"),
+        (finding(type="SensitiveData:S3Object/Unknown"), "no rule matched"),
+    ],
+)
+def test_builtin_reasons(shipped: Policy, item: Finding, reason: str) -> None:
+    assert decide(item, shipped).reason == reason
+
+
+def test_defaults_min_severity_applies_before_rules(tmp_path: Path) -> None:
+    folder = policy_dir(
+        tmp_path,
+        remediation=(
+            "version: 1\ndefaults: {min_severity: HIGH}\n"
+            "rules:\n  - {id: all, match: {}, action: notify}\n"
+        ),
+    )
+    policy = load_policy(folder)
+    assert decide(finding(severity=Severity.MEDIUM), policy).rule == "builtin:min-severity"
+    assert decide(finding(severity=Severity.HIGH), policy).rule == "all"
+
+
+# What each match key means, one rule at a time. (match, matching finding, other finding)
+KEY_CASES: list[tuple[str, dict[str, Any], Finding, Finding]] = [
+    ("source", {"source": ["cloudtrail", "macie"]}, cloudtrail(), securityhub()),
+    ("product glob", {"product": ["Guard*"]}, securityhub(), securityhub(product="Inspector")),
+    ("product ignores case", {"product": ["guardduty"]}, securityhub(), finding()),
+    (
+        "type glob",
+        {"type": ["SensitiveData:S3Object/*"]},
+        finding(),
+        finding(type="Policy:IAMUser/S3BucketPublic"),
+    ),
+    (
+        "type glob is case-sensitive",
+        {"type": ["*/Credentials"]},
+        finding(),
+        finding(type="SensitiveData:S3Object/credentials"),
+    ),
+    ("category", {"category": ["POLICY"]}, finding(category="POLICY"), finding()),
+    (
+        "min_severity",
+        {"min_severity": "HIGH"},
+        finding(severity=Severity.CRITICAL),
+        finding(severity=Severity.MEDIUM),
+    ),
+    (
+        "accounts",
+        {"accounts": ["222222222222", "333333333333"]},
+        finding(account="333333333333"),
+        finding(),
+    ),
+    (
+        "environment from accounts.yaml",
+        {"environment": ["prod"]},
+        finding(),
+        finding(account="333333333333"),
+    ),
+    (
+        "environment of an unlisted account is the default's",
+        {"environment": ["unknown"]},
+        finding(account="444444444444"),
+        finding(),
+    ),
+    (
+        "bucket glob, any S3 resource",
+        {"bucket": ["payments-*"]},
+        finding(resources=(s3_object("logs", "a"), s3_object("payments-x", "b"))),
+        finding(resources=(s3_object("logs", "a"),)),
+    ),
+    (
+        "bucket matches a bucket resource",
+        {"bucket": ["payments-*"]},
+        finding(resources=(s3_bucket(),)),
+        securityhub(),
+    ),
+    (
+        "key glob, * crosses /",
+        {"key": ["exports/*.csv"]},
+        finding(resources=(s3_object(key="exports/2024/01/a.csv"),)),
+        finding(resources=(s3_object(key="exports/a.csv.gz"),)),
+    ),
+    (
+        "key needs an object, not a bucket",
+        {"key": ["*"]},
+        finding(resources=(s3_object(),)),
+        finding(resources=(s3_bucket(),)),
+    ),
+    (
+        "key with spaces and unicode, exactly",
+        {"key": ["dir/naïve file ?.txt"]},
+        finding(resources=(s3_object(key="dir/naïve file 1.txt"),)),
+        finding(resources=(s3_object(key="dir/naive file 1.txt"),)),
+    ),
+    (
+        "bucket and key on the same object",
+        {"bucket": ["a"], "key": ["x"]},
+        finding(resources=(s3_object("b", "y"), s3_object("a", "x"))),
+        finding(resources=(s3_object("a", "y"), s3_object("b", "x"))),
+    ),
+    (
+        "action_name",
+        {"action_name": ["Quarantine"]},
+        securityhub(action_name="Quarantine"),
+        securityhub(action_name="Ec2 aws"),
+    ),
+    (
+        "workflow_status",
+        {"workflow_status": ["NEW"]},
+        securityhub(),
+        finding(),
+    ),
+    (
+        "control_id glob",
+        {"control_id": ["EC2.*"]},
+        securityhub(parameters={"control_id": "EC2.19"}),
+        securityhub(parameters={"control_id": "S3.1"}),
+    ),
+    (
+        "keys are ANDed",
+        {"source": ["securityhub"], "min_severity": "CRITICAL"},
+        securityhub(severity=Severity.CRITICAL),
+        finding(severity=Severity.CRITICAL),
+    ),
+    (
+        "empty match matches everything",
+        {},
+        cloudtrail(),
+        None,  # type: ignore[list-item]
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "match", "hit", "miss"), KEY_CASES, ids=[c[0] for c in KEY_CASES])
+def test_match_key(
+    tmp_path: Path, case: str, match: dict[str, Any], hit: Finding, miss: Finding | None
+) -> None:
+    policy = load_policy(
+        policy_dir(tmp_path, [{"id": "the-rule", "match": match, "action": "notify"}])
+    )
+    assert decide(hit, policy).rule == "the-rule"
+    if miss is not None:
+        assert decide(miss, policy).rule == "builtin:no-match"
+
+
+def test_first_match_wins_and_remediation_defaults(tmp_path: Path) -> None:
+    policy = load_policy(
+        policy_dir(
+            tmp_path,
+            [
+                {"id": "prod-first", "match": {"environment": ["prod"]}, "action": "approve"},
+                {"id": "then-all", "match": {}, "action": "quarantine"},
+                {"id": "never", "match": {}, "action": "notify"},
+            ],
+        )
+    )
+    first = decide(finding(), policy)
+    assert (first.action, first.rule, first.remediation) == (
+        Action.APPROVE,
+        "prod-first",
+        "s3-quarantine",
+    )
+    second = decide(finding(account="333333333333"), policy)
+    assert (second.rule, second.remediation) == ("then-all", "s3-quarantine")
+    assert policy.rules.ids == ("prod-first", "then-all", "never")
+
+
+def test_notify_and_ignore_carry_no_remediation(shipped: Policy) -> None:
+    for item in (cloudtrail(), securityhub(severity=Severity.LOW)):
+        decision = decide(item, shipped)
+        assert decision.remediation is None
+        assert decision.options == {}
+
+
+def test_account_routing(shipped: Policy) -> None:
+    payments = shipped.account("111111111111")
+    assert payments.channel_for(Severity.MEDIUM) == "#payments-security"
+    assert payments.channel_for(Severity.HIGH) == "#payments-oncall"
+    assert payments.approvers.usergroup == "S0PAYAPPROV"
+    sandbox = shipped.account("333333333333")
+    assert (sandbox.name, sandbox.environment, sandbox.listed) == ("dev-sandbox", "dev", True)
+    # What a listed account leaves out comes from the default block.
+    assert sandbox.owners == ("platform-team@example.com",)
+    assert sandbox.channel_for(Severity.LOW) == "#sec-findings"
+    assert sandbox.channel_for(Severity.CRITICAL) == "#sec-incidents"
+    assert sandbox.approvers.usergroup == "S0SECAPPROVE"
+    unlisted = shipped.account("444444444444")
+    assert (unlisted.name, unlisted.listed) == ("unlisted account", False)
+
+
+_SEVERITIES = st.sampled_from(list(Severity))
+_TEXT = st.text(max_size=20)
+_RESOURCES = st.lists(
+    st.builds(
+        Resource,
+        kind=st.sampled_from(list(ResourceKind)),
+        id=_TEXT,
+        bucket=st.none() | _TEXT,
+        key=st.none() | _TEXT,
+    ),
+    max_size=3,
+).map(tuple)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    source=st.sampled_from(list(Source)),
+    product=_TEXT,
+    type_=_TEXT,
+    severity=_SEVERITIES,
+    account=st.sampled_from(["111111111111", "333333333333", "444444444444"]),
+    envelope=st.sampled_from(["111111111111", "999999999999", "555555555555"]),
+    workflow=st.none() | st.sampled_from(["NEW", "NOTIFIED", "RESOLVED"]),
+    action_name=st.none() | _TEXT,
+    error_code=st.none() | _TEXT,
+    resources=_RESOURCES,
+)
+def test_any_finding_gets_exactly_one_known_decision(
+    shipped: Policy,
+    source: Source,
+    product: str,
+    type_: str,
+    severity: Severity,
+    account: str,
+    envelope: str,
+    workflow: str | None,
+    action_name: str | None,
+    error_code: str | None,
+    resources: tuple[Resource, ...],
+) -> None:
+    item = finding(
+        source=source,
+        product=product,
+        type=type_,
+        severity=severity,
+        account=account,
+        envelope_account=envelope,
+        workflow_status=workflow,
+        action_name=action_name,
+        error_code=error_code,
+        resources=resources,
+    )
+    decision = decide(item, shipped)
+    assert decision.rule in shipped.rules.ids or decision.rule.startswith("builtin:")
+    trusted = envelope in (account, "999999999999")
+    assert (decision.action is Action.REJECT) is (not trusted)
+    assert decision.reason
+
+
+def test_remediation_without_a_resource_to_act_on_notifies_instead() -> None:
+    # s3-quarantine declares that it acts on s3-object resources.
+    ruleset = compile_rules(
+        {"rules": [{"id": "q", "match": {}, "action": "quarantine"}]}, actions()
+    )
+    account = load_policy().account("111111111111")
+    acted = ruleset.decide(finding(), account)
+    assert (acted.action, acted.remediation) == (Action.QUARANTINE, "s3-quarantine")
+    bucket_only = finding(type="SensitiveData:S3Object/Credentials", resources=(s3_bucket(),))
+    told = ruleset.decide(bucket_only, account)
+    assert (told.action, told.rule, told.remediation) == (Action.NOTIFY, "q", None)
+    assert told.reason == (
+        "rule q: Macie SensitiveData:S3Object/Credentials at HIGH in 111111111111 "
+        "(prod-payments); s3-quarantine acts on s3-object and the finding names none, "
+        "so notify instead"
+    )
