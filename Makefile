@@ -35,7 +35,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) tools
+# Debian's Chromium and chromedriver for the email approval page's browser tests; installs
+# only what is missing (apt-get update only when the package lists are too old to find it).
+APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  $(APT) install -y -qq chromium chromium-driver || \
+	  { $(APT) update -qq && $(APT) install -y -qq chromium chromium-driver; }
+
+unit: $(STAMP) tools browser
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/pytest
 
 test: lint typecheck unit
@@ -45,6 +54,44 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/decide.py
+
+# ---- deployment (not run by the tests; needs AWS credentials) -------------------------------
+SAM := SAM_CLI_TELEMETRY=0 $(CURDIR)/$(SAM_VENV)/bin/sam
+# What Lambda runs: template.yaml's Globals (python3.13, arm64). Wheels are fetched for that
+# platform, so sam build needs neither that Python nor Docker here.
+LAMBDA_PYTHON   := 3.13
+LAMBDA_PLATFORM := manylinux2014_aarch64
+RUNTIME_REQS    := .aws-sam/runtime-requirements.txt
+FUNCTIONS       := FindingsFunction RemediatorFunction InteractionsFunction EmailApprovalFunction
+.PHONY: $(addprefix build-,$(FUNCTIONS))
+
+# sam build (BuildMethod: makefile, build_in_source in samconfig.toml) runs build-<LogicalId>
+# with ARTIFACTS_DIR set. A policy failing its schema fails here, before anything ships.
+$(addprefix build-,$(FUNCTIONS)): $(STAMP)
+	$(BIN)/remedy policy validate policies
+	mkdir -p $(dir $(RUNTIME_REQS))
+	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > $(RUNTIME_REQS)
+	$(BIN)/python -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" \
+	  --platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON) \
+	  --only-binary=:all: -r $(RUNTIME_REQS)
+	cp -R src/remedy "$(ARTIFACTS_DIR)/remedy"
+	cp -R policies "$(ARTIFACTS_DIR)/policies"
+	find "$(ARTIFACTS_DIR)/remedy" -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The core account: build, then a guided deploy (answers are saved to samconfig.toml).
+deploy-core: $(STAMP) tools
+	$(SAM) build
+	$(SAM) deploy --guided
+
+# Member accounts: a SERVICE_MANAGED StackSet (run in the management account or a delegated
+# administrator) for OUS and REGIONS, parameterised from the core stack's outputs.
+# Example: REMEDY_EXTERNAL_ID=... make deploy-members OUS="ou-ab12-cdef3456" \
+#   REGIONS="us-east-1 eu-west-1" BREAK_GLASS_ROLE=BreakGlass MEMBER_ARGS="--core-profile core"
+deploy-members: $(STAMP)
+	@test -n "$(OUS)" -a -n "$(REGIONS)" -a -n "$(BREAK_GLASS_ROLE)" || { \
+	  echo 'usage: REMEDY_EXTERNAL_ID=... make deploy-members OUS="ou-..." REGIONS="us-east-1 ..." BREAK_GLASS_ROLE=name [MEMBER_ARGS="..."]' >&2; exit 2; }
+	$(BIN)/python scripts/deploy_members.py --ous $(OUS) --regions $(REGIONS) \
+	  --break-glass-role-name "$(BREAK_GLASS_ROLE)" $(MEMBER_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam

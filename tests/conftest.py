@@ -22,5 +22,7 @@ def load_json(path: Path) -> Any:
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
     if not CONFORMANCE.is_dir():
-        pytest.fail(f"conformance corpus not found at {CONFORMANCE}: clone ../shared beside the project")
+        pytest.fail(
+            f"conformance corpus not found at {CONFORMANCE}: clone ../shared beside the project"
+        )
     return CONFORMANCE
