@@ -29,8 +29,8 @@ $(CHECKOV_VENV)/.installed:
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
