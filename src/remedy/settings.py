@@ -21,6 +21,13 @@ class Settings:
     policy_dir: str | None
     remediator_function: str
     partition: str = "aws"
+    #: Days a finished ledger entry is kept before DynamoDB's TTL removes it.
+    ledger_ttl_days: int = 365
+    #: The email approval links: the HMAC key's secret, the HTTP API's base URL, and how
+    #: long a link works. No secret or no URL: owners' emails carry no links.
+    link_secret_arn: str = ""
+    public_url: str = ""
+    link_ttl_hours: int = 72
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,10 +42,19 @@ class Settings:
             policy_dir=env.get("REMEDY_POLICY_DIR"),
             remediator_function=env.get("REMEDY_REMEDIATOR_FUNCTION", ""),
             partition=env.get("REMEDY_PARTITION", "aws"),
+            ledger_ttl_days=int(env.get("REMEDY_LEDGER_TTL_DAYS", "365")),
+            link_secret_arn=env.get("REMEDY_LINK_SECRET_ARN", ""),
+            public_url=env.get("REMEDY_PUBLIC_URL", ""),
+            link_ttl_hours=int(env.get("REMEDY_LINK_TTL_HOURS", "72")),
         )
 
     def quarantine_bucket(self, account: str, region: str) -> str:
         return f"{self.quarantine_bucket_prefix}-quarantine-{account}-{region}"
+
+    def quarantine_key_alias(self) -> str:
+        """The quarantine buckets' KMS key, by the alias the member template gives it in
+        every account and region (S3 resolves it in the bucket's own account and region)."""
+        return f"alias/{self.quarantine_bucket_prefix}-quarantine"
 
     def remediation_role_arn(self, account: str) -> str:
         return f"arn:{self.partition}:iam::{account}:role/{self.remediation_role_name}"
