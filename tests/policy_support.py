@@ -29,6 +29,18 @@ def s3_bucket(bucket: str = "payments-exports") -> Resource:
     )
 
 
+def security_group(group_id: str = "sg-0abc") -> Resource:
+    return Resource(kind=ResourceKind.SECURITY_GROUP, id=group_id, type="AwsEc2SecurityGroup")
+
+
+def iam_policy(arn: str = "arn:aws:iam::111111111111:policy/admin") -> Resource:
+    return Resource(kind=ResourceKind.IAM_POLICY, id=arn, type="AwsIamPolicy")
+
+
+def internet_gateway(gateway_id: str = "igw-0abc") -> Resource:
+    return Resource(kind=ResourceKind.INTERNET_GATEWAY, id=gateway_id, type="AwsEc2InternetGateway")
+
+
 def finding(**changes: Any) -> Finding:
     """A native Macie HIGH finding in 111111111111 about one S3 object, with `changes`."""
     values: dict[str, Any] = {
@@ -65,7 +77,22 @@ def securityhub(**changes: Any) -> Finding:
     return finding(**values)
 
 
+def control(control_id: str, *resources: Resource, **changes: Any) -> Finding:
+    """A FAILED Security Hub control finding (HIGH unless changed) about `resources`."""
+    values: dict[str, Any] = {
+        "product": "Security Hub",
+        "type": "Software and Configuration Checks/Industry and Regulatory Standards",
+        "severity": Severity.HIGH,
+        "compliance_status": "FAILED",
+        "parameters": {"control_id": control_id},
+        "resources": resources,
+    }
+    values.update(changes)
+    return securityhub(**values)
+
+
 def cloudtrail(**changes: Any) -> Finding:
+    """A guarded call: world-open ``AuthorizeSecurityGroupIngress`` (HIGH) unless changed."""
     values: dict[str, Any] = {
         "source": Source.CLOUDTRAIL,
         "product": "CloudTrail",
@@ -73,9 +100,7 @@ def cloudtrail(**changes: Any) -> Finding:
         "severity": Severity.HIGH,
         "category": None,
         "api_call": "ec2:AuthorizeSecurityGroupIngress",
-        "resources": (
-            Resource(kind=ResourceKind.SECURITY_GROUP, id="sg-0abc", type="AwsEc2SecurityGroup"),
-        ),
+        "resources": (security_group(),),
     }
     values.update(changes)
     return finding(**values)

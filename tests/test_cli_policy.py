@@ -22,7 +22,7 @@ def test_shipped_policy_is_valid() -> None:
     result = run("policy", "validate")
     assert result.returncode == 0
     assert result.stdout == ""
-    assert result.stderr == f"policy OK: {SHIPPED} (8 rules, 11 accounts, 2 aggregators)\n"
+    assert result.stderr == f"policy OK: {SHIPPED} (15 rules, 11 accounts, 2 aggregators)\n"
 
 
 def test_named_folder_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,7 +30,7 @@ def test_named_folder_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["policy", "validate", str(folder)]) == 0
     assert capsys.readouterr() == (
         "",
-        f"policy OK: {folder} (8 rules, 11 accounts, 2 aggregators)\n",
+        f"policy OK: {folder} (15 rules, 11 accounts, 2 aggregators)\n",
     )
 
 
@@ -76,6 +76,54 @@ def test_semantic_problems_in_process(tmp_path: Path, capsys: pytest.CaptureFixt
     assert err == (
         f"{folder / 'remediation.yaml'}:rules[0].remediation: only a quarantine or approve rule "
         "takes remediation (this rule's action is notify)\n"
+    )
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+# remediation.yaml and accounts.yaml are fine; only the named file is broken.
+BROKEN_ACTION_FILES = [
+    (
+        "restricted-actions.yaml",
+        "version: 1\nrestricted:\n  - why: escalation\n    actions: [iam:PassRole, iam:PassRole]\n",
+        "restricted[0].actions: ['iam:PassRole', 'iam:PassRole'] has non-unique elements",
+    ),
+    (
+        "public-bucket-allowlist.yaml",
+        "version: 1\nallow:\n  - accounts: ['*']\n    buckets: [www.example.com]\n",
+        "allow[0]: 'why' is a required property",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"), BROKEN_ACTION_FILES, ids=[c[0] for c in BROKEN_ACTION_FILES]
+)
+def test_broken_action_file_fails_validate(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    folder = policy_dir(tmp_path)
+    (folder / name).write_text(text, encoding="utf-8")
+    before = _snapshot(folder)
+    result = run("policy", "validate", str(folder))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == f"{folder / name}:{message}\n"
+    assert _snapshot(folder) == before
+
+
+def test_both_action_files_reported_together_in_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = policy_dir(tmp_path)
+    for name, text, _ in BROKEN_ACTION_FILES:
+        (folder / name).write_text(text, encoding="utf-8")
+    assert main(["policy", "validate", str(folder)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "".join(f"{folder / name}:{message}\n" for name, _, message in BROKEN_ACTION_FILES),
     )
 
 

@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_support import cloudtrail, finding, policy_dir, s3_bucket, s3_object, securityhub
+from policy_support import (
+    cloudtrail,
+    control,
+    finding,
+    iam_policy,
+    internet_gateway,
+    policy_dir,
+    s3_bucket,
+    s3_object,
+    security_group,
+    securityhub,
+)
 from remedy.actions import actions
 from remedy.model import Action, Finding, Resource, ResourceKind, Severity, Source
 from remedy.policy import Policy, decide, load_policy
@@ -22,8 +33,27 @@ def shipped() -> Policy:
 
 
 MACIE_SH = {"source": Source.SECURITYHUB, "workflow_status": "NEW", "record_state": "ACTIVE"}
+PUBLIC_BUCKET = {"type": "Policy:IAMUser/S3BucketPublic", "category": "POLICY"}
 
-# (case, finding, action, rule): every rule of the shipped policy and every guard.
+
+def _call(api: str, severity: Severity, *resources: Resource) -> Finding:
+    return cloudtrail(type=api, api_call=api, severity=severity, resources=resources)
+
+
+IAM_CALLS = (
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:PutUserPolicy",
+    "iam:PutRolePolicy",
+    "iam:PutGroupPolicy",
+)
+BUCKET_CALLS = ("s3:PutBucketPolicy", "s3:PutBucketAcl", "s3:DeletePublicAccessBlock")
+
+# (case, finding, action, rule): every rule of the shipped policy and every guard. Each
+# was checked against remediation.yaml by reading the rule, not by running it. Severities
+# of CloudTrail calls are the normaliser's (normalise/cloudtrail.py): HIGH when the call
+# opens a port to the world or makes a bucket public, INFORMATIONAL when it opens nothing,
+# MEDIUM for IAM policy writes and internet gateways.
 SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
     (
         "console request on personal data: its own rule still decides",
@@ -51,6 +81,12 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         securityhub(action_name="Quarantine object"),
         Action.NOTIFY,
         "notify-securityhub-high",
+    ),
+    (
+        "console request on an open-port control: the control's rule decides",
+        control("EC2.19", security_group(), action_name="Quarantine object"),
+        Action.QUARANTINE,
+        "close-world-open-ports-reported",
     ),
     ("credentials", finding(), Action.QUARANTINE, "quarantine-credentials"),
     ("credentials via SH", finding(**MACIE_SH), Action.QUARANTINE, "quarantine-credentials"),
@@ -102,14 +138,48 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         Action.APPROVE,
         "approve-personal-data",
     ),
+    # Macie policy findings: a public bucket gets Block Public Access, the rest notify.
     (
-        "macie policy",
-        finding(type="Policy:IAMUser/S3BucketPublic", category="POLICY", resources=(s3_bucket(),)),
+        "macie public bucket",
+        finding(**PUBLIC_BUCKET, resources=(s3_bucket(),)),
+        Action.QUARANTINE,
+        "block-public-buckets-macie",
+    ),
+    (
+        "macie public bucket via SH",
+        finding(**PUBLIC_BUCKET, resources=(s3_bucket(),), **MACIE_SH),
+        Action.QUARANTINE,
+        "block-public-buckets-macie",
+    ),
+    (
+        "macie S3BucketPublic* subtype (aws-cli sample's S3BucketPublicReadAccess)",
+        finding(
+            type="Policy:IAMUser/S3BucketPublicReadAccess",
+            category="POLICY",
+            resources=(s3_bucket(),),
+        ),
+        Action.QUARANTINE,
+        "block-public-buckets-macie",
+    ),
+    (
+        "macie public bucket naming no bucket",
+        finding(**PUBLIC_BUCKET, resources=()),
+        Action.NOTIFY,
+        "block-public-buckets-macie",
+    ),
+    (
+        "macie bucket policy finding that is not about a public bucket",
+        finding(
+            type="Policy:IAMUser/S3BucketEncryptionDisabled",
+            category="POLICY",
+            resources=(s3_bucket(),),
+        ),
         Action.NOTIFY,
         "notify-macie-policy",
     ),
     (
-        "macie policy via SH",
+        # Block Public Access turned off is not yet public: tell the owners (S3.8 acts).
+        "macie block public access disabled via SH",
         finding(
             type="Policy:IAMUser/S3BlockPublicAccessDisabled",
             category="POLICY",
@@ -125,6 +195,73 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         Action.IGNORE,
         "builtin:no-match",
     ),
+    # Security Hub controls that guarded remediations close.
+    *(
+        (
+            f"control {control_id}",
+            control(control_id, security_group(), severity=severity),
+            Action.QUARANTINE,
+            "close-world-open-ports-reported",
+        )
+        for control_id, severity in (("EC2.18", Severity.HIGH), ("EC2.19", Severity.CRITICAL))
+    ),
+    (
+        "control EC2.19 naming no security group",
+        control("EC2.19", severity=Severity.CRITICAL),
+        Action.NOTIFY,
+        "close-world-open-ports-reported",
+    ),
+    *(
+        (
+            f"control {control_id}",
+            control(control_id, s3_bucket(), severity=severity),
+            Action.QUARANTINE,
+            "block-public-buckets-reported",
+        )
+        for control_id, severity in (
+            ("S3.2", Severity.CRITICAL),
+            ("S3.3", Severity.CRITICAL),
+            ("S3.8", Severity.HIGH),
+        )
+    ),
+    (
+        "control S3.8 from a member, delivered by the aggregator",
+        control("S3.8", s3_bucket(), account="222222222222", envelope_account="999999999999"),
+        Action.QUARANTINE,
+        "block-public-buckets-reported",
+    ),
+    (
+        "control S3.8 naming no bucket",
+        control("S3.8", security_group()),
+        Action.NOTIFY,
+        "block-public-buckets-reported",
+    ),
+    (
+        "control S3.8 once passed",
+        control("S3.8", s3_bucket(), compliance_status="PASSED"),
+        Action.IGNORE,
+        "builtin:passed",
+    ),
+    (
+        # Our own BatchUpdateFindings emits another Imported event: it must not loop.
+        "control S3.8 after remedy set it NOTIFIED",
+        control("S3.8", s3_bucket(), workflow_status="NOTIFIED"),
+        Action.IGNORE,
+        "builtin:workflow-status",
+    ),
+    (
+        "a HIGH control no guard rule names",
+        control("IAM.1", iam_policy()),
+        Action.NOTIFY,
+        "notify-securityhub-high",
+    ),
+    (
+        "S3.1 is account-wide, not a bucket's: no guard, MEDIUM",
+        control("S3.1", severity=Severity.MEDIUM),
+        Action.IGNORE,
+        "ignore-securityhub-below-high",
+    ),
+    # Everything else from Security Hub.
     ("guardduty HIGH", securityhub(), Action.NOTIFY, "notify-securityhub-high"),
     (
         "inspector CRITICAL",
@@ -144,10 +281,72 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         Action.IGNORE,
         "ignore-securityhub-below-high",
     ),
-    ("cloudtrail guard", cloudtrail(), Action.NOTIFY, "notify-cloudtrail-guards"),
+    # Guarded API calls.
+    *(
+        (
+            api,
+            _call(api, Severity.MEDIUM, iam_policy()),
+            Action.APPROVE,
+            "contain-restricted-iam-policies",
+        )
+        for api in IAM_CALLS
+    ),
     (
-        "cloudtrail guard at LOW",
-        cloudtrail(severity=Severity.LOW, type="s3:PutBucketAcl"),
+        "iam policy write naming no policy",
+        _call("iam:PutRolePolicy", Severity.MEDIUM),
+        Action.NOTIFY,
+        "contain-restricted-iam-policies",
+    ),
+    (
+        "world-open ingress",
+        cloudtrail(),
+        Action.QUARANTINE,
+        "close-world-open-ports",
+    ),
+    (
+        "ingress opening nothing to the world",
+        cloudtrail(severity=Severity.INFORMATIONAL),
+        Action.IGNORE,
+        "builtin:min-severity",
+    ),
+    *(
+        (
+            f"{api} making a bucket public",
+            _call(api, Severity.HIGH, s3_bucket()),
+            Action.QUARANTINE,
+            "block-public-buckets",
+        )
+        for api in BUCKET_CALLS
+    ),
+    (
+        "public bucket policy on a bucket the call does not name",
+        _call("s3:PutBucketPolicy", Severity.HIGH),
+        Action.NOTIFY,
+        "block-public-buckets",
+    ),
+    (
+        "bucket ACL that makes nothing public",
+        _call("s3:PutBucketAcl", Severity.INFORMATIONAL, s3_bucket()),
+        Action.IGNORE,
+        "builtin:min-severity",
+    ),
+    (
+        "internet gateway attached",
+        _call("ec2:AttachInternetGateway", Severity.MEDIUM, internet_gateway()),
+        Action.APPROVE,
+        "approve-internet-gateway",
+    ),
+    # Only reachable with a call the rules above do not name, or a lower severity than the
+    # normaliser gives today.
+    (
+        "a guarded call no rule above names",
+        _call("iam:DeletePolicy", Severity.MEDIUM, iam_policy()),
+        Action.NOTIFY,
+        "notify-cloudtrail-guards",
+    ),
+    (
+        "bucket ACL at LOW",
+        _call("s3:PutBucketAcl", Severity.LOW, s3_bucket()),
         Action.NOTIFY,
         "notify-cloudtrail-guards",
     ),
@@ -406,10 +605,101 @@ def test_first_match_wins_and_remediation_defaults(tmp_path: Path) -> None:
 
 
 def test_notify_and_ignore_carry_no_remediation(shipped: Policy) -> None:
-    for item in (cloudtrail(), securityhub(severity=Severity.LOW)):
+    for item in (
+        _call("s3:PutBucketAcl", Severity.LOW, s3_bucket()),
+        securityhub(severity=Severity.LOW),
+        control("S3.8"),  # block-public-buckets-reported, but nothing to act on
+    ):
         decision = decide(item, shipped)
         assert decision.remediation is None
         assert decision.options == {}
+
+
+# The remediation (and options) each acting rule hands to the action registry.
+REMEDIATION_CASES: list[tuple[Finding, str, str, dict[str, Any]]] = [
+    (finding(), "quarantine-credentials", "s3-quarantine", {}),
+    (
+        finding(type="SensitiveData:S3Object/Financial"),
+        "quarantine-financial",
+        "s3-quarantine",
+        {},
+    ),
+    (
+        finding(type="SensitiveData:S3Object/Personal"),
+        "approve-personal-data",
+        "s3-quarantine",
+        {},
+    ),
+    (
+        securityhub(action_name="Quarantine object", resources=(s3_object(),)),
+        "approve-on-console-request",
+        "s3-quarantine",
+        {},
+    ),
+    (
+        finding(**PUBLIC_BUCKET, resources=(s3_bucket(),)),
+        "block-public-buckets-macie",
+        "s3-block-public-access",
+        {},
+    ),
+    # No options: revoke-open-ingress falls back to its own DEFAULT_PORTS.
+    (
+        control("EC2.19", security_group(), severity=Severity.CRITICAL),
+        "close-world-open-ports-reported",
+        "revoke-open-ingress",
+        {},
+    ),
+    (
+        control("S3.2", s3_bucket(), severity=Severity.CRITICAL),
+        "block-public-buckets-reported",
+        "s3-block-public-access",
+        {},
+    ),
+    (
+        _call("iam:PutUserPolicy", Severity.MEDIUM, iam_policy()),
+        "contain-restricted-iam-policies",
+        "iam-policy-guard",
+        {},
+    ),
+    (
+        cloudtrail(),
+        "close-world-open-ports",
+        "revoke-open-ingress",
+        {"ports": [22, 3389, 3306, 5432, 1433, 6379, 9200, 27017]},
+    ),
+    (
+        _call("s3:DeletePublicAccessBlock", Severity.HIGH, s3_bucket()),
+        "block-public-buckets",
+        "s3-block-public-access",
+        {},
+    ),
+    (
+        _call("ec2:AttachInternetGateway", Severity.MEDIUM, internet_gateway()),
+        "approve-internet-gateway",
+        "detach-internet-gateway",
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("item", "rule", "remediation", "options"),
+    REMEDIATION_CASES,
+    ids=[c[1] for c in REMEDIATION_CASES],
+)
+def test_acting_rules_name_their_remediation(
+    shipped: Policy, item: Finding, rule: str, remediation: str, options: dict[str, Any]
+) -> None:
+    decision = decide(item, shipped)
+    assert (decision.rule, decision.remediation, decision.options) == (rule, remediation, options)
+    # Each decision gets its own copy: an action editing its options cannot change the rule.
+    decision.options["ports"] = []
+    assert decide(item, shipped).options == options
+
+
+def test_every_acting_shipped_rule_has_a_remediation_case(shipped: Policy) -> None:
+    acting = {r.id for r in shipped.rules.rules if r.remediation is not None}
+    assert acting == {rule for _, rule, _, _ in REMEDIATION_CASES}
 
 
 def test_account_routing(shipped: Policy) -> None:

@@ -25,7 +25,15 @@ def problems(folder: Path) -> list[str]:
     return caught.value.problems
 
 
-@pytest.mark.parametrize("name", ["remediation.schema.json", "accounts.schema.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "remediation.schema.json",
+        "accounts.schema.json",
+        "restricted-actions.schema.json",
+        "public-bucket-allowlist.schema.json",
+    ],
+)
 def test_schemas_are_valid_json_schemas(name: str) -> None:
     Draft202012Validator.check_schema(json.loads((SCHEMAS / name).read_text(encoding="utf-8")))
 
@@ -33,7 +41,7 @@ def test_schemas_are_valid_json_schemas(name: str) -> None:
 def test_shipped_policy_loads() -> None:
     policy = load_policy(SHIPPED)
     assert policy.directory == SHIPPED
-    assert len(policy.rules.ids) == len(set(policy.rules.ids)) == 8
+    assert len(policy.rules.ids) == len(set(policy.rules.ids)) == 15
     assert policy.aggregators == {"999999999999", "519413311747"}
 
 
@@ -119,6 +127,27 @@ REMEDIATION_CASES = [
         "  - {id: a, match: {}, action: quarantine, remediation: s3-quarantine,"
         " options: {purge: true}}\n",
         ["rules[0].options: Additional properties are not allowed ('purge' was unexpected)"],
+    ),
+    (
+        "a port that is not a number: the closest alternative says why",
+        "version: 1\nrules:\n"
+        "  - {id: a, match: {}, action: quarantine, remediation: revoke-open-ingress,"
+        " options: {ports: [22, ssh]}}\n",
+        ["rules[0].options.ports[1]: 'ssh' is not of type 'integer'"],
+    ),
+    (
+        "ports neither a list nor all",
+        "version: 1\nrules:\n"
+        "  - {id: a, match: {}, action: quarantine, remediation: revoke-open-ingress,"
+        " options: {ports: some}}\n",
+        ["rules[0].options.ports: 'some' is not valid under any of the given schemas"],
+    ),
+    (
+        "unknown containment",
+        "version: 1\nrules:\n"
+        "  - {id: a, match: {}, action: approve, remediation: iam-policy-guard,"
+        " options: {contain_with: delete}}\n",
+        ["rules[0].options.contain_with: 'delete' is not one of ['allow-nothing', 'deny-all']"],
     ),
     (
         "reject is not a policy action",
@@ -260,6 +289,93 @@ def test_missing_file(tmp_path: Path) -> None:
     (folder / "accounts.yaml").unlink()
     assert problems(folder) == [
         f"{folder / 'accounts.yaml'}: cannot read: No such file or directory"
+    ]
+
+
+# The files remediation actions read from the policy folder at run time are checked with
+# the policy, so a broken one fails `remedy policy validate` and the cold start, not the
+# first finding that needs it. (file, text, problems after "<file>:")
+ACTION_FILE_CASES = [
+    (
+        "restricted-actions.yaml",
+        "version: 1\nrestricted:\n"
+        "  - why: escalation\n    actions: []\n"
+        "  - actions: ['iam:PassRole']\n    resources: []\n    who: admins\n",
+        [
+            "restricted[0].actions: [] should be non-empty",
+            "restricted[1]: Additional properties are not allowed ('who' was unexpected)",
+            "restricted[1]: 'why' is a required property",
+            "restricted[1].resources: [] should be non-empty",
+        ],
+    ),
+    (
+        "restricted-actions.yaml",
+        "version: 1\nrestricted: []\n",
+        ["restricted: [] should be non-empty"],
+    ),
+    (
+        "public-bucket-allowlist.yaml",
+        "version: 1\nallow:\n"
+        "  - accounts: ['*']\n    buckets: www.example.com\n    why: ''\n"
+        "  - {accounts: ['*', '*'], buckets: [site]}\n",
+        [
+            "allow[0].buckets: 'www.example.com' is not of type 'array'",
+            "allow[0].why: '' should be non-empty",
+            "allow[1]: 'why' is a required property",
+            "allow[1].accounts: ['*', '*'] has non-unique elements",
+        ],
+    ),
+    ("public-bucket-allowlist.yaml", "", [": the file is empty"]),
+    (
+        "public-bucket-allowlist.yaml",
+        "version: 1\nallow:\n  - accounts: ['*']\n   buckets: [a]\n",
+        [":4: while parsing a block collection; did not find expected '-' indicator (column 4)"],
+    ),
+]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    ACTION_FILE_CASES,
+    ids=[f"{c[0]}: {c[2][0]}" for c in ACTION_FILE_CASES],
+)
+def test_action_file_problems(tmp_path: Path, name: str, text: str, expected: list[str]) -> None:
+    folder = policy_dir(tmp_path)
+    (folder / name).write_text(text, encoding="utf-8")
+    before = _snapshot(folder)
+    file = folder / name
+    assert problems(folder) == [
+        f"{file}{line}" if line.startswith(":") else f"{file}:{line}" for line in expected
+    ]
+    assert _snapshot(folder) == before
+
+
+@pytest.mark.parametrize("name", ["restricted-actions.yaml", "public-bucket-allowlist.yaml"])
+def test_missing_action_file(tmp_path: Path, name: str) -> None:
+    folder = policy_dir(tmp_path)
+    (folder / name).unlink()
+    assert problems(folder) == [f"{folder / name}: cannot read: No such file or directory"]
+
+
+def test_problems_of_all_four_files_come_together(tmp_path: Path) -> None:
+    folder = policy_dir(
+        tmp_path,
+        remediation="version: 1\nrules:\n  - {id: a, match: {}, action: burn}\n",
+        accounts=_accounts_with('  - "999999999999"', '  - "99999"'),
+    )
+    (folder / "restricted-actions.yaml").write_text("version: 2\nrestricted: []\n", "utf-8")
+    (folder / "public-bucket-allowlist.yaml").write_text("version: 1\n", "utf-8")
+    assert problems(folder) == [
+        f"{folder / 'accounts.yaml'}:aggregators[0]: '99999' is not a 12-digit AWS account id",
+        f"{folder / 'remediation.yaml'}:rules[0].action: 'burn' is not one of "
+        "['quarantine', 'approve', 'notify', 'ignore']",
+        f"{folder / 'restricted-actions.yaml'}:restricted: [] should be non-empty",
+        f"{folder / 'restricted-actions.yaml'}:version: 1 was expected",
+        f"{folder / 'public-bucket-allowlist.yaml'}:(root): 'allow' is a required property",
     ]
 
 

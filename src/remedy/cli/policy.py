@@ -6,8 +6,12 @@ import argparse
 import sys
 from typing import Any
 
+from remedy.bucket_allowlist import ALLOWLIST_FILE
 from remedy.errors import PolicyError
+from remedy.iam_policy import RESTRICTED_FILE
 from remedy.policy import ACCOUNTS_FILE, REMEDIATION_FILE, load_policy
+
+_FILES = f"{REMEDIATION_FILE}, {ACCOUNTS_FILE}, {RESTRICTED_FILE} and {ALLOWLIST_FILE}"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -15,11 +19,11 @@ def add_parser(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
     validate = commands.add_parser(
         "validate",
-        help="check remediation.yaml and accounts.yaml against their schemas",
+        help="check the policy folder's files against their schemas",
         description=(
-            f"Check {REMEDIATION_FILE} and {ACCOUNTS_FILE} in DIR against the schemas remedy "
-            "ships, exactly as the handler does at cold start. Exit 0 if the policy loads; "
-            "else exit 2 with one 'file:path: message' line per problem on stderr."
+            f"Check {_FILES} in DIR against the schemas remedy ships, exactly as the handler "
+            "does at cold start. Exit 0 if the policy loads; else exit 2 with one "
+            "'file:path: message' line per problem (of every file) on stderr."
         ),
     )
     validate.add_argument(

@@ -1,8 +1,11 @@
 """The policy: what to do with a finding, and why.
 
 ``load_policy(dir)`` reads ``remediation.yaml`` and ``accounts.yaml`` from a policy folder,
-checks both against the schemas remedy ships (``policies/schema/``), and compiles the rules;
-any problem raises `remedy.errors.PolicyError` with every ``file:path: message`` line.
+checks both against the schemas remedy ships (``policies/schema/``), and compiles the rules.
+It also checks the two files remediation actions read at run time from the same folder,
+``restricted-actions.yaml`` and ``public-bucket-allowlist.yaml``, so a broken one fails at
+deploy and cold start rather than at the first finding. Any problem in any of the four
+raises `remedy.errors.PolicyError` with every ``file:path: message`` line.
 ``decide(finding, policy)`` is then pure and fast: trust first, then the built-in guards,
 then the first matching rule.
 """
@@ -78,6 +81,21 @@ def _read(file: Path, schema_name: str, problems: list[str]) -> Any:
     return None if found else document
 
 
+def _check_action_files(folder: Path) -> list[str]:
+    """The problems of the files remediation actions read from the policy folder."""
+    # Imported here: both modules import this package (default_dir, shipped_dir).
+    from remedy.bucket_allowlist import load_allowlist
+    from remedy.iam_policy import load_restricted
+
+    problems: list[str] = []
+    for load in (load_restricted, load_allowlist):
+        try:
+            load(folder)
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
 def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
     """Read, validate and compile the policy in `directory` (default: `default_dir`)."""
     folder = Path(directory) if directory is not None else default_dir()
@@ -102,6 +120,7 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
             accounts.environments if accounts is not None else None,
             remediations,
         )
+    problems += _check_action_files(folder)
     if problems or accounts is None or remediation_doc is None:
         raise PolicyError(problems)
     return Policy(

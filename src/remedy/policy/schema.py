@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 
 from remedy.errors import PolicyError
 
@@ -108,6 +108,18 @@ def _message(error: ValidationError) -> str:
     return str(error.message)
 
 
+def _specific(error: ValidationError) -> ValidationError:
+    """For a ``oneOf``/``anyOf`` miss, the error of the alternative the value came closest to.
+
+    ``ports: [22, ssh]`` against "``all`` or a list of port numbers" then reads
+    ``ports[1]: 'ssh' is not of type 'integer'``, not "not valid under any of the given
+    schemas"; with nothing closer (``ports: some``) the original error stays.
+    """
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return best_match([error])
+    return error
+
+
 def problems_of(
     checker: Draft202012Validator,
     instance: Any,
@@ -116,7 +128,7 @@ def problems_of(
 ) -> list[str]:
     """Every way `instance` (found at `prefix` in `file`) breaks the schema, by path."""
     errors = sorted(
-        checker.iter_errors(instance),
+        map(_specific, checker.iter_errors(instance)),
         key=lambda e: [(0, p) if isinstance(p, int) else (1, str(p)) for p in e.absolute_path],
     )
     return [problem(file, [*prefix, *e.absolute_path], _message(e)) for e in errors]
