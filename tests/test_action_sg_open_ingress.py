@@ -213,6 +213,17 @@ def test_security_hub_control_revokes_world_open_listed_ports(core: Core) -> Non
     )
     assert rules(B, group) == sorted(set(before) - {SSH_WORLD, SSH_WORLD6})
 
+    # HTTPS stays open to the world but is off the list: the outcome must not say "fixed".
+    with enforced():
+        off_list = action.run(found, {"ports": [22, 3389]}, resume=True)
+    assert (off_list.state, off_list.reason) == (
+        State.GONE,
+        f"left open: security group {group} in {B} {REGION} is open to the world on tcp 443 "
+        "from 0.0.0.0/0, which is not on ports 22, 3389; add the port to the rule's `ports` "
+        "option to close it",
+    )
+    assert rules(B, group) == sorted(set(before) - {SSH_WORLD, SSH_WORLD6})
+
     # "all" also takes HTTPS; the 10/8 rules stay.
     with enforced():
         outcome_all = action.run(found, {"ports": "all"}, resume=False)

@@ -209,6 +209,16 @@ class RevokeOpenIngress(ReversibleAction):
             group_id = group["GroupId"]
             revoke = world_open(group.get("IpPermissions", []), ports, requested)
             if not revoke:
+                # World-open on a port off the list is a choice the policy made, not "fixed":
+                # say so, so nobody reads the outcome as "closed".
+                elsewhere = world_open(group.get("IpPermissions", []), "all", requested)
+                if elsewhere:
+                    return Outcome(
+                        State.GONE,
+                        f"left open: security group {group_id} {where} is open to the world "
+                        f"on {describe(elsewhere)}, which is not on {_ports_text(ports)}; add "
+                        "the port to the rule's `ports` option to close it",
+                    )
                 return Outcome(
                     State.GONE,
                     f"already fixed: security group {group_id} {where} has no ingress open to "
