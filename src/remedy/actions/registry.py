@@ -9,11 +9,17 @@ twice. Adding a remediation is one new module here and one test file.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from remedy.actions.outcome import Outcome
+    from remedy.actions.session import AccountSessions
+    from remedy.model import Finding
+    from remedy.settings import Settings
 
 
 class RemediationAction:
-    """Base of every registered action; subclasses fill in the class attributes."""
+    """Base of every registered action; subclasses fill in the class attributes and `run`."""
 
     name: ClassVar[str] = ""
     #: JSON Schema of the ``options`` a policy rule may pass to this action.
@@ -22,6 +28,18 @@ class RemediationAction:
     permissions: ClassVar[frozenset[str]] = frozenset()
     #: Resource kinds (``remedy.model.ResourceKind`` values) the action acts on.
     resource_kinds: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, sessions: AccountSessions, settings: Settings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+
+    def run(self, finding: Finding, options: Mapping[str, Any], *, resume: bool) -> Outcome:
+        """Remediate `finding` in its own account; idempotent.
+
+        `resume` is true when an earlier attempt may have done part of the work (a
+        redelivery taking over, a retry): the action then looks for what it left behind.
+        """
+        raise NotImplementedError(f"remediation action {self.name!r} does not implement run")
 
 
 _T = TypeVar("_T", bound=type[RemediationAction])

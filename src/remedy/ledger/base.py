@@ -124,6 +124,14 @@ class Entry:
     updated_at: str
     attrs: dict[str, Any] = field(default_factory=dict)
     history: tuple[HistoryItem, ...] = ()
+    #: Bumped by every transition (not by `update_attrs`); `LedgerStore.transition` can
+    #: require it unchanged.
+    version: int = 0
+
+
+def is_terminal(state: State) -> bool:
+    """No transition leaves `state`: the entry's story is over."""
+    return not TRANSITIONS[state]
 
 
 def check_transition(expected: Iterable[State], target: State) -> None:
@@ -140,8 +148,14 @@ class LedgerStore(abc.ABC):
     def get(self, key: str) -> Entry | None: ...
 
     @abc.abstractmethod
-    def create(self, entry: Entry) -> bool:
-        """Write `entry` if no entry has its key; False (and no write) if one exists."""
+    def create(self, entry: Entry) -> tuple[bool, Entry]:
+        """Write `entry` if no entry has its key, in one conditional write.
+
+        Returns ``(True, entry)`` when written, else ``(False, the stored entry)``: a
+        duplicate delivery learns what became of the first without a second read.
+        `entry` may start in any state RECEIVED may move to (the decision is known before
+        the first write); `IllegalTransition` (before writing) otherwise.
+        """
 
     @abc.abstractmethod
     def transition(
@@ -153,13 +167,19 @@ class LedgerStore(abc.ABC):
         by: str,
         note: str = "",
         attrs: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> Entry:
         """Move `key` from one of `expected` to `target`, merging `attrs`, appending history.
 
-        Raises `Conflict` when the entry is in none of the expected states, and
+        Raises `Conflict` when the entry is in none of the expected states (or, with
+        `expected_version`, was written since that version was read), and
         `IllegalTransition` (before writing) when the state machine forbids the move.
         """
 
     @abc.abstractmethod
     def update_attrs(self, key: str, attrs: Mapping[str, Any]) -> Entry:
-        """Merge `attrs` (e.g. the Slack message ts) without changing state."""
+        """Merge `attrs` (e.g. the Slack message ts) without changing state.
+
+        The version is left alone: such bookkeeping must not void the claim of a worker
+        that holds the entry (`transition`'s `expected_version`). `Conflict` if no entry.
+        """

@@ -1,0 +1,40 @@
+"""What the findings and remediator functions build once per container: the pipeline
+with its notifier, and the metrics counter. Built on first use, reused while warm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from remedy.pipeline import Pipeline
+
+
+class Runtime:
+    def __init__(self, metrics: Any) -> None:
+        self.metrics = metrics
+        self._pipeline: Pipeline | None = None
+        self._notifier: Any = None
+
+    def count(self, name: str) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            from remedy.notify.composite import build_notifier
+            from remedy.settings import Settings
+
+            settings = Settings.from_env()
+            pipeline = Pipeline.from_settings(settings, count=self.count)
+            self._notifier = build_notifier(
+                settings, pipeline.policy.accounts, pipeline.store, metrics=self.metrics
+            )
+            pipeline.announce.notifiers = (self._notifier,)
+            self._pipeline = pipeline
+        return self._pipeline
+
+    def flush(self) -> None:
+        """End of an invocation: let the notifier send what it batched or owes."""
+        if self._notifier is not None:
+            self._notifier.flush()

@@ -1,0 +1,303 @@
+"""The ledger in DynamoDB: one item per finding key, every change one conditional write.
+
+Item layout (partition key ``pk``, a string: the finding key)::
+
+    pk          S   finding key
+    state       S   a `State` value
+    account     S   the finding's account
+    region      S   the finding's region
+    finding     S   JSON snapshot of the finding (a string: findings carry floats and
+                    arbitrary keys that DynamoDB maps would reject or reshape)
+    decision    S   JSON snapshot of the decision
+    attrs       M   free-form facts (where the object went, Slack message ts, ...)
+    history     L   of M {at, by, source, target, note}
+    created_at  S   ISO 8601 UTC
+    updated_at  S   ISO 8601 UTC
+    version     N   bumped by every transition (attrs updates leave it)
+    expires_at  N   epoch seconds, set when the entry reaches a state nothing leaves (TTL)
+
+A transition is one ``UpdateItem`` with ``#state IN (:s0, ...)`` as its condition; a lost
+race comes back as `Conflict` built from ``ReturnValuesOnConditionCheckFailure=ALL_OLD``,
+so the loser learns the winner's state without a second read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from remedy.ledger.base import (
+    Conflict,
+    Entry,
+    HistoryItem,
+    LedgerStore,
+    State,
+    check_transition,
+    is_terminal,
+)
+
+Clock = Callable[[], datetime]
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-shaped data as DynamoDB accepts it: floats become Decimals."""
+    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
+
+
+def _unplain(value: Any) -> Any:
+    """Decimals back to int or float, so attrs read back as the JSON they were written as."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _unplain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unplain(v) for v in value]
+    return value
+
+
+def _ser(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = _SERIALIZER.serialize(_plain(value))
+    return out
+
+
+def _history_item(item: HistoryItem) -> dict[str, Any]:
+    return {
+        "at": item.at,
+        "by": item.by,
+        "source": item.source,
+        "target": item.target,
+        "note": item.note,
+    }
+
+
+class DynamoDBLedgerStore(LedgerStore):
+    """`LedgerStore` on a DynamoDB table keyed by ``pk`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        table: str,
+        client: Any = None,
+        *,
+        ttl_days: int = 365,
+        clock: Clock = utc_now,
+    ) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self.table = table
+        self.client = client
+        self.ttl = timedelta(days=ttl_days)
+        self.clock = clock
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        response = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return self._entry(item) if item else None
+
+    @staticmethod
+    def _entry(item: Mapping[str, Any]) -> Entry:
+        data = {name: _unplain(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
+        return Entry(
+            key=data["pk"],
+            state=State(data["state"]),
+            account=data.get("account", ""),
+            region=data.get("region", ""),
+            finding=json.loads(data.get("finding") or "{}"),
+            decision=json.loads(data.get("decision") or "{}"),
+            created_at=data.get("created_at", ""),
+            updated_at=data.get("updated_at", ""),
+            attrs=data.get("attrs") or {},
+            history=tuple(
+                HistoryItem(
+                    at=h.get("at", ""),
+                    by=h.get("by", ""),
+                    source=h.get("source", ""),
+                    target=h.get("target", ""),
+                    note=h.get("note", ""),
+                )
+                for h in data.get("history") or ()
+            ),
+            version=int(data.get("version", 0)),
+        )
+
+    def _conflict(self, error: ClientError, key: str, expected: Iterable[State]) -> Conflict | None:
+        if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+            return None
+        old = error.response.get("Item")
+        return Conflict(key, expected, State(old["state"]["S"]) if old else None)
+
+    def _expires_at(self, state: State, now: datetime) -> int | None:
+        return int((now + self.ttl).timestamp()) if is_terminal(state) else None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create(self, entry: Entry) -> tuple[bool, Entry]:
+        if entry.state is not State.RECEIVED:
+            check_transition([State.RECEIVED], entry.state)
+        now = self.clock()
+        stamp = _iso(now)
+        stored = Entry(
+            key=entry.key,
+            state=entry.state,
+            account=entry.account,
+            region=entry.region,
+            finding=entry.finding,
+            decision=entry.decision,
+            created_at=entry.created_at or stamp,
+            updated_at=stamp,
+            attrs=dict(entry.attrs),
+            history=entry.history,
+            version=1,
+        )
+        item: dict[str, Any] = {
+            "pk": {"S": stored.key},
+            "state": {"S": stored.state.value},
+            "account": {"S": stored.account},
+            "region": {"S": stored.region},
+            "finding": {"S": json.dumps(stored.finding, sort_keys=True, default=str)},
+            "decision": {"S": json.dumps(stored.decision, sort_keys=True, default=str)},
+            "attrs": _ser(stored.attrs),
+            "history": _ser([_history_item(h) for h in stored.history]),
+            "created_at": {"S": stored.created_at},
+            "updated_at": {"S": stored.updated_at},
+            "version": {"N": "1"},
+        }
+        expires = self._expires_at(stored.state, now)
+        if expires is not None:
+            item["expires_at"] = {"N": str(expires)}
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+                raise
+            old = error.response.get("Item")
+            # ALL_OLD is always there on a failed attribute_not_exists; read if a store
+            # (or an emulator) ever leaves it out.
+            existing = self._entry(old) if old else self.get(entry.key)
+            if existing is None:
+                raise
+            return False, existing
+        return True, stored
+
+    def transition(
+        self,
+        key: str,
+        expected: Iterable[State],
+        target: State,
+        *,
+        by: str,
+        note: str = "",
+        attrs: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Entry:
+        expected = frozenset(expected)
+        check_transition(expected, target)
+        now = self.clock()
+        sources = sorted(s.value for s in expected)
+        # The history item records the state actually left; with several expected states
+        # the condition guarantees it is one of them, and "a|b" says which were allowed.
+        step = HistoryItem(_iso(now), by, "|".join(sources), target.value, note)
+        names = {"#state": "state"}
+        values: dict[str, Any] = {
+            ":target": {"S": target.value},
+            ":now": {"S": step.at},
+            ":step": _ser([_history_item(step)]),
+            ":one": {"N": "1"},
+        }
+        sets = [
+            "#state = :target",
+            "updated_at = :now",
+            "history = list_append(history, :step)",
+            "version = version + :one",
+        ]
+        for i, (name, value) in enumerate((attrs or {}).items()):
+            names[f"#a{i}"] = name
+            values[f":a{i}"] = _ser(value)
+            sets.append(f"attrs.#a{i} = :a{i}")
+        expires = self._expires_at(target, now)
+        if expires is not None:
+            values[":expires"] = {"N": str(expires)}
+            sets.append("expires_at = :expires")
+        placeholders = []
+        for i, source in enumerate(sources):
+            values[f":s{i}"] = {"S": source}
+            placeholders.append(f":s{i}")
+        condition = f"#state IN ({', '.join(placeholders)})"
+        if expected_version is not None:
+            values[":version"] = {"N": str(expected_version)}
+            condition += " AND version = :version"
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            conflict = self._conflict(error, key, expected)
+            if conflict is None:
+                raise
+            raise conflict from None
+        return self._entry(response["Attributes"])
+
+    def update_attrs(self, key: str, attrs: Mapping[str, Any]) -> Entry:
+        names = {}
+        # No version bump: attrs are bookkeeping (the Slack message ts, a notification owed)
+        # and must not void a worker's `expected_version` claim on the entry.
+        values: dict[str, Any] = {":now": {"S": _iso(self.clock())}}
+        sets = ["updated_at = :now"]
+        for i, (name, value) in enumerate(attrs.items()):
+            names[f"#a{i}"] = name
+            values[f":a{i}"] = _ser(value)
+            sets.append(f"attrs.#a{i} = :a{i}")
+        kwargs: dict[str, Any] = {}
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                **kwargs,
+            )
+        except ClientError as error:
+            conflict = self._conflict(error, key, ())
+            if conflict is None:
+                raise
+            raise conflict from None
+        return self._entry(response["Attributes"])

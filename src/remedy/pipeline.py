@@ -1,0 +1,286 @@
+"""One EventBridge event, end to end: normalise, decide, record, act, tell.
+
+``Pipeline.process(event)`` reads the findings in an event and, for each one, decides
+(trust first), records the decision in the ledger with one conditional write (the dedupe:
+the native Macie event and its Security Hub copy share a key, so the second finds the
+first's entry), and carries the decision out: quarantine now, ask for approval, notify,
+ignore or reject. Every state change is followed by `Notifier.on_change`.
+
+A redelivery resumes rather than repeats: an entry still QUARANTINING whose lease has run
+out (the worker died) is taken over, one in a retryable outcome (FAILED, DENIED, ARCHIVED)
+is tried again, an APPROVED one is carried out, and any other entry is left as it is.
+``Pipeline.remediate(key)`` is the same for the remediator, invoked after an approval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from remedy.actions.outcome import Outcome
+from remedy.actions.registry import RemediationAction
+from remedy.actions.reversible import ReversibleAction
+from remedy.errors import RemedyError
+from remedy.ledger.base import RETRYABLE, Conflict, Entry, HistoryItem, LedgerStore, State
+from remedy.model import Action, Decision, Finding
+from remedy.normalise import normalise
+from remedy.notify.base import Notifier
+from remedy.policy import Policy, decide
+
+if TYPE_CHECKING:
+    from remedy.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The state a decision puts a new entry in.
+FIRST_STATE: Mapping[Action, State] = {
+    Action.QUARANTINE: State.QUARANTINING,
+    Action.APPROVE: State.PENDING_APPROVAL,
+    Action.NOTIFY: State.NOTIFIED,
+    Action.IGNORE: State.IGNORED,
+    Action.REJECT: State.REJECTED,
+}
+#: How long a QUARANTINING entry belongs to the worker that wrote it: the longest a Lambda
+#: can run, so a takeover never races a worker that is still alive.
+DEFAULT_LEASE = timedelta(seconds=900)
+#: The ``by`` of the changes remedy makes on its own.
+SYSTEM = "remedy"
+
+
+class InProgress(RemedyError):
+    """Another worker is carrying out this entry; try again after its lease."""
+
+    def __init__(self, key: str, until: datetime) -> None:
+        self.key = key
+        super().__init__(
+            f"ledger entry {key} is being quarantined by another worker until "
+            f"{until.isoformat()}; retry after that"
+        )
+
+
+class UnknownEntry(RemedyError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no ledger entry {key!r}: check the key (remedy explain prints it)")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _no_count(name: str) -> None:
+    return None
+
+
+@dataclass
+class Announcer:
+    """Tells every notifier about a changed entry; a notifier's failure is logged and
+    counted, never raised (a notification must not undo or block a remediation)."""
+
+    notifiers: Sequence[Notifier] = ()
+    count: Callable[[str], None] = _no_count
+
+    def __call__(self, entry: Entry) -> None:
+        for notifier in self.notifiers:
+            try:
+                notifier.on_change(entry)
+            except Exception:
+                log.exception(
+                    "notifier %s failed for %s (%s)",
+                    type(notifier).__name__,
+                    entry.key,
+                    entry.state,
+                )
+                self.count("NotifierErrors")
+
+
+@dataclass
+class Pipeline:
+    store: LedgerStore
+    policy: Policy
+    actions: Mapping[str, RemediationAction]
+    announce: Announcer = field(default_factory=Announcer)
+    count: Callable[[str], None] = _no_count
+    lease: timedelta = DEFAULT_LEASE
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, count: Callable[[str], None] = _no_count
+    ) -> Pipeline:
+        """The pipeline a Lambda function runs: the ledger table, the member sessions,
+        every registered action and the policy (validated: a bad policy fails here).
+        Notifiers are added by the caller (`announce.notifiers`): they need this store."""
+        from remedy.actions import build
+        from remedy.actions.session import AccountSessions
+        from remedy.ledger.dynamodb import DynamoDBLedgerStore
+        from remedy.policy import load_policy
+
+        sessions = AccountSessions(settings)
+        return cls(
+            store=DynamoDBLedgerStore(settings.ledger_table, ttl_days=settings.ledger_ttl_days),
+            policy=load_policy(settings.policy_dir),
+            actions=build(sessions, settings),
+            announce=Announcer((), count),
+            count=count,
+        )
+
+    # -- findings --------------------------------------------------------------------------
+
+    def process(self, event: object) -> list[Entry]:
+        """Every finding of one EventBridge event; `InvalidEvent` if it cannot be read."""
+        return [self.handle(finding) for finding in normalise(event)]
+
+    def handle(self, finding: Finding) -> Entry:
+        decision = decide(finding, self.policy)
+        first = (
+            State.QUARANTINING if self._contain_first(decision) else FIRST_STATE[decision.action]
+        )
+        now = _iso(self.clock())
+        created, entry = self.store.create(
+            Entry(
+                key=finding.key,
+                state=first,
+                account=finding.account,
+                region=finding.region,
+                finding=finding.to_dict(),
+                decision=decision.to_dict(),
+                created_at=now,
+                updated_at=now,
+                history=(
+                    HistoryItem(now, SYSTEM, State.RECEIVED.value, first.value, decision.reason),
+                ),
+            )
+        )
+        if not created:
+            self.count("DuplicateFindings")
+            log.info("finding %s already in the ledger as %s", entry.key, entry.state)
+            return self._resume(entry)
+        self.count(f"Decision{decision.action.value.capitalize()}")
+        if decision.action is Action.REJECT:
+            log.warning("rejected finding %s: %s", finding.key, decision.reason)
+        else:
+            log.info("finding %s: %s (%s)", finding.key, first, decision.reason)
+        self.announce(entry)
+        if entry.state is State.QUARANTINING:
+            return self._act(entry, resume=False)
+        return entry
+
+    def _contain_first(self, decision: Decision) -> bool:
+        """An approve rule whose remediation contains at once and asks afterwards (the
+        approver then keeps the containment or releases it)."""
+        action = self.actions.get(decision.remediation or "")
+        return (
+            decision.action is Action.APPROVE
+            and isinstance(action, ReversibleAction)
+            and action.contain_first
+        )
+
+    # -- the remediator --------------------------------------------------------------------
+
+    def remediate(self, key: str) -> Entry:
+        """Carry out an approved entry (or resume one that was cut short)."""
+        entry = self.store.get(key)
+        if entry is None:
+            raise UnknownEntry(key)
+        return self._resume(entry)
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def _resume(self, entry: Entry) -> Entry:
+        try:
+            if entry.state is State.APPROVED:
+                entry = self._start(entry, "approved: quarantine starting")
+                return self._act(entry, resume=False)
+            if entry.state is State.QUARANTINING:
+                until = _parse(entry.updated_at) + self.lease
+                if self.clock() < until:
+                    raise InProgress(entry.key, until)
+                entry = self.store.transition(
+                    entry.key,
+                    [State.QUARANTINING],
+                    State.QUARANTINING,
+                    by=SYSTEM,
+                    note="taking over an attempt that did not finish",
+                    expected_version=entry.version,
+                )
+                return self._act(entry, resume=True)
+            if entry.state in RETRYABLE and entry.decision.get("remediation"):
+                entry = self._start(entry, f"retrying after {entry.state.value}")
+                return self._act(entry, resume=True)
+        except Conflict as conflict:
+            # Another worker moved the entry first; report where it stands now.
+            current = self.store.get(entry.key)
+            if current is None:
+                raise
+            if current.state is State.QUARANTINING:
+                raise InProgress(current.key, _parse(current.updated_at) + self.lease) from conflict
+            return current
+        return entry
+
+    def _start(self, entry: Entry, note: str) -> Entry:
+        started = self.store.transition(
+            entry.key,
+            [entry.state],
+            State.QUARANTINING,
+            by=SYSTEM,
+            note=note,
+            expected_version=entry.version,
+        )
+        self.announce(started)
+        return started
+
+    def _act(self, entry: Entry, *, resume: bool) -> Entry:
+        outcome = self._run(entry, resume=resume)
+        try:
+            done = self.store.transition(
+                entry.key,
+                [State.QUARANTINING],
+                outcome.state,
+                by=SYSTEM,
+                note=outcome.reason,
+                attrs=outcome.attrs,
+                expected_version=entry.version,
+            )
+        except Conflict:
+            # Taken over while this worker ran (it outlived its lease); the other worker's
+            # record stands, and the action is idempotent, so nothing is done twice.
+            current = self.store.get(entry.key)
+            log.warning("outcome %s for %s not recorded: entry moved on", outcome.state, entry.key)
+            return current if current is not None else entry
+        self.count(f"Outcome{outcome.state.value.capitalize()}")
+        level = logging.INFO if outcome.state is State.QUARANTINED else logging.WARNING
+        log.log(level, "%s %s: %s", entry.key, outcome.state, outcome.reason)
+        self.announce(done)
+        return done
+
+    def _run(self, entry: Entry, *, resume: bool) -> Outcome:
+        decision = Decision(
+            action=Action(entry.decision["action"]),
+            rule=str(entry.decision.get("rule", "")),
+            reason=str(entry.decision.get("reason", "")),
+            remediation=entry.decision.get("remediation"),
+            options=dict(entry.decision.get("options") or {}),
+        )
+        action = self.actions.get(decision.remediation or "")
+        if action is None:
+            known = ", ".join(sorted(self.actions)) or "none"
+            return Outcome(
+                State.FAILED,
+                f"rule {decision.rule} names remediation {decision.remediation!r}, which is "
+                f"not registered (registered: {known}); nothing done",
+            )
+        options: Mapping[str, Any] = decision.options
+        outcome = action.run(Finding.from_dict(entry.finding), options, resume=resume)
+        if self._contain_first(decision) and outcome.state is State.QUARANTINED:
+            # Contained before asking: the approval question is still open.
+            return Outcome(
+                outcome.state, outcome.reason, {**outcome.attrs, "awaiting_approval": True}
+            )
+        return outcome

@@ -1,0 +1,71 @@
+"""Release: undo a remediation (a false positive) and record who did it.
+
+The entry's remediation (``decision.remediation``) must be a `ReversibleAction`; its
+``release`` puts back what ``run`` changed (for ``s3-quarantine``: the object is copied
+back to its old bucket and key, verified, the tombstone and the quarantine copy removed).
+The ledger entry then moves QUARANTINED -> RELEASED with one conditional write, so two
+people releasing at once cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from remedy.actions.registry import RemediationAction
+from remedy.actions.reversible import ActionFailed, ReversibleAction
+from remedy.ledger.base import Entry, LedgerStore, State
+from remedy.model import Finding
+from remedy.pipeline import Announcer
+
+
+class NotReleasable(ActionFailed):
+    """The entry is not one that can be released; nothing was changed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(State.FAILED, reason)
+
+
+def release(
+    key: str,
+    *,
+    by: str,
+    store: LedgerStore,
+    actions: Mapping[str, RemediationAction],
+    announce: Announcer | None = None,
+    caller: str = "",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Entry:
+    """Release ledger entry `key`; `by` is recorded as who did it, `caller` as the AWS
+    identity that did it."""
+    entry = store.get(key)
+    if entry is None:
+        raise NotReleasable(f"no ledger entry {key!r}; nothing to release")
+    if entry.state is not State.QUARANTINED:
+        raise NotReleasable(
+            f"ledger entry {key} is {entry.state.value}; only QUARANTINED entries can be released"
+        )
+    name = str(entry.decision.get("remediation") or "")
+    action = actions.get(name)
+    if not isinstance(action, ReversibleAction):
+        raise NotReleasable(f"remediation {name!r} of entry {key} cannot be released")
+    undo = action.release(Finding.from_dict(entry.finding), entry.attrs)
+    released = store.transition(
+        key,
+        [State.QUARANTINED],
+        State.RELEASED,
+        by=by,
+        note=undo.reason,
+        attrs={
+            "release": {
+                **undo.attrs,
+                "by": by,
+                "caller": caller,
+                "at": clock().astimezone(UTC).isoformat(),
+            }
+        },
+        expected_version=entry.version,
+    )
+    if announce is not None:
+        announce(released)
+    return released

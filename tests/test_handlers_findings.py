@@ -1,0 +1,149 @@
+"""The findings Lambda entry point on an SQS batch: partial batch responses, built from
+the environment as in Lambda, against moto."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fixtures_aws import (
+    EXTERNAL_ID,
+    LEDGER_TABLE,
+    MEMBERS,
+    REGION,
+    LambdaContext,
+    World,
+    macie_event,
+    org_fixture,  # noqa: F401 - the fixture
+    world_fixture,  # noqa: F401 - the fixture
+)
+from remedy.handlers import findings
+from remedy.handlers.runtime import Runtime
+from remedy.ledger.base import State
+
+A, B, C = MEMBERS
+
+
+def record(body: str) -> dict[str, Any]:
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "AQEB" + uuid.uuid4().hex,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1732327200000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1732327200001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:remedy-findings",
+        "awsRegion": REGION,
+    }
+
+
+@pytest.fixture
+def handler_env(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """The function's environment, a fresh container, and the AssumeRole calls it makes."""
+    monkeypatch.setenv("REMEDY_LEDGER_TABLE", LEDGER_TABLE)
+    monkeypatch.setenv("REMEDY_EXTERNAL_ID", EXTERNAL_ID)
+    monkeypatch.setenv("REMEDY_POLICY_DIR", str(world.policy_dir))
+    monkeypatch.setattr(findings, "runtime", Runtime(findings.metrics))
+    calls: list[dict[str, Any]] = []
+    sts = findings.runtime.pipeline.actions["s3-quarantine"].sessions.sts
+    sts.meta.events.register(
+        "before-call.sts.AssumeRole",
+        lambda params, **_: calls.append(dict(params.get("body") or {})),
+    )
+    yield calls
+    assert calls and {c["ExternalId"] for c in calls} == {EXTERNAL_ID}
+
+
+def keys(world: World) -> set[str]:
+    items = world.core.client("dynamodb").scan(TableName=LEDGER_TABLE, ProjectionExpression="pk")
+    return {i["pk"]["S"] for i in items["Items"]}
+
+
+def test_good_malformed_and_duplicate_records(
+    world: World, handler_env: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = world.bucket(A, "sqs", versioned=True)
+    stored = world.put(A, bucket, "secrets/.env", b"DB_PASSWORD=hunter2")
+    good = json.dumps(
+        macie_event(A, bucket, stored.key, version_id=stored.version_id, etag=stored.etag)
+    )
+    malformed = json.dumps({"source": "aws.macie", "detail-type": "Macie Finding"})
+    before = keys(world)
+    batch = {"Records": [record(good), record(malformed), record(good)]}
+
+    response = findings.handler(batch, LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][1]["messageId"]}]}
+    (added,) = keys(world) - before
+    entry = world.store.get(added)
+    assert entry is not None and entry.state is State.QUARANTINED
+    assert world.quarantined(stored) == [stored.body]
+    assert not world.still_at_source(stored)
+    out = capsys.readouterr().out
+    metrics = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    assert any(m.get("InvalidEvents") == [1.0] for m in metrics), out
+    assert any(m.get("DuplicateFindings") == [1.0] for m in metrics), out
+    assert all(m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "remedy" for m in metrics)
+
+
+def test_bodies_that_are_not_events_fail_alone(
+    world: World, handler_env: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket = world.bucket(B, "sqs-b", versioned=True)
+    stored = world.put(B, bucket, "k", b"secret")
+    good = json.dumps(
+        macie_event(B, bucket, stored.key, version_id=stored.version_id, etag=stored.etag)
+    )
+    unknown = json.dumps(
+        {
+            "source": "aws.guardduty",
+            "detail-type": "GuardDuty Finding",
+            "account": B,
+            "region": REGION,
+            "detail": {},
+        }
+    )
+    batch = {"Records": [record("{not json"), record(unknown), record(good)]}
+    before = keys(world)
+
+    response = findings.handler(batch, LambdaContext())
+
+    failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
+    assert failed == [batch["Records"][0]["messageId"], batch["Records"][1]["messageId"]]
+    assert len(keys(world) - before) == 1
+    assert world.quarantined(stored) == [stored.body]
+    rejected = [r.getMessage() for r in caplog.records if "rejected message" in r.getMessage()]
+    assert len(rejected) == 2 and all("\n" not in line for line in rejected)
+    assert "body is not JSON" in rejected[0]
+    assert "unknown source 'aws.guardduty'" in rejected[1] or "aws.guardduty" in rejected[1]
+
+
+def test_a_failed_remediation_is_retried_by_sqs(
+    world: World, handler_env: list[dict[str, Any]]
+) -> None:
+    # A region with no member stack: no quarantine bucket, the copy fails (retryable).
+    s3 = world.admin(C).client("s3", region_name="eu-central-1")
+    bucket = f"frankfurt-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    stored = world.put(C, bucket, "k", b"secret")
+    event = macie_event(
+        C, bucket, "k", version_id=stored.version_id, etag=stored.etag, region="eu-central-1"
+    )
+    batch = {"Records": [record(json.dumps(event))]}
+
+    response = findings.handler(batch, LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    assert world.still_at_source(stored)
