@@ -601,8 +601,13 @@ def test_remediator_role_is_named_and_assumes_only_member_remediation_roles(
     assert cond == "HasOrganizationId"
     assert with_org == {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}
     assert without_org == {"Ref": "AWS::NoValue"}
-    # Only the remediator may assume member roles: no other function's policy mentions it.
-    for name in ("FindingsFunction", "InteractionsFunction"):
+    # Only the remediator role may assume member roles. The findings function runs immediate
+    # quarantines, so it shares that role; the HTTP-facing functions must not.
+    assert res["FindingsFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["RemediatorRole", "Arn"]
+    }
+    for name in ("InteractionsFunction", "EmailApprovalFunction"):
+        assert "Role" not in res[name]["Properties"], name
         text = json.dumps(res[name]["Properties"]["Policies"], default=str)
         assert "sts:AssumeRole" not in text, name
     # It reports failures to an on-failure destination.
@@ -712,7 +717,7 @@ def test_environment_names_are_the_ones_settings_reads(core: dict[str, Any]) -> 
     assert required <= set_here, f"never set: {sorted(required - set_here)}"
     assert sub(env["REMEDY_REMEDIATION_ROLE_NAME"], NAMES) == "remedy-remediation"
     assert env["REMEDY_QUARANTINE_PREFIX"] == {"Ref": "Prefix"}
-    for name in ("FindingsFunction", "InteractionsFunction"):
+    for name in ("InteractionsFunction", "EmailApprovalFunction"):
         variables = core["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert variables["REMEDY_REMEDIATOR_FUNCTION"] == {"Ref": "RemediatorFunction"}
 

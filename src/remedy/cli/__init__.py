@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # Modules under remedy.cli that provide subcommands, in help order.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("explain", "policy", "owners", "release", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

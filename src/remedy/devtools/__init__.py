@@ -1,0 +1,1 @@
+"""Tools for tests and ``remedy demo``: never imported by Lambda code."""

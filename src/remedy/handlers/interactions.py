@@ -1,0 +1,89 @@
+"""Lambda entry point for ``POST /slack/interactions`` (HTTP API, payload format 2.0).
+
+Only wiring: the raw body (base64-decoded when API Gateway says so) and the lower-cased
+headers go to `remedy.interactions.Interactions`, whose answer becomes the response.
+The pieces are built once per container; the Slack secret is fetched (and cached) on the
+first request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from remedy.interactions import Interactions, lambda_hand_over
+from remedy.ledger.dynamodb import DynamoDBLedgerStore
+from remedy.notify.composite import SLACK_API_ENV, build_notifier
+from remedy.notify.secrets import SlackSecrets
+from remedy.notify.slack import SLACK_API, web_client
+from remedy.policy import load_policy
+from remedy.settings import Settings
+
+# Slack waits 3 s for the answer: AWS calls on this path fail fast instead of retrying long.
+_FAST = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
+
+_app: Interactions | None = None
+
+
+def build(session: Any = None) -> Interactions:
+    settings = Settings.from_env()
+    session = session or boto3.session.Session()
+    policy = load_policy(settings.policy_dir)
+    store = DynamoDBLedgerStore(settings.ledger_table, session.client("dynamodb", config=_FAST))
+    secrets = SlackSecrets(settings.slack_secret_arn, client=session.client("secretsmanager"))
+    api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
+    clients: dict[str, Any] = {}
+
+    def slack() -> Any:
+        if "client" not in clients:
+            clients["client"] = web_client(
+                secrets.get().bot_token,
+                base_url=api_url,
+                timeout=1,
+                rate_limit_retries=0,
+                connection_retries=0,
+            )
+        return clients["client"]
+
+    return Interactions(
+        signing_secret=lambda: secrets.get().signing_secret,
+        store=store,
+        accounts=policy.accounts,
+        slack=slack,
+        notifier=build_notifier(
+            settings,
+            policy.accounts,
+            store,
+            session=session,
+            secrets=secrets,
+            slack_timeout=2,
+            slack_rate_limit_retries=0,
+            slack_connection_retries=0,
+            resend_owed=False,
+            aws_config=_FAST,
+        ),
+        hand_over=lambda_hand_over(
+            session.client("lambda", config=_FAST), settings.remediator_function
+        ),
+    )
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _app
+    if _app is None:
+        _app = build()
+    raw = event.get("body") or ""
+    try:
+        body = (
+            base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+        )
+    except (binascii.Error, ValueError):
+        return {"statusCode": 400, "body": "body is not valid base64"}
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    response = _app.handle(body, headers)
+    return {"statusCode": response.status, "headers": response.headers, "body": response.body}

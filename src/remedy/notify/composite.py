@@ -1,0 +1,154 @@
+"""The notifier the handlers use: Slack, the owners' email and Security Hub, each contained.
+
+A failure in one channel is logged, counted (`failures`, and a ``NotifyFailed`` metric
+when a Powertools `Metrics` is given) and swallowed: it never stops the other channels,
+and never fails, delays past its own timeouts, or undoes a remediation. What Slack could
+not take is re-sent later (`remedy.notify.slack`); SNS and Security Hub calls are
+retried by botocore before they count as failed.
+
+`build_notifier` wires the three from the runtime settings; the Slack token is read from
+Secrets Manager only when the first message is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from remedy.approval_links import LinkSigner
+from remedy.ledger.base import Entry, LedgerStore
+from remedy.notify.base import Notifier
+from remedy.notify.digest import DigestConfig, Digests
+from remedy.notify.outbox import SlackOutbox
+from remedy.notify.owners import OwnersNotifier
+from remedy.notify.secrets import SlackSecrets
+from remedy.notify.securityhub import SecurityHubFeedback
+from remedy.notify.slack import SLACK_API, SlackNotifier, web_client
+from remedy.policy.accounts import Accounts
+from remedy.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Where the Slack Web API is; only ``remedy demo`` and tests point it at a local server.
+SLACK_API_ENV = "REMEDY_SLACK_API_URL"
+DIGEST_THRESHOLD_ENV = "REMEDY_DIGEST_THRESHOLD"
+DIGEST_WINDOW_ENV = "REMEDY_DIGEST_WINDOW_SECONDS"
+
+
+class CompositeNotifier:
+    def __init__(self, parts: Sequence[tuple[str, Notifier]], metrics: Any = None) -> None:
+        self.parts = tuple(parts)
+        self.metrics = metrics
+        self.failures: Counter[str] = Counter()
+
+    def _failed(self, name: str, what: str) -> None:
+        self.failures[name] += 1
+        log.exception("notifier %s failed on %s; carrying on", name, what)
+        if self.metrics is not None:
+            from aws_lambda_powertools.metrics import MetricUnit
+
+            self.metrics.add_metric(
+                name=f"NotifyFailed{name.title()}", unit=MetricUnit.Count, value=1
+            )
+
+    def on_change(self, entry: Entry) -> None:
+        for name, part in self.parts:
+            try:
+                part.on_change(entry)
+            except Exception:
+                self._failed(name, f"{entry.key} -> {entry.state.value}")
+
+    def flush(self) -> None:
+        """Call at the end of every batch or invocation: brings Slack digests up to date and
+        re-sends owed messages."""
+        for name, part in self.parts:
+            flush = getattr(part, "flush", None)
+            if flush is None:
+                continue
+            try:
+                flush()
+            except Exception:
+                self._failed(name, "flush")
+
+
+def build_notifier(
+    settings: Settings,
+    accounts: Accounts,
+    store: LedgerStore,
+    *,
+    session: Any = None,
+    secrets: SlackSecrets | None = None,
+    slack_timeout: int = 5,
+    slack_rate_limit_retries: int = 2,
+    slack_connection_retries: int = 2,
+    resend_owed: bool = True,
+    aws_config: Config | None = None,
+    metrics: Any = None,
+) -> CompositeNotifier:
+    """Slack (if a secret is configured), owners (if a topic is), and Security Hub.
+
+    The interactions function passes short timeouts, no retries and ``resend_owed=False``
+    (re-sending the outbox could take longer than Slack waits): it answers within 3 s, and
+    what it cannot send is owed and re-sent by the next findings or remediator invocation.
+    """
+    session = session or boto3.session.Session()
+    parts: list[tuple[str, Notifier]] = []
+    if settings.slack_secret_arn:
+        slack_secrets = secrets or SlackSecrets(
+            settings.slack_secret_arn, client=session.client("secretsmanager")
+        )
+        api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
+        dynamodb = session.client("dynamodb", config=aws_config)
+        default = DigestConfig()
+        config = DigestConfig(
+            threshold=int(os.environ.get(DIGEST_THRESHOLD_ENV, default.threshold)),
+            window_seconds=int(os.environ.get(DIGEST_WINDOW_ENV, default.window_seconds)),
+        )
+        parts.append(
+            (
+                "slack",
+                SlackNotifier(
+                    store,
+                    accounts,
+                    lambda: web_client(
+                        slack_secrets.get().bot_token,
+                        base_url=api_url,
+                        timeout=slack_timeout,
+                        rate_limit_retries=slack_rate_limit_retries,
+                        connection_retries=slack_connection_retries,
+                    ),
+                    digests=Digests(dynamodb, settings.ledger_table, accounts, config),
+                    outbox=SlackOutbox(dynamodb, settings.ledger_table),
+                    outbox_interval=30.0 if resend_owed else math.inf,
+                ),
+            )
+        )
+    if settings.owner_topic_arn:
+        signer = LinkSigner.from_settings(settings, client=session.client("secretsmanager"))
+        parts.append(
+            (
+                "owners",
+                OwnersNotifier(
+                    settings.owner_topic_arn,
+                    accounts,
+                    session.client("sns", config=aws_config),
+                    links=signer.links if signer else None,
+                ),
+            )
+        )
+    parts.append(
+        (
+            "securityhub",
+            SecurityHubFeedback(
+                lambda region: session.client("securityhub", region_name=region, config=aws_config)
+            ),
+        )
+    )
+    return CompositeNotifier(parts, metrics)

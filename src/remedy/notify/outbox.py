@@ -1,0 +1,50 @@
+"""Slack messages still owed after a failed post: retried by a later invocation.
+
+When Slack is down or refuses a message, the remediation goes on; the entry is marked
+``attrs.slack_pending`` and its key goes into one outbox item in the ledger table
+(``pk = slack#outbox``, a string set, so adding and removing are atomic and idempotent).
+The next Slack notification in any invocation (findings, remediator or interactions
+function) first re-sends what the outbox holds, from the ledger's current state; a
+change to the entry itself re-sends it too, since every message renders the entry's
+current state. An item holds about 10,000 keys (400 KB); past that, adding fails, is
+logged, and the entry still carries ``slack_pending`` for its next change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OUTBOX_PK = "slack#outbox"
+
+
+class SlackOutbox:
+    def __init__(self, dynamodb: Any, table: str, *, key_attribute: str = "pk") -> None:
+        self.db = dynamodb
+        self.table = table
+        self.key_attribute = key_attribute
+
+    def _update(self, expression: str, key: str) -> None:
+        self.db.update_item(
+            TableName=self.table,
+            Key={self.key_attribute: {"S": OUTBOX_PK}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues={":k": {"SS": [key]}},
+        )
+
+    def add(self, key: str) -> None:
+        self._update("ADD pending :k", key)
+
+    def remove(self, key: str) -> None:
+        self._update("DELETE pending :k", key)
+
+    def pending(self, limit: int) -> list[str]:
+        item = (
+            self.db.get_item(
+                TableName=self.table,
+                Key={self.key_attribute: {"S": OUTBOX_PK}},
+                ConsistentRead=True,
+                ProjectionExpression="pending",
+            ).get("Item")
+            or {}
+        )
+        return sorted(item.get("pending", {}).get("SS", []))[:limit]

@@ -1,0 +1,132 @@
+"""Security Hub's workflow status follows the ledger (BatchUpdateFindings).
+
+- approval requested, or owners notified -> NOTIFIED
+- quarantined (note: where the object went), or already gone -> RESOLVED
+- dismissed in Slack, or released as a false positive -> SUPPRESSED
+
+Only findings that came from Security Hub carry what the API needs (``product_arn`` and
+``id`` in the finding snapshot); others are left alone. Every update makes Security Hub
+emit another ``Findings - Imported`` event; the rules forward only ``Workflow.Status``
+NEW, and no update here sets NEW, so remedy's own updates never come back as work. For
+the same reason outcomes that will be retried (FAILED, DENIED, ...) are not written: a
+note alone would re-emit the finding still NEW and start the loop.
+
+The call is made with the core account's credentials in the finding's region: the core
+account is the Security Hub administrator (``aggregators`` in accounts.yaml), which may
+update its members' findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from remedy.errors import RemedyError
+from remedy.ledger.base import Entry, State
+from remedy.notify.facts import destination
+
+UPDATED_BY = "remedy"
+MAX_NOTE = 512
+
+
+class FeedbackError(RemedyError):
+    """Security Hub refused to update a finding."""
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    status: str
+    note: str
+
+
+WORKFLOW: Mapping[State, str] = {
+    State.PENDING_APPROVAL: "NOTIFIED",
+    State.NOTIFIED: "NOTIFIED",
+    State.QUARANTINED: "RESOLVED",
+    State.GONE: "RESOLVED",
+    State.DISMISSED: "SUPPRESSED",
+    State.RELEASED: "SUPPRESSED",
+}
+
+
+def _who(entry: Entry) -> str:
+    decided = entry.attrs.get("decided_by") or {}
+    if decided.get("id"):
+        name = decided.get("name")
+        return f"{name} (Slack {decided['id']})" if name else f"Slack user {decided['id']}"
+    return entry.history[-1].by if entry.history else UPDATED_BY
+
+
+def feedback_for(entry: Entry) -> Feedback | None:
+    """The workflow status and note for `entry`'s state, or None to leave Security Hub be."""
+    status = WORKFLOW.get(entry.state)
+    if status is None:
+        return None
+    rule = entry.decision.get("rule", "")
+    if entry.state is State.PENDING_APPROVAL:
+        note = f"remedy: quarantine awaits approval in Slack (rule {rule})"
+    elif entry.state is State.NOTIFIED:
+        note = f"remedy: account owners notified (rule {rule})"
+    elif entry.state is State.QUARANTINED:
+        where = destination(entry.attrs)
+        if where is not None:
+            place = f"s3://{where['bucket']}/{where.get('key', '')}"
+            if where.get("version_id"):
+                place += f" (version {where['version_id']})"
+        else:
+            place = "the account's quarantine bucket"
+        note = f"remedy: object moved to {place} (rule {rule})"
+        said = next((h.note for h in reversed(entry.history) if h.target == entry.state), "")
+        if said:
+            note += f"; {said}"
+    elif entry.state is State.GONE:
+        note = "remedy: the object was already deleted; nothing to quarantine"
+    elif entry.state is State.DISMISSED:
+        note = f"remedy: dismissed by {_who(entry)}"
+    else:
+        note = f"remedy: released as a false positive by {_who(entry)}; object put back"
+    if len(note) > MAX_NOTE:
+        note = note[: MAX_NOTE - 1] + "…"
+    return Feedback(status, note)
+
+
+def _default_client(region: str) -> Any:
+    return boto3.client("securityhub", region_name=region)
+
+
+class SecurityHubFeedback:
+    """A `remedy.notify.base.Notifier` writing the workflow status back to Security Hub."""
+
+    def __init__(self, client_for: Callable[[str], Any] = _default_client) -> None:
+        self._client_for = client_for
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, region: str) -> Any:
+        if region not in self._clients:
+            self._clients[region] = self._client_for(region)
+        return self._clients[region]
+
+    def on_change(self, entry: Entry) -> None:
+        finding = entry.finding
+        product_arn, finding_id = finding.get("product_arn"), finding.get("id")
+        if finding.get("source") != "securityhub" or not product_arn or not finding_id:
+            return
+        feedback = feedback_for(entry)
+        if feedback is None:
+            return
+        response = self._client(entry.region).batch_update_findings(
+            FindingIdentifiers=[{"Id": finding_id, "ProductArn": product_arn}],
+            Workflow={"Status": feedback.status},
+            Note={"Text": feedback.note, "UpdatedBy": UPDATED_BY},
+        )
+        unprocessed = response.get("UnprocessedFindings") or []
+        if unprocessed:
+            error = unprocessed[0]
+            raise FeedbackError(
+                f"Security Hub did not update finding {finding_id} to {feedback.status}: "
+                f"{error.get('ErrorCode')}: {error.get('ErrorMessage')} (is the core account "
+                f"the Security Hub administrator in {entry.region}?)"
+            )
