@@ -1,0 +1,185 @@
+"""The findings the demo emits, each built from a sample in events/ about what the demo
+stored: the sample's bucket, key, version, ETag, size, account and security group are
+replaced by the real ones; nothing else of the sample changes (a Macie finding and its
+Security Hub copy keep the finding they share).
+
+Each `Item` says which account's default bus emits it: the finding's own account, or the
+core account for what Security Hub delivers as the administrator (aggregator). The forged
+event is emitted by one member about another member's object.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from remedy.demo.samples import OpenGroup, PublicBucket, Samples, Stored
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    label: str
+    sample: str
+    sender: str
+    event: dict[str, Any]
+    #: What the finding is about (checked afterwards): S3 objects, a bucket, a group.
+    objects: tuple[Stored, ...] = ()
+    bucket: PublicBucket | None = None
+    group: OpenGroup | None = None
+    #: Sent again later as the same finding through another source (dedupe).
+    same_as: str | None = None
+
+
+def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]) -> list[Item]:
+    first, second, third = members
+    creds = samples.get(first, "credentials/deploy.env")
+    personal = samples.get(first, "personal/customers.csv")
+    cards = samples.get(second, "financial/card-payments.csv")
+    third_creds = samples.get(third, "credentials/deploy.env")
+    (public,) = samples.public
+    (group,) = samples.groups
+    events = root / "events"
+
+    def macie(name: str, stored: Stored) -> dict[str, Any]:
+        return _macie_object(_load(events / name), stored)
+
+    return [
+        Item(
+            "Macie: credentials in an object",
+            "macie-classification-credentials.json",
+            sender=first,
+            event=macie("macie-classification-credentials.json", creds),
+            objects=(creds,),
+        ),
+        Item(
+            "Macie: card numbers, SSE-KMS bucket",
+            "macie-classification-financial.json",
+            sender=second,
+            event=macie("macie-classification-financial.json", cards),
+            objects=(cards,),
+        ),
+        Item(
+            "Macie: personal data",
+            "macie-classification-personal.json",
+            sender=first,
+            event=macie("macie-classification-personal.json", personal),
+            objects=(personal,),
+        ),
+        Item(
+            "the same finding via Security Hub",
+            "securityhub-macie-personal-copy.json",
+            sender=core,
+            event=_asff_object(_load(events / "securityhub-macie-personal-copy.json"), personal),
+            objects=(personal,),
+            same_as="macie-classification-personal.json",
+        ),
+        Item(
+            "GuardDuty (ASFF) via Security Hub",
+            "securityhub-guardduty-ec2-command-and-control.json",
+            sender=core,
+            event=_load(events / "securityhub-guardduty-ec2-command-and-control.json"),
+        ),
+        Item(
+            "Macie: bucket policy made public",
+            "macie-policy-s3bucketpublic.json",
+            sender=public.account,
+            event=_macie_bucket(_load(events / "macie-policy-s3bucketpublic.json"), public),
+            bucket=public,
+        ),
+        Item(
+            f"forged: {second} reports {third}'s object",
+            "macie-classification-forged-cross-account.json",
+            sender=second,
+            event=macie("macie-classification-forged-cross-account.json", third_creds),
+            objects=(third_creds,),
+        ),
+        Item(
+            "CloudTrail: RDP opened to the world",
+            "cloudtrail-ec2-authorizesecuritygroupingress-world-rdp.json",
+            sender=group.account,
+            event=_group_event(
+                _load(events / "cloudtrail-ec2-authorizesecuritygroupingress-world-rdp.json"),
+                group,
+            ),
+            group=group,
+        ),
+    ]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _replace(node: Any, values: dict[str, str]) -> Any:
+    """Every string in `node` with each old substring replaced by its new one."""
+    if isinstance(node, str):
+        for old, new in values.items():
+            node = node.replace(old, new)
+        return node
+    if isinstance(node, dict):
+        return {k: _replace(v, values) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace(v, values) for v in node]
+    return node
+
+
+def _macie_object(event: dict[str, Any], stored: Stored) -> dict[str, Any]:
+    detail = event["detail"]
+    obj = detail["resourcesAffected"]["s3Object"]
+    bucket = detail["resourcesAffected"]["s3Bucket"]["name"]
+    event = _replace(
+        event,
+        {f"{bucket}/{obj['key']}": f"{stored.bucket}/{stored.key}", bucket: stored.bucket},
+    )
+    event = _set_account(event, detail["accountId"], stored.account)
+    obj = event["detail"]["resourcesAffected"]["s3Object"]
+    obj.update(
+        {
+            "key": stored.key,
+            "versionId": stored.version_id or "",
+            "eTag": stored.etag,
+            "size": stored.size,
+            "extension": Path(stored.key).suffix.lstrip("."),
+        }
+    )
+    return event
+
+
+def _macie_bucket(event: dict[str, Any], public: PublicBucket) -> dict[str, Any]:
+    detail = event["detail"]
+    bucket = detail["resourcesAffected"]["s3Bucket"]["name"]
+    event = _replace(event, {bucket: public.bucket})
+    return _set_account(event, detail["accountId"], public.account)
+
+
+def _asff_object(event: dict[str, Any], stored: Stored) -> dict[str, Any]:
+    (finding,) = event["detail"]["findings"]
+    path = finding["ProductFields"]["S3Object.Path"]
+    bucket = path.split("/", 1)[0]
+    event = _replace(event, {path: f"{stored.bucket}/{stored.key}", bucket: stored.bucket})
+    (finding,) = event["detail"]["findings"]
+    for resource in finding["Resources"]:
+        details = resource.get("Details", {}).get("AwsS3Object")
+        if details is not None:
+            details["ETag"] = stored.etag
+            if stored.version_id:
+                details["VersionId"] = stored.version_id
+            else:
+                details.pop("VersionId", None)
+    return _set_account(event, finding["AwsAccountId"], stored.account)
+
+
+def _group_event(event: dict[str, Any], group: OpenGroup) -> dict[str, Any]:
+    sample_group = event["detail"]["requestParameters"]["groupId"]
+    event = _replace(event, {sample_group: group.group_id})
+    return _set_account(event, event["detail"]["recipientAccountId"], group.account)
+
+
+def _set_account(event: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """The finding's account `old` becomes `new` wherever it appears (ARNs included). The
+    envelope's ``account`` is set again by EventBridge from the account that emits it."""
+    replaced: dict[str, Any] = _replace(event, {old: new}) if old != new else event
+    return replaced
