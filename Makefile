@@ -75,6 +75,8 @@ $(addprefix build-,$(FUNCTIONS)): $(STAMP)
 	  --platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON) \
 	  --only-binary=:all: -r $(RUNTIME_REQS)
 	cp -R src/remedy "$(ARTIFACTS_DIR)/remedy"
+	@# The demo and its local Slack server are dev tools (they import moto): never shipped.
+	rm -rf "$(ARTIFACTS_DIR)/remedy/demo" "$(ARTIFACTS_DIR)/remedy/devtools"
 	cp -R policies "$(ARTIFACTS_DIR)/policies"
 	find "$(ARTIFACTS_DIR)/remedy" -name __pycache__ -type d -prune -exec rm -rf {} +
 

@@ -503,13 +503,24 @@ def test_the_template_routes_the_page_and_limits_the_key_to_who_needs_it() -> No
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
-        statements = [s for p in props.get("Policies", []) for s in p["Statement"]]
+        if "Role" in props:  # a shared named role: its policy is the function's grant
+            role = res[props["Role"]["Fn::GetAtt"][0]]["Properties"]
+            policies = [p["PolicyDocument"] for p in role["Policies"]]
+        else:
+            policies = props.get("Policies", [])
+        statements = [s for p in policies for s in p["Statement"]]
         if any(s["Resource"] == key for s in statements):
             (grant,) = [s for s in statements if s["Resource"] == key]
             assert grant["Action"] == "secretsmanager:GetSecretValue"
-            assert props["Environment"]["Variables"]["REMEDY_LINK_SECRET_ARN"] == key
             readers.add(name)
-    # The page checks links; the findings function, which asks for approval, signs them.
-    assert readers == {"EmailApprovalFunction", "FindingsFunction"}
+    # The page checks links; the findings function, which asks for approval, signs them. The
+    # remediator shares the findings function's role (both act in member accounts), so it can
+    # read the key too, but is never given its ARN.
+    assert readers == {"EmailApprovalFunction", "FindingsFunction", "RemediatorFunction"}
+    for name in ("EmailApprovalFunction", "FindingsFunction"):
+        variables = res[name]["Properties"]["Environment"]["Variables"]
+        assert variables["REMEDY_LINK_SECRET_ARN"] == key
+    remediator_env = res["RemediatorFunction"]["Properties"].get("Environment", {})
+    assert "REMEDY_LINK_SECRET_ARN" not in remediator_env.get("Variables", {})
     findings_env = res["FindingsFunction"]["Properties"]["Environment"]["Variables"]
     assert "${InteractionsApi}.execute-api." in findings_env["REMEDY_PUBLIC_URL"]["Fn::Sub"]

@@ -29,6 +29,8 @@ from notify_support import (
     slack,
     slack_client,
 )
+from remedy.approval import Decisions
+from remedy.approval_page import EMAIL_DECIDER
 from remedy.devtools.slack_server import SlackServer
 from remedy.interactions import Interactions, UsergroupMembers, lambda_hand_over
 from remedy.ledger.base import Entry, State
@@ -430,6 +432,45 @@ def test_dismiss_suppresses_the_finding_in_security_hub(
         assert app.handle(body, sign(body)).status == 200
         stub.assert_no_pending_responses()
     assert notifier.failures == {}
+
+
+def test_a_decision_from_the_email_link_is_named_plainly(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer
+) -> None:
+    """The email link is no Slack user: no ``<@email-link>`` mention, no "Slack email-link"."""
+    finding = finding_from("securityhub-macie-personal-copy.json")
+    entry = put_entry(ledger.store, finding)
+    securityhub = boto3.client("securityhub", region_name=REGION)
+    feedback = SecurityHubFeedback(lambda region: securityhub)
+    with Stubber(securityhub) as stub:
+        stub.add_response(
+            "batch_update_findings",
+            {"ProcessedFindings": [], "UnprocessedFindings": []},
+            {
+                "FindingIdentifiers": [{"Id": finding.id, "ProductArn": finding.product_arn}],
+                "Workflow": {"Status": "SUPPRESSED"},
+                "Note": {
+                    "Text": "remedy: dismissed by an account owner (email link)",
+                    "UpdatedBy": "remedy",
+                },
+            },
+        )
+        Decisions(ledger.store, feedback, HandOver()).decide(
+            entry.key, State.DISMISSED, EMAIL_DECIDER
+        )
+        stub.assert_no_pending_responses()
+    hand_over = HandOver()
+    app, _ = make_app(ledger.store, ledger.client, accounts, slack, hand_over)
+    body = click_body(entry.key, QUARANTINE_ACTION, LEAD_1, "pat")
+
+    assert app.handle(body, sign(body)).status == 200
+
+    (told,) = slack.ephemeral
+    decided_at = ledger.store.get(entry.key).attrs["decided_by"]["at"]  # type: ignore[union-attr]
+    assert told["text"] == (
+        f"Already dismissed by an account owner (email link) at {decided_at}; it is now DISMISSED."
+    )
+    assert hand_over.keys == []
 
 
 def test_handler_builds_from_the_environment_and_reports_a_failed_hand_over(

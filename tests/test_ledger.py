@@ -22,6 +22,7 @@ from remedy.ledger.base import (
     HistoryItem,
     IllegalTransition,
     State,
+    Taken,
     is_terminal,
 )
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
@@ -224,6 +225,102 @@ def test_update_attrs_keeps_the_state_and_the_version(store: DynamoDBLedgerStore
     assert done.attrs["slack"] == {"channel": "C1", "ts": "123.456"}
     with pytest.raises(Conflict):
         store.update_attrs("m-nothing-here", {"a": 1})
+
+
+def _awaiting(store: DynamoDBLedgerStore) -> Entry:
+    new = entry(State.QUARANTINING)
+    store.create(new)
+    return store.transition(
+        new.key,
+        [State.QUARANTINING],
+        State.QUARANTINED,
+        by="remedy",
+        attrs={"awaiting_approval": True},
+    )
+
+
+def test_annotate_claims_once_keeping_the_state_and_the_version(
+    store: DynamoDBLedgerStore,
+) -> None:
+    held = _awaiting(store)
+    claimed = store.annotate(
+        held.key,
+        State.QUARANTINED,
+        ("awaiting_approval", True),
+        {"awaiting_approval": False, "pending_decision": "approved"},
+        by="slack:U1",
+        note="approved in Slack",
+    )
+    assert claimed.state is State.QUARANTINED
+    assert claimed.version == held.version
+    assert claimed.attrs == {"awaiting_approval": False, "pending_decision": "approved"}
+    assert claimed.history[-1] == HistoryItem(
+        claimed.updated_at, "slack:U1", "QUARANTINED", "QUARANTINED", "approved in Slack"
+    )
+    with pytest.raises(Taken) as lost:
+        store.annotate(
+            held.key,
+            State.QUARANTINED,
+            ("awaiting_approval", True),
+            {"pending_decision": "dismissed"},
+            by="slack:U2",
+            note="dismissed",
+        )
+    assert lost.value.actual is State.QUARANTINED
+    assert store.get(held.key) == claimed
+
+
+def test_annotate_of_an_entry_in_another_state_or_missing_is_a_conflict(
+    store: DynamoDBLedgerStore,
+) -> None:
+    pending = entry(State.PENDING_APPROVAL, awaiting_approval=True)
+    store.create(pending)
+    with pytest.raises(Conflict) as other:
+        store.annotate(
+            pending.key, State.QUARANTINED, ("awaiting_approval", True), {"x": 1}, by="b", note=""
+        )
+    assert other.value.actual is State.PENDING_APPROVAL and not isinstance(other.value, Taken)
+    assert store.get(pending.key) is not None
+    assert store.get(pending.key).attrs == {"awaiting_approval": True}  # type: ignore[union-attr]
+    with pytest.raises(Conflict) as missing:
+        store.annotate(
+            "m-nothing-here", State.QUARANTINED, ("awaiting_approval", True), {}, by="b", note=""
+        )
+    assert missing.value.actual is None
+
+
+def test_concurrent_claims_have_one_winner(
+    store: DynamoDBLedgerStore, atomic_requests: None
+) -> None:
+    held = _awaiting(store)
+    barrier = threading.Barrier(8)
+    won: list[str] = []
+    lost: list[Taken] = []
+
+    def claim(who: str) -> None:
+        barrier.wait()
+        try:
+            store.annotate(
+                held.key,
+                State.QUARANTINED,
+                ("awaiting_approval", True),
+                {"awaiting_approval": False, "by": who},
+                by=who,
+                note="",
+            )
+            won.append(who)
+        except Taken as taken:
+            lost.append(taken)
+
+    threads = [threading.Thread(target=claim, args=(f"u{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1 and len(lost) == 7
+    final = store.get(held.key)
+    assert final is not None and final.attrs["by"] == won[0]
+    assert len(final.history) == len(held.history) + 1
 
 
 @pytest.fixture

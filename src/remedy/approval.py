@@ -6,6 +6,14 @@ at once, a Slack click racing an email link, or a reused link all lose that writ
 `Conflict`: one decision, one remediation. An approval is then handed to the remediator
 (asynchronously), and every decision is told to the notifier (Slack message, owners'
 email, Security Hub). Who may decide, and how the loser is told, is the caller's part.
+
+A remediation that contains first (`remedy.actions.reversible`) leaves its entry
+QUARANTINED with ``attrs["awaiting_approval"]`` true. Deciding it is one conditional
+`LedgerStore.annotate` on that flag: it clears the flag, records who decided and the
+verdict still to carry out (``attrs["pending_decision"]``: approved = restore, dismissed =
+keep contained) and leaves the state alone; the remediator then carries the verdict out
+(`remedy.pipeline.Pipeline.remediate`). The same races resolve the same way: one winner,
+the others get `Conflict`.
 """
 
 from __future__ import annotations
@@ -17,12 +25,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from remedy.ledger.base import Entry, LedgerStore, State
+from remedy.ledger.base import Conflict, Entry, LedgerStore, State
 from remedy.notify.base import Notifier
 
 log = logging.getLogger(__name__)
 
 VERBS: Mapping[State, str] = {State.APPROVED: "approved", State.DISMISSED: "dismissed"}
+#: The decider id and ledger ``by`` of decisions made from an owners' email link.
+EMAIL_ACTOR = "email-link"
+#: A contained entry's open question (set by the pipeline, cleared by the decision).
+AWAITING = "awaiting_approval"
+#: The verdict on a contained entry that the remediator has yet to carry out.
+PENDING_DECISION = "pending_decision"
+#: The ledger ``by`` of that verdict's decider, for the history of carrying it out.
+DECIDER = "decided_actor"
+#: What a decision on a contained entry will do, for the history note.
+CONTAINED_EFFECT: Mapping[State, str] = {
+    State.APPROVED: "the original is being restored",
+    State.DISMISSED: "the containment is kept and the original removed",
+}
+
+
+def awaiting_decision(entry: Entry) -> bool:
+    """The entry asks a person: pending approval, or contained and awaiting approval."""
+    return entry.state is State.PENDING_APPROVAL or is_contained_awaiting(entry)
+
+
+def is_contained_awaiting(entry: Entry) -> bool:
+    return entry.state is State.QUARANTINED and entry.attrs.get(AWAITING) is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +65,14 @@ class Decider:
     actor: str
     #: Where, for the history note: "in Slack by Ada", "from the owners' email link".
     where: str
+
+
+def decider_name(decided_by: Mapping[str, Any]) -> str:
+    """Who decided, for people: the Slack user's name and id, or the email link's name."""
+    name, ident = decided_by.get("name"), decided_by.get("id")
+    if ident == EMAIL_ACTOR:
+        return str(name or "an account owner (email link)")
+    return f"{name} (Slack {ident})" if name else f"Slack user {ident}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,34 +102,51 @@ class Decisions:
         decider: Decider,
         attrs: Mapping[str, Any] | None = None,
     ) -> Decided:
-        """Apply `target` (APPROVED or DISMISSED) to a pending entry; `Conflict` if it is
-        no longer pending. `attrs` are recorded with the decision in the same write."""
+        """Apply `target` (APPROVED or DISMISSED) to an entry awaiting a decision (pending,
+        or contained and awaiting approval); `Conflict` if it no longer awaits one. `attrs`
+        are recorded with the decision in the same write."""
         verb = VERBS[target]
-        decided = self.store.transition(
-            key,
-            [State.PENDING_APPROVAL],
-            target,
-            by=decider.actor,
-            note=f"{verb} {decider.where}",
-            attrs={
-                "decided_by": {
-                    "id": decider.id,
-                    "name": decider.name,
-                    "action": verb,
-                    "at": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
-                },
-                **(attrs or {}),
+        recorded = {
+            "decided_by": {
+                "id": decider.id,
+                "name": decider.name,
+                "action": verb,
+                "at": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
             },
-        )
+            **(attrs or {}),
+        }
+        try:
+            decided = self.store.transition(
+                key,
+                [State.PENDING_APPROVAL],
+                target,
+                by=decider.actor,
+                note=f"{verb} {decider.where}",
+                attrs=recorded,
+            )
+        except Conflict as conflict:
+            if conflict.actual is not State.QUARANTINED:
+                raise
+            # Contained at once, asked afterwards: claim the question, keep the state.
+            decided = self.store.annotate(
+                key,
+                State.QUARANTINED,
+                (AWAITING, True),
+                {AWAITING: False, PENDING_DECISION: verb, DECIDER: decider.actor, **recorded},
+                by=decider.actor,
+                note=f"{verb} {decider.where}: {CONTAINED_EFFECT[target]}",
+            )
         log.info("%s %s by %s", key, target.value, decider.actor)
         handed_over = True
-        if target is State.APPROVED:
+        # Contained entries are handed over either way: keeping the containment also acts
+        # in the member account (the original is removed).
+        if target is State.APPROVED or decided.state is State.QUARANTINED:
             try:
                 self.hand_over(key)
             except Exception:
                 # The approval stands; the ledger shows APPROVED with no outcome, which the
                 # redelivery of the finding or `remedy` operators pick up.
-                log.exception("approved %s but could not start the remediator", key)
+                log.exception("%s %s but could not start the remediator", verb, key)
                 handed_over = False
         self.notifier.on_change(decided)
         return Decided(decided, handed_over)

@@ -21,7 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
-from remedy.approval import Decider, Decisions
+from remedy.approval import (
+    EMAIL_ACTOR,
+    Decider,
+    Decisions,
+    awaiting_decision,
+    is_contained_awaiting,
+)
 from remedy.approval_links import APPROVE, DISMISS, Claims, LinkError, LinkSigner, when
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
 from remedy.notify.facts import Facts, facts_of
@@ -29,8 +35,6 @@ from remedy.policy.accounts import Accounts
 
 #: The form posts back to the page's own path (relative, so an API stage prefix is kept).
 FORM_ACTION = "approve"
-#: The ledger history's ``by`` for decisions made from an email link.
-EMAIL_ACTOR = "email-link"
 EMAIL_DECIDER = Decider(
     id=EMAIL_ACTOR,
     name="an account owner (email link)",
@@ -137,6 +141,11 @@ def _button(token: str, label: str, described_by: str, *, primary: bool) -> str:
 def _approve_text(entry: Entry) -> tuple[str, str]:
     """The approve button's label, and what approving does."""
     remediation = entry.decision.get("remediation")
+    if is_contained_awaiting(entry):
+        return "Approve (restore)", (
+            f"remedy already contained this ({remediation}); approving undoes the "
+            "containment and puts back exactly what was there."
+        )
     if remediation in (None, "s3-quarantine"):
         return "Approve quarantine", (
             "remedy moves the object into the quarantine bucket of the account that owns it; "
@@ -145,6 +154,13 @@ def _approve_text(entry: Entry) -> tuple[str, str]:
     return "Approve remediation", (
         f"remedy carries out {remediation} in the account that owns the resource."
     )
+
+
+def _dismiss_text(entry: Entry) -> tuple[str, str]:
+    """The dismiss button's label, and what dismissing does."""
+    if is_contained_awaiting(entry):
+        return "Deny (keep contained)", "the containment stays and the original is removed."
+    return "Dismiss", "nothing is changed in the account and the finding is marked suppressed."
 
 
 class ApprovalPage:
@@ -175,27 +191,30 @@ class ApprovalPage:
         entry = self.store.get(claims.key)
         if entry is None:
             return _missing(claims)
-        if entry.state is not State.PENDING_APPROVAL:
+        if not awaiting_decision(entry):
             return self._closed(entry, claims)
         facts = self._facts(entry)
         # Signing is deterministic: these are exactly the email's two link tokens.
         approve, dismiss = (self.signer.sign(claims.other(d)) for d in (APPROVE, DISMISS))
         label, effect = _approve_text(entry)
+        deny, deny_effect = _dismiss_text(entry)
         body = (
             f"<p>{escape(facts.headline)}</p>\n"
             + _finding(facts)
             + "<h2>Your decision</h2>\n"
             + f'<p id="approve-help">{escape(label)}: {escape(effect)}</p>\n'
-            '<p id="dismiss-help">Dismiss: nothing is changed in the account and the finding '
-            "is marked suppressed.</p>\n"
-            f"<p>This link works once, until {escape(when(claims.expires))}. The Slack "
+            + f'<p id="dismiss-help">{escape(deny)}: {escape(deny_effect)}</p>\n'
+            + f"<p>This link works once, until {escape(when(claims.expires))}. The Slack "
             "message and the owners' email will show the decision.</p>\n"
             '<div class="actions">\n'
             + _button(approve, label, "approve-help", primary=claims.decision != DISMISS)
-            + _button(dismiss, "Dismiss", "dismiss-help", primary=claims.decision == DISMISS)
+            + _button(dismiss, deny, "dismiss-help", primary=claims.decision == DISMISS)
             + "</div>\n"
         )
-        title = "Dismiss this finding?" if claims.decision == DISMISS else f"{label}?"
+        if claims.decision != DISMISS:
+            title = f"{label}?"
+        else:
+            title = "Dismiss this finding?" if deny == "Dismiss" else f"{deny}?"
         return Page(200, _document(title, body))
 
     def post(self, token: str | None) -> Page:
@@ -207,8 +226,9 @@ class ApprovalPage:
         entry = self.store.get(claims.key)
         if entry is None:
             return _missing(claims)
-        if entry.state is not State.PENDING_APPROVAL:
+        if not awaiting_decision(entry):
             return self._closed(entry, claims)
+        contained = is_contained_awaiting(entry)
         link = {"nonce": claims.nonce, "action": claims.decision, "at": when(self.signer.clock())}
         try:
             decided = self.decisions.decide(
@@ -218,7 +238,16 @@ class ApprovalPage:
             current = self.store.get(claims.key)
             return self._closed(current or entry, claims)
         facts = self._facts(decided.entry)
-        if claims.target is State.DISMISSED:
+        if contained:
+            title = "Approved" if claims.target is State.APPROVED else "Denied"
+            text = (
+                "Approved: the original is being restored."
+                if claims.target is State.APPROVED
+                else "Denied: the containment is kept and the original is being removed."
+            )
+            if not decided.handed_over:
+                text += " It could not be started just now; the security team will finish it."
+        elif claims.target is State.DISMISSED:
             title = "Dismissed"
             text = "Dismissed: nothing will be changed and the finding is marked suppressed."
         elif decided.handed_over:

@@ -33,7 +33,7 @@ from slack_sdk import WebClient
 from slack_sdk.signature import Clock as VerifierClock
 from slack_sdk.signature import SignatureVerifier
 
-from remedy.approval import Decider, Decisions
+from remedy.approval import EMAIL_ACTOR, Decider, Decisions
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
 from remedy.notify.base import Notifier
 from remedy.notify.facts import SLACK_ACTOR
@@ -255,7 +255,13 @@ class Interactions:
             return
         decided = current.attrs.get("decided_by") or {}
         if decided:
-            who = "you" if decided.get("id") == click.user_id else f"<@{decided.get('id')}>"
+            if decided.get("id") == click.user_id:
+                who = "you"
+            elif decided.get("id") == EMAIL_ACTOR:
+                # Not a Slack user: a mention would render as an unknown user.
+                who = str(decided.get("name") or "an account owner (email link)")
+            else:
+                who = f"<@{decided.get('id')}>"
             text = f"Already {decided.get('action', 'decided')} by {who} at {decided.get('at')}"
             text += f"; it is now {current.state.value}."
         else:

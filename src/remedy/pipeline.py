@@ -10,6 +10,13 @@ A redelivery resumes rather than repeats: an entry still QUARANTINING whose leas
 out (the worker died) is taken over, one in a retryable outcome (FAILED, DENIED, ARCHIVED)
 is tried again, an APPROVED one is carried out, and any other entry is left as it is.
 ``Pipeline.remediate(key)`` is the same for the remediator, invoked after an approval.
+
+An ``approve`` rule whose remediation contains first runs it at once; a QUARANTINED
+outcome is recorded with ``attrs["awaiting_approval"]`` and people are asked, any other
+outcome (nothing to contain, already fixed) ends the entry and people are only told.
+The decision (`remedy.approval`) leaves the verdict in ``attrs["pending_decision"]``;
+the remediator carries it out: approved -> the action's ``release`` and QUARANTINED ->
+RELEASED; dismissed -> its ``finalise``, the entry staying QUARANTINED.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
-from remedy.actions.reversible import ReversibleAction
+from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
+from remedy.approval import AWAITING, DECIDER, PENDING_DECISION
 from remedy.errors import RemedyError
 from remedy.ledger.base import RETRYABLE, Conflict, Entry, HistoryItem, LedgerStore, State
 from remedy.model import Action, Decision, Finding
@@ -58,6 +66,17 @@ class InProgress(RemedyError):
         super().__init__(
             f"ledger entry {key} is being quarantined by another worker until "
             f"{until.isoformat()}; retry after that"
+        )
+
+
+class DecisionFailed(RemedyError):
+    """Carrying out a decision on a contained entry failed in a way worth retrying."""
+
+    def __init__(self, key: str, verdict: str, reason: str) -> None:
+        self.key = key
+        super().__init__(
+            f"ledger entry {key} was {verdict} but carrying it out failed: {reason}; the "
+            "verdict stays recorded and the remediator retries it"
         )
 
 
@@ -194,6 +213,8 @@ class Pipeline:
     # -- shared ----------------------------------------------------------------------------
 
     def _resume(self, entry: Entry) -> Entry:
+        if entry.state is State.QUARANTINED and entry.attrs.get(PENDING_DECISION):
+            return self._settle(entry)
         try:
             if entry.state is State.APPROVED:
                 entry = self._start(entry, "approved: quarantine starting")
@@ -280,7 +301,90 @@ class Pipeline:
         outcome = action.run(Finding.from_dict(entry.finding), options, resume=resume)
         if self._contain_first(decision) and outcome.state is State.QUARANTINED:
             # Contained before asking: the approval question is still open.
-            return Outcome(
-                outcome.state, outcome.reason, {**outcome.attrs, "awaiting_approval": True}
-            )
+            return Outcome(outcome.state, outcome.reason, {**outcome.attrs, AWAITING: True})
         return outcome
+
+    # -- a decision on a contained entry ---------------------------------------------------
+
+    def _settle(self, entry: Entry) -> Entry:
+        """Carry out the verdict the decider left on a contained entry (idempotent: the
+        action finds work already done, and the ledger write is conditional)."""
+        verdict = str(entry.attrs[PENDING_DECISION])
+        by = str(entry.attrs.get(DECIDER) or SYSTEM)
+        name = str(entry.decision.get("remediation") or "")
+        action = self.actions.get(name)
+        finding = Finding.from_dict(entry.finding)
+        try:
+            if not isinstance(action, ReversibleAction):
+                raise ActionFailed(
+                    State.FAILED, f"remediation {name!r} is not registered as reversible here"
+                )
+            if verdict == "approved":
+                undo = action.release(finding, entry.attrs)
+            else:
+                undo = action.finalise(finding, entry.attrs)
+        except ActionFailed as failed:
+            return self._unsettled(entry, verdict, failed)
+        try:
+            done = (
+                self._released(entry, by, undo)
+                if verdict == "approved"
+                else self.store.annotate(
+                    entry.key,
+                    State.QUARANTINED,
+                    (PENDING_DECISION, verdict),
+                    {
+                        PENDING_DECISION: None,
+                        "finalise": {**undo.attrs, "by": by, "at": self._now()},
+                    },
+                    by=by,
+                    note=undo.reason,
+                )
+            )
+        except Conflict:
+            # Another remediator carried it out first; what it recorded stands.
+            log.info("decision on %s already carried out", entry.key)
+            return self.store.get(entry.key) or entry
+        self.count("DecisionsCarriedOut")
+        log.info("%s %s: %s", entry.key, verdict, undo.reason)
+        self.announce(done)
+        return done
+
+    def _released(self, entry: Entry, by: str, undo: Undo) -> Entry:
+        return self.store.transition(
+            entry.key,
+            [State.QUARANTINED],
+            State.RELEASED,
+            by=by,
+            note=f"approved: {undo.reason}",
+            attrs={PENDING_DECISION: None, "release": {**undo.attrs, "by": by, "at": self._now()}},
+            expected_version=entry.version,
+        )
+
+    def _unsettled(self, entry: Entry, verdict: str, failed: ActionFailed) -> Entry:
+        """The verdict could not be carried out. Worth retrying (FAILED, DENIED): it stays
+        recorded and `DecisionFailed` makes the remediator retry. Otherwise (the resource
+        changed or is gone) it is closed with the reason, and the entry stays QUARANTINED."""
+        log.warning("%s %s, not carried out: %s", entry.key, verdict, failed.reason)
+        if failed.state in RETRYABLE:
+            self.count("DecisionsFailed")
+            raise DecisionFailed(entry.key, verdict, failed.reason)
+        try:
+            done = self.store.annotate(
+                entry.key,
+                State.QUARANTINED,
+                (PENDING_DECISION, verdict),
+                {
+                    PENDING_DECISION: None,
+                    "decision_outcome": {"state": failed.state.value, "reason": failed.reason},
+                },
+                by=SYSTEM,
+                note=f"{verdict}, but not carried out ({failed.state.value}): {failed.reason}",
+            )
+        except Conflict:
+            return self.store.get(entry.key) or entry
+        self.announce(done)
+        return done
+
+    def _now(self) -> str:
+        return _iso(self.clock())

@@ -96,6 +96,19 @@ class Conflict(RemedyError):
         )
 
 
+class Taken(Conflict):
+    """A conditional `LedgerStore.annotate` lost: the entry is in the state, but the
+    attribute it required no longer holds (someone else took the question first)."""
+
+    def __init__(self, key: str, state: State, actual: State | None, name: str) -> None:
+        super().__init__(key, [state], actual)
+        self.name = name
+        self.args = (
+            f"ledger entry {key}: attrs.{name} no longer holds (already taken); "
+            f"the entry is {actual.value if actual else 'gone'}",
+        )
+
+
 class IllegalTransition(RemedyError):
     def __init__(self, source: State, target: State) -> None:
         super().__init__(f"ledger: {source.value} -> {target.value} is not a legal transition")
@@ -182,4 +195,24 @@ class LedgerStore(abc.ABC):
 
         The version is left alone: such bookkeeping must not void the claim of a worker
         that holds the entry (`transition`'s `expected_version`). `Conflict` if no entry.
+        """
+
+    @abc.abstractmethod
+    def annotate(
+        self,
+        key: str,
+        state: State,
+        when: tuple[str, Any],
+        attrs: Mapping[str, Any],
+        *,
+        by: str,
+        note: str,
+    ) -> Entry:
+        """Merge `attrs` and append a history note (from `state` to `state`), only while the
+        entry is in `state` and ``attrs[when[0]] == when[1]``: one conditional write.
+
+        Not a transition: the state and version stay, so the state machine is untouched.
+        It claims a question an entry asks without leaving its state (a contained entry's
+        ``awaiting_approval``): of two callers at once, one wins and the other gets `Taken`
+        (a `Conflict`); `Conflict` also when the entry is missing or in another state.
         """

@@ -38,6 +38,7 @@ from remedy.ledger.base import (
     HistoryItem,
     LedgerStore,
     State,
+    Taken,
     check_transition,
     is_terminal,
 )
@@ -299,5 +300,48 @@ class DynamoDBLedgerStore(LedgerStore):
             conflict = self._conflict(error, key, ())
             if conflict is None:
                 raise
+            raise conflict from None
+        return self._entry(response["Attributes"])
+
+    def annotate(
+        self,
+        key: str,
+        state: State,
+        when: tuple[str, Any],
+        attrs: Mapping[str, Any],
+        *,
+        by: str,
+        note: str,
+    ) -> Entry:
+        step = HistoryItem(_iso(self.clock()), by, state.value, state.value, note)
+        names = {"#state": "state", "#when": when[0]}
+        values: dict[str, Any] = {
+            ":state": {"S": state.value},
+            ":when": _ser(when[1]),
+            ":now": {"S": step.at},
+            ":step": _ser([_history_item(step)]),
+        }
+        sets = ["updated_at = :now", "history = list_append(history, :step)"]
+        for i, (name, value) in enumerate(attrs.items()):
+            names[f"#a{i}"] = name
+            values[f":a{i}"] = _ser(value)
+            sets.append(f"attrs.#a{i} = :a{i}")
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="#state = :state AND attrs.#when = :when",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            conflict = self._conflict(error, key, [state])
+            if conflict is None:
+                raise
+            if conflict.actual is state:
+                raise Taken(key, state, state, when[0]) from None
             raise conflict from None
         return self._entry(response["Attributes"])

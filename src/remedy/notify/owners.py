@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from remedy.approval import awaiting_decision, is_contained_awaiting
 from remedy.approval_links import ApprovalLinks, LinkKeyError
 from remedy.errors import RemedyError
 from remedy.ledger.base import OUTCOMES, Entry, State
@@ -53,7 +54,9 @@ class OwnersError(RemedyError):
 # -- publishing ---------------------------------------------------------------------------
 
 
-def render_text(facts: Facts, decide: ApprovalLinks | None = None) -> str:
+def render_text(
+    facts: Facts, decide: ApprovalLinks | None = None, *, contained: bool = False
+) -> str:
     """The plain-text email body: the same facts and links as the Slack message, and for a
     pending approval the signed links that decide it (`remedy.approval_links`)."""
     lines = [
@@ -89,8 +92,8 @@ def render_text(facts: Facts, decide: ApprovalLinks | None = None) -> str:
             "",
             "Decide here (each link opens a page that shows the finding; nothing changes",
             f"until you press its button; the links work once, until {decide.expires}):",
-            f"  Approve: {decide.approve}",
-            f"  Dismiss: {decide.dismiss}",
+            f"  {'Approve (restore)' if contained else 'Approve'}: {decide.approve}",
+            f"  {'Deny (keep contained)' if contained else 'Dismiss'}: {decide.dismiss}",
         ]
     lines += ["", f"Finding key: {facts.key}"]
     return "\n".join(lines)
@@ -119,7 +122,7 @@ class OwnersNotifier:
         self.links = links
 
     def _decide(self, entry: Entry) -> ApprovalLinks | None:
-        if self.links is None or entry.state is not State.PENDING_APPROVAL:
+        if self.links is None or not awaiting_decision(entry):
             return None
         try:
             return self.links(entry)
@@ -135,7 +138,7 @@ class OwnersNotifier:
         self.client.publish(
             TopicArn=self.topic_arn,
             Subject=subject(facts),
-            Message=render_text(facts, self._decide(entry)),
+            Message=render_text(facts, self._decide(entry), contained=is_contained_awaiting(entry)),
             MessageAttributes={
                 "account_id": {"DataType": "String", "StringValue": entry.account},
                 "severity": {"DataType": "String", "StringValue": facts.severity},

@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 
+from remedy.approval import decider_name
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
 from remedy.notify.facts import destination
@@ -55,8 +56,7 @@ WORKFLOW: Mapping[State, str] = {
 def _who(entry: Entry) -> str:
     decided = entry.attrs.get("decided_by") or {}
     if decided.get("id"):
-        name = decided.get("name")
-        return f"{name} (Slack {decided['id']})" if name else f"Slack user {decided['id']}"
+        return decider_name(decided)
     return entry.history[-1].by if entry.history else UPDATED_BY
 
 

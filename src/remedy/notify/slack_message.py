@@ -4,7 +4,9 @@ Every piece of text that comes from a finding is escaped for Slack mrkdwn (``&``
 ``>``), so a finding cannot forge links, mentions or formatting, and every text is cut to
 Block Kit's limits (3,000 characters per section text, 2,000 per field, 150 per header)
 without splitting an escape. ``approve`` decisions waiting for approval carry the
-Quarantine and Dismiss buttons; their value is the finding key.
+Quarantine and Dismiss buttons; their value is the finding key. An entry contained at once
+and awaiting approval carries Approve (restore) and Deny (keep contained) instead, with
+the same action ids (approve releases, deny keeps the containment).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from remedy.approval import is_contained_awaiting
 from remedy.ledger.base import Entry, State
 from remedy.notify.facts import Event, Facts, facts_of
 
@@ -80,7 +83,8 @@ class SlackMessage:
 
 
 def has_buttons(entry: Entry) -> bool:
-    return entry.state is State.PENDING_APPROVAL and entry.decision.get("action") == "approve"
+    pending = entry.state is State.PENDING_APPROVAL or is_contained_awaiting(entry)
+    return pending and entry.decision.get("action") == "approve"
 
 
 def build_message(entry: Entry, account_name: str) -> SlackMessage:
@@ -95,7 +99,9 @@ def build_message(entry: Entry, account_name: str) -> SlackMessage:
     if facts.events:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_history(facts.events))]))
     if has_buttons(entry):
-        blocks.append(_buttons(entry.key))
+        blocks.append(
+            _contained_buttons(entry.key) if is_contained_awaiting(entry) else _buttons(entry.key)
+        )
     blocks.append(
         ContextBlock(elements=[MarkdownTextObject(text=f"remedy · finding key `{entry.key}`")])
     )
@@ -180,5 +186,37 @@ def _buttons(key: str) -> ActionsBlock:
                 ),
             ),
             ButtonElement(text="Dismiss", action_id=DISMISS_ACTION, value=key, style="danger"),
+        ],
+    )
+
+
+def _contained_buttons(key: str) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=ACTIONS_BLOCK,
+        elements=[
+            ButtonElement(
+                text="Approve (restore)",
+                action_id=QUARANTINE_ACTION,
+                value=key,
+                style="primary",
+                confirm=ConfirmObject(
+                    title="Restore the original?",
+                    text="remedy undoes its containment and puts back exactly what was there.",
+                    confirm="Restore",
+                    deny="Cancel",
+                ),
+            ),
+            ButtonElement(
+                text="Deny (keep contained)",
+                action_id=DISMISS_ACTION,
+                value=key,
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Keep it contained?",
+                    text="The containment stays and the original is removed.",
+                    confirm="Keep contained",
+                    deny="Cancel",
+                ),
+            ),
         ],
     )
