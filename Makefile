@@ -52,8 +52,11 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/remedy demo
 
+# The benchmarks behind README "Figures" (about 3 minutes; interactions is the slow one).
 bench: $(STAMP)
 	$(BIN)/python bench/decide.py
+	$(BIN)/python bench/api_calls.py
+	$(BIN)/python bench/interactions.py
 
 # ---- deployment (not run by the tests; needs AWS credentials) -------------------------------
 SAM := SAM_CLI_TELEMETRY=0 $(CURDIR)/$(SAM_VENV)/bin/sam
