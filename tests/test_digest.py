@@ -165,6 +165,34 @@ def test_burst_of_1000_becomes_one_digest_and_nothing_is_dropped(
     assert final.blocks[3]["text"]["text"].count("• *HIGH*") == 10
 
 
+def test_a_contained_change_awaiting_approval_keeps_its_own_message_past_the_threshold(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer
+) -> None:
+    notifier = make_notifier(ledger, accounts, slack, Clock())
+    entries = [
+        put_entry(ledger.store, f, State.NOTIFIED, action="notify")
+        for f in burst_findings(THRESHOLD + 5)
+    ]
+    (finding,) = burst_findings(1, start=9000)
+    # As the pipeline leaves a contain-first remediation: contained, approvers not yet asked.
+    claimed = put_entry(ledger.store, finding, State.QUARANTINING)
+    contained = ledger.store.transition(
+        claimed.key,
+        [State.QUARANTINING],
+        State.QUARANTINED,
+        by="remedy",
+        attrs={"awaiting_approval": True},
+    )
+
+    run_batches([notifier], [*entries, contained])
+
+    slack_attrs = all_slack_attrs(ledger)
+    assert slack_attrs[contained.key].get("ts"), "contained change was folded into the digest"
+    assert "digest" not in slack_attrs[contained.key]
+    # The ones past the threshold that need nobody went into the digest.
+    assert sum(1 for e in entries if "digest" in slack_attrs[e.key]) == 5
+
+
 def test_concurrent_invocations_lose_no_finding_in_the_digest(
     ledger: Ledger, accounts: Accounts, slack: SlackServer, atomic_dynamodb: None
 ) -> None:

@@ -74,6 +74,12 @@ ATTENTION: frozenset[State] = frozenset(
 _GONE_MESSAGE = ("message_not_found", "cant_update_message", "edit_window_closed")
 
 
+def needs_attention(entry: Entry) -> bool:
+    """Whether the entry must have its own message: a state in ATTENTION, or a contained
+    change waiting for approvers (QUARANTINED with buttons, never folded into a digest)."""
+    return entry.state in ATTENTION or bool(entry.attrs.get("awaiting_approval"))
+
+
 class SlackUnavailable(RemedyError):
     """A Slack call failed; the message is owed and will be re-sent (see the outbox)."""
 
@@ -202,12 +208,12 @@ class SlackNotifier:
         if not slack.get("ts"):
             if entry.state not in VISIBLE:
                 return
-            if slack.get("digest") and entry.state not in ATTENTION:
+            if slack.get("digest") and not needs_attention(entry):
                 self._paid(entry)
                 return
             if self.digests is not None and not slack.get("digest"):
                 window = self.digests.window(self.channel_for(entry))
-                held = self.digests.place(window, entry, own=entry.state in ATTENTION)
+                held = self.digests.place(window, entry, own=needs_attention(entry))
                 if held is not None:
                     self._into_digest(window.pk, held, entry)
                     return
