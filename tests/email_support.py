@@ -16,6 +16,7 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
+from conftest import fake_aws_credentials
 from notify_support import REGION, TABLE, create_table, finding_from, put_entry
 from remedy.approval_links import LinkKey, LinkSigner
 from remedy.handlers import email_approval
@@ -78,13 +79,7 @@ def _zip() -> bytes:
 
 @pytest.fixture
 def core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Core]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    fake_aws_credentials(monkeypatch, REGION)
     # moto runs no function code without docker: the remediator only records being invoked.
     with mock_aws(config={"lambda": {"use_docker": False}}):
         session = boto3.session.Session(botocore_session=_BOTOCORE, region_name=REGION)

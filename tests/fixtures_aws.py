@@ -39,6 +39,7 @@ import pytest
 from moto import mock_aws
 from moto.core import enable_iam_authentication
 
+from conftest import fake_aws_credentials
 from remedy.actions import build
 from remedy.actions.s3_quarantine import S3Quarantine
 from remedy.actions.session import AccountSessions
@@ -111,17 +112,6 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def settings() -> Settings:
     return Settings(
         ledger_table=LEDGER_TABLE,
@@ -135,9 +125,9 @@ def settings() -> Settings:
     )
 
 
-def admin_session(account: str) -> boto3.Session:
+def admin_session(account: str, region: str = REGION) -> boto3.Session:
     """Acts in `account` for setting up and inspecting; never the role under test."""
-    creds = boto3.client("sts", region_name=REGION).assume_role(
+    creds = boto3.client("sts", region_name=region).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
         RoleSessionName="remedy-tests",
     )["Credentials"]
@@ -145,7 +135,7 @@ def admin_session(account: str) -> boto3.Session:
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
-        region_name=REGION,
+        region_name=region,
     )
 
 
@@ -529,7 +519,7 @@ class Org:
 @pytest.fixture(scope="module", name="org")
 def org_fixture() -> Iterator[Org]:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _fake_credentials(monkeypatch)
+        fake_aws_credentials(monkeypatch, REGION)
         with mock_aws():
             policies = {}
             for account in MEMBERS:

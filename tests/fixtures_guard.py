@@ -20,6 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.core import enable_iam_authentication
 
+from conftest import fake_aws_credentials
 from remedy.actions.session import AccountSessions
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.settings import Settings
@@ -29,17 +30,6 @@ MEMBERS = ("111111111111", "222222222222")
 REGION = "us-east-1"
 EXTERNAL_ID = "remedy-test-external-id"
 ROLE = "remedy-remediation"
-
-
-def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
 _ADMIN_CLIENTS: dict[tuple[str, str], Any] = {}
@@ -106,7 +96,7 @@ class Core:
 def running_core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Core]:
     """The `core` fixture; a test module adopts it with
     ``_core = pytest.fixture(name="core")(running_core)``."""
-    _fake_credentials(monkeypatch)
+    fake_aws_credentials(monkeypatch, REGION)
     _ADMIN_CLIENTS.clear()
     with mock_aws():
         settings = Settings(

@@ -17,8 +17,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from conftest import fake_aws_credentials
 from remedy.devtools.slack_server import SlackServer
-from remedy.ledger.base import Entry, LedgerStore, State
+from remedy.ledger.base import Entry, HistoryItem, LedgerStore, State
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.model import Decision, Finding
 from remedy.normalise import normalise
@@ -35,13 +36,7 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    fake_aws_credentials(monkeypatch, REGION)
     with mock_aws():
         yield
 
@@ -120,6 +115,30 @@ def put_entry(
     created, stored = store.create(entry)
     assert created
     return stored
+
+
+def entry_for(
+    finding: Finding,
+    state: State = State.PENDING_APPROVAL,
+    action: str = "approve",
+    *,
+    rule: str = "test-rule",
+    attrs: dict[str, Any] | None = None,
+    history: tuple[HistoryItem, ...] = (),
+) -> Entry:
+    """An entry as the ledger holds it, stored nowhere: for what is built from one."""
+    return Entry(
+        key=finding.key,
+        state=state,
+        account=finding.account,
+        region=finding.region,
+        finding=finding.to_dict(),
+        decision=decision(action, rule).to_dict(),
+        created_at="2024-10-02T10:20:00Z",
+        updated_at="2024-10-02T10:20:00Z",
+        attrs=attrs or {},
+        history=history,
+    )
 
 
 def sign(body: bytes, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:

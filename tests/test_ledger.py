@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-from fixtures_aws import LEDGER_TABLE, Clock, _fake_credentials, create_ledger_table
+from conftest import fake_aws_credentials
+from fixtures_aws import LEDGER_TABLE, REGION, Clock, create_ledger_table
 from remedy.ledger.base import (
     TRANSITIONS,
     Conflict,
@@ -31,7 +32,7 @@ from remedy.ledger.dynamodb import DynamoDBLedgerStore
 @pytest.fixture(scope="module")
 def dynamodb() -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _fake_credentials(monkeypatch)
+        fake_aws_credentials(monkeypatch, REGION)
         with mock_aws():
             client = boto3.client("dynamodb")
             create_ledger_table(client)

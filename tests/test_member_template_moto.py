@@ -20,6 +20,8 @@ import moto.settings
 import pytest
 from moto import mock_aws
 
+from conftest import fake_aws_credentials
+from fixtures_aws import admin_session
 from remedy.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,30 +53,9 @@ REGIONAL_RULES = {
 
 @pytest.fixture(autouse=True)
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_aws_credentials(monkeypatch, "us-east-1")
     with mock_aws():
         yield
-
-
-def session_in(account: str, region: str) -> boto3.Session:
-    """Credentials acting in `account`'s moto backend (the default account assumes in)."""
-    creds = boto3.client("sts", region_name=region).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-        RoleSessionName="remedy-tests",
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    )
 
 
 def deploy(session: boto3.Session, **overrides: str) -> dict[str, str]:
@@ -125,7 +106,7 @@ def assert_role(session: boto3.Session, account: str, org_id: str = "o-abcdefghi
 
 def test_member_template_deploys_into_two_accounts_and_two_regions() -> None:
     for account in MEMBERS:
-        home = session_in(account, "us-east-1")
+        home = admin_session(account, "us-east-1")
         outputs = deploy(home)
         assert_role(home, account)
         key_arn = assert_regional_resources(home, account, "us-east-1")
@@ -135,7 +116,7 @@ def test_member_template_deploys_into_two_accounts_and_two_regions() -> None:
         assert rule_names(home) == GLOBAL_RULES | REGIONAL_RULES
 
         # A second region: its own bucket and key, the rules without IAM's, no second role.
-        other = session_in(account, "eu-west-1")
+        other = admin_session(account, "eu-west-1")
         outputs = deploy(other)
         other_key = assert_regional_resources(other, account, "eu-west-1")
         assert other_key != key_arn
@@ -147,21 +128,21 @@ def test_member_template_deploys_into_two_accounts_and_two_regions() -> None:
     # Each account's resources live in that account only.
     assert "remedy-quarantine-222222222222-us-east-1" not in {
         b["Name"]
-        for b in session_in(MEMBERS[0], "us-east-1").client("s3").list_buckets()["Buckets"]
+        for b in admin_session(MEMBERS[0], "us-east-1").client("s3").list_buckets()["Buckets"]
     }
 
 
 def test_forwarding_rules_target_the_core_bus_through_the_forwarder_role() -> None:
     account = MEMBERS[0]
     for region in ("us-east-1", "eu-west-1"):
-        session = session_in(account, region)
+        session = admin_session(account, region)
         deploy(session)
         events = session.client("events")
         for name in rule_names(session):
             (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
             assert target["Arn"] == BUS_ARN
             assert target["RoleArn"] == f"arn:aws:iam::{account}:role/remedy-forwarder"
-    iam = session_in(account, "us-east-1").client("iam")
+    iam = admin_session(account, "us-east-1").client("iam")
     policy = iam.get_role_policy(RoleName="remedy-forwarder", PolicyName="put-events-on-core-bus")
     assert policy["PolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Action": "events:PutEvents", "Resource": BUS_ARN}
@@ -171,7 +152,7 @@ def test_forwarding_rules_target_the_core_bus_through_the_forwarder_role() -> No
 def core_bus_queue() -> tuple[Any, str]:
     """The core account's bus (as the core template names it) with a catch-all rule into a
     queue, to see what the member rules deliver."""
-    core = session_in(CORE_ACCOUNT, "us-east-1")
+    core = admin_session(CORE_ACCOUNT, "us-east-1")
     events, sqs = core.client("events"), core.client("sqs")
     events.create_event_bus(Name="remedy-core-compliance")
     url = sqs.create_queue(QueueName="delivered")["QueueUrl"]
@@ -203,7 +184,7 @@ def test_each_conformance_event_reaches_the_core_bus_exactly_once(conformance_di
     """Emitted on a member's default bus, every corpus event is forwarded by exactly one rule
     (two would deliver it twice) to the core bus in the core account."""
     account = MEMBERS[0]
-    member = session_in(account, "us-east-1")
+    member = admin_session(account, "us-east-1")
     deploy(member)
     sqs, url = core_bus_queue()
     events = member.client("events")
@@ -223,7 +204,7 @@ def test_each_conformance_event_reaches_the_core_bus_exactly_once(conformance_di
 
 def test_other_custom_actions_are_not_forwarded(conformance_dir: Path) -> None:
     """Only remedy's own custom action is forwarded, not the account's other actions."""
-    member = session_in(MEMBERS[0], "us-east-1")
+    member = admin_session(MEMBERS[0], "us-east-1")
     deploy(member)
     sqs, url = core_bus_queue()
     for name in (
@@ -237,7 +218,7 @@ def test_other_custom_actions_are_not_forwarded(conformance_dir: Path) -> None:
 
 
 def test_security_hub_forwarding_can_be_turned_off() -> None:
-    session = session_in(MEMBERS[0], "us-east-1")
+    session = admin_session(MEMBERS[0], "us-east-1")
     deploy(session, ForwardSecurityHub="false")
     assert rule_names(session) == GLOBAL_RULES | {
         "remedy-forward-macie",
@@ -305,10 +286,10 @@ def test_stack_set_rolls_out_to_every_account_of_the_ou_and_updates_in_place() -
     assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
 
     for account in accounts:
-        home = session_in(account, "us-east-1")
+        home = admin_session(account, "us-east-1")
         assert_role(home, account, org_id)
         assert_regional_resources(home, account, "us-east-1")
-        assert_regional_resources(session_in(account, "eu-west-1"), account, "eu-west-1")
+        assert_regional_resources(admin_session(account, "eu-west-1"), account, "eu-west-1")
 
     # Rerun: the StackSet is updated and no instance is created twice.
     second = module.deploy(cfn, **kwargs)
@@ -376,15 +357,15 @@ def test_deploy_members_command_line(
     monkeypatch.setenv("REMEDY_EXTERNAL_ID", EXTERNAL_ID)
     assert module.main(argv) == 0
     assert "succeeded" in capsys.readouterr().out
-    assert_role(session_in(accounts[0], "us-east-1"), accounts[0], org_id)
-    assert_regional_resources(session_in(accounts[0], "eu-west-1"), accounts[0], "eu-west-1")
+    assert_role(admin_session(accounts[0], "us-east-1"), accounts[0], org_id)
+    assert_regional_resources(admin_session(accounts[0], "eu-west-1"), accounts[0], "eu-west-1")
 
 
 def test_remediation_role_policy_is_enforceable_on_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     """With moto's IAM enforcement on, the deployed role may move an object into quarantine
     and may not do what no action declares (so other tests can rely on the enforcement)."""
     account = MEMBERS[0]
-    admin = session_in(account, "us-east-1")
+    admin = admin_session(account, "us-east-1")
     deploy(admin)
     admin.client("s3").create_bucket(Bucket="source-bucket")
     admin.client("s3").put_object(Bucket="source-bucket", Key="card.csv", Body=b"4111")

@@ -4,6 +4,7 @@ service model)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from notify_support import finding_from
-from remedy.ledger.base import Entry, HistoryItem, State
+from notify_support import entry_for, finding_from
+from remedy.ledger.base import HistoryItem, State
 from remedy.model import Finding
 from remedy.notify.securityhub import MAX_NOTE, FeedbackError, SecurityHubFeedback
 
@@ -41,25 +42,7 @@ def feedback(securityhub: tuple[Any, Stubber, list[str]]) -> SecurityHubFeedback
     return SecurityHubFeedback(client_for)
 
 
-def entry(
-    finding: Finding,
-    state: State,
-    action: str = "approve",
-    attrs: dict[str, Any] | None = None,
-    history: tuple[HistoryItem, ...] = (),
-) -> Entry:
-    return Entry(
-        key=finding.key,
-        state=state,
-        account=finding.account,
-        region=finding.region,
-        finding=finding.to_dict(),
-        decision={"action": action, "rule": "approve-personal-data", "reason": "r"},
-        created_at="2024-10-02T10:20:00Z",
-        updated_at="2024-10-02T10:20:00Z",
-        attrs=attrs or {},
-        history=history,
-    )
+entry = functools.partial(entry_for, rule="approve-personal-data")
 
 
 def expect(stub: Stubber, finding: Finding, status: str, note: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from typing import Any
@@ -12,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk import WebClient
 
+import notify_support
 from conftest import CONFORMANCE
 from notify_support import finding_from
 from remedy.devtools.slack_server import SlackServer, block_problems
 from remedy.ledger.base import Entry, HistoryItem, State
-from remedy.model import Finding, Resource, ResourceKind
+from remedy.model import Resource, ResourceKind
 from remedy.normalise import normalise
 from remedy.notify.facts import found_summary
 from remedy.notify.slack_message import (
@@ -27,26 +29,7 @@ from remedy.notify.slack_message import (
     fit,
 )
 
-
-def entry_for(
-    finding: Finding,
-    state: State = State.PENDING_APPROVAL,
-    action: str = "approve",
-    history: tuple[HistoryItem, ...] = (),
-    attrs: dict[str, Any] | None = None,
-) -> Entry:
-    return Entry(
-        key=finding.key,
-        state=state,
-        account=finding.account,
-        region=finding.region,
-        finding=finding.to_dict(),
-        decision={"action": action, "rule": "card-data", "reason": "rule card-data: test"},
-        created_at="2024-10-02T10:20:00Z",
-        updated_at="2024-10-02T10:20:00Z",
-        attrs=attrs or {},
-        history=history,
-    )
+entry_for = functools.partial(notify_support.entry_for, rule="card-data")
 
 
 def texts(blocks: list[dict[str, Any]]) -> list[str]:

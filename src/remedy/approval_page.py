@@ -182,8 +182,8 @@ class ApprovalPage:
     def _facts(self, entry: Entry) -> Facts:
         return facts_of(entry, self.accounts.get(entry.account).name)
 
-    def get(self, token: str | None) -> Page:
-        """Shows the finding and the two buttons. Changes nothing, whatever the token."""
+    def _pending(self, token: str | None) -> tuple[Claims, Entry] | Page:
+        """The link's claims and its entry while that awaits a decision, else the page why not."""
         try:
             claims = self.signer.verify(token or "")
         except LinkError as exc:
@@ -193,6 +193,14 @@ class ApprovalPage:
             return _missing(claims)
         if not awaiting_decision(entry):
             return self._closed(entry, claims)
+        return claims, entry
+
+    def get(self, token: str | None) -> Page:
+        """Shows the finding and the two buttons. Changes nothing, whatever the token."""
+        opened = self._pending(token)
+        if isinstance(opened, Page):
+            return opened
+        claims, entry = opened
         facts = self._facts(entry)
         # Signing is deterministic: these are exactly the email's two link tokens.
         approve, dismiss = (self.signer.sign(claims.other(d)) for d in (APPROVE, DISMISS))
@@ -219,15 +227,10 @@ class ApprovalPage:
 
     def post(self, token: str | None) -> Page:
         """Decides with the token the form carried, verified again; one decision ever."""
-        try:
-            claims = self.signer.verify(token or "")
-        except LinkError as exc:
-            return _refused(exc)
-        entry = self.store.get(claims.key)
-        if entry is None:
-            return _missing(claims)
-        if not awaiting_decision(entry):
-            return self._closed(entry, claims)
+        opened = self._pending(token)
+        if isinstance(opened, Page):
+            return opened
+        claims, entry = opened
         contained = is_contained_awaiting(entry)
         link = {"nonce": claims.nonce, "action": claims.decision, "at": when(self.signer.clock())}
         try:

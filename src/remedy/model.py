@@ -125,6 +125,21 @@ class Detection:
         return cls(category=data["category"], type=data["type"], count=data["count"])
 
 
+#: Finding fields stored in its snapshot only when set (`to_dict` and `from_dict` agree).
+_OPTIONAL_FIELDS = (
+    "product_arn",
+    "workflow_status",
+    "record_state",
+    "compliance_status",
+    "action_name",
+    "actor",
+    "api_call",
+    "error_code",
+    "created_at",
+    "updated_at",
+)
+
+
 @dataclass(slots=True)
 class Finding:
     """One finding, whatever its source.
@@ -183,18 +198,7 @@ class Finding:
         }
         if self.detections:
             out["detections"] = [d.to_dict() for d in self.detections]
-        for name in (
-            "product_arn",
-            "workflow_status",
-            "record_state",
-            "compliance_status",
-            "action_name",
-            "actor",
-            "api_call",
-            "error_code",
-            "created_at",
-            "updated_at",
-        ):
+        for name in _OPTIONAL_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -205,22 +209,7 @@ class Finding:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         """The inverse of `to_dict`, so a stored snapshot can be acted on again."""
-        optional = {
-            name: data[name]
-            for name in (
-                "product_arn",
-                "workflow_status",
-                "record_state",
-                "compliance_status",
-                "action_name",
-                "actor",
-                "api_call",
-                "error_code",
-                "created_at",
-                "updated_at",
-            )
-            if name in data
-        }
+        optional = {name: data[name] for name in _OPTIONAL_FIELDS if name in data}
         return cls(
             key=data["key"],
             source=Source(data["source"]),

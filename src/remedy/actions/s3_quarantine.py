@@ -170,6 +170,16 @@ def _missing(error: ClientError) -> bool:
     return _status(error) in (404, 405) or _code(error) in ("NoSuchKey", "NoSuchVersion")
 
 
+def _object_args(
+    owner: str, bucket: str, key: str, version_id: str | None, **extra: Any
+) -> dict[str, Any]:
+    """The request fields naming one object (version) in a bucket `owner` must own."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "ExpectedBucketOwner": owner, **extra}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    return kwargs
+
+
 def _explain(error: ClientError) -> str:
     message = aws_errors.message(error)
     return f"{_code(error)}: {message}" if message else _code(error)
@@ -498,14 +508,9 @@ class S3Quarantine(ReversibleAction):
     # -- the source ------------------------------------------------------------------------
 
     def _head_source(self, job: _Job) -> SourceObject | None:
-        kwargs: dict[str, Any] = {
-            "Bucket": job.bucket,
-            "Key": job.key,
-            "ChecksumMode": "ENABLED",
-            "ExpectedBucketOwner": job.account,
-        }
-        if job.resource.version_id:
-            kwargs["VersionId"] = job.resource.version_id
+        kwargs = _object_args(
+            job.account, job.bucket, job.key, job.resource.version_id, ChecksumMode="ENABLED"
+        )
         try:
             head = job.s3.head_object(**kwargs)
         except ClientError as error:
@@ -518,14 +523,7 @@ class S3Quarantine(ReversibleAction):
         self, job: _Job, bucket: str, key: str, version_id: str | None, etag: str
     ) -> Iterable[bytes]:
         """The bytes of one object version, pinned by its ETag, in chunks."""
-        kwargs: dict[str, Any] = {
-            "Bucket": bucket,
-            "Key": key,
-            "IfMatch": etag,
-            "ExpectedBucketOwner": job.account,
-        }
-        if version_id:
-            kwargs["VersionId"] = version_id
+        kwargs = _object_args(job.account, bucket, key, version_id, IfMatch=etag)
         body = job.s3.get_object(**kwargs)["Body"]
         try:
             yield from body.iter_chunks(STREAM_CHUNK)
@@ -670,13 +668,7 @@ class S3Quarantine(ReversibleAction):
         """
         tags: dict[str, str] = {}
         if src.tag_count:
-            kwargs: dict[str, Any] = {
-                "Bucket": src.bucket,
-                "Key": src.key,
-                "ExpectedBucketOwner": job.account,
-            }
-            if src.version_id:
-                kwargs["VersionId"] = src.version_id
+            kwargs = _object_args(job.account, src.bucket, src.key, src.version_id)
             try:
                 response = job.s3.get_object_tagging(**kwargs)
             except ClientError as error:
@@ -898,14 +890,8 @@ class S3Quarantine(ReversibleAction):
     def _delete_source(
         self, job: _Job, src: SourceObject, kept: str, attrs: dict[str, Any]
     ) -> None:
-        kwargs: dict[str, Any] = {
-            "Bucket": src.bucket,
-            "Key": src.key,
-            "ExpectedBucketOwner": job.account,
-        }
-        if src.version_id:
-            kwargs["VersionId"] = src.version_id
-        else:
+        kwargs = _object_args(job.account, src.bucket, src.key, src.version_id)
+        if not src.version_id:
             # Unversioned: delete only the object that was copied, never one written since.
             kwargs["IfMatch"] = src.etag
         try:
@@ -1141,14 +1127,7 @@ class S3Quarantine(ReversibleAction):
         qbucket, qkey, qversion = str(dest["bucket"]), str(dest["key"]), dest.get("version_id")
         versioned = source.get("version_id") is not None
         back = s3_uri(bucket, key)
-        qhead_kwargs: dict[str, Any] = {
-            "Bucket": qbucket,
-            "Key": qkey,
-            "ChecksumMode": "ENABLED",
-            "ExpectedBucketOwner": account,
-        }
-        if qversion:
-            qhead_kwargs["VersionId"] = qversion
+        qhead_kwargs = _object_args(account, qbucket, qkey, qversion, ChecksumMode="ENABLED")
         qhead = s3.head_object(**qhead_kwargs)
         tags: list[tuple[str, str]] = []
         if qhead.get("TagCount"):
@@ -1245,13 +1224,7 @@ class S3Quarantine(ReversibleAction):
         elif tombstone:
             tombstone_removed = True  # overwritten by the object itself
         removed = True
-        delete_kwargs: dict[str, Any] = {
-            "Bucket": qbucket,
-            "Key": qkey,
-            "ExpectedBucketOwner": account,
-        }
-        if qversion:
-            delete_kwargs["VersionId"] = qversion
+        delete_kwargs = _object_args(account, qbucket, qkey, qversion)
         try:
             s3.delete_object(**delete_kwargs)
         except ClientError as error:

@@ -151,11 +151,16 @@ def account_id(parent: Mapping[str, Any], key: str, path: str) -> str:
     # isascii first: isdigit alone accepts other scripts' digits.
     if isinstance(value, str) and len(value) == 12 and value.isascii() and value.isdigit():
         return value
+    raise _refused(value, path, key, _AN_ACCOUNT)
+
+
+def _refused(value: object, path: str, key: str, what: str) -> InvalidEvent:
+    """Why a string field in a set format was refused: missing, not a string, or malformed."""
     if value is None:
-        raise missing(path, key, _AN_ACCOUNT)
+        return missing(path, key, what)
     if isinstance(value, str):
-        raise bad_value(path_of(path, key), _AN_ACCOUNT, value)
-    raise wrong_type(path_of(path, key), _AN_ACCOUNT, value)
+        return bad_value(path_of(path, key), what, value)
+    return wrong_type(path_of(path, key), what, value)
 
 
 def opt_account_id(parent: Mapping[str, Any], key: str, path: str) -> str | None:
@@ -166,11 +171,7 @@ def region(parent: Mapping[str, Any], key: str, path: str) -> str:
     value = parent.get(key)
     if isinstance(value, str) and _REGION.fullmatch(value):
         return value
-    if value is None:
-        raise missing(path, key, _A_REGION)
-    if isinstance(value, str):
-        raise bad_value(path_of(path, key), _A_REGION, value)
-    raise wrong_type(path_of(path, key), _A_REGION, value)
+    raise _refused(value, path, key, _A_REGION)
 
 
 def opt_region(parent: Mapping[str, Any], key: str, path: str) -> str | None:

@@ -170,53 +170,60 @@ def _history(events: Sequence[Event]) -> str:
 
 
 def _buttons(key: str) -> ActionsBlock:
-    return ActionsBlock(
-        block_id=ACTIONS_BLOCK,
-        elements=[
-            ButtonElement(
-                text="Quarantine",
-                action_id=QUARANTINE_ACTION,
-                value=key,
-                style="primary",
-                confirm=ConfirmObject(
-                    title="Quarantine this object?",
-                    text="It moves to the account's quarantine bucket. It can be released later.",
-                    confirm="Quarantine",
-                    deny="Cancel",
-                ),
+    return _decision(
+        key,
+        approve=(
+            "Quarantine",
+            _confirm(
+                "Quarantine this object?",
+                "It moves to the account's quarantine bucket. It can be released later.",
+                "Quarantine",
             ),
-            ButtonElement(text="Dismiss", action_id=DISMISS_ACTION, value=key, style="danger"),
-        ],
+        ),
+        deny=("Dismiss", None),
     )
 
 
 def _contained_buttons(key: str) -> ActionsBlock:
+    return _decision(
+        key,
+        approve=(
+            "Approve (restore)",
+            _confirm(
+                "Restore the original?",
+                "remedy undoes its containment and puts back exactly what was there.",
+                "Restore",
+            ),
+        ),
+        deny=(
+            "Deny (keep contained)",
+            _confirm(
+                "Keep it contained?",
+                "The containment stays and the original is removed.",
+                "Keep contained",
+            ),
+        ),
+    )
+
+
+def _confirm(title: str, text: str, confirm: str) -> ConfirmObject:
+    return ConfirmObject(title=title, text=text, confirm=confirm, deny="Cancel")
+
+
+def _decision(
+    key: str,
+    *,
+    approve: tuple[str, ConfirmObject | None],
+    deny: tuple[str, ConfirmObject | None],
+) -> ActionsBlock:
+    """The two decision buttons, approve (primary) then deny (danger), each carrying `key`."""
     return ActionsBlock(
         block_id=ACTIONS_BLOCK,
         elements=[
-            ButtonElement(
-                text="Approve (restore)",
-                action_id=QUARANTINE_ACTION,
-                value=key,
-                style="primary",
-                confirm=ConfirmObject(
-                    title="Restore the original?",
-                    text="remedy undoes its containment and puts back exactly what was there.",
-                    confirm="Restore",
-                    deny="Cancel",
-                ),
-            ),
-            ButtonElement(
-                text="Deny (keep contained)",
-                action_id=DISMISS_ACTION,
-                value=key,
-                style="danger",
-                confirm=ConfirmObject(
-                    title="Keep it contained?",
-                    text="The containment stays and the original is removed.",
-                    confirm="Keep contained",
-                    deny="Cancel",
-                ),
-            ),
+            ButtonElement(text=text, action_id=action_id, value=key, style=style, confirm=confirm)
+            for (text, confirm), action_id, style in (
+                (approve, QUARANTINE_ACTION, "primary"),
+                (deny, DISMISS_ACTION, "danger"),
+            )
         ],
     )
