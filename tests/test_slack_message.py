@@ -240,3 +240,30 @@ def test_escape_and_fit_never_leave_a_control_character_or_half_an_escape(
     assert len(cut) <= limit
     body = cut.removesuffix("…")
     assert re.fullmatch(r"([^&]|&amp;|&lt;|&gt;)*", body)
+
+
+def test_status_is_worded_for_what_the_remediation_does() -> None:
+    from remedy.notify.facts import status_of
+
+    sg = finding_from("cloudtrail-ec2-authorizesecuritygroupingress-world-rdp.json")
+    obj = finding_from("macie-classification-financial.json")
+
+    def guard(state: State, **attrs: Any) -> Entry:
+        entry = entry_for(sg, state=state, action="quarantine", attrs=attrs)
+        return dataclasses.replace(
+            entry, decision={**entry.decision, "remediation": "revoke-open-ingress"}
+        )
+
+    assert status_of(guard(State.QUARANTINED)) == "Contained: the risky change is undone"
+    assert status_of(guard(State.GONE)) == (
+        "Nothing to do: already fixed, allow-listed or not risky"
+    )
+    assert status_of(guard(State.QUARANTINED, awaiting_approval=True)) == (
+        "Contained: waiting for approval to restore or keep it contained"
+    )
+    assert status_of(guard(State.NOTIFIED)) == "Owners notified"
+    # Objects keep the words of a quarantine.
+    assert status_of(entry_for(obj, state=State.QUARANTINED)) == "Quarantined"
+    assert status_of(entry_for(obj, state=State.GONE)) == "Already gone: nothing to quarantine"
+    shown = "\n".join(texts(build_message(guard(State.GONE), "x").blocks_json()))
+    assert "Nothing to do: already fixed, allow-listed or not risky" in shown

@@ -37,6 +37,28 @@ STATUS: Mapping[State, str] = {
     State.RELEASED: "Released: object put back (false positive)",
 }
 
+#: The same states worded for remediations that change configuration (security groups,
+#: bucket access, IAM policies, gateways) rather than move an object.
+GUARD_STATUS: Mapping[State, str] = {
+    State.APPROVED: "Approved: remediation starting",
+    State.QUARANTINED: "Contained: the risky change is undone",
+    State.GONE: "Nothing to do: already fixed, allow-listed or not risky",
+    State.CHANGED: "Changed since the finding: left as it is",
+    State.RELEASED: "Released: the previous configuration is restored",
+}
+OBJECT_REMEDIATION = "s3-quarantine"
+
+
+def status_of(entry: Entry) -> str:
+    """The status line for `entry`, worded for what its remediation does."""
+    remediation = entry.decision.get("remediation")
+    if remediation in (None, OBJECT_REMEDIATION):
+        return STATUS[entry.state]
+    if entry.state is State.QUARANTINED and entry.attrs.get("awaiting_approval"):
+        return "Contained: waiting for approval to restore or keep it contained"
+    return GUARD_STATUS.get(entry.state, STATUS[entry.state])
+
+
 _CATEGORY_WORDS = {
     "FINANCIAL_INFORMATION": "financial data items",
     "PERSONAL_INFORMATION": "personal data items",
@@ -255,7 +277,7 @@ def facts_of(entry: Entry, account_name: str) -> Facts:
     return Facts(
         key=entry.key,
         state=entry.state,
-        status=STATUS[entry.state],
+        status=status_of(entry),
         severity=str(finding.get("severity", "")),
         account_id=entry.account,
         account_name=account_name,
