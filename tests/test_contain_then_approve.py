@@ -37,6 +37,7 @@ from remedy.handlers.runtime import Runtime
 from remedy.ledger.base import Conflict, Entry, State, Taken
 from remedy.notify.slack_message import build_message, has_buttons
 from remedy.pipeline import Pipeline
+from remedy.release import NotReleasable, release
 
 __all__ = ["atomic_dynamodb"]
 
@@ -435,3 +436,22 @@ def test_a_dismissed_internet_gateway_stays_attached(world: World) -> None:
     assert decided.entry.state is State.DISMISSED and handed == []
     assert remediate(entry.key) == {"key": entry.key, "state": "DISMISSED"}
     assert attachments(world, C, gateway) == [vpc]
+
+
+def test_remedy_release_leaves_a_waiting_question_to_the_approvers(world: World) -> None:
+    notifier = Recorder()
+    role, entry = contained(world, notifier)
+
+    with pytest.raises(NotReleasable) as refused:
+        release(entry.key, by="ops@example.com", store=world.store, actions={})
+
+    assert refused.value.reason == (
+        f"ledger entry {entry.key} is contained and waiting for its approvers; approve it "
+        "(which restores it) or deny it from Slack or the owners' email link instead"
+    )
+    after = world.store.get(entry.key)
+    assert after is not None
+    assert (after.state, after.attrs["awaiting_approval"]) == (State.QUARANTINED, True)
+    assert after.version == entry.version
+    assert inline(world, A, role) is None  # still contained
+    assert inline(world, B, role) == ESCALATING

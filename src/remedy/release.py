@@ -45,6 +45,13 @@ def release(
         raise NotReleasable(
             f"ledger entry {key} is {entry.state.value}; only QUARANTINED entries can be released"
         )
+    # A contained change waiting for its approvers is theirs to decide (approve restores it):
+    # releasing behind their backs would leave a live question on a released entry.
+    if entry.attrs.get("awaiting_approval") or entry.attrs.get("pending_decision"):
+        raise NotReleasable(
+            f"ledger entry {key} is contained and waiting for its approvers; approve it (which "
+            "restores it) or deny it from Slack or the owners' email link instead"
+        )
     name = str(entry.decision.get("remediation") or "")
     action = actions.get(name)
     if not isinstance(action, ReversibleAction):
