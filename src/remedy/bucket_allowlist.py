@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from remedy.errors import PolicyError
-from remedy.policy import default_dir, shipped_dir
-from remedy.policy.schema import read_yaml, validate
+from remedy.policy import default_dir, read_checked
 
 ALLOWLIST_FILE = "public-bucket-allowlist.yaml"
 ALLOWLIST_SCHEMA = "public-bucket-allowlist.schema.json"
@@ -37,11 +35,7 @@ class BucketAllowlist:
 
 def load_allowlist(policy_dir: Path | None = None) -> BucketAllowlist:
     """Read and check the allow-list; problems raise `PolicyError` ``file:path: message``."""
-    path = (policy_dir or default_dir()) / ALLOWLIST_FILE
-    data = read_yaml(path)
-    problems = validate(data, shipped_dir() / "schema" / ALLOWLIST_SCHEMA, str(path))
-    if problems:
-        raise PolicyError(problems)
+    data = read_checked((policy_dir or default_dir()) / ALLOWLIST_FILE, ALLOWLIST_SCHEMA)
     return BucketAllowlist(
         tuple(
             AllowEntry(tuple(e["accounts"]), tuple(e["buckets"]), e["why"]) for e in data["allow"]

@@ -29,17 +29,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from remedy.errors import PolicyError, RemedyError
-from remedy.policy import default_dir, shipped_dir
-from remedy.policy.schema import read_yaml, validate
+from remedy.errors import RemedyError
+from remedy.policy import default_dir, read_checked
 
 
 class InvalidPolicyDocument(RemedyError):
     """A policy document that is not IAM's JSON grammar; `where` is the path inside it."""
 
     def __init__(self, message: str, where: str = "") -> None:
-        self.message = message
-        self.where = where
         super().__init__(f"policy document {where}: {message}" if where else message)
 
 
@@ -317,11 +314,7 @@ RESTRICTED_SCHEMA = "restricted-actions.schema.json"
 
 def load_restricted(policy_dir: Path | None = None) -> tuple[Restricted, ...]:
     """Read and check ``restricted-actions.yaml``; problems raise `PolicyError` lines."""
-    path = (policy_dir or default_dir()) / RESTRICTED_FILE
-    data = read_yaml(path)
-    problems = validate(data, shipped_dir() / "schema" / RESTRICTED_SCHEMA, str(path))
-    if problems:
-        raise PolicyError(problems)
+    data = read_checked((policy_dir or default_dir()) / RESTRICTED_FILE, RESTRICTED_SCHEMA)
     return tuple(
         Restricted(action=action, why=group["why"], resources=tuple(group.get("resources", ())))
         for group in data["restricted"]

@@ -156,8 +156,7 @@ class Interactions:
         self.store = store
         self.accounts = accounts
         self._slack = slack
-        self.notifier = notifier
-        self.hand_over = hand_over
+        self.decisions = Decisions(store, notifier, hand_over, clock)
         self.usergroups = usergroups or UsergroupMembers(slack)
         self.clock = clock
 
@@ -205,9 +204,8 @@ class Interactions:
             actor=SLACK_ACTOR + click.user_id,
             where=f"in Slack by {click.user_name}",
         )
-        decisions = Decisions(self.store, self.notifier, self.hand_over, self.clock)
         try:
-            decided = decisions.decide(click.key, _TARGETS[click.action_id], decider)
+            decided = self.decisions.decide(click.key, _TARGETS[click.action_id], decider)
         except Conflict:
             self._tell_already(click)
             return OK

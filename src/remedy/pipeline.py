@@ -32,7 +32,15 @@ from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
 from remedy.approval import AWAITING, DECIDER, PENDING_DECISION
 from remedy.errors import RemedyError
-from remedy.ledger.base import RETRYABLE, Conflict, Entry, HistoryItem, LedgerStore, State
+from remedy.ledger.base import (
+    RETRYABLE,
+    Conflict,
+    Entry,
+    HistoryItem,
+    LedgerStore,
+    State,
+    stamp,
+)
 from remedy.model import Action, Decision, Finding
 from remedy.normalise import normalise
 from remedy.notify.base import Notifier
@@ -85,12 +93,8 @@ class UnknownEntry(RemedyError):
         super().__init__(f"no ledger entry {key!r}: check the key (remedy explain prints it)")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+def _parse(at: str) -> datetime:
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
 
 
 def _no_count(name: str) -> None:
@@ -131,11 +135,13 @@ class Pipeline:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, count: Callable[[str], None] = _no_count
+        cls, settings: Settings, *, count: Callable[[str], None] = _no_count, session: Any = None
     ) -> Pipeline:
         """The pipeline a Lambda function runs: the ledger table, the member sessions,
         every registered action and the policy (validated: a bad policy fails here).
-        Notifiers are added by the caller (`announce.notifiers`): they need this store."""
+        Notifiers are added by the caller (`announce.notifiers`): they need this store.
+        `session` (boto3) makes the ledger's client; pass the one the notifier uses, so
+        the service models are loaded once per container."""
         from remedy.actions import build
         from remedy.actions.session import AccountSessions
         from remedy.ledger.dynamodb import DynamoDBLedgerStore
@@ -143,7 +149,9 @@ class Pipeline:
 
         sessions = AccountSessions(settings)
         return cls(
-            store=DynamoDBLedgerStore(settings.ledger_table, ttl_days=settings.ledger_ttl_days),
+            store=DynamoDBLedgerStore.from_settings(
+                settings, session.client("dynamodb") if session else None
+            ),
             policy=load_policy(settings.policy_dir),
             actions=build(sessions, settings),
             announce=Announcer((), count),
@@ -161,7 +169,7 @@ class Pipeline:
         first = (
             State.QUARANTINING if self._contain_first(decision) else FIRST_STATE[decision.action]
         )
-        now = _iso(self.clock())
+        now = stamp(self.clock())
         created, entry = self.store.create(
             Entry(
                 key=finding.key,
@@ -387,4 +395,4 @@ class Pipeline:
         return done
 
     def _now(self) -> str:
-        return _iso(self.clock())
+        return stamp(self.clock())

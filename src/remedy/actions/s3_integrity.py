@@ -93,10 +93,6 @@ class SourceDigest:
         self._part_size = part_size
         self._result: Digest | None = None
 
-    @property
-    def computed(self) -> bool:
-        return self._result is not None
-
     def result(self) -> Digest:
         if self._result is None:
             self._result = self._compute()

@@ -149,10 +149,6 @@ def _etag(value: str | None) -> str:
     return (value or "").strip('"')
 
 
-def _code(error: ClientError) -> str:
-    return aws_errors.code(error)
-
-
 def _status(error: ClientError) -> int:
     return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
@@ -160,14 +156,14 @@ def _status(error: ClientError) -> int:
 def _denied(error: ClientError) -> bool:
     return (
         _status(error) == 403
-        or _code(error) in ("AccessDenied", "AllAccessDisabled")
-        or (_code(error).startswith("KMS."))
+        or aws_errors.code(error) in ("AccessDenied", "AllAccessDisabled")
+        or (aws_errors.code(error).startswith("KMS."))
     )
 
 
 def _missing(error: ClientError) -> bool:
     # HEAD answers bare status codes; 405 is a version that is a delete marker.
-    return _status(error) in (404, 405) or _code(error) in ("NoSuchKey", "NoSuchVersion")
+    return _status(error) in (404, 405) or aws_errors.code(error) in ("NoSuchKey", "NoSuchVersion")
 
 
 def _object_args(
@@ -180,9 +176,14 @@ def _object_args(
     return kwargs
 
 
+def _is_tombstone(metadata: Mapping[str, str] | None, finding_key: str) -> bool:
+    """Is the object with this user metadata the note remedy left for `finding_key`?"""
+    return (metadata or {}).get(META_TOMBSTONE) == finding_key
+
+
 def _explain(error: ClientError) -> str:
     message = aws_errors.message(error)
-    return f"{_code(error)}: {message}" if message else _code(error)
+    return f"{aws_errors.code(error)}: {message}" if message else aws_errors.code(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +235,6 @@ class SourceObject:
         if self.storage_class in ARCHIVE_CLASSES:
             return not restored
         return self.archive_status in ARCHIVE_TIERS and not restored
-
-    def is_tombstone_of(self, finding_key: str) -> bool:
-        return self.metadata.get(META_TOMBSTONE) == finding_key
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -416,6 +414,9 @@ class S3Quarantine(ReversibleAction):
         self.transfer = transfer
         self.clock = clock or (lambda: datetime.now(UTC))
 
+    def _now(self) -> str:
+        return f"{self.clock().astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
     # -- the action ------------------------------------------------------------------------
 
     def run(self, finding: Finding, options: Mapping[str, Any], *, resume: bool) -> Outcome:
@@ -460,7 +461,7 @@ class S3Quarantine(ReversibleAction):
 
     def _quarantine(self, job: _Job, resume: bool) -> Outcome:
         src = self._head_source(job)
-        if src is None or src.is_tombstone_of(job.finding.key):
+        if src is None or _is_tombstone(src.metadata, job.finding.key):
             return self._source_gone(job, resume)
         if (
             job.resource.version_id is None
@@ -620,13 +621,8 @@ class S3Quarantine(ReversibleAction):
     ) -> _Copy | None:
         version = (src.version_id if src else job.resource.version_id) or NULL_VERSION
         for candidate in candidates[:MAX_CANDIDATES]:
-            head = job.s3.head_object(
-                Bucket=job.qbucket,
-                Key=job.qkey,
-                VersionId=candidate["VersionId"],
-                ChecksumMode="ENABLED",
-                ExpectedBucketOwner=job.account,
-            )
+            args = _object_args(job.account, job.qbucket, job.qkey, candidate["VersionId"])
+            head = job.s3.head_object(**args, ChecksumMode="ENABLED")
             meta = head.get("Metadata") or {}
             if meta.get(META_FINDING) != job.finding.key:
                 continue
@@ -674,13 +670,12 @@ class S3Quarantine(ReversibleAction):
             except ClientError as error:
                 raise _Stop(self._error(error, "read the tags of", job.where)) from None
             tags = {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
-        now = self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         origin = (
             (TAG_FINDING, tag_value(job.finding.key)),
             (TAG_SOURCE_VERSION, tag_value(src.version_id or NULL_VERSION)),
             (TAG_SOURCE_BUCKET, tag_value(src.bucket)),
             (TAG_SOURCE_KEY, tag_value(src.key)),
-            (TAG_QUARANTINED_AT, now),
+            (TAG_QUARANTINED_AT, self._now()),
         )
         dropped = []
         for name, value in origin:
@@ -722,37 +717,17 @@ class S3Quarantine(ReversibleAction):
             copy_source["VersionId"] = src.version_id
         target = s3_uri(job.qbucket, job.qkey)
         try:
-            if multipart:
-                self._managed_copy(job, src, copy_source, extra)
-                head = job.s3.head_object(
-                    Bucket=job.qbucket,
-                    Key=job.qkey,
-                    ChecksumMode="ENABLED",
-                    ExpectedBucketOwner=job.account,
-                )
-                copy_size: int | None = int(head.get("ContentLength", -1))
-                meta = head.get("Metadata") or {}
-                if meta.get(META_FINDING) != job.finding.key:
-                    raise _Stop(
-                        Outcome(
-                            State.FAILED,
-                            f"another copy landed at {target} while {job.where} was being "
-                            "copied; the source is untouched and the next attempt will "
-                            "check again",
-                        )
-                    )
-                version, checksum = head.get("VersionId"), reported(head)
-            else:
-                response = job.s3.copy_object(
-                    CopySource=copy_source,
-                    Bucket=job.qbucket,
-                    Key=job.qkey,
-                    ExpectedSourceBucketOwner=job.account,
-                    **extra,
-                )
-                copy_size = None
-                version = response.get("VersionId")
-                checksum = reported(response.get("CopyObjectResult") or {})
+            version, checksum, head = self._copy_within(
+                job.s3,
+                job.account,
+                copy_source,
+                job.qbucket,
+                job.qkey,
+                extra,
+                size=src.size,
+                etag=src.etag,
+                multipart=multipart,
+            )
         except S3CopyFailedError as error:
             raise _Stop(
                 Outcome(
@@ -765,6 +740,17 @@ class S3Quarantine(ReversibleAction):
             ) from None
         except ClientError as error:
             raise _Stop(self._copy_error(error, job, src, target)) from None
+        copy_size = None
+        if head is not None:
+            if (head.get("Metadata") or {}).get(META_FINDING) != job.finding.key:
+                raise _Stop(
+                    Outcome(
+                        State.FAILED,
+                        f"another copy landed at {target} while {job.where} was being copied; "
+                        "the source is untouched and the next attempt will check again",
+                    )
+                )
+            copy_size = int(head.get("ContentLength", -1))
         try:
             verified = same_bytes(
                 source_size=src.size,
@@ -800,35 +786,53 @@ class S3Quarantine(ReversibleAction):
             tuple(dropped),
         )
 
-    def _managed_copy(
-        self, job: _Job, src: SourceObject, copy_source: dict[str, str], extra: dict[str, Any]
-    ) -> None:
-        with create_transfer_manager(job.s3, self.transfer) as manager:
-            future = manager.copy(
-                copy_source=copy_source,
-                bucket=job.qbucket,
-                key=job.qkey,
-                extra_args=extra,
-                subscribers=[_KnownObject(src.size, src.etag)],
-                source_client=job.s3,
+    def _copy_within(
+        self,
+        s3: Any,
+        account: str,
+        copy_source: Mapping[str, str],
+        bucket: str,
+        key: str,
+        extra: Mapping[str, Any],
+        *,
+        size: int,
+        etag: str,
+        multipart: bool,
+    ) -> tuple[str | None, Checksum | None, Mapping[str, Any] | None]:
+        """Copy one object version to `bucket`/`key` in the same account: the new version
+        id, its checksum and, for a multipart copy (s3transfer's parts, pinned to the
+        `size` and `etag` already read), the HeadObject of the result that told them."""
+        if not multipart:
+            response = s3.copy_object(
+                CopySource=copy_source,
+                Bucket=bucket,
+                Key=key,
+                ExpectedSourceBucketOwner=account,
+                **extra,
             )
-            future.result()
+            return response.get("VersionId"), reported(response.get("CopyObjectResult") or {}), None
+        with create_transfer_manager(s3, self.transfer) as manager:
+            manager.copy(
+                copy_source=copy_source,
+                bucket=bucket,
+                key=key,
+                extra_args=extra,
+                subscribers=[_KnownObject(size, etag)],
+                source_client=s3,
+            ).result()
+        head = s3.head_object(**_object_args(account, bucket, key, None, ChecksumMode="ENABLED"))
+        return head.get("VersionId"), reported(head), head
 
     def _discard(self, job: _Job, version: str | None) -> None:
         if not version:
             return
         try:
-            job.s3.delete_object(
-                Bucket=job.qbucket,
-                Key=job.qkey,
-                VersionId=version,
-                ExpectedBucketOwner=job.account,
-            )
+            job.s3.delete_object(**_object_args(job.account, job.qbucket, job.qkey, version))
         except ClientError as error:
             job.notes.append(f"the unverified copy could not be removed: {_explain(error)}")
 
     def _copy_error(self, error: ClientError, job: _Job, src: SourceObject, target: str) -> Outcome:
-        code = _code(error)
+        code = aws_errors.code(error)
         attrs = {"source": src.to_dict()}
         if code == "NoSuchBucket":
             return Outcome(
@@ -899,7 +903,7 @@ class S3Quarantine(ReversibleAction):
         except ClientError as error:
             if _missing(error):
                 return
-            if _code(error) == "PreconditionFailed":
+            if aws_errors.code(error) == "PreconditionFailed":
                 raise _Stop(
                     Outcome(
                         State.CHANGED,
@@ -976,7 +980,7 @@ class S3Quarantine(ReversibleAction):
         purged: list[str] = []
         if job.options.get("purge_versions"):
             for version in versions:
-                if int(version.get("Size", -1)) == src.size and self._same_content(
+                if int(version.get("Size", -1)) == src.size and self._purge_if_same(
                     job, src, version["VersionId"], digest
                 ):
                     purged.append(version["VersionId"])
@@ -1007,18 +1011,13 @@ class S3Quarantine(ReversibleAction):
             said.append("no other version of the key remains")
         return "; ".join(said)
 
-    def _same_content(
+    def _purge_if_same(
         self, job: _Job, src: SourceObject, version_id: str, digest: SourceDigest
     ) -> bool:
         """Delete `version_id` if it holds the quarantined bytes; True if it was deleted."""
+        args = _object_args(job.account, src.bucket, src.key, version_id)
         try:
-            head = job.s3.head_object(
-                Bucket=src.bucket,
-                Key=src.key,
-                VersionId=version_id,
-                ChecksumMode="ENABLED",
-                ExpectedBucketOwner=job.account,
-            )
+            head = job.s3.head_object(**args, ChecksumMode="ENABLED")
             if _lock(head) is not None or not same_bytes(
                 source_size=src.size,
                 source=src.checksum,
@@ -1028,12 +1027,7 @@ class S3Quarantine(ReversibleAction):
                 multipart=False,
             ):
                 return False
-            job.s3.delete_object(
-                Bucket=src.bucket,
-                Key=src.key,
-                VersionId=version_id,
-                ExpectedBucketOwner=job.account,
-            )
+            job.s3.delete_object(**args)
         except ClientError as error:
             job.notes.append(f"version {version_id} not purged: {_explain(error)}")
             return False
@@ -1042,16 +1036,14 @@ class S3Quarantine(ReversibleAction):
     def _tombstone(self, job: _Job, copy: _Copy) -> dict[str, Any]:
         """Leave (or find) the note at the source key; {} if it could not be written."""
         try:
-            current = job.s3.head_object(
-                Bucket=job.bucket, Key=job.key, ExpectedBucketOwner=job.account
-            )
+            current = job.s3.head_object(**_object_args(job.account, job.bucket, job.key, None))
         except ClientError as error:
             if not _missing(error):
                 job.notes.append(f"tombstone not written: {_explain(error)}")
                 return {}
             current = None
         if current is not None:
-            if (current.get("Metadata") or {}).get(META_TOMBSTONE) == job.finding.key:
+            if _is_tombstone(current.get("Metadata"), job.finding.key):
                 return {"version_id": current.get("VersionId"), "etag": _etag(current["ETag"])}
             job.notes.append(
                 "tombstone not written: another object or version is current at the source key"
@@ -1059,7 +1051,7 @@ class S3Quarantine(ReversibleAction):
             return {}
         text = Template(str(job.options.get("tombstone_text") or DEFAULT_TOMBSTONE))
         body = text.safe_substitute(
-            time=self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            time=self._now(),
             product=job.finding.product,
             type=job.finding.type,
             finding=job.finding.key,
@@ -1127,28 +1119,24 @@ class S3Quarantine(ReversibleAction):
         qbucket, qkey, qversion = str(dest["bucket"]), str(dest["key"]), dest.get("version_id")
         versioned = source.get("version_id") is not None
         back = s3_uri(bucket, key)
-        qhead_kwargs = _object_args(account, qbucket, qkey, qversion, ChecksumMode="ENABLED")
-        qhead = s3.head_object(**qhead_kwargs)
+        qargs = _object_args(account, qbucket, qkey, qversion)
+        qhead = s3.head_object(**qargs, ChecksumMode="ENABLED")
         tags: list[tuple[str, str]] = []
         if qhead.get("TagCount"):
-            tag_kwargs = {k: v for k, v in qhead_kwargs.items() if k != "ChecksumMode"}
             tags = [
                 (t["Key"], t["Value"])
-                for t in s3.get_object_tagging(**tag_kwargs).get("TagSet", [])
+                for t in s3.get_object_tagging(**qargs).get("TagSet", [])
                 if not t["Key"].startswith(TAG_PREFIX)
             ]
         try:
             current: Mapping[str, Any] | None = s3.head_object(
-                Bucket=bucket, Key=key, ExpectedBucketOwner=account
+                **_object_args(account, bucket, key, None)
             )
         except ClientError as error:
             if not _missing(error):
                 raise
             current = None
-        tombstone = (
-            current is not None
-            and (current.get("Metadata") or {}).get(META_TOMBSTONE) == finding.key
-        )
+        tombstone = current is not None and _is_tombstone(current.get("Metadata"), finding.key)
         if current is not None and not tombstone:
             raise ReleaseRefused(
                 f"{back} now holds another object (ETag {_etag(current.get('ETag'))}); "
@@ -1179,32 +1167,17 @@ class S3Quarantine(ReversibleAction):
         copy_source = {"Bucket": qbucket, "Key": qkey}
         if qversion:
             copy_source["VersionId"] = str(qversion)
-        if multipart:
-            known = _KnownObject(size, str(qhead["ETag"]))
-            with create_transfer_manager(s3, self.transfer) as manager:
-                manager.copy(
-                    copy_source=copy_source,
-                    bucket=bucket,
-                    key=key,
-                    extra_args=extra,
-                    subscribers=[known],
-                    source_client=s3,
-                ).result()
-            restored_head = s3.head_object(
-                Bucket=bucket, Key=key, ChecksumMode="ENABLED", ExpectedBucketOwner=account
-            )
-            restored_version = restored_head.get("VersionId")
-            restored = reported(restored_head)
-        else:
-            response = s3.copy_object(
-                CopySource=copy_source,
-                Bucket=bucket,
-                Key=key,
-                ExpectedSourceBucketOwner=account,
-                **extra,
-            )
-            restored_version = response.get("VersionId")
-            restored = reported(response.get("CopyObjectResult") or {})
+        restored_version, restored, _ = self._copy_within(
+            s3,
+            account,
+            copy_source,
+            bucket,
+            key,
+            extra,
+            size=size,
+            etag=str(qhead["ETag"]),
+            multipart=multipart,
+        )
         if stored is None or restored is None or restored.value != stored.value:
             raise ReleaseRefused(
                 f"the object put back at {back} did not verify against the quarantine copy "
@@ -1214,19 +1187,13 @@ class S3Quarantine(ReversibleAction):
         notes = []
         tombstone_removed = False
         if tombstone and versioned and current is not None and current.get("VersionId"):
-            s3.delete_object(
-                Bucket=bucket,
-                Key=key,
-                VersionId=current["VersionId"],
-                ExpectedBucketOwner=account,
-            )
+            s3.delete_object(**_object_args(account, bucket, key, current["VersionId"]))
             tombstone_removed = True
         elif tombstone:
             tombstone_removed = True  # overwritten by the object itself
         removed = True
-        delete_kwargs = _object_args(account, qbucket, qkey, qversion)
         try:
-            s3.delete_object(**delete_kwargs)
+            s3.delete_object(**qargs)
         except ClientError as error:
             removed = False
             notes.append(f"the quarantine copy stays ({_explain(error)})")

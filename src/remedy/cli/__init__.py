@@ -1,7 +1,8 @@
 """The ``remedy`` command. Each subcommand is a module exposing ``add_parser(subparsers)``.
 
 ``add_parser`` registers the subcommand and sets ``func`` (returning the exit status) as
-the parser default; ``main`` only dispatches.
+the parser default; ``main`` dispatches, and reports a policy that does not load (one
+``file:path: message`` line each, exit status 2) for every subcommand that reads it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from remedy.errors import PolicyError
 
 # Modules under remedy.cli that provide subcommands, in help order.
 SUBCOMMANDS: tuple[str, ...] = ("explain", "policy", "owners", "release", "demo")
@@ -27,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    status: int = args.func(args)
+    try:
+        status: int = args.func(args)
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
     return status
 
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from remedy.errors import InvalidEvent, PolicyError
+from remedy.errors import InvalidEvent
 from remedy.normalise import normalise
 from remedy.policy import Policy, decide, load_policy
 
@@ -97,13 +97,7 @@ def _failed(name: str, message: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        policy = load_policy(args.policy)
-    except PolicyError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return 2
-    policy = policy.with_aggregators(args.aggregator)
+    policy = load_policy(args.policy).with_aggregators(args.aggregator)
     entries = []
     status = 0
     for name in args.events:

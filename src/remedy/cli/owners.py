@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from remedy.errors import PolicyError
 from remedy.notify import owners
 from remedy.policy import load_policy
 from remedy.settings import Settings
@@ -57,10 +56,6 @@ def run_sync(args: argparse.Namespace) -> int:
         region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else None
         client = boto3.client("sns", region_name=region or None)
         changes = owners.sync(client, topic_arn, policy.accounts, dry_run=args.dry_run)
-    except PolicyError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return 2
     except owners.OwnersError as exc:
         print(exc, file=sys.stderr)
         return 2

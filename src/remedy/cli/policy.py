@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from remedy.bucket_allowlist import ALLOWLIST_FILE
-from remedy.errors import PolicyError
 from remedy.iam_policy import RESTRICTED_FILE
 from remedy.policy import ACCOUNTS_FILE, REMEDIATION_FILE, load_policy
 
@@ -36,12 +35,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    try:
-        policy = load_policy(args.directory)
-    except PolicyError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return 2
+    policy = load_policy(args.directory)
     print(
         f"policy OK: {policy.directory} ({len(policy.rules.rules)} rules, "
         f"{len(policy.accounts.by_id)} accounts, {len(policy.aggregators)} aggregators)",

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         caller = boto3.client("sts").get_caller_identity()["Arn"]
-        store = DynamoDBLedgerStore(settings.ledger_table, ttl_days=settings.ledger_ttl_days)
+        store = DynamoDBLedgerStore.from_settings(settings)
         notifier = build_notifier(settings, load_policy(settings.policy_dir).accounts, store)
         entry = release(
             args.key,

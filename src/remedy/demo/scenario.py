@@ -11,6 +11,7 @@ event is emitted by one member about another member's object.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,67 +43,72 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
     (group,) = samples.groups
     events = root / "events"
 
-    def macie(name: str, stored: Stored) -> dict[str, Any]:
-        return _macie_object(_load(events / name), stored)
+    def item(
+        label: str,
+        sample: str,
+        sender: str,
+        adapt: Callable[[dict[str, Any]], dict[str, Any]] = lambda event: event,
+        **about: Any,
+    ) -> Item:
+        return Item(label, sample, sender, adapt(_load(events / sample)), **about)
+
+    def macie(stored: Stored) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        return lambda event: _macie_object(event, stored)
 
     return [
-        Item(
+        item(
             "Macie: credentials in an object",
             "macie-classification-credentials.json",
-            sender=first,
-            event=macie("macie-classification-credentials.json", creds),
+            first,
+            macie(creds),
             objects=(creds,),
         ),
-        Item(
+        item(
             "Macie: card numbers, SSE-KMS bucket",
             "macie-classification-financial.json",
-            sender=second,
-            event=macie("macie-classification-financial.json", cards),
+            second,
+            macie(cards),
             objects=(cards,),
         ),
-        Item(
+        item(
             "Macie: personal data",
             "macie-classification-personal.json",
-            sender=first,
-            event=macie("macie-classification-personal.json", personal),
+            first,
+            macie(personal),
             objects=(personal,),
         ),
-        Item(
+        item(
             "the same finding via Security Hub",
             "securityhub-macie-personal-copy.json",
-            sender=core,
-            event=_asff_object(_load(events / "securityhub-macie-personal-copy.json"), personal),
+            core,
+            lambda event: _asff_object(event, personal),
             objects=(personal,),
             same_as="macie-classification-personal.json",
         ),
-        Item(
+        item(
             "GuardDuty (ASFF) via Security Hub",
             "securityhub-guardduty-ec2-command-and-control.json",
-            sender=core,
-            event=_load(events / "securityhub-guardduty-ec2-command-and-control.json"),
+            core,
         ),
-        Item(
+        item(
             "Macie: bucket policy made public",
             "macie-policy-s3bucketpublic.json",
-            sender=public.account,
-            event=_macie_bucket(_load(events / "macie-policy-s3bucketpublic.json"), public),
+            public.account,
+            lambda event: _macie_bucket(event, public),
             bucket=public,
         ),
-        Item(
+        item(
             f"forged: {second} reports {third}'s object",
             "macie-classification-forged-cross-account.json",
-            sender=second,
-            event=macie("macie-classification-forged-cross-account.json", third_creds),
+            second,
+            macie(third_creds),
             objects=(third_creds,),
         ),
-        Item(
+        item(
             "CloudTrail: RDP opened to the world",
             "cloudtrail-ec2-authorizesecuritygroupingress-world-rdp.json",
-            sender=group.account,
-            event=_group_event(
-                _load(events / "cloudtrail-ec2-authorizesecuritygroupingress-world-rdp.json"),
-                group,
-            ),
+            group.account,
+            lambda event: _group_event(event, group),
             group=group,
         ),
     ]

@@ -31,7 +31,7 @@ def build(session: Any = None) -> tuple[ApprovalPage, CompositeNotifier]:
     settings = Settings.from_env()
     session = session or boto3.session.Session()
     policy = load_policy(settings.policy_dir)
-    store = DynamoDBLedgerStore(settings.ledger_table, session.client("dynamodb"))
+    store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb"))
     notifier = build_notifier(settings, policy.accounts, store, session=session)
     signer = LinkSigner(
         LinkKey(settings.link_secret_arn, client=session.client("secretsmanager")),

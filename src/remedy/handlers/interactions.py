@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 from typing import Any
 
@@ -34,21 +35,21 @@ def build(session: Any = None) -> Interactions:
     settings = Settings.from_env()
     session = session or boto3.session.Session()
     policy = load_policy(settings.policy_dir)
-    store = DynamoDBLedgerStore(settings.ledger_table, session.client("dynamodb", config=_FAST))
-    secrets = SlackSecrets(settings.slack_secret_arn, client=session.client("secretsmanager"))
+    store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb", config=_FAST))
+    secrets = SlackSecrets(
+        settings.slack_secret_arn, client=session.client("secretsmanager", config=_FAST)
+    )
     api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
-    clients: dict[str, Any] = {}
 
+    @functools.cache
     def slack() -> Any:
-        if "client" not in clients:
-            clients["client"] = web_client(
-                secrets.get().bot_token,
-                base_url=api_url,
-                timeout=1,
-                rate_limit_retries=0,
-                connection_retries=0,
-            )
-        return clients["client"]
+        return web_client(
+            secrets.get().bot_token,
+            base_url=api_url,
+            timeout=1,
+            rate_limit_retries=0,
+            connection_retries=0,
+        )
 
     return Interactions(
         signing_secret=lambda: secrets.get().signing_secret,

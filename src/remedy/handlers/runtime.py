@@ -22,13 +22,21 @@ class Runtime:
     @property
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
+            import boto3
+
             from remedy.notify.composite import build_notifier
             from remedy.settings import Settings
 
             settings = Settings.from_env()
-            pipeline = Pipeline.from_settings(settings, count=self.count)
+            # One session for the ledger and the notifier: service models load once.
+            session = boto3.session.Session()
+            pipeline = Pipeline.from_settings(settings, count=self.count, session=session)
             self._notifier = build_notifier(
-                settings, pipeline.policy.accounts, pipeline.store, metrics=self.metrics
+                settings,
+                pipeline.policy.accounts,
+                pipeline.store,
+                session=session,
+                metrics=self.metrics,
             )
             pipeline.announce.notifiers = (self._notifier,)
             self._pipeline = pipeline

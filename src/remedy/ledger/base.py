@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -140,6 +141,11 @@ class Entry:
     #: Bumped by every transition (not by `update_attrs`); `LedgerStore.transition` can
     #: require it unchanged.
     version: int = 0
+
+
+def stamp(moment: datetime) -> str:
+    """The ledger's timestamps: ISO 8601 UTC to the millisecond, ``Z``-suffixed."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def is_terminal(state: State) -> bool:

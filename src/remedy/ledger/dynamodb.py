@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -41,7 +41,11 @@ from remedy.ledger.base import (
     Taken,
     check_transition,
     is_terminal,
+    stamp,
 )
+
+if TYPE_CHECKING:
+    from remedy.settings import Settings
 
 Clock = Callable[[], datetime]
 
@@ -52,10 +56,6 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _plain(value: Any) -> Any:
@@ -109,6 +109,11 @@ class DynamoDBLedgerStore(LedgerStore):
         self.ttl = timedelta(days=ttl_days)
         self.clock = clock
 
+    @classmethod
+    def from_settings(cls, settings: Settings, client: Any = None) -> DynamoDBLedgerStore:
+        """The store every Lambda function uses: the configured table and retention."""
+        return cls(settings.ledger_table, client, ttl_days=settings.ledger_ttl_days)
+
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
@@ -159,7 +164,7 @@ class DynamoDBLedgerStore(LedgerStore):
         if entry.state is not State.RECEIVED:
             check_transition([State.RECEIVED], entry.state)
         now = self.clock()
-        stamp = _iso(now)
+        at = stamp(now)
         stored = Entry(
             key=entry.key,
             state=entry.state,
@@ -167,8 +172,8 @@ class DynamoDBLedgerStore(LedgerStore):
             region=entry.region,
             finding=entry.finding,
             decision=entry.decision,
-            created_at=entry.created_at or stamp,
-            updated_at=stamp,
+            created_at=entry.created_at or at,
+            updated_at=at,
             attrs=dict(entry.attrs),
             history=entry.history,
             version=1,
@@ -225,7 +230,7 @@ class DynamoDBLedgerStore(LedgerStore):
         sources = sorted(s.value for s in expected)
         # The history item records the state actually left; with several expected states
         # the condition guarantees it is one of them, and "a|b" says which were allowed.
-        step = HistoryItem(_iso(now), by, "|".join(sources), target.value, note)
+        step = HistoryItem(stamp(now), by, "|".join(sources), target.value, note)
         names = {"#state": "state"}
         values: dict[str, Any] = {
             ":target": {"S": target.value},
@@ -277,7 +282,7 @@ class DynamoDBLedgerStore(LedgerStore):
         names = {}
         # No version bump: attrs are bookkeeping (the Slack message ts, a notification owed)
         # and must not void a worker's `expected_version` claim on the entry.
-        values: dict[str, Any] = {":now": {"S": _iso(self.clock())}}
+        values: dict[str, Any] = {":now": {"S": stamp(self.clock())}}
         sets = ["updated_at = :now"]
         for i, (name, value) in enumerate(attrs.items()):
             names[f"#a{i}"] = name
@@ -313,7 +318,7 @@ class DynamoDBLedgerStore(LedgerStore):
         by: str,
         note: str,
     ) -> Entry:
-        step = HistoryItem(_iso(self.clock()), by, state.value, state.value, note)
+        step = HistoryItem(stamp(self.clock()), by, state.value, state.value, note)
         names = {"#state": "state", "#when": when[0]}
         values: dict[str, Any] = {
             ":state": {"S": state.value},

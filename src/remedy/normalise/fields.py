@@ -31,10 +31,6 @@ def path_of(parent: str, key: str) -> str:
     return f"{parent}.{key}" if parent else key
 
 
-def item_path(parent: str, index: int) -> str:
-    return f"{parent}[{index}]"
-
-
 def json_type(value: object) -> str:
     """The JSON name of a decoded value's type, for messages."""
     if value is None:

@@ -138,12 +138,12 @@ def _detections(detail: dict[str, Any]) -> tuple[Detection, ...]:
         return ()
     out: list[Detection] = []
     for i, group in enumerate(f.opt_list(result, "sensitiveData", path)):
-        group_path = f.item_path(f"{path}.sensitiveData", i)
+        group_path = f"{path}.sensitiveData[{i}]"
         if not isinstance(group, dict):
             raise f.wrong_type(group_path, "an object", group)
         category = f.req_str(group, "category", group_path)
         for j, item in enumerate(f.opt_list(group, "detections", group_path)):
-            item_path = f.item_path(f"{group_path}.detections", j)
+            item_path = f"{group_path}.detections[{j}]"
             if not isinstance(item, dict):
                 raise f.wrong_type(item_path, "an object", item)
             out.append(
@@ -157,7 +157,7 @@ def _detections(detail: dict[str, Any]) -> tuple[Detection, ...]:
     if custom is not None:
         custom_path = f"{path}.customDataIdentifiers"
         for i, item in enumerate(f.opt_list(custom, "detections", custom_path)):
-            item_path = f.item_path(f"{custom_path}.detections", i)
+            item_path = f"{custom_path}.detections[{i}]"
             if not isinstance(item, dict):
                 raise f.wrong_type(item_path, "an object", item)
             out.append(

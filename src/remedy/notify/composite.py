@@ -12,6 +12,7 @@ Secrets Manager only when the first message is due.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -99,11 +100,11 @@ def build_notifier(
     what it cannot send is owed and re-sent by the next findings or remediator invocation.
     """
     session = session or boto3.session.Session()
+    # One Secrets Manager client for both secrets, made only if one is configured.
+    secretsmanager = functools.cache(lambda: session.client("secretsmanager"))
     parts: list[tuple[str, Notifier]] = []
     if settings.slack_secret_arn:
-        slack_secrets = secrets or SlackSecrets(
-            settings.slack_secret_arn, client=session.client("secretsmanager")
-        )
+        slack_secrets = secrets or SlackSecrets(settings.slack_secret_arn, client=secretsmanager())
         api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
         dynamodb = session.client("dynamodb", config=aws_config)
         default = DigestConfig()
@@ -131,7 +132,9 @@ def build_notifier(
             )
         )
     if settings.owner_topic_arn:
-        signer = LinkSigner.from_settings(settings, client=session.client("secretsmanager"))
+        signer = LinkSigner.from_settings(
+            settings, client=secretsmanager() if settings.link_secret_arn else None
+        )
         parts.append(
             (
                 "owners",

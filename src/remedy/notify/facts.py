@@ -183,12 +183,17 @@ def destination(attrs: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return where if isinstance(where, Mapping) and where.get("bucket") else None
 
 
+def state_note(entry: Entry) -> str:
+    """The note of the latest history step into the entry's current state."""
+    return next((h.note for h in reversed(entry.history) if h.target == entry.state), "")
+
+
 def _outcome(entry: Entry) -> str:
     """What the remediation did, for outcome states: where the object went, or why not."""
     if entry.state not in OUTCOMES and entry.state is not State.RELEASED:
         return ""
     where = destination(entry.attrs)
-    note = next((h.note for h in reversed(entry.history) if h.target == entry.state), "")
+    note = state_note(entry)
     if where is not None:
         moved = f"moved to s3://{where['bucket']}/{where.get('key', '')}"
         return f"{moved}; {note}" if note and note not in moved else moved

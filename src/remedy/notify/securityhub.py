@@ -22,12 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
 from remedy.approval import decider_name
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
-from remedy.notify.facts import destination
+from remedy.notify.facts import destination, resource_label, state_note
 
 UPDATED_BY = "remedy"
 MAX_NOTE = 512
@@ -72,14 +70,13 @@ def feedback_for(entry: Entry) -> Feedback | None:
         note = f"remedy: account owners notified (rule {rule})"
     elif entry.state is State.QUARANTINED:
         where = destination(entry.attrs)
-        if where is not None:
-            place = f"s3://{where['bucket']}/{where.get('key', '')}"
-            if where.get("version_id"):
-                place += f" (version {where['version_id']})"
-        else:
-            place = "the account's quarantine bucket"
+        place = (
+            resource_label({**where, "kind": "s3-object"})
+            if where is not None
+            else "the account's quarantine bucket"
+        )
         note = f"remedy: object moved to {place} (rule {rule})"
-        said = next((h.note for h in reversed(entry.history) if h.target == entry.state), "")
+        said = state_note(entry)
         if said:
             note += f"; {said}"
     elif entry.state is State.GONE:
@@ -93,14 +90,10 @@ def feedback_for(entry: Entry) -> Feedback | None:
     return Feedback(status, note)
 
 
-def _default_client(region: str) -> Any:
-    return boto3.client("securityhub", region_name=region)
-
-
 class SecurityHubFeedback:
     """A `remedy.notify.base.Notifier` writing the workflow status back to Security Hub."""
 
-    def __init__(self, client_for: Callable[[str], Any] = _default_client) -> None:
+    def __init__(self, client_for: Callable[[str], Any]) -> None:
         self._client_for = client_for
         self._clients: dict[str, Any] = {}
 

@@ -26,7 +26,7 @@ from remedy.policy import guards, rules, schema, trust
 from remedy.policy.accounts import AccountInfo, Accounts
 from remedy.policy.rules import RuleSet
 
-__all__ = ["Policy", "decide", "default_dir", "load_policy", "shipped_dir"]
+__all__ = ["Policy", "decide", "default_dir", "load_policy", "read_checked", "shipped_dir"]
 
 REMEDIATION_FILE = "remediation.yaml"
 ACCOUNTS_FILE = "accounts.yaml"
@@ -69,16 +69,25 @@ class Policy:
         return self.accounts.get(account_id)
 
 
+def read_checked(file: Path, schema_name: str) -> Any:
+    """The document in `file`, checked against the shipped schema `schema_name`.
+
+    Every problem (unreadable, bad YAML, schema misfits) raises one `PolicyError`.
+    """
+    document = schema.read_yaml(file)
+    problems = schema.validate(document, shipped_dir() / "schema" / schema_name, str(file))
+    if problems:
+        raise PolicyError(problems)
+    return document
+
+
 def _read(file: Path, schema_name: str, problems: list[str]) -> Any:
     """The document in `file` if it reads and fits its schema, else None (problems noted)."""
     try:
-        document = schema.read_yaml(file)
-        found = schema.validate(document, shipped_dir() / "schema" / schema_name, str(file))
+        return read_checked(file, schema_name)
     except PolicyError as exc:
         problems.extend(exc.problems)
         return None
-    problems.extend(found)
-    return None if found else document
 
 
 def _check_action_files(folder: Path) -> list[str]:

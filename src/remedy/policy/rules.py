@@ -78,7 +78,6 @@ class Rule:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Resource kinds the remediation acts on (from the action registry); empty: any.
     needs: frozenset[ResourceKind] = frozenset()
-    description: str = ""
 
     def decision(self, finding: Finding, account: AccountInfo) -> Decision:
         reason = f"rule {self.id}: {subject(finding, account)}"
@@ -256,7 +255,6 @@ def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> Ru
                     if remediation is not None
                     else frozenset()
                 ),
-                description=rule.get("description", ""),
             )
         )
     return RuleSet(tuple(rules))
