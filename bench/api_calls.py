@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import fixtures_aws as aws  # noqa: E402  (the tests' moto organisation)
+from conftest import fake_aws_credentials  # noqa: E402
 from remedy.ledger.base import State  # noqa: E402
 
 TARGET = 5
@@ -111,7 +112,7 @@ def main() -> int:
     args = parser.parse_args()
     results = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
-        aws._fake_credentials(monkeypatch)
+        fake_aws_credentials(monkeypatch, aws.REGION)
         with mock_aws():
             aws.deploy_member(ACCOUNT)
             core = aws._core_identity()

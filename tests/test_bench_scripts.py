@@ -1,0 +1,31 @@
+"""The benchmark scripts still run (tiny sizes; no timing is asserted here).
+
+They import the tests' fixtures and the project's internals, so a rename elsewhere can break
+them silently; README "Figures" depends on them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bench/decide.py", "--events", "200", "--repeat", "1"],
+        ["bench/api_calls.py", "--objects", "2"],
+        ["bench/interactions.py", "--requests", "5", "--burst", "30"],
+    ],
+    ids=["decide", "api_calls", "interactions"],
+)
+def test_bench_script_runs(args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
