@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -102,9 +102,11 @@ def main_text(driver: WebDriver) -> str:
 
 
 def wait_for_heading(driver: WebDriver, text: str) -> None:
-    # The old page's heading goes stale as the new page loads: look again until it shows.
-    WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: heading(d) == text
+    # While the posted form's answer loads, chromedriver reports the old page's heading
+    # as stale or, mid-swap, as a node that "does not belong to the document" (a plain
+    # WebDriverException): both mean "not there yet", so look again until it shows.
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: heading(d) == text, message=f"the page heading never became {text!r}"
     )
 
 
