@@ -24,6 +24,7 @@ from fixtures_aws import (
 from remedy.handlers import findings
 from remedy.handlers.runtime import Runtime
 from remedy.ledger.base import State
+from template_support import seen_by
 
 A, B, C = MEMBERS
 
@@ -94,6 +95,7 @@ def test_good_malformed_and_duplicate_records(
     assert any(m.get("InvalidEvents") == [1.0] for m in metrics), out
     assert any(m.get("DuplicateFindings") == [1.0] for m in metrics), out
     assert all(m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "remedy" for m in metrics)
+    assert seen_by("RemediationFailedAlarm", out) == []
 
 
 def test_bodies_that_are_not_events_fail_alone(
@@ -128,8 +130,8 @@ def test_bodies_that_are_not_events_fail_alone(
     assert "unknown source 'aws.guardduty'" in rejected[1] or "aws.guardduty" in rejected[1]
 
 
-def test_a_failed_remediation_is_retried_by_sqs(
-    world: World, handler_env: list[dict[str, Any]]
+def test_a_failed_remediation_is_retried_by_sqs_and_alarmed(
+    world: World, handler_env: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A region with no member stack: no quarantine bucket, the copy fails (retryable).
     s3 = world.admin(C).client("s3", region_name="eu-central-1")
@@ -147,3 +149,5 @@ def test_a_failed_remediation_is_retried_by_sqs(
 
     assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
     assert world.still_at_source(stored)
+    # Exactly what the template's alarm selects: namespace, metric name and dimensions.
+    assert seen_by("RemediationFailedAlarm", capsys.readouterr().out) == [1.0]

@@ -64,6 +64,10 @@ FIRST_STATE: Mapping[Action, State] = {
 DEFAULT_LEASE = timedelta(seconds=900)
 #: The ``by`` of the changes remedy makes on its own.
 SYSTEM = "remedy"
+#: Counted when a remediation ends in a state an operator must look at; the core
+#: template's RemediationFailedAlarm watches it.
+REMEDIATION_FAILED_METRIC = "RemediationFailed"
+NEEDS_OPERATOR = frozenset({State.FAILED, State.DENIED, State.LOCKED})
 
 
 class InProgress(RemedyError):
@@ -284,6 +288,8 @@ class Pipeline:
             log.warning("outcome %s for %s not recorded: entry moved on", outcome.state, entry.key)
             return current if current is not None else entry
         self.count(f"Outcome{outcome.state.value.capitalize()}")
+        if outcome.state in NEEDS_OPERATOR:
+            self.count(REMEDIATION_FAILED_METRIC)
         level = logging.INFO if outcome.state is State.QUARANTINED else logging.WARNING
         log.log(level, "%s %s: %s", entry.key, outcome.state, outcome.reason)
         self.announce(done)

@@ -30,11 +30,11 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from remedy.errors import InvalidEvent, RemedyError
-from remedy.handlers.runtime import Runtime
+from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE, Runtime
 from remedy.ledger.base import State
 
 logger = Logger(service="remedy-findings")
-metrics = Metrics(namespace="remedy", service="findings")
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
 # A batch whose records all failed is answered like any other (every id listed), not
 # raised: a batch of malformed events is bad input, not a function error (principle 5).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -14,12 +14,12 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 
 from remedy.errors import RemedyError
-from remedy.handlers.runtime import Runtime
+from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE, Runtime
 from remedy.ledger.base import State
 from remedy.pipeline import UnknownEntry
 
 logger = Logger(service="remedy-remediator")
-metrics = Metrics(namespace="remedy", service="remediator")
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
 runtime = Runtime(metrics)
 
 

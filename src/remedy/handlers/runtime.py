@@ -7,6 +7,11 @@ from typing import Any
 
 from remedy.pipeline import Pipeline
 
+#: Every function's custom metrics share one namespace and one ``service`` dimension:
+#: the core template's alarms name exactly these (see RemediationFailedAlarm).
+METRICS_NAMESPACE = "remedy"
+METRICS_SERVICE = "remedy"
+
 
 class Runtime:
     def __init__(self, metrics: Any) -> None:
