@@ -65,7 +65,7 @@ SAM := SAM_CLI_TELEMETRY=0 $(CURDIR)/$(SAM_VENV)/bin/sam
 LAMBDA_PYTHON   := 3.13
 LAMBDA_PLATFORM := manylinux2014_aarch64
 RUNTIME_REQS    := .aws-sam/runtime-requirements.txt
-FUNCTIONS       := FindingsFunction RemediatorFunction InteractionsFunction EmailApprovalFunction
+FUNCTIONS       := FindingsFunction RemediatorFunction InteractionsFunction EmailApprovalFunction SlackOutboxFunction
 .PHONY: $(addprefix build-,$(FUNCTIONS))
 
 # sam build (BuildMethod: makefile, build_in_source in samconfig.toml) runs build-<LogicalId>

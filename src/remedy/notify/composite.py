@@ -79,6 +79,46 @@ class CompositeNotifier:
                 self._failed(name, "flush")
 
 
+def build_slack_notifier(
+    settings: Settings,
+    accounts: Accounts,
+    store: LedgerStore,
+    secrets: SlackSecrets,
+    *,
+    session: Any,
+    timeout: int = 5,
+    rate_limit_retries: int = 2,
+    connection_retries: int = 2,
+    resend_owed: bool = True,
+    outbox_batch: int = 25,
+    aws_config: Config | None = None,
+) -> SlackNotifier:
+    """The Slack notifier with its digests and outbox in the ledger table; the token is
+    read from ``secrets`` only when the first message is due."""
+    api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
+    dynamodb = session.client("dynamodb", config=aws_config)
+    default = DigestConfig()
+    config = DigestConfig(
+        threshold=int(os.environ.get(DIGEST_THRESHOLD_ENV, default.threshold)),
+        window_seconds=int(os.environ.get(DIGEST_WINDOW_ENV, default.window_seconds)),
+    )
+    return SlackNotifier(
+        store,
+        accounts,
+        lambda: web_client(
+            secrets.get().bot_token,
+            base_url=api_url,
+            timeout=timeout,
+            rate_limit_retries=rate_limit_retries,
+            connection_retries=connection_retries,
+        ),
+        digests=Digests(dynamodb, settings.ledger_table, accounts, config),
+        outbox=SlackOutbox(dynamodb, settings.ledger_table),
+        outbox_interval=30.0 if resend_owed else math.inf,
+        outbox_batch=outbox_batch,
+    )
+
+
 def build_notifier(
     settings: Settings,
     accounts: Accounts,
@@ -97,40 +137,27 @@ def build_notifier(
 
     The interactions function passes short timeouts, no retries and ``resend_owed=False``
     (re-sending the outbox could take longer than Slack waits): it answers within 3 s, and
-    what it cannot send is owed and re-sent by the next findings or remediator invocation.
+    what it cannot send is owed and re-sent by the next findings or remediator invocation,
+    or by the scheduled Slack outbox function, whichever comes first.
     """
     session = session or boto3.session.Session()
     # One Secrets Manager client for both secrets, made only if one is configured.
     secretsmanager = functools.cache(lambda: session.client("secretsmanager"))
     parts: list[tuple[str, Notifier]] = []
     if settings.slack_secret_arn:
-        slack_secrets = secrets or SlackSecrets(settings.slack_secret_arn, client=secretsmanager())
-        api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
-        dynamodb = session.client("dynamodb", config=aws_config)
-        default = DigestConfig()
-        config = DigestConfig(
-            threshold=int(os.environ.get(DIGEST_THRESHOLD_ENV, default.threshold)),
-            window_seconds=int(os.environ.get(DIGEST_WINDOW_ENV, default.window_seconds)),
+        slack = build_slack_notifier(
+            settings,
+            accounts,
+            store,
+            secrets or SlackSecrets(settings.slack_secret_arn, client=secretsmanager()),
+            session=session,
+            timeout=slack_timeout,
+            rate_limit_retries=slack_rate_limit_retries,
+            connection_retries=slack_connection_retries,
+            resend_owed=resend_owed,
+            aws_config=aws_config,
         )
-        parts.append(
-            (
-                "slack",
-                SlackNotifier(
-                    store,
-                    accounts,
-                    lambda: web_client(
-                        slack_secrets.get().bot_token,
-                        base_url=api_url,
-                        timeout=slack_timeout,
-                        rate_limit_retries=slack_rate_limit_retries,
-                        connection_retries=slack_connection_retries,
-                    ),
-                    digests=Digests(dynamodb, settings.ledger_table, accounts, config),
-                    outbox=SlackOutbox(dynamodb, settings.ledger_table),
-                    outbox_interval=30.0 if resend_owed else math.inf,
-                ),
-            )
-        )
+        parts.append(("slack", slack))
     if settings.owner_topic_arn:
         signer = LinkSigner.from_settings(
             settings, client=secretsmanager() if settings.link_secret_arn else None

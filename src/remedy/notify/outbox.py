@@ -3,10 +3,11 @@
 When Slack is down or refuses a message, the remediation goes on; the entry is marked
 ``attrs.slack_pending`` and its key goes into one outbox item in the ledger table
 (``pk = slack#outbox``, a string set, so adding and removing are atomic and idempotent).
-The next Slack notification in any invocation (findings, remediator or interactions
-function) first re-sends what the outbox holds, from the ledger's current state; a
-change to the entry itself re-sends it too, since every message renders the entry's
-current state. An item holds about 10,000 keys (400 KB); past that, adding fails, is
+The next Slack notification in the findings or remediator function first re-sends what
+the outbox holds, from the ledger's current state, and the scheduled Slack outbox
+function (`remedy.handlers.slack_outbox`) does so every few minutes even when no finding
+arrives; a change to the entry itself re-sends it too, since every message renders the
+entry's current state. An item holds about 10,000 keys (400 KB); past that, adding fails, is
 logged, and the entry still carries ``slack_pending`` for its next change.
 """
 
@@ -37,7 +38,7 @@ class SlackOutbox:
     def remove(self, key: str) -> None:
         self._update("DELETE pending :k", key)
 
-    def pending(self, limit: int) -> list[str]:
+    def _keys(self) -> list[str]:
         item = (
             self.db.get_item(
                 TableName=self.table,
@@ -47,4 +48,10 @@ class SlackOutbox:
             ).get("Item")
             or {}
         )
-        return sorted(item.get("pending", {}).get("SS", []))[:limit]
+        return sorted(item.get("pending", {}).get("SS", []))
+
+    def pending(self, limit: int) -> list[str]:
+        return self._keys()[:limit]
+
+    def count(self) -> int:
+        return len(self._keys())

@@ -13,7 +13,7 @@
   their own messages.
 - Slack failures never reach the remediation: the composite notifier swallows them. What
   could not be sent is marked ``attrs.slack_pending`` and put in the outbox
-  (`remedy.notify.outbox`), which the next notification in any invocation re-sends.
+  (`remedy.notify.outbox`), which the next notification and a scheduled function re-send.
 - slack_sdk's WebClient with its retry handlers: 429 waits for ``Retry-After``; connection
   errors and 500/503 are retried before giving up.
 """
@@ -180,6 +180,10 @@ class SlackNotifier:
         self._retry_outbox(due_only=False)
         if failed is not None:
             raise SlackUnavailable(f"digest not updated: {failed}; it will be retried") from failed
+
+    def owed(self) -> int:
+        """How many messages and digests the outbox still holds."""
+        return 0 if self.outbox is None else self.outbox.count()
 
     # -- sending -----------------------------------------------------------------------------
     def channel_for(self, entry: Entry) -> str:

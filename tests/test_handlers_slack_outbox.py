@@ -1,0 +1,168 @@
+"""The scheduled Slack outbox function: what a Slack outage left owed goes out on the next
+run once Slack is back, with no new finding needed; what is still owed is reported where
+SlackOwedAlarm looks. Built from the environment as in Lambda, ledger and secret on moto,
+Slack the local server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from fixtures_aws import LambdaContext
+from notify_support import (
+    REGION,
+    ROOT,
+    Ledger,
+    accounts,
+    aws,
+    finding_from,
+    ledger,
+    put_entry,
+    slack,
+    slack_client,
+)
+from remedy.devtools.slack_server import SlackServer
+from remedy.handlers import slack_outbox
+from remedy.ledger.base import Entry
+from remedy.notify.composite import SLACK_API_ENV
+from remedy.notify.outbox import SlackOutbox
+from remedy.notify.slack import SlackNotifier, SlackUnavailable
+from remedy.policy.accounts import Accounts
+from template_support import granted, properties, seen_by
+
+__all__ = ["accounts", "aws", "ledger", "slack"]
+
+EVENTS = ("macie-classification-credentials.json", "macie-classification-personal.json")
+
+
+@pytest.fixture
+def calls(
+    ledger: Ledger, slack: SlackServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
+    """The function's environment, a fresh container, and the AWS calls it makes."""
+    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="remedy/slack",
+        SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s3cr3t-signing"}),
+    )["ARN"]
+    for name, value in {
+        "REMEDY_LEDGER_TABLE": ledger.table,
+        "REMEDY_SLACK_SECRET_ARN": secret,
+        SLACK_API_ENV: slack.url,
+        "REMEDY_POLICY_DIR": str(ROOT / "policies"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    made: list[str] = []
+    session = boto3.session.Session(region_name=REGION)
+    session.events.register(
+        "before-call",
+        lambda model, **_: made.append(f"{model.service_model.signing_name}:{model.name}"),
+    )
+    monkeypatch.setattr(slack_outbox, "_slack", slack_outbox.build(session))
+    yield made
+
+
+def owe(ledger: Ledger, accounts: Accounts, slack: SlackServer) -> list[Entry]:
+    """Notify two findings while Slack is unreachable: both messages are owed."""
+    entries = [put_entry(ledger.store, finding_from(event)) for event in EVENTS]
+    findings_function = SlackNotifier(
+        ledger.store,
+        accounts,
+        slack_client(slack, connection_retries=0),
+        outbox=SlackOutbox(ledger.client, ledger.table),
+    )
+    slack.stop()
+    for entry in entries:
+        with pytest.raises(SlackUnavailable):
+            findings_function.on_change(entry)
+    assert SlackOutbox(ledger.client, ledger.table).count() == 2
+    return entries
+
+
+def run(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, int], list[float]]:
+    answer = slack_outbox.handler({}, LambdaContext(function_name="remedy-slack-outbox"))
+    return answer, seen_by("SlackOwedAlarm", capsys.readouterr().out)
+
+
+def test_a_scheduled_run_sends_what_an_outage_left_owed(
+    ledger: Ledger,
+    accounts: Accounts,
+    slack: SlackServer,
+    calls: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    entries = owe(ledger, accounts, slack)
+    capsys.readouterr()
+    slack.start()
+
+    assert run(capsys) == ({"owed": 0}, [0.0])
+
+    assert len(slack.messages()) == 2
+    for entry in entries:
+        paid = ledger.store.get(entry.key)
+        assert paid is not None and paid.attrs["slack_pending"] is False
+        message = slack.message(paid.attrs["slack"]["channel"], paid.attrs["slack"]["ts"])
+        assert "Waiting for approval" in message.text
+    # Least privilege: every call it made is one template.yaml grants it, and no more.
+    assert set(calls) <= granted("SlackOutboxFunction")
+    assert granted("SlackOutboxFunction") - {"kms:Decrypt", "kms:GenerateDataKey"} == set(calls)
+    # A second run finds nothing owed and sends nothing.
+    assert run(capsys) == ({"owed": 0}, [0.0])
+    assert len(slack.messages()) == 2
+
+
+def test_while_slack_is_still_down_the_messages_stay_owed_and_are_reported(
+    ledger: Ledger,
+    accounts: Accounts,
+    slack: SlackServer,
+    calls: list[str],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entries = owe(ledger, accounts, slack)
+    capsys.readouterr()
+
+    assert run(capsys) == ({"owed": 2}, [2.0])
+
+    for entry in entries:
+        owed = ledger.store.get(entry.key)
+        assert owed is not None and owed.attrs["slack_pending"] is True
+    assert any("Slack still unavailable" in r.getMessage() for r in caplog.records)
+    assert "2 Slack message(s) still owed" in caplog.text
+    slack.start()
+    assert run(capsys) == ({"owed": 0}, [0.0])
+    assert len(slack.messages()) == 2
+
+
+def test_a_message_slack_refuses_stays_owed_without_holding_up_the_other(
+    ledger: Ledger,
+    accounts: Accounts,
+    slack: SlackServer,
+    calls: list[str],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, second = sorted(owe(ledger, accounts, slack), key=lambda e: e.key)
+    slack.start()
+    slack.fail("chat.postMessage", error="channel_not_found")  # the first one re-sent
+
+    assert run(capsys) == ({"owed": 1}, [1.0])
+
+    assert SlackOutbox(ledger.client, ledger.table).pending(10) == [first.key]
+    (sent,) = slack.messages()
+    paid = ledger.store.get(second.key)
+    assert paid is not None and paid.attrs["slack"]["ts"] == sent.ts
+    assert f"Slack refused {first.key}, kept in the outbox" in caplog.text
+
+
+def test_the_schedule_runs_it_less_often_than_a_run_can_last() -> None:
+    function = properties("SlackOutboxFunction")
+    assert function["Handler"] == f"{slack_outbox.__name__}.handler"
+    (event,) = function["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == "rate(5 minutes)"
+    # Shorter than the interval, so two runs never re-send the same message at once.
+    assert function["Timeout"] < 5 * 60
+    assert function["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}
