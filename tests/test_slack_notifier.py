@@ -27,7 +27,12 @@ from remedy.ledger.base import State
 from remedy.notify.composite import SLACK_API_ENV, CompositeNotifier, build_notifier
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.secrets import SecretError, SlackSecrets
-from remedy.notify.slack import SlackNotifier, SlackUnavailable, check_api_url
+from remedy.notify.slack import (
+    SlackNotifier,
+    SlackUnavailable,
+    check_api_url,
+    current_client,
+)
 from remedy.policy.accounts import Accounts
 from remedy.settings import Settings
 
@@ -254,6 +259,56 @@ def test_token_comes_from_secrets_manager_once(
     assert composite.failures == {}
     assert len(slack.messages()) == 2
     assert calls == ["get"]
+
+
+def test_a_rotated_bot_token_is_used_once_the_cached_secret_expires(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotation is storing a new value: a warm container must pick it up when its cached
+    secret expires, not keep the revoked token until the container is recycled."""
+    client = boto3.client("secretsmanager", region_name=REGION)
+    arn = client.create_secret(
+        Name="remedy/slack",
+        SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s3cr3t-signing"}),
+    )["ARN"]
+    monkeypatch.setenv(SLACK_API_ENV, slack.url)
+    settings = Settings(
+        **{**_fields(Settings.from_env()), "slack_secret_arn": arn, "ledger_table": ledger.table}
+    )
+    cached = SlackSecrets(arn, client=client)
+    composite = build_notifier(
+        settings,
+        accounts,
+        ledger.store,
+        session=boto3.session.Session(region_name=REGION),
+        secrets=cached,
+    )
+    first, second = (
+        put_entry(ledger.store, finding_from(event))
+        for event in ("macie-classification-credentials.json", "macie-classification-personal.json")
+    )
+    composite.on_change(first)
+
+    slack.token = "xoxb-rotated-token"  # Slack now accepts only the new token
+    client.put_secret_value(
+        SecretId=arn,
+        SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s3cr3t-signing"}),
+    )
+    cached.get(force=True)  # the cached value expired and was read again
+
+    composite.on_change(second)
+    assert composite.failures == {}
+    assert len(slack.messages()) == 2
+    paid = ledger.store.get(second.key)
+    assert paid is not None and paid.attrs["slack"]["ts"]
+
+
+def test_one_client_per_token() -> None:
+    tokens = iter(["xoxb-a", "xoxb-a", "xoxb-b"])
+    client = current_client(lambda: next(tokens), base_url="http://127.0.0.1:9")
+    first, again, rotated = client(), client(), client()
+    assert first is again and rotated is not first
+    assert (first.token, rotated.token) == ("xoxb-a", "xoxb-b")
 
 
 def _fields(settings: Settings) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import os
 from typing import Any
 
@@ -21,7 +20,7 @@ from remedy.interactions import Interactions, lambda_hand_over
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.notify.composite import SLACK_API_ENV, build_notifier
 from remedy.notify.secrets import SlackSecrets
-from remedy.notify.slack import SLACK_API, web_client
+from remedy.notify.slack import SLACK_API, current_client
 from remedy.policy import load_policy
 from remedy.settings import Settings
 
@@ -41,15 +40,13 @@ def build(session: Any = None) -> Interactions:
     )
     api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
 
-    @functools.cache
-    def slack() -> Any:
-        return web_client(
-            secrets.get().bot_token,
-            base_url=api_url,
-            timeout=1,
-            rate_limit_retries=0,
-            connection_retries=0,
-        )
+    slack = current_client(
+        lambda: secrets.get().bot_token,
+        base_url=api_url,
+        timeout=1,
+        rate_limit_retries=0,
+        connection_retries=0,
+    )
 
     return Interactions(
         signing_secret=lambda: secrets.get().signing_secret,

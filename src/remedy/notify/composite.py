@@ -31,7 +31,7 @@ from remedy.notify.outbox import SlackOutbox
 from remedy.notify.owners import OwnersNotifier
 from remedy.notify.secrets import SlackSecrets
 from remedy.notify.securityhub import SecurityHubFeedback
-from remedy.notify.slack import SLACK_API, SlackNotifier, web_client
+from remedy.notify.slack import SLACK_API, SlackNotifier, current_client
 from remedy.policy.accounts import Accounts
 from remedy.settings import Settings
 
@@ -94,7 +94,8 @@ def build_slack_notifier(
     aws_config: Config | None = None,
 ) -> SlackNotifier:
     """The Slack notifier with its digests and outbox in the ledger table; the token is
-    read from ``secrets`` only when the first message is due."""
+    read from ``secrets`` only when the first message is due, and again once the cached
+    secret expires, so a rotated token is used within minutes."""
     api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
     dynamodb = session.client("dynamodb", config=aws_config)
     default = DigestConfig()
@@ -105,8 +106,8 @@ def build_slack_notifier(
     return SlackNotifier(
         store,
         accounts,
-        lambda: web_client(
-            secrets.get().bot_token,
+        current_client(
+            lambda: secrets.get().bot_token,
             base_url=api_url,
             timeout=timeout,
             rate_limit_retries=rate_limit_retries,

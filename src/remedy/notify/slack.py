@@ -20,10 +20,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
@@ -117,6 +119,14 @@ def web_client(
     )
 
 
+def current_client(token: Callable[[], str], **options: Any) -> Callable[[], WebClient]:
+    """A `web_client` for the token ``token()`` returns now: the same client while the token
+    stays the same, a new one once it changes, so a rotated bot token is picked up as soon
+    as the cached secret is read again (`remedy.notify.secrets.CACHE_SECONDS`)."""
+    build = functools.lru_cache(maxsize=1)(functools.partial(web_client, **options))
+    return lambda: build(token())
+
+
 def _seen(entry: Entry) -> tuple[State, int]:
     return entry.state, len(entry.history)
 
@@ -150,11 +160,12 @@ class SlackNotifier:
 
     @property
     def client(self) -> WebClient:
-        # Built on first use, so the token is fetched only when a message is due.
-        if self._client is None:
-            assert self._client_factory is not None
-            self._client = self._client_factory()
-        return self._client
+        # Asked of the factory at every call: the token is fetched only when a message is
+        # due, and a rotated one is used as soon as the factory sees it.
+        if self._client is not None:
+            return self._client
+        assert self._client_factory is not None
+        return self._client_factory()
 
     # -- the Notifier interface -------------------------------------------------------------
     def on_change(self, entry: Entry) -> None:
