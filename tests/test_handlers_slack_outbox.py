@@ -64,8 +64,16 @@ def calls(
     yield made
 
 
-def owe(ledger: Ledger, accounts: Accounts, slack: SlackServer) -> list[Entry]:
-    """Notify two findings while Slack is unreachable: both messages are owed."""
+@pytest.fixture
+def owed(
+    ledger: Ledger,
+    accounts: Accounts,
+    slack: SlackServer,
+    calls: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> list[Entry]:
+    """Two findings notified while Slack was unreachable: both messages are owed, and
+    Slack is still down."""
     entries = [put_entry(ledger.store, finding_from(event)) for event in EVENTS]
     findings_function = SlackNotifier(
         ledger.store,
@@ -78,7 +86,8 @@ def owe(ledger: Ledger, accounts: Accounts, slack: SlackServer) -> list[Entry]:
         with pytest.raises(SlackUnavailable):
             findings_function.on_change(entry)
     assert SlackOutbox(ledger.client, ledger.table).count() == 2
-    return entries
+    capsys.readouterr()
+    return sorted(entries, key=lambda e: e.key)
 
 
 def run(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, int], list[float]]:
@@ -87,20 +96,18 @@ def run(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, int], list[float]
 
 
 def test_a_scheduled_run_sends_what_an_outage_left_owed(
+    owed: list[Entry],
     ledger: Ledger,
-    accounts: Accounts,
     slack: SlackServer,
     calls: list[str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    entries = owe(ledger, accounts, slack)
-    capsys.readouterr()
     slack.start()
 
     assert run(capsys) == ({"owed": 0}, [0.0])
 
     assert len(slack.messages()) == 2
-    for entry in entries:
+    for entry in owed:
         paid = ledger.store.get(entry.key)
         assert paid is not None and paid.attrs["slack_pending"] is False
         message = slack.message(paid.attrs["slack"]["channel"], paid.attrs["slack"]["ts"])
@@ -114,21 +121,17 @@ def test_a_scheduled_run_sends_what_an_outage_left_owed(
 
 
 def test_while_slack_is_still_down_the_messages_stay_owed_and_are_reported(
+    owed: list[Entry],
     ledger: Ledger,
-    accounts: Accounts,
     slack: SlackServer,
-    calls: list[str],
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    entries = owe(ledger, accounts, slack)
-    capsys.readouterr()
-
     assert run(capsys) == ({"owed": 2}, [2.0])
 
-    for entry in entries:
-        owed = ledger.store.get(entry.key)
-        assert owed is not None and owed.attrs["slack_pending"] is True
+    for entry in owed:
+        still = ledger.store.get(entry.key)
+        assert still is not None and still.attrs["slack_pending"] is True
     assert any("Slack still unavailable" in r.getMessage() for r in caplog.records)
     assert "2 Slack message(s) still owed" in caplog.text
     slack.start()
@@ -137,14 +140,13 @@ def test_while_slack_is_still_down_the_messages_stay_owed_and_are_reported(
 
 
 def test_a_message_slack_refuses_stays_owed_without_holding_up_the_other(
+    owed: list[Entry],
     ledger: Ledger,
-    accounts: Accounts,
     slack: SlackServer,
-    calls: list[str],
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    first, second = sorted(owe(ledger, accounts, slack), key=lambda e: e.key)
+    first, second = owed
     slack.start()
     slack.fail("chat.postMessage", error="channel_not_found")  # the first one re-sent
 

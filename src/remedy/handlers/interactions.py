@@ -18,7 +18,7 @@ from botocore.config import Config
 
 from remedy.interactions import Interactions, lambda_hand_over
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
-from remedy.notify.composite import SLACK_API_ENV, build_notifier
+from remedy.notify.composite import SLACK_API_ENV, SlackOptions, build_notifier
 from remedy.notify.secrets import SlackSecrets
 from remedy.notify.slack import SLACK_API, current_client
 from remedy.policy import load_policy
@@ -59,10 +59,9 @@ def build(session: Any = None) -> Interactions:
             store,
             session=session,
             secrets=secrets,
-            slack_timeout=2,
-            slack_rate_limit_retries=0,
-            slack_connection_retries=0,
-            resend_owed=False,
+            slack=SlackOptions(
+                timeout=2, rate_limit_retries=0, connection_retries=0, resend_owed=False
+            ),
             aws_config=_FAST,
         ),
         hand_over=lambda_hand_over(

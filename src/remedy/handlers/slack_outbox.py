@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
-from remedy.notify.composite import build_slack_notifier
+from remedy.notify.composite import SlackOptions, build_slack_notifier
 from remedy.notify.secrets import SlackSecrets
 from remedy.notify.slack import SlackNotifier
 from remedy.policy import load_policy
@@ -31,7 +31,7 @@ OWED_METRIC = "SlackMessagesOwed"
 # Slack takes about one message a second per channel: a run re-sends at most this many,
 # which fits the function's timeout even when each waits out a rate limit; the next
 # run takes the rest.
-BATCH = 100
+OPTIONS = SlackOptions(outbox_batch=100)
 
 _slack: SlackNotifier | None = None
 
@@ -43,7 +43,7 @@ def build(session: Any = None) -> SlackNotifier:
     store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb"))
     secrets = SlackSecrets(settings.slack_secret_arn, client=session.client("secretsmanager"))
     return build_slack_notifier(
-        settings, policy.accounts, store, secrets, session=session, outbox_batch=BATCH
+        settings, policy.accounts, store, secrets, session=session, options=OPTIONS
     )
 
 

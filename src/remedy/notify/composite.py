@@ -18,6 +18,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -79,6 +80,21 @@ class CompositeNotifier:
                 self._failed(name, "flush")
 
 
+@dataclass(frozen=True, slots=True)
+class SlackOptions:
+    """How hard the Slack notifier tries. The interactions function answers Slack within
+    3 s, so it uses short timeouts, no retries and ``resend_owed=False`` (re-sending the
+    outbox could take longer than Slack waits); what it cannot send is owed and re-sent by
+    the next findings or remediator invocation, or by the scheduled Slack outbox function.
+    """
+
+    timeout: int = 5
+    rate_limit_retries: int = 2
+    connection_retries: int = 2
+    resend_owed: bool = True
+    outbox_batch: int = 25
+
+
 def build_slack_notifier(
     settings: Settings,
     accounts: Accounts,
@@ -86,11 +102,7 @@ def build_slack_notifier(
     secrets: SlackSecrets,
     *,
     session: Any,
-    timeout: int = 5,
-    rate_limit_retries: int = 2,
-    connection_retries: int = 2,
-    resend_owed: bool = True,
-    outbox_batch: int = 25,
+    options: SlackOptions = SlackOptions(),
     aws_config: Config | None = None,
 ) -> SlackNotifier:
     """The Slack notifier with its digests and outbox in the ledger table; the token is
@@ -109,14 +121,14 @@ def build_slack_notifier(
         current_client(
             lambda: secrets.get().bot_token,
             base_url=api_url,
-            timeout=timeout,
-            rate_limit_retries=rate_limit_retries,
-            connection_retries=connection_retries,
+            timeout=options.timeout,
+            rate_limit_retries=options.rate_limit_retries,
+            connection_retries=options.connection_retries,
         ),
         digests=Digests(dynamodb, settings.ledger_table, accounts, config),
         outbox=SlackOutbox(dynamodb, settings.ledger_table),
-        outbox_interval=30.0 if resend_owed else math.inf,
-        outbox_batch=outbox_batch,
+        outbox_interval=30.0 if options.resend_owed else math.inf,
+        outbox_batch=options.outbox_batch,
     )
 
 
@@ -127,38 +139,26 @@ def build_notifier(
     *,
     session: Any = None,
     secrets: SlackSecrets | None = None,
-    slack_timeout: int = 5,
-    slack_rate_limit_retries: int = 2,
-    slack_connection_retries: int = 2,
-    resend_owed: bool = True,
+    slack: SlackOptions = SlackOptions(),
     aws_config: Config | None = None,
     metrics: Any = None,
 ) -> CompositeNotifier:
-    """Slack (if a secret is configured), owners (if a topic is), and Security Hub.
-
-    The interactions function passes short timeouts, no retries and ``resend_owed=False``
-    (re-sending the outbox could take longer than Slack waits): it answers within 3 s, and
-    what it cannot send is owed and re-sent by the next findings or remediator invocation,
-    or by the scheduled Slack outbox function, whichever comes first.
-    """
+    """Slack (if a secret is configured), owners (if a topic is), and Security Hub."""
     session = session or boto3.session.Session()
     # One Secrets Manager client for both secrets, made only if one is configured.
     secretsmanager = functools.cache(lambda: session.client("secretsmanager"))
     parts: list[tuple[str, Notifier]] = []
     if settings.slack_secret_arn:
-        slack = build_slack_notifier(
+        notifier = build_slack_notifier(
             settings,
             accounts,
             store,
             secrets or SlackSecrets(settings.slack_secret_arn, client=secretsmanager()),
             session=session,
-            timeout=slack_timeout,
-            rate_limit_retries=slack_rate_limit_retries,
-            connection_retries=slack_connection_retries,
-            resend_owed=resend_owed,
+            options=slack,
             aws_config=aws_config,
         )
-        parts.append(("slack", slack))
+        parts.append(("slack", notifier))
     if settings.owner_topic_arn:
         signer = LinkSigner.from_settings(
             settings, client=secretsmanager() if settings.link_secret_arn else None
