@@ -216,6 +216,21 @@ def sqs_event(records: list[tuple[dict[str, Any], str]], queue_arn: str, region:
     }
 
 
+def scheduled_event(rule_arn: str, *, account: str, region: str) -> dict[str, Any]:
+    """What an EventBridge schedule (the template's ``Type: Schedule`` event) passes."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
 def http_api_event(
     route: str, body: bytes, headers: Mapping[str, str], *, account: str, api_id: str
 ) -> dict[str, Any]:

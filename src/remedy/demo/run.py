@@ -14,16 +14,23 @@ from typing import Any, TextIO
 import remedy
 from remedy.demo import samples, scenario, verify, wire
 from remedy.demo.approval import Approver, Click
-from remedy.demo.lambda_runtime import AsyncRun, LocalFunction, LocalLambda, sqs_event
+from remedy.demo.lambda_runtime import (
+    AsyncRun,
+    LocalFunction,
+    LocalLambda,
+    scheduled_event,
+    sqs_event,
+)
 from remedy.demo.local_aws import LocalAWS
 from remedy.demo.org import PREFIX, Organisation
-from remedy.demo.report import LogTally, Progress, Report, Row
+from remedy.demo.report import Claim, LogTally, Progress, Report, Row
 from remedy.demo.routing import Delivery, Router
 from remedy.devtools.slack_server import SlackServer
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.normalise import normalise
+from remedy.notify.outbox import SlackOutbox
 from remedy.notify.slack_message import DISMISS_ACTION, QUARANTINE_ACTION
 from remedy.policy import load_policy
 
@@ -31,6 +38,7 @@ REGION = "eu-west-1"
 FINDINGS = "remedy.handlers.findings.handler"
 INTERACTIONS = "remedy.handlers.interactions.handler"
 REMEDIATOR = "remedy.handlers.remediator.handler"
+SLACK_OUTBOX = "remedy.handlers.slack_outbox.handler"
 NEEDED = ("template.yaml", "member-account-template.yaml", "events", "samplesdata", "policies")
 
 
@@ -124,31 +132,29 @@ class Demo:
                 slack_api_url=self.slack.url,
                 log=self.log,
             )
-            for handler in (FINDINGS, INTERACTIONS, REMEDIATOR)
+            for handler in (FINDINGS, INTERACTIONS, REMEDIATOR, SLACK_OUTBOX)
         }
         service = LocalLambda(self.aws, functions.values())
         findings = functions[FINDINGS]
         self.remediator_name = functions[REMEDIATOR].function.name
         router = Router(self.aws, f"{PREFIX}-forward-", org.core, findings.function.queue_arn)
         taps = router.install_taps((*org.members, org.core))
+        self.progress(f"{taps} forwarding rules tapped")
         items = scenario.build(self.root, stored, org.core, org.members)
         # From here on remedy is at work: every request it makes is kept (`wire`).
         self.aws.start_recording()
-        for item in items:
-            router.emit(item)
-            self.progress(f"emitted on {item.sender}'s default bus: {item.label}")
-        batches, problems = router.deliveries(findings.function.batch_size)
-        self.progress(
-            f"routed by the templates' rules ({taps} forwarding rules tapped): "
-            f"{sum(len(b) for b in batches)} events in the findings queue"
-        )
         store = DynamoDBLedgerStore(
             org.outputs["LedgerTableName"], self.aws.session(org.core).client("dynamodb")
         )
         keys: dict[str, str] = {}
-        for batch in batches:
-            keys.update(self._deliver(service, findings, router, store, batch))
+        problems = self._emit(
+            service, findings, router, store, [i for i in items if not i.during_slack_outage], keys
+        )
         clicks, before = self._approve(service, functions, store, items, keys)
+        outage, held_back = self._slack_outage(
+            service, functions, router, store, [i for i in items if i.during_slack_outage], keys
+        )
+        problems += held_back
         entries = {key: entry for key in set(keys.values()) if (entry := store.get(key))}
         outcomes = [
             verify.Outcome(item, keys.get(item.sample, ""), entries.get(keys.get(item.sample, "")))
@@ -161,6 +167,7 @@ class Demo:
         requests = self.aws.recorded()
         self.aws.stop_recording()
         report.claims = self._verify(outcomes, clicks, before, entries)
+        report.claims.append(outage)
         principals = {
             f.environment["AWS_ACCESS_KEY_ID"]: f.function.role_arn for f in functions.values()
         }
@@ -183,6 +190,62 @@ class Demo:
         logger.setLevel(logging.INFO)
         logging.captureWarnings(True)
         logging.getLogger("py.warnings").addHandler(handler)
+
+    def _emit(
+        self,
+        service: LocalLambda,
+        findings: LocalFunction,
+        router: Router,
+        store: DynamoDBLedgerStore,
+        items: list[scenario.Item],
+        keys: dict[str, str],
+    ) -> list[str]:
+        """Emit `items` on their senders' default buses, route them by the templates' rules
+        and run the findings function on the queue's batches; what routing got wrong."""
+        for item in items:
+            router.emit(item)
+            self.progress(f"emitted on {item.sender}'s default bus: {item.label}")
+        batches, problems = router.deliveries(findings.function.batch_size)
+        self.progress(
+            f"routed by the templates' rules: {sum(len(b) for b in batches)} events in the "
+            "findings queue"
+        )
+        for batch in batches:
+            keys.update(self._deliver(service, findings, router, store, batch))
+        return problems
+
+    def _slack_outage(
+        self,
+        service: LocalLambda,
+        functions: dict[str, LocalFunction],
+        router: Router,
+        store: DynamoDBLedgerStore,
+        items: list[scenario.Item],
+        keys: dict[str, str],
+    ) -> tuple[Claim, list[str]]:
+        """Slack goes down while `items` are processed; once it is back, the Slack outbox
+        function runs as its schedule would and must send everything that was held back."""
+        outbox = SlackOutbox(self.aws.session(self.org.core).client("dynamodb"), store.table)
+        self.slack.stop()
+        self.progress("Slack is down (the local Slack server stopped)")
+        problems = self._emit(service, functions[FINDINGS], router, store, items, keys)
+        owed = outbox.count()
+        self.slack.start()
+        scheduler = functions[SLACK_OUTBOX]
+        answer, _ = service.invoke(
+            scheduler,
+            scheduled_event(
+                f"arn:aws:events:{self.aws.region}:{self.org.core}:rule/"
+                f"{scheduler.function.name}-every-5-minutes",
+                account=self.org.core,
+                region=self.aws.region,
+            ),
+        )
+        self.progress(
+            f"Slack is back: {owed} message(s) were owed; the Slack outbox function, run as "
+            f"its 5-minute schedule runs it, answered {answer}"
+        )
+        return verify.slack_outage(owed, answer), problems
 
     def _deliver(
         self,
@@ -256,7 +319,8 @@ class Demo:
         pending = [
             (item, entry)
             for item in items
-            if (entry := store.get(keys.get(item.sample, ""))) is not None
+            if item.sample in keys
+            and (entry := store.get(keys[item.sample])) is not None
             and entry.state is State.PENDING_APPROVAL
             and item.same_as is None
         ]

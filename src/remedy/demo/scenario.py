@@ -5,7 +5,8 @@ Security Hub copy keep the finding they share).
 
 Each `Item` says which account's default bus emits it: the finding's own account, or the
 core account for what Security Hub delivers as the administrator (aggregator). The forged
-event is emitted by one member about another member's object.
+event is emitted by one member about another member's object. The last is emitted while
+Slack is down: its approval request must reach Slack once Slack is back.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Item:
     group: OpenGroup | None = None
     #: Sent again later as the same finding through another source (dedupe).
     same_as: str | None = None
+    #: Emitted after the approvals, while the local Slack server is down.
+    during_slack_outage: bool = False
 
 
 def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]) -> list[Item]:
@@ -39,6 +42,7 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
     personal = samples.get(first, "personal/customers.csv")
     cards = samples.get(second, "financial/card-payments.csv")
     third_creds = samples.get(third, "credentials/deploy.env")
+    second_personal = samples.get(second, "personal/customers.csv")
     (public,) = samples.public
     (group,) = samples.groups
     events = root / "events"
@@ -110,6 +114,14 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
             group.account,
             lambda event: _group_event(event, group),
             group=group,
+        ),
+        item(
+            "Macie: several kinds of data, while Slack is down",
+            "macie-classification-multiple.json",
+            second,
+            macie(second_personal),
+            objects=(second_personal,),
+            during_slack_outage=True,
         ),
     ]
 

@@ -14,9 +14,9 @@ Every object no finding remediated (the clean files among them) is untouched; th
 Security Hub copy of a finding shares its ledger entry; the forged click was refused and
 changed nothing; the genuine click was accepted and handed over once; the security group
 and the public bucket are as open as the outcome says; every finding a person must see is
-on a Slack message; and every role remedy assumed in a member account trusts the
-principal that assumed it, with that ExternalId (moto does not check trust policies: the
-demo reads them).
+on a Slack message, and what a Slack outage held back reached Slack afterwards; and every
+role remedy assumed in a member account trusts the principal that assumed it, with that
+ExternalId (moto does not check trust policies: the demo reads them).
 """
 
 from __future__ import annotations
@@ -297,6 +297,18 @@ def slack_shows(slack: SlackServer, outcomes: list[Outcome]) -> Claim:
         "every finding a person must see is on a Slack message",
         not missing,
         ", ".join(missing),
+    )
+
+
+def slack_outage(owed: int, answer: Any) -> Claim:
+    """What the findings function could not post while Slack was down was owed, and the
+    scheduled Slack outbox run, once Slack was back, sent all of it."""
+    ok = owed > 0 and answer == {"owed": 0}
+    return Claim(
+        f"a Slack outage delayed {owed} message(s) and lost none: the scheduled Slack "
+        "outbox run sent them once Slack was back",
+        ok,
+        "" if ok else f"owed while Slack was down: {owed}; the outbox run answered {answer!r}",
     )
 
 
