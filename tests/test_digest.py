@@ -275,6 +275,38 @@ def test_digest_owed_while_slack_is_down_is_posted_when_it_returns(
     assert SlackOutbox(ledger.client, ledger.table).pending(10) == []
 
 
+def test_what_re_sending_counts_into_a_digest_is_shown_by_the_same_flush(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer
+) -> None:
+    """After an outage longer than a window, re-sending what is owed counts findings into
+    the current window's digest. The flush that re-sends them (the scheduled Slack outbox
+    function's only one) must show them, not leave the digest short until a later flush
+    by the same container, which a recycled container never makes."""
+    clock = Clock()
+    notifier = make_notifier(ledger, accounts, slack, clock, connection_retries=0)
+    entries = [
+        put_entry(ledger.store, f, State.NOTIFIED, action="notify")
+        for f in burst_findings(2 * THRESHOLD)
+    ]
+    slack.stop()
+    for window in (entries[:THRESHOLD], entries[THRESHOLD:]):
+        for entry in window:  # under each window's threshold: each its own message, owed
+            with pytest.raises(SlackUnavailable):
+                notifier.on_change(entry)
+        clock.now += 300
+    assert len(SlackOutbox(ledger.client, ledger.table).pending(100)) == 2 * THRESHOLD
+
+    slack.start()
+    resender = make_notifier(ledger, accounts, slack, clock)
+    resender.outbox_batch = 100
+    resender.flush()
+
+    (digest,) = [m for m in slack.messages(CHANNEL) if m.text.startswith(":package: Digest")]
+    assert digest.text == f":package: Digest: {THRESHOLD} more findings in {CHANNEL}"
+    assert len(slack.calls("chat.postMessage")) == THRESHOLD + 1
+    assert SlackOutbox(ledger.client, ledger.table).pending(100) == []
+
+
 def test_a_finding_added_while_the_digest_renders_is_shown_before_the_lease_is_freed(
     ledger: Ledger, accounts: Accounts
 ) -> None:

@@ -180,7 +180,15 @@ class SlackNotifier:
             ) from exc
 
     def flush(self) -> None:
-        """Bring the digests this process added to up to date, then re-send what is owed."""
+        """Bring the digests this process added to up to date, then re-send what is owed,
+        then bring up to date the digests the re-sent findings were counted into."""
+        failed = self._refresh_touched()
+        self._retry_outbox(due_only=False)
+        failed = self._refresh_touched() or failed
+        if failed is not None:
+            raise SlackUnavailable(f"digest not updated: {failed}; it will be retried") from failed
+
+    def _refresh_touched(self) -> Exception | None:
         touched, self._touched = self._touched, set()
         failed: Exception | None = None
         for pk in sorted(touched):
@@ -188,9 +196,7 @@ class SlackNotifier:
                 self._refresh(pk)
             except SLACK_FAILURES as exc:
                 failed = failed or exc
-        self._retry_outbox(due_only=False)
-        if failed is not None:
-            raise SlackUnavailable(f"digest not updated: {failed}; it will be retried") from failed
+        return failed
 
     def owed(self) -> int:
         """How many messages and digests the outbox still holds."""
