@@ -303,12 +303,64 @@ def test_a_rotated_bot_token_is_used_once_the_cached_secret_expires(
     assert paid is not None and paid.attrs["slack"]["ts"]
 
 
+def test_a_secret_that_cannot_be_read_again_keeps_the_token_read_before(
+    ledger: Ledger,
+    accounts: Accounts,
+    slack: SlackServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Re-reading the secret fails (here it is gone; in life Secrets Manager or KMS
+    failing): the token read before still works, so the message still goes out."""
+    client = boto3.client("secretsmanager", region_name=REGION)
+    arn = client.create_secret(
+        Name="remedy/slack",
+        SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s3cr3t-signing"}),
+    )["ARN"]
+    monkeypatch.setenv(SLACK_API_ENV, slack.url)
+    settings = Settings(
+        **{**_fields(Settings.from_env()), "slack_secret_arn": arn, "ledger_table": ledger.table}
+    )
+    # Nothing cached: every use reads the secret again, as after each cache expiry.
+    uncached = SlackSecrets(arn, client=client, max_age=0)
+    composite = build_notifier(
+        settings,
+        accounts,
+        ledger.store,
+        session=boto3.session.Session(region_name=REGION),
+        secrets=uncached,
+    )
+    first, second = (
+        put_entry(ledger.store, finding_from(event))
+        for event in ("macie-classification-credentials.json", "macie-classification-personal.json")
+    )
+    composite.on_change(first)
+    client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    with pytest.raises(SecretError, match="ResourceNotFoundException"):
+        uncached.get()
+
+    composite.on_change(second)
+
+    assert composite.failures == {}
+    assert len(slack.messages()) == 2
+    assert "sending with the Slack token read before" in caplog.text
+    assert slack.token not in caplog.text
+
+
 def test_one_client_per_token() -> None:
     tokens = iter(["xoxb-a", "xoxb-a", "xoxb-b"])
     client = current_client(lambda: next(tokens), base_url="http://127.0.0.1:9")
     first, again, rotated = client(), client(), client()
     assert first is again and rotated is not first
     assert (first.token, rotated.token) == ("xoxb-a", "xoxb-b")
+
+
+def test_without_a_token_read_before_a_secret_error_is_raised() -> None:
+    def unreadable() -> str:
+        raise SecretError("cannot read Slack secret arn:aws:secretsmanager:x (AccessDenied)")
+
+    with pytest.raises(SecretError, match=r"\(AccessDenied\)"):
+        current_client(unreadable, base_url="http://127.0.0.1:9")()
 
 
 def _fields(settings: Settings) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from remedy.model import Severity
 from remedy.notify.digest import PREFIX as DIGEST_PREFIX
 from remedy.notify.digest import Digests
 from remedy.notify.outbox import SlackOutbox
+from remedy.notify.secrets import SecretError
 from remedy.notify.slack_message import SlackMessage, build_message
 from remedy.policy.accounts import Accounts
 
@@ -122,9 +123,26 @@ def web_client(
 def current_client(token: Callable[[], str], **options: Any) -> Callable[[], WebClient]:
     """A `web_client` for the token ``token()`` returns now: the same client while the token
     stays the same, a new one once it changes, so a rotated bot token is picked up as soon
-    as the cached secret is read again (`remedy.notify.secrets.CACHE_SECONDS`)."""
+    as the cached secret is read again (`remedy.notify.secrets.CACHE_SECONDS`).
+
+    When the secret cannot be read again (Secrets Manager or KMS failing), the client of
+    the token read before goes on working, with a warning: a failed re-read must not
+    cost a message that the unchanged token would have sent."""
     build = functools.lru_cache(maxsize=1)(functools.partial(web_client, **options))
-    return lambda: build(token())
+    last: list[WebClient] = []
+
+    def client() -> WebClient:
+        try:
+            current = build(token())
+        except SecretError as error:
+            if not last:
+                raise
+            log.warning("%s; sending with the Slack token read before", error)
+            return last[0]
+        last[:] = [current]
+        return current
+
+    return client
 
 
 def _seen(entry: Entry) -> tuple[State, int]:
