@@ -469,6 +469,34 @@ def test_a_refused_message_does_not_hold_up_the_others_owed(
     assert first != second
 
 
+def test_re_sending_stops_when_its_time_is_up_and_leaves_the_rest_owed(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scheduled run must end before its Lambda timeout can cut a send short (a message
+    posted but not recorded would be posted twice)."""
+    events = (
+        "macie-classification-credentials.json",
+        "macie-classification-personal.json",
+        "macie-classification-financial.json",
+    )
+    entries = [put_entry(ledger.store, finding_from(event)) for event in events]
+    down = notifier(ledger, accounts, slack, connection_retries=0)
+    slack.stop()
+    for entry in entries:
+        with pytest.raises(SlackUnavailable):
+            down.on_change(entry)
+    slack.start()
+    seconds = iter(range(0, 1000, 100))  # each look at the clock is 100 s later
+    timed = notifier(ledger, accounts, slack, outbox_seconds=150, clock=lambda: next(seconds))
+    caplog.set_level(logging.INFO, logger="remedy")
+
+    timed.flush()
+
+    assert len(slack.messages()) == 1
+    assert SlackOutbox(ledger.client, ledger.table).count() == 2
+    assert "time is up, 2 owed left for the next run" in caplog.text
+
+
 def test_the_interactions_path_owes_but_leaves_re_sending_to_others(
     ledger: Ledger, accounts: Accounts, slack: SlackServer
 ) -> None:

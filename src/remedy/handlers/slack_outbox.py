@@ -28,10 +28,10 @@ from remedy.settings import Settings
 logger = Logger(service="remedy-slack-outbox")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
 OWED_METRIC = "SlackMessagesOwed"
-# Slack takes about one message a second per channel: a run re-sends at most this many,
-# which fits the function's timeout even when each waits out a rate limit; the next
-# run takes the rest.
-OPTIONS = SlackOptions(outbox_batch=100)
+# Slack takes about one message a second per channel: a run re-sends at most 100, and
+# starts no send after 150 s, which leaves a slow send (timeouts, retries, a rate limit
+# waited out) time to finish within the function's 240 s; the next run takes the rest.
+OPTIONS = SlackOptions(outbox_batch=100, outbox_seconds=150)
 
 _slack: SlackNotifier | None = None
 

@@ -93,6 +93,8 @@ class SlackOptions:
     connection_retries: int = 2
     resend_owed: bool = True
     outbox_batch: int = 25
+    #: Seconds one re-send of the outbox may take before it leaves the rest for later.
+    outbox_seconds: float = math.inf
 
 
 def build_slack_notifier(
@@ -129,6 +131,7 @@ def build_slack_notifier(
         outbox=SlackOutbox(dynamodb, settings.ledger_table),
         outbox_interval=30.0 if options.resend_owed else math.inf,
         outbox_batch=options.outbox_batch,
+        outbox_seconds=options.outbox_seconds,
     )
 
 

@@ -162,6 +162,7 @@ class SlackNotifier:
         outbox: SlackOutbox | None = None,
         outbox_interval: float = 30.0,
         outbox_batch: int = 25,
+        outbox_seconds: float = math.inf,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -172,6 +173,7 @@ class SlackNotifier:
         self.outbox = outbox
         self.outbox_interval = outbox_interval
         self.outbox_batch = outbox_batch
+        self.outbox_seconds = outbox_seconds
         self.clock = clock
         self._outbox_checked = float("-inf")
         self._touched: set[str] = set()
@@ -335,7 +337,14 @@ class SlackNotifier:
             # The outbox is a convenience for later; today's message must still go out.
             log.exception("could not read the Slack outbox")
             return
-        for key in owed:
+        for done, key in enumerate(owed):
+            if self.clock() - now >= self.outbox_seconds:
+                # Stop before the function's timeout can cut a send short (posted but not
+                # recorded: posted again next time); the rest waits for the next run.
+                log.info(
+                    "Slack outbox: time is up, %d owed left for the next run", len(owed) - done
+                )
+                return
             try:
                 if key.startswith(DIGEST_PREFIX):
                     self._refresh(key)
