@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -23,7 +24,7 @@ from notify_support import (
     slack_client,
 )
 from remedy.devtools.slack_server import SlackServer
-from remedy.ledger.base import State
+from remedy.ledger.base import Entry, State
 from remedy.notify.composite import SLACK_API_ENV, CompositeNotifier, build_notifier
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.secrets import SecretError, SlackSecrets
@@ -261,11 +262,26 @@ def test_token_comes_from_secrets_manager_once(
     assert calls == ["get"]
 
 
-def test_a_rotated_bot_token_is_used_once_the_cached_secret_expires(
-    ledger: Ledger, accounts: Accounts, slack: SlackServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Rotation is storing a new value: a warm container must pick it up when its cached
-    secret expires, not keep the revoked token until the container is recycled."""
+@dataclass
+class Deployed:
+    """The Slack secret in Secrets Manager and the notifier built from it as a function
+    builds it, with two pending findings to tell Slack about."""
+
+    client: Any
+    arn: str
+    secrets: SlackSecrets
+    notifier: CompositeNotifier
+    first: Entry
+    second: Entry
+
+
+def deployed(
+    ledger: Ledger,
+    accounts: Accounts,
+    slack: SlackServer,
+    monkeypatch: pytest.MonkeyPatch,
+    **kw: Any,
+) -> Deployed:
     client = boto3.client("secretsmanager", region_name=REGION)
     arn = client.create_secret(
         Name="remedy/slack",
@@ -275,31 +291,40 @@ def test_a_rotated_bot_token_is_used_once_the_cached_secret_expires(
     settings = Settings(
         **{**_fields(Settings.from_env()), "slack_secret_arn": arn, "ledger_table": ledger.table}
     )
-    cached = SlackSecrets(arn, client=client)
-    composite = build_notifier(
+    secrets = SlackSecrets(arn, client=client, **kw)
+    notifier = build_notifier(
         settings,
         accounts,
         ledger.store,
         session=boto3.session.Session(region_name=REGION),
-        secrets=cached,
+        secrets=secrets,
     )
     first, second = (
         put_entry(ledger.store, finding_from(event))
         for event in ("macie-classification-credentials.json", "macie-classification-personal.json")
     )
-    composite.on_change(first)
+    return Deployed(client, arn, secrets, notifier, first, second)
+
+
+def test_a_rotated_bot_token_is_used_once_the_cached_secret_expires(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotation is storing a new value: a warm container must pick it up when its cached
+    secret expires, not keep the revoked token until the container is recycled."""
+    app = deployed(ledger, accounts, slack, monkeypatch)
+    app.notifier.on_change(app.first)
 
     slack.token = "xoxb-rotated-token"  # Slack now accepts only the new token
-    client.put_secret_value(
-        SecretId=arn,
+    app.client.put_secret_value(
+        SecretId=app.arn,
         SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s3cr3t-signing"}),
     )
-    cached.get(force=True)  # the cached value expired and was read again
+    app.secrets.get(force=True)  # the cached value expired and was read again
 
-    composite.on_change(second)
-    assert composite.failures == {}
+    app.notifier.on_change(app.second)
+    assert app.notifier.failures == {}
     assert len(slack.messages()) == 2
-    paid = ledger.store.get(second.key)
+    paid = ledger.store.get(app.second.key)
     assert paid is not None and paid.attrs["slack"]["ts"]
 
 
@@ -312,36 +337,16 @@ def test_a_secret_that_cannot_be_read_again_keeps_the_token_read_before(
 ) -> None:
     """Re-reading the secret fails (here it is gone; in life Secrets Manager or KMS
     failing): the token read before still works, so the message still goes out."""
-    client = boto3.client("secretsmanager", region_name=REGION)
-    arn = client.create_secret(
-        Name="remedy/slack",
-        SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s3cr3t-signing"}),
-    )["ARN"]
-    monkeypatch.setenv(SLACK_API_ENV, slack.url)
-    settings = Settings(
-        **{**_fields(Settings.from_env()), "slack_secret_arn": arn, "ledger_table": ledger.table}
-    )
     # Nothing cached: every use reads the secret again, as after each cache expiry.
-    uncached = SlackSecrets(arn, client=client, max_age=0)
-    composite = build_notifier(
-        settings,
-        accounts,
-        ledger.store,
-        session=boto3.session.Session(region_name=REGION),
-        secrets=uncached,
-    )
-    first, second = (
-        put_entry(ledger.store, finding_from(event))
-        for event in ("macie-classification-credentials.json", "macie-classification-personal.json")
-    )
-    composite.on_change(first)
-    client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    app = deployed(ledger, accounts, slack, monkeypatch, max_age=0)
+    app.notifier.on_change(app.first)
+    app.client.delete_secret(SecretId=app.arn, ForceDeleteWithoutRecovery=True)
     with pytest.raises(SecretError, match="ResourceNotFoundException"):
-        uncached.get()
+        app.secrets.get()
 
-    composite.on_change(second)
+    app.notifier.on_change(app.second)
 
-    assert composite.failures == {}
+    assert app.notifier.failures == {}
     assert len(slack.messages()) == 2
     assert "sending with the Slack token read before" in caplog.text
     assert slack.token not in caplog.text
