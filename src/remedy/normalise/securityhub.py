@@ -20,20 +20,11 @@ from remedy.normalise import fields as f
 from remedy.normalise.keys import asff_key, macie_key
 from remedy.normalise.macie import PRODUCT as MACIE
 from remedy.normalise.macie import category_of
+from remedy.normalise.products import AWS_PRODUCTS
 from remedy.normalise.registry import register
 
 IMPORTED = "Security Hub Findings - Imported"
 CUSTOM_ACTION = "Security Hub Findings - Custom Action"
-
-# ``ProductArn`` ``.../product/aws/<name>`` of the AWS products, to their ProductName.
-AWS_PRODUCTS = {
-    "guardduty": "GuardDuty",
-    "inspector": "Inspector",
-    "access-analyzer": "IAM Access Analyzer",
-    "config": "Config",
-    "securityhub": "Security Hub",
-    "macie": MACIE,
-}
 
 _LABELS = {s.name: s for s in Severity}
 _LABEL_CHOICES = "one of " + ", ".join(_LABELS)

@@ -1,0 +1,45 @@
+"""Which product a finding comes from: AWS's own product ARN decides, never a name.
+
+Anyone in a member account who may call ``securityhub:BatchImportFindings`` can import a
+finding under their own custom product (``arn:aws:securityhub:<region>:<account>:product/
+<account>/default``) and write any ``ProductName`` they like, ``Macie`` included. Only AWS
+can publish under ``product/aws/<name>`` (no account in the ARN), so a finding is Macie,
+GuardDuty, Inspector... only when its product ARN is that. Every normaliser that reads a
+product (ASFF ``ProductArn``, OCSF ``metadata.product.uid``) asks `aws_product`.
+"""
+
+from __future__ import annotations
+
+#: ``.../product/aws/<name>`` of the AWS products remedy knows, to the name rules match.
+AWS_PRODUCTS = {
+    "guardduty": "GuardDuty",
+    "inspector": "Inspector",
+    "access-analyzer": "IAM Access Analyzer",
+    "config": "Config",
+    "securityhub": "Security Hub",
+    "macie": "Macie",
+}
+
+_PARTITIONS = frozenset({"aws", "aws-cn", "aws-us-gov"})
+#: ASFF uses ``product/``; the new Security Hub's OCSF findings may say ``productv2/``.
+_PRODUCT_PREFIXES = frozenset({"product", "productv2"})
+
+
+def aws_product(product_arn: str) -> str | None:
+    """The AWS product's name when `product_arn` is AWS's own product ARN, else None.
+
+    AWS's product ARNs have an empty account field and the company ``aws``:
+    ``arn:aws:securityhub:us-east-1::product/aws/macie``. An AWS product remedy has no
+    name for is named by its ARN's last part (``product/aws/health`` -> ``health``).
+    """
+    parts = product_arn.split(":", 5)
+    if len(parts) != 6:
+        return None
+    prefix, partition, service, _region, account, resource = parts
+    if prefix != "arn" or partition not in _PARTITIONS or service != "securityhub" or account:
+        return None
+    kind, _, rest = resource.partition("/")
+    company, _, name = rest.partition("/")
+    if kind not in _PRODUCT_PREFIXES or company != "aws" or not name or "/" in name:
+        return None
+    return AWS_PRODUCTS.get(name, name)
