@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from conftest import fake_aws_credentials
 from notify_support import REGION, TABLE, create_table, finding_from, put_entry
-from remedy.approval_links import LinkKey, LinkSigner
+from remedy.approvals.email_links import LinkKey, LinkSigner
 from remedy.handlers import email_approval
 from remedy.ledger.base import Entry
 from remedy.ledger.dynamodb import DynamoDBLedgerStore

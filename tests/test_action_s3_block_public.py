@@ -27,11 +27,11 @@ from fixtures_guard import (
 )
 from remedy.actions.reversible import ActionFailed
 from remedy.actions.s3_block_public import ALL_ON, S3BlockPublicAccess
-from remedy.bucket_allowlist import load_allowlist
 from remedy.errors import PolicyError
 from remedy.ledger.base import State
 from remedy.model import ResourceKind, Source
 from remedy.normalise import normalise
+from remedy.policy.files import load_allowlist
 
 _core = pytest.fixture(name="core")(running_core)
 

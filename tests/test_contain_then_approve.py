@@ -1,7 +1,7 @@
 """Contain first, then ask: iam-policy-guard end to end on moto across accounts, and the
 approve-then-act path of detach-internet-gateway.
 
-The pipeline contains at once; a decision (remedy.approval, shared by Slack and the email
+The pipeline contains at once; a decision (remedy.approvals.decide, shared by Slack and the email
 links) claims the open question with one conditional write; the remediator Lambda carries
 the verdict out: approve restores the original exactly (RELEASED), deny keeps the
 containment (QUARANTINED, the question closed).
@@ -30,14 +30,14 @@ from fixtures_aws import (
     world_fixture,  # noqa: F401 - the fixture
 )
 from notify_support import atomic_dynamodb
-from remedy.approval import Decided, Decider, Decisions
-from remedy.approval_page import EMAIL_DECIDER
+from remedy.approvals.decide import Decided, Decider, Decisions
+from remedy.approvals.page import EMAIL_DECIDER
+from remedy.approvals.release import NotReleasable, release
 from remedy.handlers import remediator
 from remedy.handlers.runtime import Runtime
 from remedy.ledger.base import Conflict, Entry, State, Taken
 from remedy.notify.slack_message import build_message, has_buttons
 from remedy.pipeline import Pipeline
-from remedy.release import NotReleasable, release
 
 __all__ = ["atomic_dynamodb"]
 

@@ -28,7 +28,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from email_support import Core, core
 from httpapi_server import HttpApiServer
-from remedy.approval_links import ApprovalLinks
+from remedy.approvals.email_links import ApprovalLinks
 from remedy.handlers import email_approval
 from remedy.ledger.base import Entry, State
 

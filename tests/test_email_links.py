@@ -22,8 +22,8 @@ from conftest import ROOT
 from email_support import LINK_KEY, OTHER_KEY, PUBLIC_URL, REMEDIATOR, Core, core
 from httpapi_server import http_api_event
 from notify_support import atomic_dynamodb, finding_from
-from remedy.approval import Decider, Decisions
-from remedy.approval_links import (
+from remedy.approvals.decide import Decider, Decisions
+from remedy.approvals.email_links import (
     APPROVE,
     DISMISS,
     PATH,
@@ -36,7 +36,7 @@ from remedy.approval_links import (
     MalformedLink,
     when,
 )
-from remedy.approval_page import EMAIL_ACTOR, HEADERS
+from remedy.approvals.page import EMAIL_ACTOR, HEADERS
 from remedy.handlers import email_approval
 from remedy.ledger.base import Entry, State
 from remedy.notify.composite import build_notifier

@@ -14,15 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import POLICIES
-from remedy.errors import PolicyError
-from remedy.iam_policy import (
+from remedy.actions.iam_documents import (
     InvalidPolicyDocument,
-    Restricted,
     covered,
-    load_restricted,
     overlaps,
     restricted_matches,
 )
+from remedy.errors import PolicyError
+from remedy.policy.files import Restricted, load_restricted
 
 LIST = (
     Restricted("iam:PutRolePolicy", "escalation"),

@@ -29,10 +29,10 @@ from notify_support import (
     slack,
     slack_client,
 )
-from remedy.approval import Decisions
-from remedy.approval_page import EMAIL_DECIDER
+from remedy.approvals.decide import Decisions
+from remedy.approvals.page import EMAIL_DECIDER
+from remedy.approvals.slack import Interactions, UsergroupMembers, lambda_hand_over
 from remedy.devtools.slack_server import SlackServer
-from remedy.interactions import Interactions, UsergroupMembers, lambda_hand_over
 from remedy.ledger.base import Entry, State
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.notify.composite import CompositeNotifier

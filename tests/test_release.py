@@ -19,9 +19,9 @@ from fixtures_aws import (
     world_fixture,  # noqa: F401 - the fixture
 )
 from remedy.actions.s3_quarantine import META_PREFIX, ReleaseRefused, S3Quarantine
+from remedy.approvals.release import NotReleasable, release
 from remedy.cli import main
 from remedy.ledger.base import Entry, State
-from remedy.release import NotReleasable, release
 
 A, B, C = MEMBERS
 MIB = 1024**2

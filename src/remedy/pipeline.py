@@ -14,7 +14,7 @@ is tried again, an APPROVED one is carried out, and any other entry is left as i
 An ``approve`` rule whose remediation contains first runs it at once; a QUARANTINED
 outcome is recorded with ``attrs["awaiting_approval"]`` and people are asked, any other
 outcome (nothing to contain, already fixed) ends the entry and people are only told.
-The decision (`remedy.approval`) leaves the verdict in ``attrs["pending_decision"]``;
+The decision (`remedy.approvals.decide`) leaves the verdict in ``attrs["pending_decision"]``;
 the remediator carries it out: approved -> the action's ``release`` and QUARANTINED ->
 RELEASED; dismissed -> its ``finalise``, the entry staying QUARANTINED.
 """
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
-from remedy.approval import AWAITING, DECIDER, PENDING_DECISION
+from remedy.approvals.decide import AWAITING, DECIDER, PENDING_DECISION
 from remedy.errors import RemedyError
 from remedy.ledger.base import (
     RETRYABLE,

@@ -25,12 +25,11 @@ import json
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from remedy.errors import RemedyError
-from remedy.policy import default_dir, read_checked
+from remedy.policy.files import Restricted
 
 
 class InvalidPolicyDocument(RemedyError):
@@ -228,15 +227,6 @@ def statements(document: str | Mapping[str, Any]) -> tuple[Statement, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Restricted:
-    """One restricted action pattern and why it is restricted (shown to the approver)."""
-
-    action: str
-    why: str
-    resources: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Match:
     """A restricted pattern a statement allows, and the document's patterns responsible.
 
@@ -304,19 +294,3 @@ def restricted_matches(
                     Match(entry.action, entry.why, st.index, st.sid, "NotAction", st.not_actions)
                 )
     return tuple(out)
-
-
-# --- the restricted list in policies/ ------------------------------------------------------
-
-RESTRICTED_FILE = "restricted-actions.yaml"
-RESTRICTED_SCHEMA = "restricted-actions.schema.json"
-
-
-def load_restricted(policy_dir: Path | None = None) -> tuple[Restricted, ...]:
-    """Read and check ``restricted-actions.yaml``; problems raise `PolicyError` lines."""
-    data = read_checked((policy_dir or default_dir()) / RESTRICTED_FILE, RESTRICTED_SCHEMA)
-    return tuple(
-        Restricted(action=action, why=group["why"], resources=tuple(group.get("resources", ())))
-        for group in data["restricted"]
-        for action in group["actions"]
-    )

@@ -4,7 +4,7 @@ Triggers: CloudTrail ``CreatePolicy``, ``CreatePolicyVersion``, ``PutUserPolicy`
 ``PutRolePolicy`` and ``PutGroupPolicy`` (IAM's events reach EventBridge in us-east-1
 only; the member template forwards them from there). The document is read from IAM, not
 from the event, and checked against ``policies/restricted-actions.yaml``
-(`remedy.iam_policy`); a document that allows none of them is left alone.
+(`remedy.actions.iam_documents`); a document that allows none of them is left alone.
 
 Containment happens at once (``contain_first``), whatever the rule's action:
 
@@ -44,20 +44,19 @@ from functools import cached_property
 from typing import Any
 
 from remedy.actions import aws_errors
+from remedy.actions.iam_documents import (
+    InvalidPolicyDocument,
+    Match,
+    parse_document,
+    restricted_matches,
+)
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import register
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
 from remedy.errors import PolicyError
-from remedy.iam_policy import (
-    InvalidPolicyDocument,
-    Match,
-    Restricted,
-    load_restricted,
-    parse_document,
-    restricted_matches,
-)
 from remedy.ledger.base import State
 from remedy.model import Finding, ResourceKind
+from remedy.policy.files import Restricted, load_restricted
 
 CONTAINED_SID = "RemedyContained"
 #: Grants nothing and denies nothing: the principals it is attached to keep what their

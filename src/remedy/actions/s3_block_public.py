@@ -43,10 +43,10 @@ from remedy.actions import aws_errors
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import register
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
-from remedy.bucket_allowlist import BucketAllowlist, load_allowlist
 from remedy.errors import PolicyError
 from remedy.ledger.base import State
 from remedy.model import Finding, ResourceKind
+from remedy.policy.files import BucketAllowlist, load_allowlist
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 ALL_ON: dict[str, bool] = dict.fromkeys(SETTINGS, True)

@@ -5,7 +5,7 @@ previewers follow links, so opening a link must never decide. POST decides. Each
 a ``<form method="post">`` whose hidden field carries that decision's own signed token
 (the very token of the email's approve or dismiss link), and the POST verifies it again,
 so a cross-site form cannot decide without a genuine link. The decision is the same
-conditional write Slack makes (`remedy.approval`), recording the link's nonce so a second
+conditional write Slack makes (`remedy.approvals.decide`), recording the link's nonce so a second
 use is told when the first happened.
 
 The HTML is server-rendered, needs no script and loads nothing from elsewhere (the only
@@ -21,14 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
-from remedy.approval import (
+from remedy.approvals.decide import (
     EMAIL_ACTOR,
     Decider,
     Decisions,
     awaiting_decision,
     is_contained_awaiting,
 )
-from remedy.approval_links import APPROVE, DISMISS, Claims, LinkError, LinkSigner, when
+from remedy.approvals.email_links import APPROVE, DISMISS, Claims, LinkError, LinkSigner, when
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
 from remedy.notify.facts import Facts, facts_of
 from remedy.policy.accounts import Accounts

@@ -33,7 +33,7 @@ from slack_sdk import WebClient
 from slack_sdk.signature import Clock as VerifierClock
 from slack_sdk.signature import SignatureVerifier
 
-from remedy.approval import EMAIL_ACTOR, Decider, Decisions
+from remedy.approvals.decide import EMAIL_ACTOR, Decider, Decisions
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
 from remedy.notify.base import Notifier
 from remedy.notify.facts import SLACK_ACTOR

@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from remedy.bucket_allowlist import ALLOWLIST_FILE
-from remedy.iam_policy import RESTRICTED_FILE
-from remedy.policy import ACCOUNTS_FILE, REMEDIATION_FILE, load_policy
+from remedy.policy import load_policy
+from remedy.policy.files import ACCOUNTS_FILE, ALLOWLIST_FILE, REMEDIATION_FILE, RESTRICTED_FILE
 
 _FILES = f"{REMEDIATION_FILE}, {ACCOUNTS_FILE}, {RESTRICTED_FILE} and {ALLOWLIST_FILE}"
 

@@ -35,13 +35,13 @@ def run(args: argparse.Namespace) -> int:
     from remedy.actions import build
     from remedy.actions.reversible import ActionFailed
     from remedy.actions.session import AccountSessions
+    from remedy.approvals.release import release
     from remedy.errors import RemedyError
     from remedy.ledger.base import Conflict
     from remedy.ledger.dynamodb import DynamoDBLedgerStore
     from remedy.notify.composite import build_notifier
     from remedy.pipeline import Announcer
     from remedy.policy import load_policy
-    from remedy.release import release
     from remedy.settings import Settings
 
     try:

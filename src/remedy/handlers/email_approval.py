@@ -1,5 +1,5 @@
 """Lambda entry point for ``GET /approve?token=...`` and ``POST /approve`` (HTTP API,
-payload format 2.0): the page an owner's email link opens (`remedy.approval_page`).
+payload format 2.0): the page an owner's email link opens (`remedy.approvals.page`).
 
 Only wiring: the token comes from the query string (GET) or the form body (POST); the
 page's answer becomes the response. The pieces are built once per container; the link
@@ -15,10 +15,10 @@ from urllib.parse import parse_qs
 
 import boto3
 
-from remedy.approval import Decisions
-from remedy.approval_links import LinkKey, LinkSigner
-from remedy.approval_page import HEADERS, ApprovalPage, Page
-from remedy.interactions import lambda_hand_over
+from remedy.approvals.decide import Decisions
+from remedy.approvals.email_links import LinkKey, LinkSigner
+from remedy.approvals.page import HEADERS, ApprovalPage, Page
+from remedy.approvals.slack import lambda_hand_over
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.notify.composite import CompositeNotifier, build_notifier
 from remedy.policy import load_policy

@@ -1,7 +1,7 @@
 """Lambda entry point for ``POST /slack/interactions`` (HTTP API, payload format 2.0).
 
 Only wiring: the raw body (base64-decoded when API Gateway says so) and the lower-cased
-headers go to `remedy.interactions.Interactions`, whose answer becomes the response.
+headers go to `remedy.approvals.slack.Interactions`, whose answer becomes the response.
 The pieces are built once per container; the Slack secret is fetched (and cached) on the
 first request.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from remedy.interactions import Interactions, lambda_hand_over
+from remedy.approvals.slack import Interactions, lambda_hand_over
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.notify.composite import SLACK_API_ENV, SlackOptions, build_notifier
 from remedy.notify.secrets import SlackSecrets

@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from remedy.approval_links import LinkSigner
+from remedy.approvals.email_links import LinkSigner
 from remedy.ledger.base import Entry, LedgerStore
 from remedy.notify.base import Notifier
 from remedy.notify.digest import DigestConfig, Digests

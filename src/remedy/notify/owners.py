@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from remedy.approval import awaiting_decision, is_contained_awaiting
-from remedy.approval_links import ApprovalLinks, LinkKeyError
+from remedy.approvals.decide import awaiting_decision, is_contained_awaiting
+from remedy.approvals.email_links import ApprovalLinks, LinkKeyError
 from remedy.errors import RemedyError
 from remedy.ledger.base import OUTCOMES, Entry, State
 from remedy.notify.facts import Facts, facts_of
@@ -58,7 +58,7 @@ def render_text(
     facts: Facts, decide: ApprovalLinks | None = None, *, contained: bool = False
 ) -> str:
     """The plain-text email body: the same facts and links as the Slack message, and for a
-    pending approval the signed links that decide it (`remedy.approval_links`)."""
+    pending approval the signed links that decide it (`remedy.approvals.email_links`)."""
     lines = [
         facts.headline,
         "",

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from remedy.approval import decider_name
+from remedy.approvals.decide import decider_name
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
 from remedy.notify.facts import destination, resource_label, state_note

@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from remedy.approval import is_contained_awaiting
+from remedy.approvals.decide import is_contained_awaiting
 from remedy.ledger.base import Entry, State
 from remedy.notify.facts import Event, Facts, facts_of
 

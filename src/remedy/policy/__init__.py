@@ -18,39 +18,37 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import remedy
+# Importing the registry runs the actions package, which registers every shipped
+# remediation a rule may name; the actions read only `remedy.policy.files`, never this.
+from remedy.actions import registry
 from remedy.errors import PolicyError
 from remedy.model import Decision, Finding, Severity
 from remedy.policy import accounts as _accounts
-from remedy.policy import guards, rules, schema, trust
+from remedy.policy import guards, rules, trust
 from remedy.policy.accounts import AccountInfo, Accounts
+from remedy.policy.files import (
+    ACCOUNTS_FILE,
+    ENV_VAR,
+    REMEDIATION_FILE,
+    default_dir,
+    load_allowlist,
+    load_restricted,
+    read_checked,
+    shipped_dir,
+)
 from remedy.policy.rules import RuleSet
 
-__all__ = ["Policy", "decide", "default_dir", "load_policy", "read_checked", "shipped_dir"]
-
-REMEDIATION_FILE = "remediation.yaml"
-ACCOUNTS_FILE = "accounts.yaml"
-ENV_VAR = "REMEDY_POLICY_DIR"
-
-
-def shipped_dir() -> Path:
-    """The ``policies/`` folder that comes with this code.
-
-    In a checkout it is the repository's ``policies/`` beside ``src/``; in the Lambda
-    artifact (and any install laid out the same way) it is ``policies/`` beside the
-    ``remedy`` package, i.e. ``<task root>/policies``.
-    """
-    package = Path(remedy.__file__).resolve().parent
-    checkout = package.parent.parent / "policies"
-    if package.parent.name == "src" and checkout.is_dir():
-        return checkout
-    return package.parent / "policies"
-
-
-def default_dir() -> Path:
-    """Where the policy is read from: ``$REMEDY_POLICY_DIR`` if set, else `shipped_dir`."""
-    configured = os.environ.get(ENV_VAR)
-    return Path(configured) if configured else shipped_dir()
+__all__ = [
+    "ACCOUNTS_FILE",
+    "ENV_VAR",
+    "REMEDIATION_FILE",
+    "Policy",
+    "decide",
+    "default_dir",
+    "load_policy",
+    "read_checked",
+    "shipped_dir",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,18 +67,6 @@ class Policy:
         return self.accounts.get(account_id)
 
 
-def read_checked(file: Path, schema_name: str) -> Any:
-    """The document in `file`, checked against the shipped schema `schema_name`.
-
-    Every problem (unreadable, bad YAML, schema misfits) raises one `PolicyError`.
-    """
-    document = schema.read_yaml(file)
-    problems = schema.validate(document, shipped_dir() / "schema" / schema_name, str(file))
-    if problems:
-        raise PolicyError(problems)
-    return document
-
-
 def _read(file: Path, schema_name: str, problems: list[str]) -> Any:
     """The document in `file` if it reads and fits its schema, else None (problems noted)."""
     try:
@@ -92,10 +78,6 @@ def _read(file: Path, schema_name: str, problems: list[str]) -> Any:
 
 def _check_action_files(folder: Path) -> list[str]:
     """The problems of the files remediation actions read from the policy folder."""
-    # Imported here: both modules import this package (default_dir, shipped_dir).
-    from remedy.bucket_allowlist import load_allowlist
-    from remedy.iam_policy import load_restricted
-
     problems: list[str] = []
     for load in (load_restricted, load_allowlist):
         try:
@@ -116,12 +98,7 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
     accounts_doc = _read(folder / ACCOUNTS_FILE, "accounts.schema.json", problems)
     remediation_doc = _read(folder / REMEDIATION_FILE, "remediation.schema.json", problems)
     accounts = _accounts.build(accounts_doc) if accounts_doc is not None else None
-    # Importing the package registers every shipped remediation action the policy may name.
-    # Imported here, not above: actions import modules that read their own files from the
-    # policy folder (default_dir), so a module-level import would be circular.
-    from remedy.actions import actions
-
-    remediations = actions()
+    remediations = registry.actions()
     if remediation_doc is not None:
         problems += rules.check(
             remediation_doc,

@@ -1,15 +1,90 @@
-"""Buckets allowed to stay public, per account, from ``policies/public-bucket-allowlist.yaml``."""
+"""The policy folder and its files, read by both the policy and the remediation actions.
+
+Where the folder is (`default_dir`), how a file in it is read (`read_checked`: against the
+schema remedy ships), and the two guard lists actions consult at run time:
+``restricted-actions.yaml`` (IAM actions a policy may not allow unapproved) and
+``public-bucket-allowlist.yaml`` (buckets public on purpose). `remedy.policy.load_policy`
+checks them with the rest, so a broken one fails at deploy and cold start, not at the first
+finding that needs it. This module imports nothing of the policy's rules or of the actions,
+so both sides can read it.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
-from remedy.policy import default_dir, read_checked
+import remedy
+from remedy.errors import PolicyError
+from remedy.policy import schema
 
+REMEDIATION_FILE = "remediation.yaml"
+ACCOUNTS_FILE = "accounts.yaml"
+RESTRICTED_FILE = "restricted-actions.yaml"
+RESTRICTED_SCHEMA = "restricted-actions.schema.json"
 ALLOWLIST_FILE = "public-bucket-allowlist.yaml"
 ALLOWLIST_SCHEMA = "public-bucket-allowlist.schema.json"
+ENV_VAR = "REMEDY_POLICY_DIR"
+
+
+def shipped_dir() -> Path:
+    """The ``policies/`` folder that comes with this code.
+
+    In a checkout it is the repository's ``policies/`` beside ``src/``; in the Lambda
+    artifact (and any install laid out the same way) it is ``policies/`` beside the
+    ``remedy`` package, i.e. ``<task root>/policies``.
+    """
+    package = Path(remedy.__file__).resolve().parent
+    checkout = package.parent.parent / "policies"
+    if package.parent.name == "src" and checkout.is_dir():
+        return checkout
+    return package.parent / "policies"
+
+
+def default_dir() -> Path:
+    """Where the policy is read from: ``$REMEDY_POLICY_DIR`` if set, else `shipped_dir`."""
+    configured = os.environ.get(ENV_VAR)
+    return Path(configured) if configured else shipped_dir()
+
+
+def read_checked(file: Path, schema_name: str) -> Any:
+    """The document in `file`, checked against the shipped schema `schema_name`.
+
+    Every problem (unreadable, bad YAML, schema misfits) raises one `PolicyError`.
+    """
+    document = schema.read_yaml(file)
+    problems = schema.validate(document, shipped_dir() / "schema" / schema_name, str(file))
+    if problems:
+        raise PolicyError(problems)
+    return document
+
+
+# --- restricted-actions.yaml ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Restricted:
+    """One restricted action pattern and why it is restricted (shown to the approver)."""
+
+    action: str
+    why: str
+    resources: tuple[str, ...] = ()
+
+
+def load_restricted(policy_dir: Path | None = None) -> tuple[Restricted, ...]:
+    """Read and check ``restricted-actions.yaml``; problems raise `PolicyError` lines."""
+    data = read_checked((policy_dir or default_dir()) / RESTRICTED_FILE, RESTRICTED_SCHEMA)
+    return tuple(
+        Restricted(action=action, why=group["why"], resources=tuple(group.get("resources", ())))
+        for group in data["restricted"]
+        for action in group["actions"]
+    )
+
+
+# --- public-bucket-allowlist.yaml ----------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator
 
@@ -23,11 +23,22 @@ from remedy.model import Action, Decision, Finding, ResourceKind, Severity, Sour
 from remedy.policy.accounts import AccountInfo
 from remedy.policy.schema import problem, problems_of
 
-if TYPE_CHECKING:
-    from remedy.actions.registry import RemediationAction
 
-#: Registered remediation actions by name (``remedy.actions.registry.actions()``).
-Remediations = Mapping[str, type["RemediationAction"]]
+class Remediation(Protocol):
+    """What the policy needs to know of a remediation; `remedy.actions.registry` fills
+    these in (each registered action class is one), the policy only reads them."""
+
+    @property
+    def schema(self) -> Mapping[str, Any]:
+        """JSON Schema of the ``options`` a rule may pass."""
+
+    @property
+    def resource_kinds(self) -> frozenset[str]:
+        """`ResourceKind` values the remediation acts on; empty: any."""
+
+
+#: The registered remediations by name (``remedy.actions.registry.actions()``).
+Remediations = Mapping[str, Remediation]
 
 #: The remediation a quarantine or approve rule gets when it names none.
 DEFAULT_REMEDIATION = "s3-quarantine"
