@@ -1,0 +1,177 @@
+"""No import cycle between the modules of ``src/remedy``.
+
+The graph is built from the source with `ast`, not by importing: every ``import`` and
+``from ... import`` counts, at module level and inside functions (a lazy import still ties
+two modules together), except those under ``if TYPE_CHECKING:``, which never run. ``from
+pkg import name`` counts as importing ``pkg.name`` when that is a module, else ``pkg``.
+Relative imports are resolved against the importing module's package. The ``__init__``
+of a package that Python runs on the way to one of its submodules is not an edge of its
+own: ``remedy.policy`` reading ``remedy.actions.registry`` (which runs the actions package
+and registers them) while the actions read ``remedy.policy.files`` imports fine in either
+order, because neither of those two modules imports back.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+Graph = Mapping[str, frozenset[str]]
+
+
+def module_names(src: Path) -> dict[str, Path]:
+    """Every module under `src` by dotted name (a package by its ``__init__.py``)."""
+    out = {}
+    for path in sorted(src.rglob("*.py")):
+        parts = list(path.relative_to(src).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_nodes(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import under `node`, at any depth, except the bodies of ``if TYPE_CHECKING:``."""
+    if isinstance(node, ast.If) and _type_checking(node.test):
+        for child in node.orelse:
+            yield from _import_nodes(child)
+        return
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        yield node
+    for child in ast.iter_child_nodes(node):
+        yield from _import_nodes(child)
+
+
+def imports_of(name: str, path: Path, modules: Mapping[str, Path]) -> frozenset[str]:
+    """The modules of `modules` that module `name` (source at `path`) imports."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+            continue
+        base = node.module or ""
+        if node.level:
+            parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            base = ".".join([*parent, *([node.module] if node.module else [])])
+        for alias in node.names:
+            submodule = f"{base}.{alias.name}"
+            out.add(submodule if submodule in modules else base)
+    return frozenset(m for m in out if m in modules and m != name)
+
+
+def import_graph(src: Path) -> dict[str, frozenset[str]]:
+    modules = module_names(src)
+    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+
+
+def find_cycle(graph: Graph) -> list[str] | None:
+    """One cycle as ``[a, b, ..., a]``, or None; depth-first, in sorted order (stable)."""
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start in done:
+            continue
+        path = [start]
+        on_path = {start}
+        stack = [iter(sorted(graph[start]))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+                continue
+            if nxt in on_path:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in done:
+                path.append(nxt)
+                on_path.add(nxt)
+                stack.append(iter(sorted(graph[nxt])))
+    return None
+
+
+def test_src_remedy_has_no_import_cycle() -> None:
+    graph = import_graph(SRC)
+    assert "remedy.policy" in graph and "remedy.actions" in graph  # the walk found the code
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or ())
+
+
+# --- the graph builder itself, on small packages --------------------------------------------
+
+
+def _write(root: Path, files: Mapping[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_function_level_import_is_an_edge(tmp_path: Path) -> None:
+    src = _write(
+        tmp_path,
+        {
+            "p/__init__.py": "",
+            "p/a.py": "from p import b\n",
+            "p/b.py": "def f():\n    from p.a import x\n",
+        },
+    )
+    assert find_cycle(import_graph(src)) == ["p.a", "p.b", "p.a"]
+
+
+def test_type_checking_imports_are_not_edges(tmp_path: Path) -> None:
+    src = _write(
+        tmp_path,
+        {
+            "p/__init__.py": "",
+            "p/a.py": "import p.b\n",
+            "p/b.py": (
+                "from typing import TYPE_CHECKING\n"
+                "if TYPE_CHECKING:\n    from p import a\nelse:\n    import p.c\n"
+            ),
+            "p/c.py": "",
+        },
+    )
+    graph = import_graph(src)
+    assert graph["p.b"] == frozenset({"p.c"})
+    assert find_cycle(graph) is None
+
+
+def test_from_package_import_name_is_the_package_unless_a_submodule(tmp_path: Path) -> None:
+    src = _write(
+        tmp_path,
+        {
+            "p/__init__.py": "from p.q import thing\n",
+            "p/q/__init__.py": "thing = 1\n",
+            "p/q/r.py": "from p.q import thing\nfrom .. import s\nfrom . import __init__\n",
+            "p/s.py": "",
+        },
+    )
+    graph = import_graph(src)
+    assert graph["p.q.r"] == frozenset({"p.q", "p.s"})
+    assert graph["p"] == frozenset({"p.q"})
+
+
+@pytest.mark.parametrize(
+    ("edges", "cycle"),
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
+        ({"a": {"b", "c"}, "b": {"c"}, "c": set()}, None),
+        ({"a": {"b"}, "b": {"c"}, "c": {"b"}}, ["b", "c", "b"]),
+    ],
+)
+def test_find_cycle(edges: dict[str, set[str]], cycle: list[str] | None) -> None:
+    assert find_cycle({k: frozenset(v) for k, v in edges.items()}) == cycle
