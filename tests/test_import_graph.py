@@ -112,57 +112,53 @@ def test_src_remedy_has_no_import_cycle() -> None:
 # --- the graph builder itself, on small packages --------------------------------------------
 
 
-def _write(root: Path, files: Mapping[str, str]) -> Path:
+_FUNCTION_LEVEL = {
+    "p/__init__.py": "",
+    "p/a.py": "from p import b\n",
+    "p/b.py": "def f():\n    from p.a import x\n",
+}
+_TYPE_CHECKING = {
+    "p/__init__.py": "",
+    "p/a.py": "import p.b\n",
+    "p/b.py": (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from p import a\nelse:\n    import p.c\n"
+    ),
+    "p/c.py": "",
+}
+_FROM_PACKAGE = {
+    "p/__init__.py": "from p.q import thing\n",
+    "p/q/__init__.py": "thing = 1\n",
+    "p/q/r.py": "from p.q import thing\nfrom .. import s\nfrom . import __init__\n",
+    "p/s.py": "",
+}
+
+
+@pytest.mark.parametrize(
+    ("files", "edges", "cycle"),
+    [
+        # A function-level import is an edge.
+        (_FUNCTION_LEVEL, {"p.b": {"p.a"}}, ["p.a", "p.b", "p.a"]),
+        # An import under TYPE_CHECKING is not; its else branch is.
+        (_TYPE_CHECKING, {"p.b": {"p.c"}}, None),
+        # `from pkg import name` is pkg.name if that is a module, else pkg; relative too.
+        (_FROM_PACKAGE, {"p": {"p.q"}, "p.q.r": {"p.q", "p.s"}}, None),
+    ],
+    ids=["function-level", "type-checking", "from-package"],
+)
+def test_graph_of_a_small_package(
+    tmp_path: Path,
+    files: Mapping[str, str],
+    edges: Mapping[str, set[str]],
+    cycle: list[str] | None,
+) -> None:
     for rel, text in files.items():
-        path = root / rel
+        path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return root
-
-
-def test_function_level_import_is_an_edge(tmp_path: Path) -> None:
-    src = _write(
-        tmp_path,
-        {
-            "p/__init__.py": "",
-            "p/a.py": "from p import b\n",
-            "p/b.py": "def f():\n    from p.a import x\n",
-        },
-    )
-    assert find_cycle(import_graph(src)) == ["p.a", "p.b", "p.a"]
-
-
-def test_type_checking_imports_are_not_edges(tmp_path: Path) -> None:
-    src = _write(
-        tmp_path,
-        {
-            "p/__init__.py": "",
-            "p/a.py": "import p.b\n",
-            "p/b.py": (
-                "from typing import TYPE_CHECKING\n"
-                "if TYPE_CHECKING:\n    from p import a\nelse:\n    import p.c\n"
-            ),
-            "p/c.py": "",
-        },
-    )
-    graph = import_graph(src)
-    assert graph["p.b"] == frozenset({"p.c"})
-    assert find_cycle(graph) is None
-
-
-def test_from_package_import_name_is_the_package_unless_a_submodule(tmp_path: Path) -> None:
-    src = _write(
-        tmp_path,
-        {
-            "p/__init__.py": "from p.q import thing\n",
-            "p/q/__init__.py": "thing = 1\n",
-            "p/q/r.py": "from p.q import thing\nfrom .. import s\nfrom . import __init__\n",
-            "p/s.py": "",
-        },
-    )
-    graph = import_graph(src)
-    assert graph["p.q.r"] == frozenset({"p.q", "p.s"})
-    assert graph["p"] == frozenset({"p.q"})
+    graph = import_graph(tmp_path)
+    assert {name: graph[name] for name in edges} == edges
+    assert find_cycle(graph) == cycle
 
 
 @pytest.mark.parametrize(
