@@ -3,7 +3,7 @@
 The object a finding names is copied into that account's quarantine bucket (same region)
 under ``<source-bucket>/<key>``, re-encrypted with the quarantine KMS key, with its
 metadata, content headers and tags, plus origin tags. Only when the copy is verified (size
-and checksum, see `remedy.actions.s3_integrity`) is the source version deleted. A crash
+and checksum, see `remedy.actions.s3_quarantine.integrity`) is the source version deleted. A crash
 at any point leaves the object in the source, in the quarantine bucket, or both; a rerun
 with ``resume=True`` finds the copy an earlier attempt made and finishes.
 """
@@ -30,7 +30,7 @@ from remedy.actions import aws_errors
 from remedy.actions.outcome import Outcome, combine
 from remedy.actions.registry import register
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
-from remedy.actions.s3_integrity import (
+from remedy.actions.s3_quarantine.integrity import (
     Checksum,
     SourceDigest,
     copy_algorithm,
