@@ -21,8 +21,14 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
 
+from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
+from remedy.handlers.slack_outbox import OWED_METRIC, PENDING_METRIC
+from remedy.ledger.base import OUTCOMES
+from remedy.model import Action
 from remedy.normalise import normalisers
+from remedy.pipeline import TIME_TO_REMEDIATE_METRIC
 from remedy.settings import Settings
+from template_support import dashboard_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "template.yaml"
@@ -779,6 +785,25 @@ def test_alarms_cover_dead_letters_errors_and_failed_remediations(core: dict[str
         "FindingsFunction",
         "remedy/RemediationFailed",
     } <= watched
+
+
+def test_dashboard_plots_what_the_code_emits(core: dict[str, Any]) -> None:
+    custom = {(m[0], m[1], tuple(m[2:4])) for m in dashboard_metrics() if m[0] == METRICS_NAMESPACE}
+    assert custom == {
+        (METRICS_NAMESPACE, name, ("service", METRICS_SERVICE))
+        for name in (
+            *(f"Decision{action.value.capitalize()}" for action in Action),
+            *(f"Outcome{state.value.capitalize()}" for state in OUTCOMES),
+            TIME_TO_REMEDIATE_METRIC,
+            OWED_METRIC,
+            PENDING_METRIC,
+        )
+    }
+    # AWS's own metrics name resources of this stack: every DLQ and every function.
+    named = {m[3] for m in dashboard_metrics() if m[0].startswith("AWS/")}
+    functions = resources(core, "AWS::Serverless::Function")
+    queues = [q for q in resources(core, "AWS::SQS::Queue") if "DeadLetter" in q]
+    assert named == {f"${{{f}}}" for f in functions} | {f"${{{q}.QueueName}}" for q in queues}
 
 
 def test_core_outputs(core: dict[str, Any]) -> None:

@@ -71,6 +71,26 @@ class LedgerQueries:
         for why in ATTENTION_VALUES:
             yield from self._query(ATTENTION_INDEX, why)
 
+    def count(self, why: str) -> int:
+        """How many entries need a person for `why` (an `ATTENTION_VALUES` value), counted
+        by DynamoDB (``Select=COUNT``: nothing but the count comes back)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": ATTENTION_INDEX,
+            "KeyConditionExpression": "attention = :h",
+            "ExpressionAttributeValues": {":h": {"S": why}},
+            "Select": "COUNT",
+        }
+        total = 0
+        while True:
+            page = self.client.query(**kwargs)
+            self.reads.requests += 1
+            self.reads.items += int(page.get("ScannedCount", 0))
+            total += int(page["Count"])
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def touched(self, since: datetime, account: str | None = None) -> Iterator[Entry]:
         """Every entry written at or after `since`, so every entry with history since
         then, of one `account` or of all (an entry written since carries its older history
