@@ -24,6 +24,7 @@ from cfnlint.decode import decode
 from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
 from remedy.handlers.slack_outbox import OWED_METRIC, PENDING_METRIC
 from remedy.ledger.base import OUTCOMES
+from remedy.ledger.indexes import TABLE_SCHEMA
 from remedy.model import Action
 from remedy.normalise import normalisers
 from remedy.pipeline import TIME_TO_REMEDIATE_METRIC
@@ -640,8 +641,9 @@ def test_ledger_table_matches_the_store_and_is_protected(core: dict[str, Any]) -
     table = core["Resources"]["LedgerTable"]
     props = table["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
-    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
-    assert props["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    # Key and indexes exactly as the tests and benches create the table.
+    for name in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes"):
+        assert props[name] == TABLE_SCHEMA[name], name
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["SSESpecification"] == {
