@@ -21,7 +21,6 @@ table's size; a scan examines the table.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import time
 import zlib
@@ -97,12 +96,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 30000])
     args = parser.parse_args()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        os.environ[name] = value
     print(f"python {platform.python_version()} on {platform.machine()}, moto in-process")
     print("examined = items DynamoDB read (ScannedCount); found = entries in the answer")
     print(
