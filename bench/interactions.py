@@ -39,6 +39,8 @@ from urllib.parse import urlencode
 import boto3
 from moto import mock_aws
 
+from remedy.ledger.indexes import TABLE_SCHEMA
+
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 TABLE = "remedy-ledger"
@@ -64,12 +66,7 @@ def _env(slack_url: str, secret_arn: str, topic_arn: str) -> None:
 def _core(slack_token: str) -> tuple[str, str]:
     """The core account's pieces the handler uses: table, secret, topic, remediator."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb.create_table(TableName=TABLE, **TABLE_SCHEMA)
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="remedy/slack",
         SecretString=json.dumps({"bot_token": slack_token, "signing_secret": SIGNING_SECRET}),
@@ -200,12 +197,7 @@ def burst(findings: int, batch: int = 10) -> dict[str, float]:
 
     with mock_aws(), SlackServer() as slack:
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb.create_table(TableName=TABLE, **TABLE_SCHEMA)
         policy = load_policy(ROOT / "policies")
         store = DynamoDBLedgerStore(TABLE, dynamodb)
         slack_notifier = SlackNotifier(

@@ -44,6 +44,7 @@ from remedy.actions import build
 from remedy.actions.s3_quarantine import S3Quarantine
 from remedy.actions.session import AccountSessions
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
+from remedy.ledger.indexes import TABLE_SCHEMA
 from remedy.model import Finding
 from remedy.normalise import normalise
 from remedy.pipeline import Announcer, Pipeline
@@ -220,12 +221,7 @@ def _core_identity() -> boto3.Session:
 
 
 def create_ledger_table(dynamodb: Any) -> None:
-    dynamodb.create_table(
-        TableName=LEDGER_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb.create_table(TableName=LEDGER_TABLE, **TABLE_SCHEMA)
     dynamodb.update_time_to_live(
         TableName=LEDGER_TABLE,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},

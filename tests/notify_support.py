@@ -21,6 +21,7 @@ from conftest import fake_aws_credentials
 from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import Entry, HistoryItem, LedgerStore, State
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
+from remedy.ledger.indexes import TABLE_SCHEMA
 from remedy.model import Decision, Finding
 from remedy.normalise import normalise
 from remedy.notify.slack import web_client
@@ -49,13 +50,9 @@ class Ledger:
 
 
 def create_table(client: Any, table: str = TABLE) -> None:
-    """The ledger table as template.yaml declares it: ``pk`` hash key, TTL ``expires_at``."""
-    client.create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """The ledger table as template.yaml declares it: ``pk`` hash key, the operators'
+    views' indexes, TTL ``expires_at``."""
+    client.create_table(TableName=table, **TABLE_SCHEMA)
     client.update_time_to_live(
         TableName=table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},

@@ -66,3 +66,24 @@ def seen_by(alarm_name: str, stdout: str) -> list[float]:
         ):
             values.extend(metric["values"])
     return values
+
+
+def dashboard_metrics() -> list[list[Any]]:
+    """The metrics the operations dashboard's widgets plot, as CloudWatch lists them:
+    namespace, name, then dimension name/value pairs (and rendering options last)."""
+    body = properties("Dashboard")["DashboardBody"]["Fn::Sub"]
+    return [m for w in json.loads(body)["widgets"] for m in w["properties"]["metrics"]]
+
+
+def dashboard_metric(name: str, stdout: str) -> list[float]:
+    """The values of the dashboard's custom metric `name` in ``stdout``, exactly as the
+    dashboard selects it (namespace, name and dimensions)."""
+    (metric,) = {(m[0], m[1], tuple(m[2:4])) for m in dashboard_metrics() if m[1] == name}
+    namespace, _, (dimension, value) = metric
+    return [
+        v
+        for found in emitted(stdout)
+        if (found["namespace"], found["name"], found["dimensions"])
+        == (namespace, name, {dimension: value})
+        for v in found["values"]
+    ]

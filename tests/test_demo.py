@@ -165,3 +165,17 @@ def test_core_template_refuses_what_it_cannot_translate() -> None:
     bad["Resources"]["SlackSecret"]["Properties"]["Name"] = {"Fn::Sub": "${Nope}/slack"}
     with pytest.raises(TemplateError, match=r"SlackSecret.Name: \$\{Nope\} is not a parameter"):
         api_resources(bad, {"Prefix": "remedy"})
+
+
+@pytest.mark.slow
+def test_demo_ends_with_remedy_status(
+    demo: tuple[subprocess.CompletedProcess[str], Any],
+) -> None:
+    run, _ = demo
+    status = run.stdout[run.stdout.index("\n$ remedy status\n") :]
+    # The finding that arrived during the Slack outage still waits for its approver.
+    assert "Pending approvals: 1\n" in status
+    assert "staging-analytics (222222222222)" in status
+    assert "U0ANALYTIC1" in status
+    assert "remedy-remediator-dlq  0" in status
+    assert "something needs a person" in status

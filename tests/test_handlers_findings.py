@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from fixtures_aws import (
 from remedy.handlers import findings
 from remedy.handlers.runtime import Runtime
 from remedy.ledger.base import State
-from template_support import seen_by
+from template_support import dashboard_metric, seen_by
 
 A, B, C = MEMBERS
 
@@ -96,6 +97,13 @@ def test_good_malformed_and_duplicate_records(
     assert any(m.get("DuplicateFindings") == [1.0] for m in metrics), out
     assert all(m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "remedy" for m in metrics)
     assert seen_by("RemediationFailedAlarm", out) == []
+    # The dashboard's time to remediate: one quarantine, from the finding's creation.
+    (seconds,) = dashboard_metric("TimeToRemediate", out)
+    created, done = (
+        datetime.fromisoformat(at.replace("Z", "+00:00"))
+        for at in (entry.finding["created_at"], entry.updated_at)
+    )
+    assert seconds == (done - created).total_seconds() > 0
 
 
 def test_bodies_that_are_not_events_fail_alone(

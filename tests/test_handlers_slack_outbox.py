@@ -26,12 +26,13 @@ from notify_support import (
 )
 from remedy.devtools.slack_server import SlackServer
 from remedy.handlers import slack_outbox
-from remedy.ledger.base import Entry
+from remedy.ledger.base import Entry, State
+from remedy.ledger.queries import LedgerQueries
 from remedy.notify.composite import SLACK_API_ENV
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.slack import SlackNotifier, SlackUnavailable
 from remedy.policy.accounts import Accounts
-from template_support import granted, properties, seen_by
+from template_support import dashboard_metric, granted, properties, seen_by
 
 __all__ = ["accounts", "aws", "ledger", "slack"]
 
@@ -61,6 +62,9 @@ def calls(
         lambda model, **_: made.append(f"{model.service_model.signing_name}:{model.name}"),
     )
     monkeypatch.setattr(slack_outbox, "_slack", slack_outbox.build(session))
+    monkeypatch.setattr(
+        slack_outbox, "_pending", LedgerQueries(ledger.table, session.client("dynamodb"))
+    )
     yield made
 
 
@@ -91,8 +95,23 @@ def owed(
 
 
 def run(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, int], list[float]]:
+    """The run's answer but for the pending approvals (the test below), and the owed
+    count exactly as SlackOwedAlarm selects it."""
     answer = slack_outbox.handler({}, LambdaContext(function_name="remedy-slack-outbox"))
+    answer.pop("pending_approvals")
     return answer, seen_by("SlackOwedAlarm", capsys.readouterr().out)
+
+
+def test_a_run_reports_the_pending_approvals_for_the_dashboard(
+    owed: list[Entry], ledger: Ledger, calls: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.store.transition(owed[0].key, [State.PENDING_APPROVAL], State.APPROVED, by="slack:U1")
+
+    answer = slack_outbox.handler({}, LambdaContext(function_name="remedy-slack-outbox"))
+
+    assert answer["pending_approvals"] == 1
+    assert dashboard_metric("PendingApprovals", capsys.readouterr().out) == [1.0]
+    assert "dynamodb:Query" in calls
 
 
 def test_a_scheduled_run_sends_what_an_outage_left_owed(

@@ -21,8 +21,15 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
 
+from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
+from remedy.handlers.slack_outbox import OWED_METRIC, PENDING_METRIC
+from remedy.ledger.base import OUTCOMES
+from remedy.ledger.indexes import TABLE_SCHEMA
+from remedy.model import Action
 from remedy.normalise import normalisers
+from remedy.pipeline import TIME_TO_REMEDIATE_METRIC
 from remedy.settings import Settings
+from template_support import dashboard_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "template.yaml"
@@ -634,8 +641,9 @@ def test_ledger_table_matches_the_store_and_is_protected(core: dict[str, Any]) -
     table = core["Resources"]["LedgerTable"]
     props = table["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
-    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
-    assert props["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    # Key and indexes exactly as the tests and benches create the table.
+    for name in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes"):
+        assert props[name] == TABLE_SCHEMA[name], name
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["SSESpecification"] == {
@@ -779,6 +787,25 @@ def test_alarms_cover_dead_letters_errors_and_failed_remediations(core: dict[str
         "FindingsFunction",
         "remedy/RemediationFailed",
     } <= watched
+
+
+def test_dashboard_plots_what_the_code_emits(core: dict[str, Any]) -> None:
+    custom = {(m[0], m[1], tuple(m[2:4])) for m in dashboard_metrics() if m[0] == METRICS_NAMESPACE}
+    assert custom == {
+        (METRICS_NAMESPACE, name, ("service", METRICS_SERVICE))
+        for name in (
+            *(f"Decision{action.value.capitalize()}" for action in Action),
+            *(f"Outcome{state.value.capitalize()}" for state in OUTCOMES),
+            TIME_TO_REMEDIATE_METRIC,
+            OWED_METRIC,
+            PENDING_METRIC,
+        )
+    }
+    # AWS's own metrics name resources of this stack: every DLQ and every function.
+    named = {m[3] for m in dashboard_metrics() if m[0].startswith("AWS/")}
+    functions = resources(core, "AWS::Serverless::Function")
+    queues = [q for q in resources(core, "AWS::SQS::Queue") if "DeadLetter" in q]
+    assert named == {f"${{{f}}}" for f in functions} | {f"${{{q}.QueueName}}" for q in queues}
 
 
 def test_core_outputs(core: dict[str, Any]) -> None:

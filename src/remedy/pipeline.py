@@ -68,6 +68,9 @@ SYSTEM = "remedy"
 #: template's RemediationFailedAlarm watches it.
 REMEDIATION_FAILED_METRIC = "RemediationFailed"
 NEEDS_OPERATOR = frozenset({State.FAILED, State.DENIED, State.LOCKED})
+#: Seconds from the finding's creation (as its product dated it; else the ledger entry's)
+#: to QUARANTINED: the dashboard's time to remediate.
+TIME_TO_REMEDIATE_METRIC = "TimeToRemediate"
 
 
 class InProgress(RemedyError):
@@ -103,6 +106,16 @@ def _parse(at: str) -> datetime:
 
 def _no_count(name: str) -> None:
     return None
+
+
+def _no_measure(name: str, seconds: float) -> None:
+    return None
+
+
+def time_to_remediate(entry: Entry) -> float:
+    """Seconds from the finding's creation to the entry's latest write (its QUARANTINED)."""
+    start = entry.finding.get("created_at") or entry.created_at
+    return max(0.0, (_parse(entry.updated_at) - _parse(str(start))).total_seconds())
 
 
 @dataclass
@@ -142,11 +155,18 @@ class Pipeline:
     announce: Announcer = field(default_factory=Announcer)
     count: Callable[[str], None] = _no_count
     lease: timedelta = DEFAULT_LEASE
+    #: Records a duration metric in seconds (`TIME_TO_REMEDIATE_METRIC`).
+    measure: Callable[[str, float], None] = _no_measure
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, count: Callable[[str], None] = _no_count, session: Any = None
+        cls,
+        settings: Settings,
+        *,
+        count: Callable[[str], None] = _no_count,
+        measure: Callable[[str, float], None] = _no_measure,
+        session: Any = None,
     ) -> Pipeline:
         """The pipeline a Lambda function runs: the ledger table, the member sessions,
         every registered action and the policy (validated: a bad policy fails here).
@@ -167,6 +187,7 @@ class Pipeline:
             actions=build(sessions, settings),
             announce=Announcer((), count),
             count=count,
+            measure=measure,
         )
 
     # -- findings --------------------------------------------------------------------------
@@ -295,6 +316,8 @@ class Pipeline:
             log.warning("outcome %s for %s not recorded: entry moved on", outcome.state, entry.key)
             return current if current is not None else entry
         self.count(f"Outcome{outcome.state.value.capitalize()}")
+        if done.state is State.QUARANTINED:
+            self.measure(TIME_TO_REMEDIATE_METRIC, time_to_remediate(done))
         if outcome.state in NEEDS_OPERATOR:
             self.count(REMEDIATION_FAILED_METRIC)
         level = logging.INFO if outcome.state is State.QUARANTINED else logging.WARNING

@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from remedy.errors import PolicyError
 
 # Modules under remedy.cli that provide subcommands, in help order.
-SUBCOMMANDS: tuple[str, ...] = ("explain", "policy", "owners", "release", "demo")
+SUBCOMMANDS: tuple[str, ...] = (
+    "explain",
+    "policy",
+    "owners",
+    "release",
+    "status",
+    "history",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

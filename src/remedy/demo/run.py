@@ -28,11 +28,14 @@ from remedy.demo.routing import Delivery, Router
 from remedy.devtools.slack_server import SlackServer
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
-from remedy.ledger.dynamodb import DynamoDBLedgerStore
+from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
+from remedy.ledger.queries import LedgerQueries
 from remedy.normalise import normalise
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.slack_message import DISMISS_ACTION, QUARANTINE_ACTION
 from remedy.policy import load_policy
+from remedy.views.status import DEAD_LETTER_QUEUES, render, status
+from remedy.views.table import table as text_table
 
 REGION = "eu-west-1"
 FINDINGS = "remedy.handlers.findings.handler"
@@ -75,6 +78,8 @@ def run(out: TextIO, *, report_path: Path | None = None, keep_running: bool = Fa
         report.seconds = progress.elapsed
         log.flush()
         report.print(out)
+        print("\n$ remedy status", file=out)
+        print(demo.status(), file=out)
         if report_path is not None:
             report.write(report_path)
             print(f"report written to {report_path}", file=out)
@@ -438,6 +443,22 @@ class Demo:
         claims += [c for o in outcomes if (c := verify.bucket(self.aws, o)) is not None]
         claims.append(verify.slack_shows(self.slack, outcomes))
         return claims
+
+    def status(self) -> str:
+        """`remedy status` of the core account as the demo left it (read as the CLI reads
+        it: the ledger's attention index, the outbox item, the DLQs)."""
+        session = self.aws.session(self.org.core)
+        dynamodb = session.client("dynamodb")
+        table = self.org.outputs["LedgerTableName"]
+        result = status(
+            LedgerQueries(table, dynamodb),
+            SlackOutbox(dynamodb, table),
+            session.client("sqs"),
+            self.policy.accounts,
+            [f"{PREFIX}-{name}" for name in DEAD_LETTER_QUEUES],
+            utc_now(),
+        )
+        return render(result, text_table)
 
     def look_around(self, out: TextIO) -> None:
         """Leave both servers up, with an ``aws`` command line per account to look around."""

@@ -303,7 +303,7 @@ def slack_shows(slack: SlackServer, outcomes: list[Outcome]) -> Claim:
 def slack_outage(owed: int, answer: Any) -> Claim:
     """What the findings function could not post while Slack was down was owed, and the
     scheduled Slack outbox run, once Slack was back, sent all of it."""
-    ok = owed > 0 and answer == {"owed": 0}
+    ok = owed > 0 and isinstance(answer, dict) and answer.get("owed") == 0
     return Claim(
         f"a Slack outage delayed {owed} message(s) and lost none: the scheduled Slack "
         "outbox run sent them once Slack was back",

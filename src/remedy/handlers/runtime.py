@@ -24,6 +24,11 @@ class Runtime:
 
         self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
+    def measure(self, name: str, seconds: float) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self.metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=seconds)
+
     @property
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
@@ -35,7 +40,9 @@ class Runtime:
             settings = Settings.from_env()
             # One session for the ledger and the notifier: service models load once.
             session = boto3.session.Session()
-            pipeline = Pipeline.from_settings(settings, count=self.count, session=session)
+            pipeline = Pipeline.from_settings(
+                settings, count=self.count, measure=self.measure, session=session
+            )
             self._notifier = build_notifier(
                 settings,
                 pipeline.policy.accounts,

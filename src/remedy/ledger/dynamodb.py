@@ -15,6 +15,9 @@ Item layout (partition key ``pk``, a string: the finding key)::
     updated_at  S   ISO 8601 UTC
     version     N   bumped by every transition (attrs updates leave it)
     expires_at  N   epoch seconds, set when the entry reaches a state nothing leaves (TTL)
+    attention, attention_at, activity_day
+                S   what the operators' views query by (`remedy.ledger.indexes`), written
+                    with every change that moves them
 
 A transition is one ``UpdateItem`` with ``#state IN (:s0, ...)`` as its condition; a lost
 race comes back as `Conflict` built from ``ReturnValuesOnConditionCheckFailure=ALL_OLD``,
@@ -43,6 +46,7 @@ from remedy.ledger.base import (
     is_terminal,
     stamp,
 )
+from remedy.ledger.indexes import AWAITING_ATTR, activity_day, attention
 
 if TYPE_CHECKING:
     from remedy.settings import Settings
@@ -77,6 +81,24 @@ def _unplain(value: Any) -> Any:
 def _ser(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = _SERIALIZER.serialize(_plain(value))
     return out
+
+
+def _index_update(
+    key: str, at: str, why: str | None, *, moves_attention: bool = True
+) -> tuple[str, dict[str, Any]]:
+    """The update clauses (``SET`` items, then a ``REMOVE`` clause or "") and values
+    that keep the indexes' keys in step with a write at `at` (`remedy.ledger.indexes`):
+    ``attention`` becomes `why`, or goes when `why` is None, unless the write cannot
+    change it (`moves_attention` false)."""
+    values: dict[str, Any] = {":day": {"S": activity_day(key, at)}}
+    sets = "activity_day = :day"
+    if not moves_attention:
+        return sets, values
+    if why is None:
+        return f"{sets} REMOVE attention, attention_at", values
+    values[":attention"] = {"S": why}
+    values[":attention_at"] = {"S": at}
+    return f"{sets}, attention = :attention, attention_at = :attention_at", values
 
 
 def _history_item(item: HistoryItem) -> dict[str, Any]:
@@ -190,7 +212,12 @@ class DynamoDBLedgerStore(LedgerStore):
             "created_at": {"S": stored.created_at},
             "updated_at": {"S": stored.updated_at},
             "version": {"N": "1"},
+            "activity_day": {"S": activity_day(stored.key, stored.updated_at)},
         }
+        why = attention(stored.state, stored.attrs)
+        if why is not None:
+            item["attention"] = {"S": why}
+            item["attention_at"] = {"S": stored.updated_at}
         expires = self._expires_at(stored.state, now)
         if expires is not None:
             item["expires_at"] = {"N": str(expires)}
@@ -256,6 +283,8 @@ class DynamoDBLedgerStore(LedgerStore):
         for i, source in enumerate(sources):
             values[f":s{i}"] = {"S": source}
             placeholders.append(f":s{i}")
+        indexed, index_values = _index_update(key, step.at, attention(target, attrs or {}))
+        values.update(index_values)
         condition = f"#state IN ({', '.join(placeholders)})"
         if expected_version is not None:
             values[":version"] = {"N": str(expected_version)}
@@ -264,7 +293,7 @@ class DynamoDBLedgerStore(LedgerStore):
             response = self.client.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": key}},
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression="SET " + ", ".join([*sets, indexed]),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -282,8 +311,10 @@ class DynamoDBLedgerStore(LedgerStore):
         names = {}
         # No version bump: attrs are bookkeeping (the Slack message ts, a notification owed)
         # and must not void a worker's `expected_version` claim on the entry.
-        values: dict[str, Any] = {":now": {"S": stamp(self.clock())}}
-        sets = ["updated_at = :now"]
+        at = stamp(self.clock())
+        indexed, values = _index_update(key, at, None, moves_attention=False)
+        values[":now"] = {"S": at}
+        sets = ["updated_at = :now", indexed]
         for i, (name, value) in enumerate(attrs.items()):
             names[f"#a{i}"] = name
             values[f":a{i}"] = _ser(value)
@@ -326,6 +357,10 @@ class DynamoDBLedgerStore(LedgerStore):
             ":now": {"S": step.at},
             ":step": _ser([_history_item(step)]),
         }
+        indexed, index_values = _index_update(
+            key, step.at, attention(state, attrs), moves_attention=AWAITING_ATTR in attrs
+        )
+        values.update(index_values)
         sets = ["updated_at = :now", "history = list_append(history, :step)"]
         for i, (name, value) in enumerate(attrs.items()):
             names[f"#a{i}"] = name
@@ -335,7 +370,7 @@ class DynamoDBLedgerStore(LedgerStore):
             response = self.client.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": key}},
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression="SET " + ", ".join([*sets, indexed]),
                 ConditionExpression="#state = :state AND attrs.#when = :when",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,

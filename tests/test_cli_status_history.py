@@ -1,0 +1,249 @@
+"""``remedy status`` and ``remedy history`` against a ledger and queues on moto.
+
+The entries are written by the ledger store as the pipeline, the Slack and email
+deciders and ``remedy release`` write them (their ``by`` values), in several accounts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from notify_support import ROOT, TABLE, Ledger, aws, decision, finding_from, ledger, put_entry
+from remedy.cli import main
+from remedy.ledger.base import Entry, HistoryItem, State, stamp
+from remedy.ledger.dynamodb import DynamoDBLedgerStore
+from remedy.model import Finding
+from remedy.notify.outbox import SlackOutbox
+
+__all__ = ["aws", "ledger"]
+
+NOW = datetime.now(UTC)
+QUEUES = ("remedy-findings-dlq", "remedy-events-dlq", "remedy-remediator-dlq")
+RELEASER = "arn:aws:iam::999999999999:user/ada"
+
+
+@pytest.fixture
+def env(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    monkeypatch.setenv("REMEDY_LEDGER_TABLE", TABLE)
+    monkeypatch.setenv("REMEDY_POLICY_DIR", str(ROOT / "policies"))
+    sqs = boto3.client("sqs")
+    for name in QUEUES:
+        sqs.create_queue(QueueName=name)
+    return ledger
+
+
+def _store(ledger: Ledger, moment: datetime) -> DynamoDBLedgerStore:
+    return DynamoDBLedgerStore(ledger.table, ledger.client, clock=lambda: moment)
+
+
+def _create(
+    ledger: Ledger, moment: datetime, finding: Finding, key: str, state: State, action: str
+) -> None:
+    """An entry as the pipeline creates it: in its first state, with that first step."""
+    at = stamp(moment)
+    entry = Entry(
+        key=key,
+        state=state,
+        account=finding.account,
+        region=finding.region,
+        finding=finding.to_dict(),
+        decision=decision(action).to_dict(),
+        created_at=at,
+        updated_at=at,
+        history=(HistoryItem(at, "remedy", "RECEIVED", state.value, f"rule says {action}"),),
+    )
+    assert _store(ledger, moment).create(entry)[0]
+
+
+def _story(ledger: Ledger) -> None:
+    """Five entries in three accounts, from two days ago to now."""
+    base = finding_from("macie-classification-personal.json")
+    day = NOW - timedelta(days=2)
+    # prod-payments: pending for two days (the oldest), and one approved in Slack.
+    _create(ledger, day, base, "pending-old", State.PENDING_APPROVAL, "approve")
+    _create(ledger, day, base, "approved", State.PENDING_APPROVAL, "approve")
+    _store(ledger, day + timedelta(hours=1)).transition(
+        "approved", [State.PENDING_APPROVAL], State.APPROVED, by="slack:U0PAYLEAD1", note="ok"
+    )
+    # staging-analytics: pending for an hour.
+    other = finding_from("macie-classification-financial.json")
+    _create(
+        ledger, NOW - timedelta(hours=1), other, "pending-new", State.PENDING_APPROVAL, "approve"
+    )
+    # A quarantine that ended LOCKED after two attempts, one released from the CLI.
+    _create(ledger, day, base, "locked", State.QUARANTINING, "quarantine")
+    s = _store(ledger, day + timedelta(minutes=1))
+    s.transition("locked", [State.QUARANTINING], State.FAILED, by="remedy", note="503")
+    s.transition("locked", [State.FAILED], State.QUARANTINING, by="remedy")
+    s.transition("locked", [State.QUARANTINING], State.LOCKED, by="remedy", note="legal hold")
+    _create(ledger, day, base, "freed", State.QUARANTINING, "quarantine")
+    s.transition("freed", [State.QUARANTINING], State.QUARANTINED, by="remedy", note="moved")
+    _store(ledger, NOW).transition(
+        "freed", [State.QUARANTINED], State.RELEASED, by=RELEASER, note="=HYPERLINK(x)"
+    )
+
+
+def test_status_lists_what_waits_for_a_person(
+    env: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _story(env)
+    SlackOutbox(env.client, env.table).add("approved")
+    sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=QUEUES[2])["QueueUrl"], MessageBody="x")
+
+    assert main(["status", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert [p["key"] for p in out["pending_approvals"]] == ["pending-old", "pending-new"]
+    oldest = out["pending_approvals"][0]
+    assert oldest["account"] == "111111111111"
+    assert oldest["account_name"] == "prod-payments"
+    assert oldest["approvers"] == ["U0PAYLEAD1", "U0PAYLEAD2", "S0PAYAPPROV"]
+    assert 2 * 86400 - 60 <= oldest["age_seconds"] <= 2 * 86400 + 60
+    assert oldest["resources"][0].startswith("s3://")
+    assert [(a["key"], a["state"], a["attempts"], a["note"]) for a in out["needs_attention"]] == [
+        ("locked", "LOCKED", 2, "legal hold")
+    ]
+    assert out["slack_messages_owed"] == 1
+    assert {q["name"]: q["depth"] for q in out["dead_letter_queues"]} == {
+        "remedy-findings-dlq": 0,
+        "remedy-events-dlq": 0,
+        "remedy-remediator-dlq": 1,
+    }
+
+    assert main(["status"]) == 1
+    table = capsys.readouterr().out
+    assert "Pending approvals: 2" in table
+    assert "prod-payments (111111111111)" in table
+    assert "2d 0h" in table
+    assert "Needs a person: 1" in table
+    assert "remedy-remediator-dlq  1" in table
+    assert table.rstrip().endswith("something needs a person")
+
+
+def test_status_exits_0_when_nothing_waits(env: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    put_entry(
+        _store(env, NOW),
+        finding_from("macie-classification-financial.json"),
+        State.NOTIFIED,
+        action="notify",
+    )
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "Pending approvals: 0" in out
+    assert out.rstrip().endswith("nothing needs a person")
+
+
+def test_status_counts_a_missing_queue_as_needing_a_person(
+    env: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    boto3.client("sqs").delete_queue(
+        QueueUrl=boto3.client("sqs").get_queue_url(QueueName=QUEUES[1])["QueueUrl"]
+    )
+    assert main(["status", "--json"]) == 1
+    queue = json.loads(capsys.readouterr().out)["dead_letter_queues"][1]
+    assert queue["name"] == "remedy-events-dlq"
+    assert queue["depth"] is None
+    assert queue["error"].startswith("cannot read the queue: ")
+    assert "NonExistentQueue" in queue["error"]
+
+
+def test_status_without_a_prefix_for_an_odd_table_name(
+    env: Ledger, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REMEDY_LEDGER_TABLE", "audit")
+    assert main(["status"]) == 2
+    assert capsys.readouterr().err == (
+        "remedy status: the ledger table 'audit' does not end in '-ledger', so the queues' "
+        "names are unknown: pass --prefix (the stack's Prefix parameter)\n"
+    )
+
+
+def test_history_says_who_when_how_and_why(env: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    _story(env)
+    assert main(["history", "--json"]) == 0
+    steps = json.loads(capsys.readouterr().out)
+    assert len(steps) == 11
+    assert [s["at"] for s in steps] == sorted(s["at"] for s in steps)
+    approved = next(s for s in steps if s["target"] == "APPROVED")
+    assert approved == {
+        "at": approved["at"],
+        "key": "approved",
+        "account": "111111111111",
+        "account_name": "prod-payments",
+        "source": "PENDING_APPROVAL",
+        "target": "APPROVED",
+        "by": "slack:U0PAYLEAD1",
+        "how": "slack",
+        "why": "ok",
+    }
+    assert {s["how"] for s in steps} == {"system", "slack", "cli"}
+
+    assert main(["history", "--by", "cli", "--csv"]) == 0
+    text = capsys.readouterr().out
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == [
+        "at",
+        "key",
+        "account",
+        "account_name",
+        "source",
+        "target",
+        "by",
+        "how",
+        "why",
+    ]
+    # A note that looks like a formula is not one in a spreadsheet.
+    assert rows[1][1:] == [
+        "freed",
+        "111111111111",
+        "prod-payments",
+        "QUARANTINED",
+        "RELEASED",
+        RELEASER,
+        "cli",
+        "'=HYPERLINK(x)",
+    ]
+    assert len(rows) == 2
+    assert text.endswith("\r\n")
+
+
+def test_history_filters(env: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    _story(env)
+
+    def keys(*args: str) -> list[tuple[str, str]]:
+        assert main(["history", "--json", *args]) == 0
+        return [(s["key"], s["target"]) for s in json.loads(capsys.readouterr().out)]
+
+    assert keys("--state", "LOCKED") == [("locked", "LOCKED")]
+    assert keys("--by", "slack:U0PAYLEAD1") == [("approved", "APPROVED")]
+    assert keys("--key", "freed") == [
+        ("freed", "QUARANTINING"),
+        ("freed", "QUARANTINED"),
+        ("freed", "RELEASED"),
+    ]
+    assert keys("--since", (NOW - timedelta(hours=2)).isoformat()) == [
+        ("pending-new", "PENDING_APPROVAL"),
+        ("freed", "RELEASED"),
+    ]
+    until = (NOW - timedelta(days=2) + timedelta(minutes=30)).isoformat()
+    assert ("approved", "APPROVED") not in keys("--until", until)
+    assert keys("--account", "222222222222") == [("pending-new", "PENDING_APPROVAL")]
+    assert keys("--account", "333333333333") == []
+
+
+def test_history_refuses_a_bad_period(env: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "--since", "2026-12-02", "--until", "2026-12-01"]) == 2
+    assert capsys.readouterr().err == (
+        "remedy history: --since 2026-12-02 00:00:00+00:00 is after --until "
+        "2026-12-01 00:00:00+00:00\n"
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main(["history", "--since", "yesterday"])
+    assert exit_.value.code == 2
+    assert "'yesterday' is not an ISO 8601 date or time" in capsys.readouterr().err
