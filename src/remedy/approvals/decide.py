@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
+from remedy.ledger.indexes import AWAITING_ATTR
 from remedy.notify.base import Notifier
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ log = logging.getLogger(__name__)
 VERBS: Mapping[State, str] = {State.APPROVED: "approved", State.DISMISSED: "dismissed"}
 #: The decider id and ledger ``by`` of decisions made from an owners' email link.
 EMAIL_ACTOR = "email-link"
-#: A contained entry's open question (set by the pipeline, cleared by the decision).
-AWAITING = "awaiting_approval"
+#: A contained entry's open question (set by the pipeline, cleared by the decision); the
+#: ledger's attention index reads it too, so it is defined there.
+AWAITING = AWAITING_ATTR
 #: The verdict on a contained entry that the remediator has yet to carry out.
 PENDING_DECISION = "pending_decision"
 #: The ledger ``by`` of that verdict's decider, for the history of carrying it out.

@@ -44,7 +44,7 @@ NEEDS_PERSON: frozenset[State] = frozenset(
 )
 #: Every ``attention`` value, in the order ``remedy status`` lists them.
 ATTENTION_VALUES: tuple[str, ...] = (PENDING, *sorted(s.value for s in NEEDS_PERSON))
-#: A contained entry's open approval question (`remedy.approval.AWAITING`; the ledger is
+#: A contained entry's open approval question (`remedy.approvals.decide.AWAITING`; the ledger is
 #: below the approval module, so the attribute's name is part of the ledger's schema).
 AWAITING_ATTR = "awaiting_approval"
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, astuple, dataclass, fields
 from datetime import datetime
 
-from remedy.approval import EMAIL_ACTOR
+from remedy.approvals.decide import EMAIL_ACTOR
 from remedy.ledger.base import Entry
 from remedy.notify.facts import SLACK_ACTOR
 from remedy.pipeline import SYSTEM
