@@ -46,15 +46,14 @@ _NOT_IN_ORG = frozenset({"AccountNotFoundException", "ChildNotFoundException"})
 
 
 class OrganizationsUnavailable(RemedyError):
-    """AWS Organizations could not be read for an account remedy has not read before."""
+    """AWS Organizations could not be read (for an account: one remedy has not read before)."""
 
-    def __init__(self, account_id: str, role_arn: str, error: Exception) -> None:
-        self.account_id = account_id
+    def __init__(self, what: str, role_arn: str, error: Exception) -> None:
         super().__init__(
-            f"cannot read account {account_id} from AWS Organizations through {role_arn}: "
+            f"cannot read {what} from AWS Organizations through {role_arn}: "
             f"{_describe(error)}; check the core stack's OrganizationsRoleArn and that the "
             "role allows organizations:ListParents, DescribeOrganizationalUnit, "
-            "ListTagsForResource and DescribeAccount (the finding is retried)"
+            "ListTagsForResource, DescribeAccount and ListAccounts"
         )
 
 
@@ -150,7 +149,9 @@ class OrgDirectory:
             placement = self._read(account_id, now)
         except (ClientError, BotoCoreError) as error:
             if kept is None:
-                raise OrganizationsUnavailable(account_id, self.role_arn, error) from error
+                raise OrganizationsUnavailable(
+                    f"account {account_id}", self.role_arn, error
+                ) from error
             log.warning(
                 "AWS Organizations unreadable (%s); using what it said about %s before",
                 _describe(error),
@@ -159,6 +160,16 @@ class OrgDirectory:
             return kept.value  # type: ignore[no-any-return]
         self._accounts[account_id] = _Kept(placement, now + self.max_age)
         return placement
+
+    def account_ids(self) -> list[str]:
+        """Every account in the organization (ListAccounts; not cached: for the CLI)."""
+        try:
+            paginator = self.client().get_paginator("list_accounts")
+            return sorted(a["Id"] for page in paginator.paginate() for a in page["Accounts"])
+        except (ClientError, BotoCoreError) as error:
+            raise OrganizationsUnavailable(
+                "the organization's accounts", self.role_arn, error
+            ) from error
 
     def _read(self, account_id: str, now: float) -> Placement:
         client = self.client()

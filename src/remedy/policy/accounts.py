@@ -75,6 +75,8 @@ class Placements(Protocol):
 
     def placement(self, account_id: str) -> Placement: ...
 
+    def account_ids(self) -> list[str]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class AccountInfo:
