@@ -58,10 +58,13 @@ class OrganizationsUnavailable(RemedyError):
 
 
 def _describe(error: Exception) -> str:
+    """AWS's code and message, on one line."""
     if isinstance(error, ClientError):
         err = error.response.get("Error", {})
-        return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}"
-    return str(error)
+        text = f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}"
+    else:
+        text = str(error)
+    return " ".join(text.split())
 
 
 class RoleClient:
