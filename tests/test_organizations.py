@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from cfnlint.decode import decode
 from moto import mock_aws
 from moto.core import enable_iam_authentication
 
@@ -35,6 +36,7 @@ from remedy.organizations import (
 from remedy.policy import Policy, decide, load_policy
 from remedy.policy.accounts import OrgUnit
 from remedy.settings import Settings
+from template_support import CORE as CORE_TEMPLATE
 
 REGION = "us-east-1"
 MANAGEMENT = "123456789012"
@@ -603,3 +605,30 @@ def test_owners_sync_keeps_owners_for_every_account_of_the_organization(
         "account_id": [{"anything-but": sorted([*in_workloads, lab])}]
     }
     assert err.splitlines()[-1] == f"owners sync: made 3 change(s) on {arn}"
+
+
+def test_only_the_resolving_functions_may_assume_only_that_role() -> None:
+    template, errors = decode(str(CORE_TEMPLATE))
+    assert not errors and template is not None, errors
+    grant = template["Resources"]["OrganizationsReadGrant"]
+    assert grant["Condition"] == "HasOrganizationsRole"
+    assert template["Conditions"]["HasOrganizationsRole"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationsRoleArn"}, ""]}]
+    }
+    assert grant["Properties"]["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "AssumeOrganizationsReadRole",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": {"Ref": "OrganizationsRoleArn"},
+        }
+    ]
+    assert grant["Properties"]["Roles"] == [
+        {"Ref": "RemediatorRole"},
+        {"Ref": "InteractionsFunctionRole"},
+        {"Ref": "EmailApprovalFunctionRole"},
+        {"Ref": "SlackOutboxFunctionRole"},
+    ]
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["REMEDY_ORG_ROLE_ARN"] == {"Ref": "OrganizationsRoleArn"}
+    assert template["Parameters"]["OrganizationsRoleArn"]["Default"] == ""
