@@ -507,6 +507,10 @@ def test_the_core_reads_organizations_through_the_read_only_role(
         # moto checks every request against the caller's policies: the core user may only
         # assume the role, and the role's read-only grant is enough to resolve an account.
         assert policy.accounts.get(payments).environment == "prod"
+    # The role's credentials are the Organizations client's alone: the session the
+    # function shares with its ledger and notifiers still acts as the function.
+    core_identity = session.client("sts").get_caller_identity()["Arn"]
+    assert core_identity == f"arn:aws:iam::{org.accounts['core']}:user/remedy-findings"
     assert assumed == [
         {
             "RoleArn": ROLE_ARN,

@@ -97,11 +97,13 @@ class RoleClient:
             creds = self.session.client("sts", config=self.config).assume_role(
                 RoleArn=self.role_arn, RoleSessionName=SESSION_NAME, **extra
             )["Credentials"]
+            # A session of its own: credentials given to a shared botocore session would
+            # replace those of the function's ledger and notifier clients.
             self._client = boto3.session.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],
                 aws_session_token=creds["SessionToken"],
-                botocore_session=self.session._session,
+                region_name=self.session.region_name,
             ).client("organizations", config=self.config)
             self._refresh_at = creds["Expiration"].timestamp() - REFRESH_MARGIN_SECONDS
         return self._client

@@ -197,15 +197,7 @@ class Accounts:
                     values[name] = layer.block[name]
                     sources[name] = layer.label
                     break
-        info = AccountInfo(
-            name=values["name"],
-            environment=values["environment"],
-            owners=tuple(values["owners"]),
-            approvers=_approvers(values["approvers"]),
-            channels=_channels(values["slack"]),
-            listed=placement.account_id in self.account_blocks,
-            ous=placement.ous,
-        )
+        info = _info(values, placement.account_id in self.account_blocks, placement.ous)
         return Resolution(placement.account_id, info, sources, tuple(problems))
 
     def _layers(self, placement: Placement, problems: list[str]) -> Iterator[_Layer]:
@@ -319,6 +311,19 @@ def _approvers(block: Mapping[str, Any]) -> Approvers:
     return Approvers(tuple(block.get("users", ())), block.get("usergroup"))
 
 
+def _info(block: Mapping[str, Any], listed: bool, ous: tuple[OrgUnit, ...] = ()) -> AccountInfo:
+    """An account's info from a block that has every field."""
+    return AccountInfo(
+        name=block["name"],
+        environment=block["environment"],
+        owners=tuple(block["owners"]),
+        approvers=_approvers(block["approvers"]),
+        channels=_channels(block["slack"]),
+        listed=listed,
+        ous=ous,
+    )
+
+
 def _org_settings(block: Mapping[str, Any] | None) -> OrgSettings:
     if block is None:
         return OrgSettings()
@@ -333,14 +338,7 @@ def build(document: Mapping[str, Any]) -> Accounts:
     """Accounts from a schema-valid accounts.yaml document."""
     default_block = document["default"]
     file_only = Accounts(
-        default=AccountInfo(
-            name=default_block["name"],
-            environment=default_block["environment"],
-            owners=tuple(default_block["owners"]),
-            approvers=_approvers(default_block["approvers"]),
-            channels=_channels(default_block["slack"]),
-            listed=False,
-        ),
+        default=_info(default_block, listed=False),
         by_id={},
         aggregators=frozenset(document.get("aggregators", ())),
         default_block=default_block,
