@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
         ["bench/decide.py", "--events", "200", "--repeat", "1"],
         ["bench/api_calls.py", "--objects", "2"],
         ["bench/interactions.py", "--requests", "5", "--burst", "30"],
+        ["bench/account_resolve.py", "--accounts", "5", "--findings", "50", "--repeat", "1"],
     ],
-    ids=["decide", "api_calls", "interactions"],
+    ids=["decide", "api_calls", "interactions", "account_resolve"],
 )
 def test_bench_script_runs(args: list[str]) -> None:
     done = subprocess.run(
