@@ -23,10 +23,25 @@ from moto import mock_aws
 from moto.core import enable_iam_authentication
 
 from conftest import fake_aws_credentials
+from notify_support import (
+    SIGNING_SECRET,
+    TABLE,
+    click_body,
+    create_table,
+    finding_from,
+    put_entry,
+    sign,
+    slack_client,
+)
 from policy_support import finding, policy_dir
 from remedy.cli import main
+from remedy.devtools.slack_server import SlackServer
 from remedy.errors import PolicyError
+from remedy.ledger.base import State
+from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.model import Action, Severity
+from remedy.notify.slack import SlackNotifier
+from remedy.notify.slack_message import QUARANTINE_ACTION
 from remedy.organizations import (
     OrganizationsUnavailable,
     OrgDirectory,
@@ -636,3 +651,61 @@ def test_only_the_resolving_functions_may_assume_only_that_role() -> None:
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
     assert environment["REMEDY_ORG_ROLE_ARN"] == {"Ref": "OrganizationsRoleArn"}
     assert template["Parameters"]["OrganizationsRoleArn"]["Default"] == ""
+
+
+def test_a_slack_click_is_authorised_by_the_unit_s_approvers_through_the_deployed_handler(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interactions entry point as deployed, with OrganizationsRoleArn set: the message
+    goes to the unit's channel, and only the unit's approvers (the id block's, which wins
+    over the path block's) may decide."""
+    from remedy.handlers import interactions as entry_point
+
+    _management_role()
+    payments = org.accounts["payments"]
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    create_table(dynamodb)
+    store = DynamoDBLedgerStore(TABLE, dynamodb)
+    item = replace(
+        finding_from("macie-classification-personal.json"),
+        account=payments,
+        envelope_account=payments,
+    )
+    with SlackServer() as slack:
+        secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="remedy/slack",
+            SecretString=json.dumps({"bot_token": slack.token, "signing_secret": SIGNING_SECRET}),
+        )["ARN"]
+        for name, value in {
+            "REMEDY_LEDGER_TABLE": TABLE,
+            "REMEDY_SLACK_SECRET_ARN": secret,
+            "REMEDY_REMEDIATOR_FUNCTION": "remedy-remediator",
+            "REMEDY_SLACK_API_URL": slack.url,
+            "REMEDY_POLICY_DIR": str(org.folder),
+            "REMEDY_ORG_ROLE_ARN": ROLE_ARN,
+            "REMEDY_EXTERNAL_ID": EXTERNAL_ID,
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(entry_point, "_app", None)
+        policy = load_resolved_policy(Settings.from_env())
+        entry = put_entry(store, item)
+        SlackNotifier(store, policy.accounts, slack_client(slack)).on_change(entry)
+        pending = store.get(entry.key)
+        assert pending is not None
+        assert [c["channel"] for c in slack.calls("chat.postMessage")] == ["#workloads"]
+
+        def click(user: str) -> int:
+            body = click_body(pending.key, QUARANTINE_ACTION, user)
+            event = {"headers": sign(body), "body": body.decode(), "isBase64Encoded": False}
+            return int(entry_point.handler(event, None)["statusCode"])
+
+        assert click("U0PRODPATH1") == 200
+        (told,) = slack.ephemeral
+        assert told["text"].startswith(f"You are not an approver for payments ({payments})")
+        assert "<@U0PRODBYID1>" in told["text"]
+        unchanged = store.get(pending.key)
+        assert unchanged is not None and unchanged.version == pending.version
+        assert click("U0PRODBYID1") == 200
+    approved = store.get(pending.key)
+    assert approved is not None and approved.state is State.APPROVED
+    assert approved.attrs["decided_by"]["id"] == "U0PRODBYID1"
