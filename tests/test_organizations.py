@@ -661,7 +661,7 @@ def test_a_slack_click_is_authorised_by_the_unit_s_approvers_through_the_deploye
     over the path block's) may decide."""
     from remedy.handlers import interactions as entry_point
 
-    _management_role()
+    iam = _management_role()
     payments = org.accounts["payments"]
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     create_table(dynamodb)
@@ -706,6 +706,41 @@ def test_a_slack_click_is_authorised_by_the_unit_s_approvers_through_the_deploye
         unchanged = store.get(pending.key)
         assert unchanged is not None and unchanged.version == pending.version
         assert click("U0PRODBYID1") == 200
-    approved = store.get(pending.key)
-    assert approved is not None and approved.state is State.APPROVED
-    assert approved.attrs["decided_by"]["id"] == "U0PRODBYID1"
+        approved = store.get(pending.key)
+        assert approved is not None and approved.state is State.APPROVED
+        assert approved.attrs["decided_by"]["id"] == "U0PRODBYID1"
+
+        # Organizations down, and a cold container that never read the account: the
+        # approver is told, and nothing changes.
+        iam.delete_role_policy(RoleName=ROLE_NAME, PolicyName="read-organizations")
+        other = put_entry(store, replace(item, key="m-ledger", account=org.accounts["ledger"]))
+        # moto checks policies only for identities it knows: the function becomes an IAM
+        # user allowed everything; the read role cannot be used (its grant is gone, and
+        # moto refuses to let this user assume it, so the failure is AssumeRole's).
+        iam.create_user(UserName="function")
+        iam.put_user_policy(
+            UserName="function",
+            PolicyName="all",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName="function")["AccessKey"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        monkeypatch.delenv("AWS_SESSION_TOKEN")
+        monkeypatch.setattr(entry_point, "_app", None)
+        slack.clear_requests()
+        with enable_iam_authentication():
+            body = click_body(other.key, QUARANTINE_ACTION, "U0PRODBYID1")
+            event = {"headers": sign(body), "body": body.decode(), "isBase64Encoded": False}
+            assert entry_point.handler(event, None)["statusCode"] == 200
+        (told,) = slack.ephemeral
+        assert told["text"] == (
+            "Could not read this account's approvers from AWS Organizations; nothing was "
+            "changed. Try again shortly."
+        )
+        assert store.get(other.key) == other
