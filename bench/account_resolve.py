@@ -35,25 +35,16 @@ from moto import mock_aws
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from policy_support import finding, policy_dir  # noqa: E402
+from policy_support import DEFAULT_ONLY_ACCOUNTS, finding, policy_dir  # noqa: E402
 from remedy.model import Finding  # noqa: E402
 from remedy.organizations import OrgDirectory  # noqa: E402
 from remedy.policy import Policy, decide, load_policy  # noqa: E402
 
 TEAMS = ("payments", "analytics", "identity", "platform", "search")
 
-ACCOUNTS_YAML = """\
-version: 1
-default:
-  name: unlisted account
-  environment: unknown
-  owners: [cloud-security@example.com]
-  slack: {channel: "#sec-findings"}
-  approvers: {usergroup: S0SECAPPROVE}
-accounts: {}
-organizational_units:
-  Root/Sandbox: {environment: dev}
-"""
+ACCOUNTS_YAML = (
+    DEFAULT_ONLY_ACCOUNTS + "organizational_units:\n  Root/Sandbox: {environment: dev}\n"
+)
 
 
 def build_org(count: int) -> tuple[Any, list[str]]:

@@ -33,7 +33,7 @@ from notify_support import (
     sign,
     slack_client,
 )
-from policy_support import finding, policy_dir
+from policy_support import DEFAULT_ONLY_ACCOUNTS, finding, policy_dir
 from remedy.cli import main
 from remedy.devtools.slack_server import SlackServer
 from remedy.errors import PolicyError
@@ -392,15 +392,8 @@ def test_bad_unit_and_organizations_config_is_reported_by_file_and_path(tmp_path
     folder = policy_dir(
         tmp_path,
         [{"id": "bad-ou", "match": {"ou": ["Workloads/*", "ou-1"]}, "action": "notify"}],
-        accounts="""\
-version: 1
-default:
-  name: unlisted account
-  environment: unknown
-  owners: [cloud-security@example.com]
-  slack: {channel: "#sec-findings"}
-  approvers: {usergroup: S0SECAPPROVE}
-accounts: {}
+        accounts=DEFAULT_ONLY_ACCOUNTS
+        + """\
 organizational_units:
   Workloads/Prod: {environment: prod}
   Root/Sandbox: {name: sandbox}
@@ -447,6 +440,18 @@ def test_rule_environments_may_be_ones_only_units_or_tags_name(org: Org, tmp_pat
     assert load_policy(folder).rules.ids == ("prod", "pci")
 
 
+def _iam_user(iam: Any, name: str, statement: dict[str, Any]) -> dict[str, Any]:
+    """An IAM user allowed `statement` alone; its access key."""
+    iam.create_user(UserName=name)
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="only",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    key: dict[str, Any] = iam.create_access_key(UserName=name)["AccessKey"]
+    return key
+
+
 def _core_session(org: Org) -> tuple[boto3.Session, list[dict[str, Any]]]:
     """The core account's identity: allowed to assume the read-only role and nothing else;
     every AssumeRole it makes is recorded."""
@@ -461,21 +466,11 @@ def _core_session(org: Org) -> tuple[boto3.Session, list[dict[str, Any]]]:
         aws_session_token=creds["SessionToken"],
         region_name=REGION,
     )
-    iam = admin.client("iam")
-    iam.create_user(UserName="remedy-findings")
-    iam.put_user_policy(
-        UserName="remedy-findings",
-        PolicyName="assume-organizations-read-role",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}
-                ],
-            }
-        ),
+    key = _iam_user(
+        admin.client("iam"),
+        "remedy-findings",
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN},
     )
-    key = iam.create_access_key(UserName="remedy-findings")["AccessKey"]
     session = boto3.Session(
         aws_access_key_id=key["AccessKeyId"],
         aws_secret_access_key=key["SecretAccessKey"],
@@ -717,18 +712,7 @@ def test_a_slack_click_is_authorised_by_the_unit_s_approvers_through_the_deploye
         # moto checks policies only for identities it knows: the function becomes an IAM
         # user allowed everything; the read role cannot be used (its grant is gone, and
         # moto refuses to let this user assume it, so the failure is AssumeRole's).
-        iam.create_user(UserName="function")
-        iam.put_user_policy(
-            UserName="function",
-            PolicyName="all",
-            PolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-                }
-            ),
-        )
-        key = iam.create_access_key(UserName="function")["AccessKey"]
+        key = _iam_user(iam, "function", {"Effect": "Allow", "Action": "*", "Resource": "*"})
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
         monkeypatch.delenv("AWS_SESSION_TOKEN")
