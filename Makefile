@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/decide.py
 	$(BIN)/python bench/api_calls.py
 	$(BIN)/python bench/interactions.py
+	$(BIN)/python bench/account_resolve.py
 
 # ---- deployment (not run by the tests; needs AWS credentials) -------------------------------
 SAM := SAM_CLI_TELEMETRY=0 $(CURDIR)/$(SAM_VENV)/bin/sam

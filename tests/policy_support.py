@@ -11,6 +11,17 @@ import yaml
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 
 SHIPPED = Path(__file__).resolve().parent.parent / "policies"
+#: An accounts.yaml of the default block alone, to add units and settings to.
+DEFAULT_ONLY_ACCOUNTS = """\
+version: 1
+default:
+  name: unlisted account
+  environment: unknown
+  owners: [cloud-security@example.com]
+  slack: {channel: "#sec-findings"}
+  approvers: {usergroup: S0SECAPPROVE}
+accounts: {}
+"""
 
 
 def s3_object(bucket: str = "payments-exports", key: str = "2024/cards.csv") -> Resource:

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
         ["bench/api_calls.py", "--objects", "2"],
         ["bench/interactions.py", "--requests", "5", "--burst", "30"],
         ["bench/ledger_views.py", "--sizes", "100"],
+        ["bench/account_resolve.py", "--accounts", "5", "--findings", "50", "--repeat", "1"],
     ],
-    ids=["decide", "api_calls", "interactions", "ledger_views"],
+    ids=["decide", "api_calls", "interactions", "ledger_views", "account_resolve"],
 )
 def test_bench_script_runs(args: list[str]) -> None:
     done = subprocess.run(

@@ -176,14 +176,14 @@ class Pipeline:
         from remedy.actions import build
         from remedy.actions.session import AccountSessions
         from remedy.ledger.dynamodb import DynamoDBLedgerStore
-        from remedy.policy import load_policy
+        from remedy.policy.organizations import load_resolved_policy
 
         sessions = AccountSessions(settings)
         return cls(
             store=DynamoDBLedgerStore.from_settings(
                 settings, session.client("dynamodb") if session else None
             ),
-            policy=load_policy(settings.policy_dir),
+            policy=load_resolved_policy(settings, session=session),
             actions=build(sessions, settings),
             announce=Announcer((), count),
             count=count,

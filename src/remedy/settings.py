@@ -28,6 +28,9 @@ class Settings:
     link_secret_arn: str = ""
     public_url: str = ""
     link_ttl_hours: int = 72
+    #: The role in the management account (or a delegated administrator) that reads
+    #: accounts' units and tags from AWS Organizations; empty: accounts.yaml alone.
+    org_role_arn: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,6 +49,7 @@ class Settings:
             link_secret_arn=env.get("REMEDY_LINK_SECRET_ARN", ""),
             public_url=env.get("REMEDY_PUBLIC_URL", ""),
             link_ttl_hours=int(env.get("REMEDY_LINK_TTL_HOURS", "72")),
+            org_role_arn=env.get("REMEDY_ORG_ROLE_ARN", ""),
         )
 
     def quarantine_bucket(self, account: str, region: str) -> str:

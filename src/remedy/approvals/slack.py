@@ -40,6 +40,7 @@ from remedy.notify.facts import SLACK_ACTOR
 from remedy.notify.slack import SLACK_FAILURES
 from remedy.notify.slack_message import DISMISS_ACTION, QUARANTINE_ACTION
 from remedy.policy.accounts import Accounts, Approvers
+from remedy.policy.organizations import OrganizationsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,16 @@ class Interactions:
 
     # -- 3. authorisation ----------------------------------------------------------------------
     def _may_decide(self, click: Click, entry: Entry) -> bool:
-        account = self.accounts.get(entry.account)
+        try:
+            account = self.accounts.get(entry.account)
+        except OrganizationsUnavailable as exc:
+            log.warning("cannot resolve account %s: %s", entry.account, exc)
+            self._tell(
+                click,
+                "Could not read this account's approvers from AWS Organizations; nothing was "
+                "changed. Try again shortly.",
+            )
+            return False
         approvers = account.approvers
         if click.user_id in approvers.users:
             return True

@@ -1,10 +1,13 @@
-"""``remedy explain EVENT.json...``: what remedy would do with each event, without AWS.
+"""``remedy explain EVENT.json...``: what remedy would do with each event, without AWS
+(unless ``--org-role`` names a role to read AWS Organizations through).
 
 Prints one JSON document, ``{"events": [{"file", "findings", "error"}]}``, keys sorted and
 indented so the output is stable to diff and script against. Each finding is the
 normalised finding plus its ``decision`` ``{action, rule, reason}``. A file that cannot
 be read as an event gets ``error`` (one line naming the file and the field) and a line
 on stderr; the others are still explained, and the exit status is then 2.
+``--account-info ACCOUNT`` adds ``accounts``: what each account resolves to (owners,
+Slack routing, approvers, environment, units) and which layer gave each field.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from remedy.cli import org_role
 from remedy.errors import InvalidEvent
 from remedy.normalise import normalise
-from remedy.policy import Policy, decide, load_policy
+from remedy.policy import Policy, decide
+from remedy.policy.organizations import OrganizationsUnavailable
 
 _ACCOUNT_ID = re.compile(r"[0-9]{12}\Z")
 
@@ -39,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
             "could not be read as an event (the others are still explained)."
         ),
     )
-    parser.add_argument("events", nargs="+", metavar="EVENT.json", help="event files; - for stdin")
+    parser.add_argument("events", nargs="*", metavar="EVENT.json", help="event files; - for stdin")
     parser.add_argument(
         "--aggregator",
         action="append",
@@ -53,6 +58,15 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         help="policy folder (default: $REMEDY_POLICY_DIR, else the policies/ shipped with remedy)",
     )
+    parser.add_argument(
+        "--account-info",
+        action="append",
+        default=[],
+        type=_account_id,
+        metavar="ACCOUNT",
+        help="also show what this account resolves to and which layer gave each field (repeatable)",
+    )
+    org_role.add_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -97,15 +111,29 @@ def _failed(name: str, message: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy).with_aggregators(args.aggregator)
+    if not args.events and not args.account_info:
+        print(
+            "remedy explain: nothing to explain: name event files or --account-info",
+            file=sys.stderr,
+        )
+        return 2
+    policy = org_role.load(args).with_aggregators(args.aggregator)
     entries = []
     status = 0
+    try:
+        accounts = [policy.accounts.resolve(a).to_dict() for a in args.account_info]
+    except OrganizationsUnavailable as exc:
+        print(f"remedy explain: {exc}", file=sys.stderr)
+        return 2
     for name in args.events:
         entry = explain_file(name, policy)
         if entry["error"] is not None:
             print(f"remedy explain: {entry['error']}", file=sys.stderr)
             status = 2
         entries.append(entry)
-    json.dump({"events": entries}, sys.stdout, indent=2, sort_keys=True)
+    document: dict[str, Any] = {"events": entries}
+    if args.account_info:
+        document["accounts"] = accounts
+    json.dump(document, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
     return status

@@ -9,8 +9,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from remedy.cli import org_role
 from remedy.notify import owners
-from remedy.policy import load_policy
+from remedy.policy.organizations import OrganizationsUnavailable
 from remedy.settings import Settings
 
 
@@ -23,8 +24,9 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Subscribe every owner address in accounts.yaml to the owner topic with a filter "
             "policy on account_id, update filters that differ, and unsubscribe addresses that "
-            "are no longer owners. Safe to rerun: a second run changes nothing. Prints one "
-            "line per change; exit 0, or 2 on a policy or AWS error."
+            "are no longer owners. Safe to rerun: a second run changes nothing. Prints each "
+            "account's owners and where they come from, then one line per change; exit 0, "
+            "or 2 on a policy or AWS error."
         ),
     )
     sync.add_argument(
@@ -40,6 +42,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="ARN",
         help="the owner topic (default: $REMEDY_OWNER_TOPIC_ARN; the OwnerTopicArn output)",
     )
+    org_role.add_argument(sync)
     sync.set_defaults(func=run_sync)
 
 
@@ -51,17 +54,32 @@ def run_sync(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    policy = org_role.load(args)
     try:
-        policy = load_policy(args.policy)
+        resolutions = owners.resolved(policy.accounts)
         region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else None
         client = boto3.client("sns", region_name=region or None)
-        changes = owners.sync(client, topic_arn, policy.accounts, dry_run=args.dry_run)
-    except owners.OwnersError as exc:
+        changes = owners.sync(
+            client,
+            topic_arn,
+            policy.accounts,
+            dry_run=args.dry_run,
+            infos={account_id: r.info for account_id, r in resolutions.items()},
+        )
+    except (owners.OwnersError, OrganizationsUnavailable) as exc:
         print(exc, file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as exc:
         print(f"remedy owners sync: {topic_arn}: {exc}", file=sys.stderr)
         return 2
+    for resolution in resolutions.values():
+        info = resolution.info
+        print(
+            f"account {resolution.account_id} ({info.name}): owners {', '.join(info.owners)} "
+            f"from {resolution.sources['owners']}"
+        )
+        for problem in resolution.problems:
+            print(problem, file=sys.stderr)
     prefix = "would " if args.dry_run else ""
     for change in changes:
         print((prefix if change.kind != "pending" else "") + change.describe())

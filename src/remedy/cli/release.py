@@ -41,14 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from remedy.ledger.dynamodb import DynamoDBLedgerStore
     from remedy.notify.composite import build_notifier
     from remedy.pipeline import Announcer
-    from remedy.policy import load_policy
+    from remedy.policy.organizations import load_resolved_policy
     from remedy.settings import Settings
 
     try:
         settings = Settings.from_env()
         caller = boto3.client("sts").get_caller_identity()["Arn"]
         store = DynamoDBLedgerStore.from_settings(settings)
-        notifier = build_notifier(settings, load_policy(settings.policy_dir).accounts, store)
+        notifier = build_notifier(settings, load_resolved_policy(settings).accounts, store)
         entry = release(
             args.key,
             by=args.by or caller,

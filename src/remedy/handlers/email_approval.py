@@ -21,7 +21,7 @@ from remedy.approvals.page import HEADERS, ApprovalPage, Page
 from remedy.approvals.slack import lambda_hand_over
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.notify.composite import CompositeNotifier, build_notifier
-from remedy.policy import load_policy
+from remedy.policy.organizations import load_resolved_policy
 from remedy.settings import Settings
 
 _app: tuple[ApprovalPage, CompositeNotifier] | None = None
@@ -30,7 +30,7 @@ _app: tuple[ApprovalPage, CompositeNotifier] | None = None
 def build(session: Any = None) -> tuple[ApprovalPage, CompositeNotifier]:
     settings = Settings.from_env()
     session = session or boto3.session.Session()
-    policy = load_policy(settings.policy_dir)
+    policy = load_resolved_policy(settings, session=session)
     store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb"))
     notifier = build_notifier(settings, policy.accounts, store, session=session)
     signer = LinkSigner(

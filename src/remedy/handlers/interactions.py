@@ -21,7 +21,7 @@ from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.notify.composite import SLACK_API_ENV, SlackOptions, build_notifier
 from remedy.notify.secrets import SlackSecrets
 from remedy.notify.slack import SLACK_API, current_client
-from remedy.policy import load_policy
+from remedy.policy.organizations import load_resolved_policy
 from remedy.settings import Settings
 
 # Slack waits 3 s for the answer: AWS calls on this path fail fast instead of retrying long.
@@ -33,7 +33,7 @@ _app: Interactions | None = None
 def build(session: Any = None) -> Interactions:
     settings = Settings.from_env()
     session = session or boto3.session.Session()
-    policy = load_policy(settings.policy_dir)
+    policy = load_resolved_policy(settings, session=session, config=_FAST)
     store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb", config=_FAST))
     secrets = SlackSecrets(
         settings.slack_secret_arn, client=session.client("secretsmanager", config=_FAST)

@@ -25,7 +25,7 @@ from remedy.ledger.queries import LedgerQueries
 from remedy.notify.composite import SlackOptions, build_slack_notifier
 from remedy.notify.secrets import SlackSecrets
 from remedy.notify.slack import SlackNotifier
-from remedy.policy import load_policy
+from remedy.policy.organizations import load_resolved_policy
 from remedy.settings import Settings
 
 logger = Logger(service="remedy-slack-outbox")
@@ -44,7 +44,7 @@ _pending: LedgerQueries | None = None
 def build(session: Any = None) -> SlackNotifier:
     settings = Settings.from_env()
     session = session or boto3.session.Session()
-    policy = load_policy(settings.policy_dir)
+    policy = load_resolved_policy(settings, session=session)
     store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb"))
     secrets = SlackSecrets(settings.slack_secret_arn, client=session.client("secretsmanager"))
     return build_slack_notifier(

@@ -26,7 +26,7 @@ from remedy.approvals.email_links import ApprovalLinks, LinkKeyError
 from remedy.errors import RemedyError
 from remedy.ledger.base import OUTCOMES, Entry, State
 from remedy.notify.facts import Facts, facts_of
-from remedy.policy.accounts import Accounts
+from remedy.policy.accounts import AccountInfo, Accounts, Resolution
 
 log = logging.getLogger(__name__)
 
@@ -175,23 +175,42 @@ class Change:
         )
 
 
-def desired_filters(accounts: Accounts) -> dict[str, dict[str, Any]]:
-    """Each owner address (lower-cased) and the filter policy of its subscription."""
+def resolved(accounts: Accounts) -> dict[str, Resolution]:
+    """The accounts owners are kept for, each resolved with the layer of each field:
+    accounts.yaml's entries and, with the organization attached, every account in it."""
+    ids = set(accounts.by_id)
+    if accounts.organization is not None:
+        ids.update(accounts.organization.account_ids())
+    return {account_id: accounts.resolve(account_id) for account_id in sorted(ids)}
+
+
+def desired_filters(
+    accounts: Accounts, infos: Mapping[str, AccountInfo] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each owner address (lower-cased) and the filter policy of its subscription.
+
+    `infos` are the accounts to keep owners for (default: accounts.yaml's entries).
+    """
+    known = accounts.by_id if infos is None else infos
     owned: dict[str, set[str]] = {}
-    for account_id, info in accounts.by_id.items():
+    for account_id, info in known.items():
         for email in info.owners:
             owned.setdefault(email.lower(), set()).add(account_id)
     default_owners = {email.lower() for email in accounts.default.owners}
     out: dict[str, dict[str, Any]] = {}
     for email in sorted(owned.keys() | default_owners):
         mine = owned.get(email, set())
+        values: list[Any] = sorted(mine)
+        count = len(values)
         if email in default_owners:
-            others = sorted(set(accounts.by_id) - mine)
-            values: list[Any] = [{"anything-but": others}] if others else [{"exists": True}]
-            count = len(others)
-        else:
-            values = sorted(mine)
-            count = len(values)
+            others = sorted(set(known) - mine)
+            # Every account nobody else owns, new ones included; in an organization where
+            # units give most accounts their own owners that list can outgrow SNS's limit,
+            # and then the accounts resolved to this owner are listed instead (rerun
+            # `remedy owners sync` when accounts join).
+            if len(others) <= MAX_FILTER_VALUES:
+                values = [{"anything-but": others}] if others else [{"exists": True}]
+                count = len(others)
         if count > MAX_FILTER_VALUES:
             raise OwnersError(
                 f"accounts.yaml: owner {email} needs a filter over {count} accounts; SNS allows "
@@ -213,9 +232,12 @@ def _existing(client: Any, topic_arn: str) -> list[dict[str, Any]]:
     return found
 
 
-def plan(client: Any, topic_arn: str, accounts: Accounts) -> list[Change]:
-    """The changes that bring the topic's email subscriptions in line with accounts.yaml."""
-    wanted = desired_filters(accounts)
+def plan(
+    client: Any, topic_arn: str, accounts: Accounts, infos: Mapping[str, AccountInfo] | None = None
+) -> list[Change]:
+    """The changes that bring the topic's email subscriptions in line with accounts.yaml
+    (and the organization: `infos` as in `desired_filters`)."""
+    wanted = desired_filters(accounts, infos)
     changes: list[Change] = []
     seen: set[str] = set()
     for sub in _existing(client, topic_arn):
@@ -261,8 +283,15 @@ def apply(client: Any, topic_arn: str, changes: Iterable[Change]) -> None:
             client.unsubscribe(SubscriptionArn=change.subscription_arn)
 
 
-def sync(client: Any, topic_arn: str, accounts: Accounts, *, dry_run: bool) -> Sequence[Change]:
-    changes = plan(client, topic_arn, accounts)
+def sync(
+    client: Any,
+    topic_arn: str,
+    accounts: Accounts,
+    *,
+    dry_run: bool,
+    infos: Mapping[str, AccountInfo] | None = None,
+) -> Sequence[Change]:
+    changes = plan(client, topic_arn, accounts, infos)
     if not dry_run:
         apply(client, topic_arn, changes)
     return changes

@@ -179,6 +179,22 @@ def _environment(values: Sequence[str]) -> Test:
     return test
 
 
+def _ou(values: Sequence[str]) -> Test:
+    """The account sits in one of the units, directly or below it: ids exactly, paths as
+    globs (so ``Root/Workloads`` is one unit and ``Root/Workloads/*`` everything under it)."""
+    ids = frozenset(v for v in values if v.startswith("ou-"))
+    paths = [v for v in values if not v.startswith("ou-")]
+    match = compile_globs(paths).match if paths else None
+
+    def test(finding: Finding, account: AccountInfo) -> bool:
+        for ou in account.ous:
+            if ou.id in ids or (match is not None and match(ou.path) is not None):
+                return True
+        return False
+
+    return test
+
+
 def _control_id(patterns: Sequence[str]) -> Test:
     match = compile_globs(patterns).match
 
@@ -227,6 +243,8 @@ def _tests(match: Mapping[str, Any]) -> tuple[Test, ...]:
         tests.append(_min_severity(match["min_severity"]))
     if "environment" in match:
         tests.append(_environment(match["environment"]))
+    if "ou" in match:
+        tests.append(_ou(match["ou"]))
     if "product" in match:
         # Product names are written by people in several spellings ("GuardDuty", "Guardduty").
         tests.append(_glob("product", match["product"], ignore_case=True))
