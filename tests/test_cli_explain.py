@@ -376,6 +376,30 @@ EVENT_DECISIONS: dict[str, list[tuple[str, str, str]]] = {
     "cloudtrail-s3-putbucketpolicy-public-string.json": [
         ("111111111111", "quarantine", "block-public-buckets"),
     ],
+    # GuardDuty Malware Protection for S3 on one upload, and GuardDuty's finding about it
+    # natively and through Security Hub CSPM: one key (test_normalise_malware.py).
+    "guardduty-malware-scan-threats-found.json": [
+        ("111111111111", "quarantine", "quarantine-malware"),
+    ],
+    "guardduty-finding-s3-maliciousfile.json": [
+        ("111111111111", "quarantine", "quarantine-malware"),
+    ],
+    "securityhub-guardduty-s3-maliciousfile.json": [
+        ("111111111111", "quarantine", "quarantine-malware"),
+    ],
+    "guardduty-malware-scan-no-threats-found.json": [
+        ("111111111111", "ignore", "builtin:min-severity"),
+    ],
+    "guardduty-malware-scan-unsupported.json": [
+        ("111111111111", "notify", "notify-unscanned-uploads"),
+    ],
+    # The new Security Hub (OCSF): the same rules as for ASFF.
+    "securityhub-v2-control-s3.8-block-public-access.json": [
+        ("222222222222", "quarantine", "block-public-buckets-reported"),
+    ],
+    "securityhub-v2-macie-personal-copy.json": [
+        ("111111111111", "approve", "approve-personal-data"),
+    ],
     "macie-classification-credentials.json": [
         ("111111111111", "quarantine", "quarantine-credentials"),
     ],

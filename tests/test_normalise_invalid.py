@@ -116,7 +116,7 @@ CASES: list[tuple[str, Path, tuple[Any, ...], Any, str, str]] = [
         ("source",),
         "aws.lambda",
         "unknown source 'aws.lambda'; "
-        "supported: aws.ec2, aws.iam, aws.macie, aws.s3, aws.securityhub",
+        "supported: aws.ec2, aws.guardduty, aws.iam, aws.macie, aws.s3, aws.securityhub",
         "source",
     ),
     (
@@ -741,7 +741,7 @@ def test_long_values_are_cut_in_messages() -> None:
         normalise(event)
     assert caught.value.message == (
         "unknown source 'aws.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'; "
-        "supported: aws.ec2, aws.iam, aws.macie, aws.s3, aws.securityhub"
+        "supported: aws.ec2, aws.guardduty, aws.iam, aws.macie, aws.s3, aws.securityhub"
     )
     assert "\n" not in str(caught.value)
 

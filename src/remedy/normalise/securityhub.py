@@ -17,15 +17,17 @@ from typing import Any
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
-from remedy.normalise.keys import asff_key, macie_key
+from remedy.normalise.keys import asff_key
 from remedy.normalise.macie import PRODUCT as MACIE
-from remedy.normalise.macie import category_of
+from remedy.normalise.macie import category_of, copy_key, macie_type
+from remedy.normalise.malware import MALICIOUS_FILE, MALWARE, is_malicious_file, malicious_file_key
 from remedy.normalise.products import AWS_PRODUCTS
 from remedy.normalise.registry import register
 
 IMPORTED = "Security Hub Findings - Imported"
 CUSTOM_ACTION = "Security Hub Findings - Custom Action"
 
+GUARDDUTY = AWS_PRODUCTS["guardduty"]
 _LABELS = {s.name: s for s in Severity}
 _LABEL_CHOICES = "one of " + ", ".join(_LABELS)
 _SEVERITY_LABEL_FIELD = "aws/securityhub/SeverityLabel"
@@ -71,11 +73,16 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     category = None
     key = None
     if product == MACIE:
-        macie_type = _macie_type(types)
-        if macie_type is not None:
-            finding_type = macie_type
-            category = category_of(macie_type)
-            key = _macie_copy_key(account, region, resources, macie_type)
+        found = macie_type(types)
+        if found is not None:
+            finding_type = found
+            category = category_of(found)
+            key = copy_key(account, region, resources, found)
+    elif product == GUARDDUTY and is_malicious_file(types):
+        # GuardDuty's copy of its finding about an infected upload: the scan result's key.
+        finding_type = MALICIOUS_FILE
+        category = MALWARE
+        key = malicious_file_key(account, region, resources)
     if key is None:
         key = asff_key(product_arn, finding_id)
 
@@ -169,35 +176,6 @@ def _types(item: dict[str, Any], path: str) -> list[str]:
         if not isinstance(value, str) or not value:
             raise f.wrong_type(f"{path}.Types[{i}]", "a non-empty string", value)
     return types
-
-
-def _macie_type(types: list[str]) -> str | None:
-    """Macie's own type from its ASFF ``Types`` entry.
-
-    ``Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal`` becomes
-    ``SensitiveData:S3Object/Personal``; ``Effects/Data Exposure/Policy:IAMUser-S3BucketPublic``
-    becomes ``Policy:IAMUser/S3BucketPublic``. Macie's type names hold no ``-`` of their
-    own, so the first one after the colon is where the ``/`` was.
-    """
-    for entry in types:
-        prefix, colon, rest = entry.rpartition("/")[2].partition(":")
-        if colon and prefix in ("SensitiveData", "Policy"):
-            resource, dash, subtype = rest.partition("-")
-            if dash and resource and subtype:
-                return f"{prefix}:{resource}/{subtype}"
-    return None
-
-
-def _macie_copy_key(
-    account: str, region: str, resources: tuple[Resource, ...], macie_type: str
-) -> str | None:
-    """The key the native Macie event gets: from the object if there is one, else the bucket."""
-    target = next((r for r in resources if r.kind is ResourceKind.S3_OBJECT), None)
-    if target is None:
-        target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
-    if target is None or target.bucket is None:
-        return None
-    return macie_key(account, region, target.bucket, target.key, target.version_id, macie_type)
 
 
 def _severity(item: dict[str, Any], product_fields: dict[str, Any], path: str) -> Severity:
