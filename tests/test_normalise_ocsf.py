@@ -45,7 +45,7 @@ def test_control_finding_from_the_administrator_account() -> None:
     )
     assert f.severity is Severity.HIGH
     assert f.type == "Posture Management/Industry and Regulatory Standards"
-    assert f.parameters == {"control_id": "S3.8"}
+    assert f.parameters == {"format": "ocsf", "control_id": "S3.8"}
     assert (f.workflow_status, f.record_state, f.compliance_status) == ("NEW", None, "FAILED")
     (bucket,) = f.resources
     assert (bucket.kind, bucket.bucket, bucket.type) == (

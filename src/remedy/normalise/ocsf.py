@@ -34,6 +34,8 @@ from remedy.normalise.products import AWS_PRODUCTS, aws_product
 from remedy.normalise.registry import register
 
 IMPORTED_V2 = "Findings Imported V2"
+#: ``parameters["format"]`` of an OCSF finding: its feedback goes through BatchUpdateFindingsV2.
+OCSF = "ocsf"
 GUARDDUTY = AWS_PRODUCTS["guardduty"]
 
 # OCSF severity_id: 0 Unknown, 1 Informational ... 5 Critical, 6 Fatal, 99 Other.
@@ -138,7 +140,7 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         # What Security Hub keeps across updates, as ASFF's ProductArn and Id.
         key = asff_key(product_uid, finding_id)
 
-    parameters: dict[str, Any] = {}
+    parameters: dict[str, Any] = {"format": OCSF}
     compliance_status = None
     compliance = f.opt_obj(item, "compliance", path)
     if compliance is not None:
