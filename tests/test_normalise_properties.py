@@ -109,9 +109,8 @@ def test_arbitrary_detail_behind_a_real_envelope(name: str, detail: object) -> N
     check(event)
 
 
-@SETTINGS
-@given(st.sampled_from(sorted(SAMPLES)), st.data())
-def test_mutations_of_real_samples(name: str, data: st.DataObject) -> None:
+def mutated(name: str, data: st.DataObject) -> Any:
+    """Sample `name` with one to three of its paths deleted, retyped or replaced."""
     event = copy.deepcopy(SAMPLES[name])
     for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
         where = data.draw(st.sampled_from(paths(event)))
@@ -119,7 +118,13 @@ def test_mutations_of_real_samples(name: str, data: st.DataObject) -> None:
             st.sampled_from(["delete", "retype", "replace"]) if where else st.just("replace")
         )
         event = mutate(event, where, how, data.draw(replacements))
-    check(event)
+    return event
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(SAMPLES)), st.data())
+def test_mutations_of_real_samples(name: str, data: st.DataObject) -> None:
+    check(mutated(name, data))
 
 
 @SETTINGS
@@ -225,12 +230,7 @@ NEW_SAMPLES = sorted(
 @given(st.sampled_from(NEW_SAMPLES), st.data())
 def test_mutations_of_the_malware_and_ocsf_samples(name: str, data: st.DataObject) -> None:
     """The mutations above, drawn from these samples only so each gets its share."""
-    event = copy.deepcopy(SAMPLES[name])
-    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
-        where = data.draw(st.sampled_from([p for p in paths(event) if p]))
-        how = data.draw(st.sampled_from(["delete", "retype", "replace"]))
-        event = mutate(event, where, how, data.draw(replacements))
-    check(event)
+    check(mutated(name, data))
 
 
 @SETTINGS

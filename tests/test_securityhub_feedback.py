@@ -200,12 +200,16 @@ def test_long_notes_are_cut_to_the_api_limit(
 OCSF_COPY = "securityhub-v2-macie-personal-copy.json"  # in 111111111111, eu-west-1
 
 
-def expect_v2(stub: Stubber, finding: Finding, status_id: int, comment: str) -> None:
-    identifier = {
+def ocsf_identifier(finding: Finding) -> dict[str, Any]:
+    return {
         "CloudAccountUid": finding.account,
         "FindingInfoUid": finding.id,
         "MetadataProductUid": finding.product_arn,
     }
+
+
+def expect_v2(stub: Stubber, finding: Finding, status_id: int, comment: str) -> None:
+    identifier = ocsf_identifier(finding)
     stub.add_response(
         "batch_update_findings_v2",
         {"ProcessedFindings": [{"FindingIdentifier": identifier}], "UnprocessedFindings": []},
@@ -251,11 +255,7 @@ def test_ocsf_update_refused_names_the_finding(
 ) -> None:
     _, stub, _ = securityhub
     finding = finding_from(OCSF_COPY)
-    identifier = {
-        "CloudAccountUid": finding.account,
-        "FindingInfoUid": finding.id,
-        "MetadataProductUid": finding.product_arn,
-    }
+    identifier = ocsf_identifier(finding)
     stub.add_response(
         "batch_update_findings_v2",
         {

@@ -26,17 +26,13 @@ from typing import Any
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
-from remedy.normalise.keys import asff_key
-from remedy.normalise.macie import PRODUCT as MACIE
-from remedy.normalise.macie import category_of, copy_key, macie_type
-from remedy.normalise.malware import MALICIOUS_FILE, MALWARE, is_malicious_file, malicious_file_key
-from remedy.normalise.products import AWS_PRODUCTS, aws_product
+from remedy.normalise.copies import identity
+from remedy.normalise.products import aws_product
 from remedy.normalise.registry import register
 
 IMPORTED_V2 = "Findings Imported V2"
 #: ``parameters["format"]`` of an OCSF finding: its feedback goes through BatchUpdateFindingsV2.
 OCSF = "ocsf"
-GUARDDUTY = AWS_PRODUCTS["guardduty"]
 
 # OCSF severity_id: 0 Unknown, 1 Informational ... 5 Critical, 6 Fatal, 99 Other.
 _SEVERITY_BY_ID = {
@@ -81,6 +77,11 @@ _KINDS = {
     "AWS::EC2::Instance": ResourceKind.EC2_INSTANCE,
     "AWS::EC2::InternetGateway": ResourceKind.INTERNET_GATEWAY,
 }
+#: Where the id starts in the ARN of the kinds remedy acts on by id.
+_ID_AFTER = {
+    ResourceKind.EC2_INSTANCE: "instance/",
+    ResourceKind.INTERNET_GATEWAY: "internet-gateway/",
+}
 
 
 @register("securityhub-ocsf", {"source": ["aws.securityhub"], "detail-type": [IMPORTED_V2]})
@@ -124,21 +125,17 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         raise InvalidEvent(
             "missing, expected a type in finding_info.types or class_name", f"{info_path}.types"
         )
-    category = None
-    key = None
-    if product == MACIE:
-        found = macie_type(types)
-        if found is not None:
-            finding_type = found
-            category = category_of(found)
-            key = copy_key(account, region, resources, found)
-    elif product == GUARDDUTY and is_malicious_file(types):
-        finding_type = MALICIOUS_FILE
-        category = MALWARE
-        key = malicious_file_key(account, region, resources)
-    if key is None:
-        # What Security Hub keeps across updates, as ASFF's ProductArn and Id.
-        key = asff_key(product_uid, finding_id)
+    # What Security Hub keeps across updates (as ASFF's ProductArn and Id) is the fallback.
+    copied = identity(
+        product,
+        types,
+        account=account,
+        region=region,
+        resources=resources,
+        product_arn=product_uid,
+        finding_id=finding_id,
+        default_type=finding_type,
+    )
 
     parameters: dict[str, Any] = {"format": OCSF}
     compliance_status = None
@@ -154,10 +151,10 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
 
     activity_id = f.opt_int(item, "activity_id", path)
     return Finding(
-        key=key,
+        key=copied.key,
         source=Source.SECURITYHUB,
         product=product,
-        type=finding_type,
+        type=copied.type,
         severity=_severity(item, path),
         account=account,
         region=region,
@@ -165,7 +162,7 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         id=finding_id,
         title=f.opt_str(info, "title", info_path) or "",
         description=f.opt_str(info, "desc", info_path) or "",
-        category=category,
+        category=copied.category,
         resources=resources,
         product_arn=product_uid,
         workflow_status=_coded(item, "status_id", path, _STATUS_BY_ID, _STATUS_CHOICES),
@@ -269,18 +266,11 @@ def _resource(item: object, path: str, account: str, finding_region: str) -> Res
     if kind is ResourceKind.SECURITY_GROUP:
         group = uid_alt if uid_alt and uid_alt.startswith("sg-") else _after(uid, "security-group/")
         return Resource(kind=kind, id=group or uid, type=rtype, region=region, details={"arn": uid})
-    if kind is ResourceKind.EC2_INSTANCE:
+    marker = _ID_AFTER.get(kind)
+    if marker is not None:
         return Resource(
             kind=kind,
-            id=_after(uid, "instance/") or uid,
-            type=rtype,
-            region=region,
-            details={"arn": uid},
-        )
-    if kind is ResourceKind.INTERNET_GATEWAY:
-        return Resource(
-            kind=kind,
-            id=_after(uid, "internet-gateway/") or uid,
+            id=_after(uid, marker) or uid,
             type=rtype,
             region=region,
             details={"arn": uid},

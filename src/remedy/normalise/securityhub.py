@@ -17,17 +17,13 @@ from typing import Any
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
-from remedy.normalise.keys import asff_key
-from remedy.normalise.macie import PRODUCT as MACIE
-from remedy.normalise.macie import category_of, copy_key, macie_type
-from remedy.normalise.malware import MALICIOUS_FILE, MALWARE, is_malicious_file, malicious_file_key
+from remedy.normalise.copies import identity
 from remedy.normalise.products import AWS_PRODUCTS
 from remedy.normalise.registry import register
 
 IMPORTED = "Security Hub Findings - Imported"
 CUSTOM_ACTION = "Security Hub Findings - Custom Action"
 
-GUARDDUTY = AWS_PRODUCTS["guardduty"]
 _LABELS = {s.name: s for s in Severity}
 _LABEL_CHOICES = "one of " + ", ".join(_LABELS)
 _SEVERITY_LABEL_FIELD = "aws/securityhub/SeverityLabel"
@@ -69,22 +65,16 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         _resource(raw, f"{path}.Resources[{i}]", region) for i, raw in enumerate(raw_resources)
     )
 
-    finding_type = types[0]
-    category = None
-    key = None
-    if product == MACIE:
-        found = macie_type(types)
-        if found is not None:
-            finding_type = found
-            category = category_of(found)
-            key = copy_key(account, region, resources, found)
-    elif product == GUARDDUTY and is_malicious_file(types):
-        # GuardDuty's copy of its finding about an infected upload: the scan result's key.
-        finding_type = MALICIOUS_FILE
-        category = MALWARE
-        key = malicious_file_key(account, region, resources)
-    if key is None:
-        key = asff_key(product_arn, finding_id)
+    copied = identity(
+        product,
+        types,
+        account=account,
+        region=region,
+        resources=resources,
+        product_arn=product_arn,
+        finding_id=finding_id,
+        default_type=types[0],
+    )
 
     parameters: dict[str, Any] = {}
     compliance = f.opt_obj(item, "Compliance", path)
@@ -109,10 +99,10 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         workflow_status = f.opt_str(item, "WorkflowState", path)
 
     return Finding(
-        key=key,
+        key=copied.key,
         source=Source.SECURITYHUB,
         product=product,
-        type=finding_type,
+        type=copied.type,
         severity=_severity(item, product_fields, path),
         account=account,
         region=region,
@@ -120,7 +110,7 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         id=finding_id,
         title=f.opt_str(item, "Title", path) or "",
         description=f.opt_str(item, "Description", path) or "",
-        category=category,
+        category=copied.category,
         resources=resources,
         product_arn=product_arn,
         workflow_status=workflow_status,

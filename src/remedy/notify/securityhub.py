@@ -125,14 +125,7 @@ class SecurityHubFeedback:
             Workflow={"Status": feedback.status},
             Note={"Text": feedback.note, "UpdatedBy": UPDATED_BY},
         )
-        unprocessed = response.get("UnprocessedFindings") or []
-        if unprocessed:
-            error = unprocessed[0]
-            raise FeedbackError(
-                f"Security Hub did not update finding {finding_id} to {feedback.status}: "
-                f"{error.get('ErrorCode')}: {error.get('ErrorMessage')} (is the core account "
-                f"the Security Hub administrator in {entry.region}?)"
-            )
+        _check(response, f"finding {finding_id}", feedback, "administrator", entry.region)
 
     def _update_ocsf(
         self, entry: Entry, finding_id: str, product_uid: str, feedback: Feedback
@@ -147,11 +140,17 @@ class SecurityHubFeedback:
             StatusId=STATUS_IDS[feedback.status],
             Comment=feedback.note,
         )
-        unprocessed = response.get("UnprocessedFindings") or []
-        if unprocessed:
-            error = unprocessed[0]
-            raise FeedbackError(
-                f"Security Hub did not update OCSF finding {finding_id} to {feedback.status}: "
-                f"{error.get('ErrorCode')}: {error.get('ErrorMessage')} (is the core account "
-                f"the Security Hub delegated administrator in {entry.region}?)"
-            )
+        check = f"OCSF finding {finding_id}"
+        _check(response, check, feedback, "delegated administrator", entry.region)
+
+
+def _check(response: Any, what: str, feedback: Feedback, admin: str, region: str) -> None:
+    """`FeedbackError` naming the finding and Security Hub's reason if it was not updated."""
+    unprocessed = response.get("UnprocessedFindings") or []
+    if unprocessed:
+        error = unprocessed[0]
+        raise FeedbackError(
+            f"Security Hub did not update {what} to {feedback.status}: "
+            f"{error.get('ErrorCode')}: {error.get('ErrorMessage')} (is the core account "
+            f"the Security Hub {admin} in {region}?)"
+        )
