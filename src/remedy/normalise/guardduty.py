@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from remedy.errors import InvalidEvent
-from remedy.model import Detection, Finding, Resource, ResourceKind, Severity, Source
+from remedy.model import Detection, Finding, Resource, Severity, Source
 from remedy.normalise import fields as f
 from remedy.normalise.keys import asff_key
 from remedy.normalise.malware import (
@@ -21,6 +21,8 @@ from remedy.normalise.malware import (
     MALWARE,
     is_malicious_file,
     malicious_file_key,
+    s3_bucket,
+    s3_object,
     threats,
 )
 from remedy.normalise.malware_scan import PRODUCT
@@ -103,27 +105,11 @@ def _resources(detail: dict[str, Any], region: str, partition: str) -> tuple[Res
             if not isinstance(obj, dict):
                 raise f.wrong_type(object_path, "an object", obj)
             key = f.req_str(obj, "key", object_path)
-            out.append(
-                Resource(
-                    kind=ResourceKind.S3_OBJECT,
-                    id=f"arn:{partition}:s3:::{bucket}/{key}",
-                    type="AwsS3Object",
-                    region=region,
-                    bucket=bucket,
-                    key=key,
-                    version_id=f.opt_str(obj, "versionId", object_path) or None,
-                    etag=f.opt_str(obj, "eTag", object_path) or None,
-                )
-            )
-        out.append(
-            Resource(
-                kind=ResourceKind.S3_BUCKET,
-                id=f.opt_str(item, "arn", bucket_path) or f"arn:{partition}:s3:::{bucket}",
-                type="AwsS3Bucket",
-                region=region,
-                bucket=bucket,
-            )
-        )
+            version_id = f.opt_str(obj, "versionId", object_path) or None
+            etag = f.opt_str(obj, "eTag", object_path) or None
+            out.append(s3_object(partition, region, bucket, key, version_id, etag))
+        arn = f.opt_str(item, "arn", bucket_path) or None
+        out.append(s3_bucket(partition, region, bucket, arn))
     return tuple(out)
 
 
