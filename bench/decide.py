@@ -69,6 +69,10 @@ def vary(sample: dict[str, Any], i: int) -> dict[str, Any]:
         s3_object = detail["resourcesAffected"].get("s3Object")
         if s3_object:
             s3_object["key"] = f"{s3_object['key']}.{i}"
+    elif event["detail-type"] == "Findings Imported V2":
+        for item in detail["findings"]:
+            _move(event, item["cloud"]["account"], "uid", account)
+            item["finding_info"]["uid"] = f"{item['finding_info']['uid']}/{i}"
     elif source == "aws.securityhub":
         for item in detail["findings"]:
             _move(event, item, "AwsAccountId", account)
@@ -76,6 +80,15 @@ def vary(sample: dict[str, Any], i: int) -> dict[str, Any]:
             for resource in item.get("Resources", ()):
                 if resource.get("Type") == "AwsS3Object":
                     resource["Id"] = f"{resource['Id']}.{i}"
+    elif "s3ObjectDetails" in detail:
+        # A scan result's account is the one its Malware Protection plan ARN names.
+        plan = event["resources"][0].split(":")
+        event["resources"] = [":".join([*plan[:4], account, plan[5]])]
+        event["account"] = account
+        detail["s3ObjectDetails"]["objectKey"] += f".{i}"
+    elif source == "aws.guardduty":
+        _move(event, detail, "accountId", account)
+        detail["arn"] = f"{detail['arn']}/{i}"
     else:
         if "recipientAccountId" in detail:
             _move(event, detail, "recipientAccountId", account)

@@ -229,8 +229,8 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[bytes, str]]:
         "not-eventbridge.json": (b'{"id": "x"}', "source: missing, expected a non-empty string"),
         "unknown-source.json": (
             json.dumps(unknown).encode(),
-            "source: unknown source 'aws.foo'; supported: aws.ec2, aws.iam, aws.macie, "
-            "aws.s3, aws.securityhub",
+            "source: unknown source 'aws.foo'; supported: aws.ec2, aws.guardduty, aws.iam, "
+            "aws.macie, aws.s3, aws.securityhub",
         ),
         "missing-field.json": (
             json.dumps(missing).encode(),
@@ -273,6 +273,38 @@ def test_bad_file_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     message = f"{bad}: expected an EventBridge event (a JSON object), got an array"
     assert json.loads(out) == {"events": [{"file": str(bad), "findings": [], "error": message}]}
     assert err == f"remedy explain: {message}\n"
+
+
+def test_bad_malware_scan_and_ocsf_events_get_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same one-line errors as the other sources; the good files are still explained."""
+    scan = json.loads((EVENTS / "guardduty-malware-scan-threats-found.json").read_text())
+    scan["detail"]["scanResultDetails"]["scanResultStatus"] = "INFECTED"
+    ocsf = json.loads((EVENTS / "securityhub-v2-control-s3.8-block-public-access.json").read_text())
+    del ocsf["detail"]["findings"][0]["cloud"]["account"]["uid"]
+    bad_scan, bad_ocsf = tmp_path / "scan.json", tmp_path / "ocsf.json"
+    bad_scan.write_text(json.dumps(scan), encoding="utf-8")
+    bad_ocsf.write_text(json.dumps(ocsf), encoding="utf-8")
+    good = EVENTS / "guardduty-malware-scan-unsupported.json"
+
+    assert main(["explain", str(bad_scan), str(good), str(bad_ocsf)]) == 2
+
+    out, err = capsys.readouterr()
+    errors = [
+        f"{bad_scan}: detail.scanResultDetails.scanResultStatus: expected one of THREATS_FOUND, "
+        "NO_THREATS_FOUND, UNSUPPORTED, ACCESS_DENIED, FAILED, got 'INFECTED'",
+        f"{bad_ocsf}: detail.findings[0].cloud.account.uid: missing, expected a 12-digit AWS "
+        "account id",
+    ]
+    assert err.splitlines() == [f"remedy explain: {e}" for e in errors]
+    entries = json.loads(out)["events"]
+    assert [e["error"] for e in entries] == [errors[0], None, errors[1]]
+    (finding,) = entries[1]["findings"]
+    assert (finding["source"], finding["decision"]["rule"]) == (
+        "guardduty",
+        "notify-unscanned-uploads",
+    )
 
 
 def test_stdin() -> None:
@@ -375,6 +407,30 @@ EVENT_DECISIONS: dict[str, list[tuple[str, str, str]]] = {
     # Principal "*" on s3:GetObject, no condition.
     "cloudtrail-s3-putbucketpolicy-public-string.json": [
         ("111111111111", "quarantine", "block-public-buckets"),
+    ],
+    # GuardDuty Malware Protection for S3 on one upload, and GuardDuty's finding about it
+    # natively and through Security Hub CSPM: one key (test_normalise_malware.py).
+    "guardduty-malware-scan-threats-found.json": [
+        ("111111111111", "quarantine", "quarantine-malware"),
+    ],
+    "guardduty-finding-s3-maliciousfile.json": [
+        ("111111111111", "quarantine", "quarantine-malware"),
+    ],
+    "securityhub-guardduty-s3-maliciousfile.json": [
+        ("111111111111", "quarantine", "quarantine-malware"),
+    ],
+    "guardduty-malware-scan-no-threats-found.json": [
+        ("111111111111", "ignore", "builtin:min-severity"),
+    ],
+    "guardduty-malware-scan-unsupported.json": [
+        ("111111111111", "notify", "notify-unscanned-uploads"),
+    ],
+    # The new Security Hub (OCSF): the same rules as for ASFF.
+    "securityhub-v2-control-s3.8-block-public-access.json": [
+        ("222222222222", "quarantine", "block-public-buckets-reported"),
+    ],
+    "securityhub-v2-macie-personal-copy.json": [
+        ("111111111111", "approve", "approve-personal-data"),
     ],
     "macie-classification-credentials.json": [
         ("111111111111", "quarantine", "quarantine-credentials"),

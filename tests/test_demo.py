@@ -28,6 +28,11 @@ EXPECTED = {
     "macie-classification-personal.json": ({"approve"}, {"QUARANTINED"}),
     "securityhub-macie-personal-copy.json": ({"approve"}, {"QUARANTINED"}),
     "securityhub-guardduty-ec2-command-and-control.json": ({"notify"}, {"NOTIFIED"}),
+    # One infected upload, its scan result and GuardDuty's finding: one remediation.
+    "guardduty-malware-scan-threats-found.json": ({"quarantine"}, {"QUARANTINED"}),
+    "guardduty-finding-s3-maliciousfile.json": ({"quarantine"}, {"QUARANTINED"}),
+    # From the administrator, about a member's bucket.
+    "securityhub-v2-control-s3.8-block-public-access.json": ({"quarantine"}, {"QUARANTINED"}),
     "macie-policy-s3bucketpublic.json": ({"notify", "quarantine"}, {"NOTIFIED", "QUARANTINED"}),
     "macie-classification-forged-cross-account.json": ({"reject"}, {"REJECTED"}),
     "cloudtrail-ec2-authorizesecuritygroupingress-world-rdp.json": (
@@ -87,8 +92,16 @@ def test_each_finding_is_decided_and_ends_as_the_policy_says(
     # The Security Hub copy is the native finding's ledger entry: one remediation.
     copy = rows["securityhub-macie-personal-copy.json"]
     assert copy["key"] == rows["macie-classification-personal.json"]["key"]
+    malware = rows["guardduty-finding-s3-maliciousfile.json"]
+    assert malware["key"] == rows["guardduty-malware-scan-threats-found.json"]["key"]
+    ocsf = rows["securityhub-v2-control-s3.8-block-public-access.json"]
+    assert ocsf["account"] == "222222222222"
     # Objects moved stay in their own account's quarantine bucket.
-    for sample in ("macie-classification-credentials.json", "macie-classification-financial.json"):
+    for sample in (
+        "macie-classification-credentials.json",
+        "macie-classification-financial.json",
+        "guardduty-malware-scan-threats-found.json",
+    ):
         row = rows[sample]
         assert row["where"].startswith(f"s3://remedy-quarantine-{row['account']}-"), row
     assert "(unchanged)" in rows["macie-classification-forged-cross-account.json"]["where"]

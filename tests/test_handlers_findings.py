@@ -116,8 +116,8 @@ def test_bodies_that_are_not_events_fail_alone(
     )
     unknown = json.dumps(
         {
-            "source": "aws.guardduty",
-            "detail-type": "GuardDuty Finding",
+            "source": "aws.inspector2",
+            "detail-type": "Inspector2 Finding",
             "account": B,
             "region": REGION,
             "detail": {},
@@ -135,7 +135,7 @@ def test_bodies_that_are_not_events_fail_alone(
     rejected = [r.getMessage() for r in caplog.records if "rejected message" in r.getMessage()]
     assert len(rejected) == 2 and all("\n" not in line for line in rejected)
     assert "body is not JSON" in rejected[0]
-    assert "unknown source 'aws.guardduty'" in rejected[1] or "aws.guardduty" in rejected[1]
+    assert "unknown source 'aws.inspector2'" in rejected[1]
 
 
 def test_a_failed_remediation_is_retried_by_sqs_and_alarmed(

@@ -20,7 +20,7 @@ import moto.settings
 import pytest
 from moto import mock_aws
 
-from conftest import fake_aws_credentials
+from conftest import EVENTS, fake_aws_credentials, load_json
 from fixtures_aws import admin_session
 from remedy.settings import Settings
 
@@ -48,6 +48,8 @@ REGIONAL_RULES = {
     "remedy-forward-securityhub",
     "remedy-forward-securityhub-action",
     "remedy-forward-api-guard",
+    "remedy-forward-guardduty-malware-scan",
+    "remedy-forward-guardduty-malware-finding",
 }
 
 
@@ -157,7 +159,7 @@ def core_bus_queue() -> tuple[Any, str]:
     events.create_event_bus(Name="remedy-core-compliance")
     url = sqs.create_queue(QueueName="delivered")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    sources = ["aws.macie", "aws.securityhub", "aws.ec2", "aws.s3", "aws.iam"]
+    sources = ["aws.macie", "aws.securityhub", "aws.ec2", "aws.s3", "aws.iam", "aws.guardduty"]
     events.put_rule(
         Name="all",
         EventBusName="remedy-core-compliance",
@@ -223,7 +225,41 @@ def test_security_hub_forwarding_can_be_turned_off() -> None:
     assert rule_names(session) == GLOBAL_RULES | {
         "remedy-forward-macie",
         "remedy-forward-api-guard",
+        "remedy-forward-guardduty-malware-scan",
+        "remedy-forward-guardduty-malware-finding",
     }
+
+
+def deliveries(member: boto3.Session, queue: tuple[Any, str], event: dict[str, Any]) -> int:
+    """How many times `event`, put on the member's default bus, reached the core bus."""
+    sqs, url = queue
+    sent = member.client("events").put_events(Entries=[entry(event, event["resources"])])
+    assert sent["FailedEntryCount"] == 0
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    for message in messages:
+        assert json.loads(message["Body"])["detail"] == event["detail"]
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return len(messages)
+
+
+@pytest.mark.parametrize("v2", ["true", "false"])
+def test_guardduty_and_new_security_hub_events_are_forwarded_once(v2: str) -> None:
+    """Scan results and GuardDuty's malware finding always; OCSF findings where turned on."""
+    member = admin_session(MEMBERS[0], "us-east-1")
+    deploy(member, ForwardSecurityHubV2=v2)
+    queue = core_bus_queue()
+    for name in (
+        "guardduty-malware-scan-threats-found.json",
+        "guardduty-malware-scan-no-threats-found.json",
+        "guardduty-finding-s3-maliciousfile.json",
+    ):
+        assert deliveries(member, queue, load_json(EVENTS / name)) == 1, name
+    ocsf = load_json(EVENTS / "securityhub-v2-control-s3.8-block-public-access.json")
+    assert deliveries(member, queue, ocsf) == (1 if v2 == "true" else 0)
+    # Other GuardDuty findings come through Security Hub, not natively.
+    other = load_json(EVENTS / "guardduty-finding-s3-maliciousfile.json")
+    other["detail"]["type"] = "Recon:EC2/Portscan"
+    assert deliveries(member, queue, other) == 0
 
 
 # ---------------------------------------------------------------- StackSet rollout

@@ -29,8 +29,15 @@ INGRESS = CONFORMANCE / "cloudtrail-ec2-authorizesecuritygroupingress-open-world
 BUCKET_POLICY = CONFORMANCE / "cloudtrail-s3-putbucketpolicy-public.json"
 BUCKET_ACL = CONFORMANCE / "cloudtrail-s3-putbucketacl.json"
 PUT_ROLE_POLICY = EVENTS / "cloudtrail-iam-putrolepolicy.json"
+SCAN = EVENTS / "guardduty-malware-scan-threats-found.json"
+GUARDDUTY = EVENTS / "guardduty-finding-s3-maliciousfile.json"
+OCSF = EVENTS / "securityhub-v2-control-s3.8-block-public-access.json"
+OCSF_MACIE = EVENTS / "securityhub-v2-macie-personal-copy.json"
 
 F0 = ("detail", "findings", 0)
+S3_OBJECT = ("detail", "s3ObjectDetails")
+SCAN_RESULT = ("detail", "scanResultDetails")
+GD_OBJECT = ("detail", "resource", "s3BucketDetails", 0, "s3ObjectDetails", 0)
 PARAMS = ("detail", "requestParameters")
 PERMISSION = (*PARAMS, "ipPermissions", "items", 0)
 GUARDED = (
@@ -116,7 +123,7 @@ CASES: list[tuple[str, Path, tuple[Any, ...], Any, str, str]] = [
         ("source",),
         "aws.lambda",
         "unknown source 'aws.lambda'; "
-        "supported: aws.ec2, aws.iam, aws.macie, aws.s3, aws.securityhub",
+        "supported: aws.ec2, aws.guardduty, aws.iam, aws.macie, aws.s3, aws.securityhub",
         "source",
     ),
     (
@@ -133,8 +140,208 @@ CASES: list[tuple[str, Path, tuple[Any, ...], Any, str, str]] = [
         ("detail-type",),
         "Security Hub Insight Results",
         "unknown detail-type 'Security Hub Insight Results' for source aws.securityhub; "
-        "supported: Security Hub Findings - Imported, Security Hub Findings - Custom Action",
+        "supported: Findings Imported V2, Security Hub Findings - Imported, "
+        "Security Hub Findings - Custom Action",
         "detail-type",
+    ),
+    (
+        "unknown guardduty detail-type",
+        SCAN,
+        ("detail-type",),
+        "GuardDuty Malware Protection Post Scan Action Failed",
+        "unknown detail-type 'GuardDuty Malware Protection Post Scan Action Failed' for source "
+        "aws.guardduty; supported: GuardDuty Malware Protection Object Scan Result, "
+        "GuardDuty Finding",
+        "detail-type",
+    ),
+    # --- GuardDuty Malware Protection scan results ---
+    (
+        "scan status missing",
+        SCAN,
+        ("detail", "scanStatus"),
+        DELETE,
+        "missing, expected a non-empty string",
+        "detail.scanStatus",
+    ),
+    (
+        "scan of something other than an object",
+        SCAN,
+        ("detail", "resourceType"),
+        "EBS_VOLUME",
+        "expected S3_OBJECT, got 'EBS_VOLUME'",
+        "detail.resourceType",
+    ),
+    (
+        "scan object details missing",
+        SCAN,
+        S3_OBJECT,
+        DELETE,
+        "missing, expected an object",
+        "detail.s3ObjectDetails",
+    ),
+    (
+        "scan bucket empty",
+        SCAN,
+        (*S3_OBJECT, "bucketName"),
+        "",
+        "expected a non-empty string, got an empty string",
+        "detail.s3ObjectDetails.bucketName",
+    ),
+    (
+        "scan object key number",
+        SCAN,
+        (*S3_OBJECT, "objectKey"),
+        7,
+        "expected a non-empty string, got a number",
+        "detail.s3ObjectDetails.objectKey",
+    ),
+    (
+        "scan version number",
+        SCAN,
+        (*S3_OBJECT, "versionId"),
+        3,
+        "expected a string, got a number",
+        "detail.s3ObjectDetails.versionId",
+    ),
+    (
+        "scan result unknown",
+        SCAN,
+        (*SCAN_RESULT, "scanResultStatus"),
+        "INFECTED",
+        "expected one of THREATS_FOUND, NO_THREATS_FOUND, UNSUPPORTED, ACCESS_DENIED, FAILED, "
+        "got 'INFECTED'",
+        "detail.scanResultDetails.scanResultStatus",
+    ),
+    (
+        "scan threat without a name",
+        SCAN,
+        (*SCAN_RESULT, "threats", 0, "name"),
+        DELETE,
+        "missing, expected a non-empty string",
+        "detail.scanResultDetails.threats[0].name",
+    ),
+    (
+        "scan threats not an array",
+        SCAN,
+        (*SCAN_RESULT, "threats"),
+        "EICAR",
+        "expected an array, got a string",
+        "detail.scanResultDetails.threats",
+    ),
+    # --- GuardDuty findings ---
+    (
+        "guardduty account bad",
+        GUARDDUTY,
+        ("detail", "accountId"),
+        "1111",
+        "expected a 12-digit AWS account id, got '1111'",
+        "detail.accountId",
+    ),
+    (
+        "guardduty severity string",
+        GUARDDUTY,
+        ("detail", "severity"),
+        "HIGH",
+        "expected a number from 0 to 10, got a string",
+        "detail.severity",
+    ),
+    (
+        "guardduty severity out of range",
+        GUARDDUTY,
+        ("detail", "severity"),
+        11,
+        "expected a number from 0 to 10, got 11",
+        "detail.severity",
+    ),
+    (
+        "guardduty object key missing",
+        GUARDDUTY,
+        (*GD_OBJECT, "key"),
+        DELETE,
+        "missing, expected a non-empty string",
+        "detail.resource.s3BucketDetails[0].s3ObjectDetails[0].key",
+    ),
+    # --- the new Security Hub (OCSF) ---
+    (
+        "ocsf findings empty",
+        OCSF,
+        ("detail", "findings"),
+        [],
+        "expected at least one finding, got an empty array",
+        "detail.findings",
+    ),
+    (
+        "ocsf account missing",
+        OCSF,
+        (*F0, "cloud", "account", "uid"),
+        DELETE,
+        "missing, expected a 12-digit AWS account id",
+        "detail.findings[0].cloud.account.uid",
+    ),
+    (
+        "ocsf region bad",
+        OCSF,
+        (*F0, "cloud", "region"),
+        "global",
+        "expected an AWS region such as us-east-1, got 'global'",
+        "detail.findings[0].cloud.region",
+    ),
+    (
+        "ocsf product uid missing",
+        OCSF,
+        (*F0, "metadata", "product", "uid"),
+        DELETE,
+        "missing, expected a non-empty string",
+        "detail.findings[0].metadata.product.uid",
+    ),
+    (
+        "ocsf status id unknown",
+        OCSF,
+        (*F0, "status_id"),
+        42,
+        "expected an OCSF status_id (0-5 or 99), got 42",
+        "detail.findings[0].status_id",
+    ),
+    (
+        "ocsf compliance status string",
+        OCSF,
+        (*F0, "compliance", "status_id"),
+        "Fail",
+        "expected an integer, got a string",
+        "detail.findings[0].compliance.status_id",
+    ),
+    (
+        "ocsf type number",
+        OCSF,
+        (*F0, "finding_info", "types", 0),
+        3,
+        "expected a non-empty string, got a number",
+        "detail.findings[0].finding_info.types[0]",
+    ),
+    (
+        "ocsf resource type missing",
+        OCSF,
+        (*F0, "resources", 0, "type"),
+        DELETE,
+        "missing, expected a non-empty string",
+        "detail.findings[0].resources[0].type",
+    ),
+    (
+        "ocsf object uid without key",
+        OCSF_MACIE,
+        (*F0, "resources", 1, "uid"),
+        "arn:aws:s3:::example-corp-hr-uploads",
+        "expected an S3 object ARN such as arn:aws:s3:::bucket/key, got "
+        "'arn:aws:s3:::example-corp-hr-uploads'",
+        "detail.findings[0].resources[1].uid",
+    ),
+    (
+        "ocsf owner account bad",
+        OCSF,
+        (*F0, "resources", 0, "owner", "account", "uid"),
+        "me",
+        "expected a 12-digit AWS account id, got 'me'",
+        "detail.findings[0].resources[0].owner.account.uid",
     ),
     # --- Macie ---
     (
@@ -741,7 +948,7 @@ def test_long_values_are_cut_in_messages() -> None:
         normalise(event)
     assert caught.value.message == (
         "unknown source 'aws.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'; "
-        "supported: aws.ec2, aws.iam, aws.macie, aws.s3, aws.securityhub"
+        "supported: aws.ec2, aws.guardduty, aws.iam, aws.macie, aws.s3, aws.securityhub"
     )
     assert "\n" not in str(caught.value)
 

@@ -109,9 +109,8 @@ def test_arbitrary_detail_behind_a_real_envelope(name: str, detail: object) -> N
     check(event)
 
 
-@SETTINGS
-@given(st.sampled_from(sorted(SAMPLES)), st.data())
-def test_mutations_of_real_samples(name: str, data: st.DataObject) -> None:
+def mutated(name: str, data: st.DataObject) -> Any:
+    """Sample `name` with one to three of its paths deleted, retyped or replaced."""
     event = copy.deepcopy(SAMPLES[name])
     for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
         where = data.draw(st.sampled_from(paths(event)))
@@ -119,7 +118,13 @@ def test_mutations_of_real_samples(name: str, data: st.DataObject) -> None:
             st.sampled_from(["delete", "retype", "replace"]) if where else st.just("replace")
         )
         event = mutate(event, where, how, data.draw(replacements))
-    check(event)
+    return event
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(SAMPLES)), st.data())
+def test_mutations_of_real_samples(name: str, data: st.DataObject) -> None:
+    check(mutated(name, data))
 
 
 @SETTINGS
@@ -187,13 +192,80 @@ def test_native_and_security_hub_copy_share_one_key(
     if version:
         details["VersionId"] = version
 
+    # The new Security Hub's OCSF copy, with Macie's type as it is.
+    ocsf = copy.deepcopy(SAMPLES["events/securityhub-v2-macie-personal-copy.json"])
+    ocsf["account"] = envelope
+    item = ocsf["detail"]["findings"][0]
+    item["cloud"].update(region=region, account={"uid": account})
+    item["finding_info"]["types"] = [f"SensitiveData:S3Object/{subtype}"]
+    ocsf_bucket, ocsf_object = item["resources"]
+    ocsf_bucket.update(uid=f"arn:aws:s3:::{bucket}", owner={"account": {"uid": account}})
+    ocsf_object.update(uid=f"arn:aws:s3:::{bucket}/{key}", owner={"account": {"uid": account}})
+    ocsf_object.pop("version", None)
+    if version:
+        ocsf_object["version"] = version
+
     (from_macie,) = normalise(native)
     (from_hub,) = normalise(hub)
-    assert from_macie.key == from_hub.key
-    assert from_macie.type == from_hub.type
+    (from_ocsf,) = normalise(ocsf)
+    assert from_macie.key == from_hub.key == from_ocsf.key
+    assert from_macie.type == from_hub.type == from_ocsf.type
     assert from_macie.s3_objects[0].key == from_hub.s3_objects[0].key == key
-    assert from_macie.s3_objects[0].version_id == from_hub.s3_objects[0].version_id
-    assert (from_macie.account, from_hub.account) == (account, account)
+    assert from_ocsf.s3_objects[0].key == key
+    assert (
+        from_macie.s3_objects[0].version_id
+        == from_hub.s3_objects[0].version_id
+        == from_ocsf.s3_objects[0].version_id
+    )
+    assert (from_macie.account, from_hub.account, from_ocsf.account) == (account,) * 3
+
+
+#: The samples of GuardDuty Malware Protection and the new Security Hub (issue 11).
+NEW_SAMPLES = sorted(
+    name for name in SAMPLES if name.startswith(("events/guardduty-", "events/securityhub-v2-"))
+)
+
+
+@SETTINGS
+@given(st.sampled_from(NEW_SAMPLES), st.data())
+def test_mutations_of_the_malware_and_ocsf_samples(name: str, data: st.DataObject) -> None:
+    """The mutations above, drawn from these samples only so each gets its share."""
+    check(mutated(name, data))
+
+
+@SETTINGS
+@given(
+    account=st.from_regex(r"[0-9]{12}", fullmatch=True),
+    region=st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"]),
+    bucket=st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),
+    key=st.text(min_size=1, max_size=60),
+    version=st.none() | st.from_regex(r"[A-Za-z0-9._]{1,32}", fullmatch=True),
+)
+def test_scan_result_and_guardduty_findings_share_one_key(
+    account: str, region: str, bucket: str, key: str, version: str | None
+) -> None:
+    scan = copy.deepcopy(SAMPLES["events/guardduty-malware-scan-threats-found.json"])
+    scan.update(account=account, region=region)
+    scan["resources"] = [f"arn:aws:guardduty:{region}:{account}:malware-protection-plan/p"]
+    scan["detail"]["s3ObjectDetails"].update(bucketName=bucket, objectKey=key, versionId=version)
+
+    native = copy.deepcopy(SAMPLES["events/guardduty-finding-s3-maliciousfile.json"])
+    native["detail"].update(accountId=account, region=region, partition=None)
+    (bucket_details,) = native["detail"]["resource"]["s3BucketDetails"]
+    bucket_details.update(name=bucket, arn=None)
+    bucket_details["s3ObjectDetails"][0].update(key=key, versionId=version)
+
+    hub = copy.deepcopy(SAMPLES["events/securityhub-guardduty-s3-maliciousfile.json"])
+    finding = hub["detail"]["findings"][0]
+    finding.update(AwsAccountId=account, Region=region)
+    finding["Resources"][1]["Id"] = f"arn:aws:s3:::{bucket}/{key}"
+    finding["Resources"][1]["Details"]["AwsS3Object"]["VersionId"] = version
+
+    (from_scan,) = normalise(scan)
+    (from_native,) = normalise(native)
+    (from_hub,) = normalise(hub)
+    assert from_scan.key == from_native.key == from_hub.key
+    assert {f.s3_objects[0].key for f in (from_scan, from_native, from_hub)} == {key}
 
 
 def test_samples_are_loaded() -> None:

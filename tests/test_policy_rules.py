@@ -34,6 +34,9 @@ def shipped() -> Policy:
 
 MACIE_SH = {"source": Source.SECURITYHUB, "workflow_status": "NEW", "record_state": "ACTIVE"}
 PUBLIC_BUCKET = {"type": "Policy:IAMUser/S3BucketPublic", "category": "POLICY"}
+# A GuardDuty Malware Protection scan result; its `type` says what the scan found.
+SCAN = {"source": Source.GUARDDUTY, "product": "GuardDuty"}
+MALWARE = {"type": "Object:S3/MaliciousFile", "category": "MALWARE"}
 
 
 def _call(api: str, severity: Severity, *resources: Resource) -> Finding:
@@ -87,6 +90,48 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         control("EC2.19", security_group(), action_name="Quarantine object"),
         Action.QUARANTINE,
         "close-world-open-ports-reported",
+    ),
+    ("malware scan result", finding(**SCAN, **MALWARE), Action.QUARANTINE, "quarantine-malware"),
+    (
+        "GuardDuty malware finding via SH",
+        securityhub(**MALWARE, resources=(s3_object(),)),
+        Action.QUARANTINE,
+        "quarantine-malware",
+    ),
+    (
+        "malware finding from a product that is not GuardDuty",
+        securityhub(**MALWARE, product="arn:aws:securityhub:eu-west-1:111111111111:product/x"),
+        Action.NOTIFY,
+        "notify-securityhub-high",
+    ),
+    *(
+        (
+            f"scan {status}",
+            finding(**SCAN, type=f"MalwareScan:S3Object/{status}", severity=Severity.MEDIUM),
+            Action.NOTIFY,
+            "notify-unscanned-uploads",
+        )
+        for status in ("UNSUPPORTED", "ACCESS_DENIED", "FAILED")
+    ),
+    (
+        "clean scan is below the minimum",
+        finding(
+            **SCAN, type="MalwareScan:S3Object/NO_THREATS_FOUND", severity=Severity.INFORMATIONAL
+        ),
+        Action.IGNORE,
+        "builtin:min-severity",
+    ),
+    (
+        "native GuardDuty finding, HIGH",
+        finding(**SCAN, type="Backdoor:EC2/C&CActivity.B", resources=()),
+        Action.NOTIFY,
+        "notify-guardduty-high",
+    ),
+    (
+        "native GuardDuty finding, MEDIUM",
+        finding(**SCAN, type="Recon:EC2/Portscan", severity=Severity.MEDIUM, resources=()),
+        Action.IGNORE,
+        "ignore-guardduty-below-high",
     ),
     ("credentials", finding(), Action.QUARANTINE, "quarantine-credentials"),
     ("credentials via SH", finding(**MACIE_SH), Action.QUARANTINE, "quarantine-credentials"),
@@ -617,6 +662,7 @@ def test_notify_and_ignore_carry_no_remediation(shipped: Policy) -> None:
 
 # The remediation (and options) each acting rule hands to the action registry.
 REMEDIATION_CASES: list[tuple[Finding, str, str, dict[str, Any]]] = [
+    (finding(**SCAN, **MALWARE), "quarantine-malware", "s3-quarantine", {}),
     (finding(), "quarantine-credentials", "s3-quarantine", {}),
     (
         finding(type="SensitiveData:S3Object/Financial"),

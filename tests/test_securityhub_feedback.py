@@ -193,3 +193,99 @@ def test_long_notes_are_cut_to_the_api_limit(
             attrs={"destination": {"bucket": QUARANTINE, "key": long_key}},
         )
     )
+
+
+# ---------------------------------------------------------------- the new Security Hub (OCSF)
+
+OCSF_COPY = "securityhub-v2-macie-personal-copy.json"  # in 111111111111, eu-west-1
+
+
+def ocsf_identifier(finding: Finding) -> dict[str, Any]:
+    return {
+        "CloudAccountUid": finding.account,
+        "FindingInfoUid": finding.id,
+        "MetadataProductUid": finding.product_arn,
+    }
+
+
+def expect_v2(stub: Stubber, finding: Finding, status_id: int, comment: str) -> None:
+    identifier = ocsf_identifier(finding)
+    stub.add_response(
+        "batch_update_findings_v2",
+        {"ProcessedFindings": [{"FindingIdentifier": identifier}], "UnprocessedFindings": []},
+        {"FindingIdentifiers": [identifier], "StatusId": status_id, "Comment": comment},
+    )
+
+
+def test_ocsf_findings_are_updated_with_batch_update_findings_v2(
+    securityhub: tuple[Any, Stubber, list[str]],
+) -> None:
+    """RESOLVED (4) with where the object went, SUPPRESSED (3) on dismiss, In Progress (2)
+    while waiting; never New (1), so the event Security Hub emits is not acted on again."""
+    _, stub, _ = securityhub
+    finding = finding_from(OCSF_COPY)
+    where = {"bucket": QUARANTINE, "key": "example-corp-hr-uploads/x.txt", "version_id": "v-1"}
+    decided = {"id": "U0PAYLEAD1", "name": "pat", "action": "dismissed"}
+    cases = [
+        (
+            entry(finding, State.PENDING_APPROVAL),
+            2,
+            "remedy: quarantine awaits approval in Slack (rule approve-personal-data)",
+        ),
+        (
+            entry(finding, State.QUARANTINED, attrs={"destination": where}),
+            4,
+            f"remedy: object moved to s3://{QUARANTINE}/{where['key']} (version v-1) "
+            "(rule approve-personal-data)",
+        ),
+        (
+            entry(finding, State.DISMISSED, attrs={"decided_by": decided}),
+            3,
+            "remedy: dismissed by pat (Slack U0PAYLEAD1)",
+        ),
+    ]
+    notifier = feedback(securityhub)
+    for item, status_id, comment in cases:
+        expect_v2(stub, finding, status_id, comment)
+        notifier.on_change(item)
+
+
+def test_ocsf_update_refused_names_the_finding(
+    securityhub: tuple[Any, Stubber, list[str]],
+) -> None:
+    _, stub, _ = securityhub
+    finding = finding_from(OCSF_COPY)
+    identifier = ocsf_identifier(finding)
+    stub.add_response(
+        "batch_update_findings_v2",
+        {
+            "ProcessedFindings": [],
+            "UnprocessedFindings": [
+                {
+                    "FindingIdentifier": identifier,
+                    "ErrorCode": "ResourceNotFoundException",
+                    "ErrorMessage": "Finding not found",
+                }
+            ],
+        },
+    )
+    with pytest.raises(FeedbackError) as caught:
+        feedback(securityhub).on_change(entry(finding, State.GONE))
+    assert str(caught.value) == (
+        f"Security Hub did not update OCSF finding {finding.id} to RESOLVED: "
+        "ResourceNotFoundException: Finding not found (is the core account the Security Hub "
+        "delegated administrator in eu-west-1?)"
+    )
+
+
+def test_findings_that_did_not_come_through_security_hub_get_no_update(
+    securityhub: tuple[Any, Stubber, list[str]],
+) -> None:
+    """A scan result and a native GuardDuty finding: nothing to update (the Stubber has no
+    response queued, so any call would fail)."""
+    notifier = feedback(securityhub)
+    for name in (
+        "guardduty-malware-scan-threats-found.json",
+        "guardduty-finding-s3-maliciousfile.json",
+    ):
+        notifier.on_change(entry(finding_from(name), State.QUARANTINED))

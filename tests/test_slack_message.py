@@ -193,6 +193,16 @@ def test_found_summary_per_category() -> None:
         == "1 credit card number, 2 AWS secret keys, 28 addresses, "
         '4 custom identifier matches ("employee id")'
     )
+    # GuardDuty's threat names, kept as GuardDuty wrote them.
+    assert found_summary(
+        [{"category": "MALWARE", "type": "EICAR-Test-File (not a virus)", "count": 1}]
+    ) == ("threat: EICAR-Test-File (not a virus)")
+    assert found_summary(
+        [
+            {"category": "MALWARE", "type": "Trojan.GenericKD", "count": 3},
+            {"category": "MALWARE", "type": "EICAR-Test-File (not a virus)", "count": 1},
+        ]
+    ) == ("threats: Trojan.GenericKD, EICAR-Test-File (not a virus)")
 
 
 def _huge_entry() -> Entry:

@@ -415,6 +415,9 @@ def test_member_rules_forward_to_the_core_bus_through_the_forwarder(
         "SecurityHubCustomActionRule",
         "ApiGuardRule",
         "IamGuardRule",
+        "SecurityHubV2FindingsRule",
+        "GuardDutyMalwareScanRule",
+        "GuardDutyMalwareFindingRule",
     }
     for name, rule in rules.items():
         (target,) = rule["Properties"]["Targets"]
@@ -430,6 +433,15 @@ def test_member_rules_forward_to_the_core_bus_through_the_forwarder(
     assert member["Parameters"]["IamEventsRegion"]["Default"] == "us-east-1"
     for name in ("SecurityHubFindingsRule", "SecurityHubCustomActionRule"):
         assert rules[name]["Condition"] == "ForwardsSecurityHub"
+    # The new Security Hub only where a parameter says it is on; GuardDuty's scan results
+    # go only to the bucket owner's bus, so every account forwards its own.
+    assert rules["SecurityHubV2FindingsRule"]["Condition"] == "ForwardsSecurityHubV2"
+    assert member["Parameters"]["ForwardSecurityHubV2"]["Default"] == "false"
+    for name in ("GuardDutyMalwareScanRule", "GuardDutyMalwareFindingRule"):
+        assert "Condition" not in rules[name]
+    assert rules["GuardDutyMalwareFindingRule"]["Properties"]["EventPattern"]["detail"] == {
+        "type": ["Object:S3/MaliciousFile"]
+    }
 
 
 def test_member_dead_letter_queue_is_encrypted_and_tls_only(member: dict[str, Any]) -> None:
@@ -567,10 +579,31 @@ def test_core_queues_are_encrypted_redriven_and_tls_only(core: dict[str, Any]) -
                 assert statement["Principal"] == {"Service": "events.amazonaws.com"}
                 assert statement["Action"] == "sqs:SendMessage"
                 rules = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
-                assert sorted(r["Fn::GetAtt"][0] for r in rules) == sorted(
+                assert sorted(_rule_of(r) for r in rules) == sorted(
                     resources(core, "AWS::Events::Rule")
                 )
     assert covered == set(queues)
+
+
+def _rule_of(arn: Mapping[str, Any]) -> str:
+    """The rule named by ``!GetAtt R.Arn`` or, for a conditional rule, ``!If [C, !GetAtt ...]``."""
+    if "Fn::If" in arn:
+        _condition, arn, absent = arn["Fn::If"]
+        assert absent == {"Ref": "AWS::NoValue"}
+    name: str = arn["Fn::GetAtt"][0]
+    return name
+
+
+def test_core_routes_the_new_security_hub_only_where_a_parameter_says_so(
+    core: dict[str, Any],
+) -> None:
+    assert core["Parameters"]["SecurityHubV2"]["Default"] == "false"
+    assert core["Conditions"]["RoutesSecurityHubV2"] == {
+        "Fn::Equals": [{"Ref": "SecurityHubV2"}, "true"]
+    }
+    rules = resources(core, "AWS::Events::Rule")
+    assert rules["SecurityHubV2FindingsRule"]["Condition"] == "RoutesSecurityHubV2"
+    assert "Condition" not in rules["GuardDutyMalwareScanRule"]
 
 
 def test_findings_function_reads_the_queue_with_partial_batch_responses(

@@ -41,6 +41,8 @@ class Source(StrEnum):
     MACIE = "macie"
     SECURITYHUB = "securityhub"
     CLOUDTRAIL = "cloudtrail"
+    #: GuardDuty's own events: Malware Protection for S3 scan results and native findings.
+    GUARDDUTY = "guardduty"
 
 
 class ResourceKind(StrEnum):

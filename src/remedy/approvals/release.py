@@ -5,6 +5,9 @@ The entry's remediation (``decision.remediation``) must be a `ReversibleAction`;
 back to its old bucket and key, verified, the tombstone and the quarantine copy removed).
 The ledger entry then moves QUARANTINED -> RELEASED with one conditional write, so two
 people releasing at once cannot both succeed.
+
+A malware quarantine (GuardDuty found threats in the object) is released only deliberately:
+the caller must say why (``reason``), and the reason is kept in the ledger history.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction
 from remedy.ledger.base import Entry, LedgerStore, State
 from remedy.model import Finding
+from remedy.normalise.malware import MALWARE
 from remedy.pipeline import Announcer
 
 
@@ -34,10 +38,11 @@ def release(
     actions: Mapping[str, RemediationAction],
     announce: Announcer | None = None,
     caller: str = "",
+    reason: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Entry:
     """Release ledger entry `key`; `by` is recorded as who did it, `caller` as the AWS
-    identity that did it."""
+    identity that did it, `reason` as why (required for a malware quarantine)."""
     entry = store.get(key)
     if entry is None:
         raise NotReleasable(f"no ledger entry {key!r}; nothing to release")
@@ -52,25 +57,30 @@ def release(
             f"ledger entry {key} is contained and waiting for its approvers; approve it (which "
             "restores it) or deny it from Slack or the owners' email link instead"
         )
+    finding = Finding.from_dict(entry.finding)
+    reason = reason.strip()
+    if finding.category == MALWARE and not reason:
+        threats = ", ".join(d.type for d in finding.detections) or "malware"
+        raise NotReleasable(
+            f"ledger entry {key} quarantined an object GuardDuty found threats in ({threats}); "
+            "release it only deliberately: say why with --reason (e.g. a false positive "
+            "confirmed by a rescan)"
+        )
     name = str(entry.decision.get("remediation") or "")
     action = actions.get(name)
     if not isinstance(action, ReversibleAction):
         raise NotReleasable(f"remediation {name!r} of entry {key} cannot be released")
-    undo = action.release(Finding.from_dict(entry.finding), entry.attrs)
+    undo = action.release(finding, entry.attrs)
+    record = {**undo.attrs, "by": by, "caller": caller, "at": clock().astimezone(UTC).isoformat()}
+    if reason:
+        record["reason"] = reason
     released = store.transition(
         key,
         [State.QUARANTINED],
         State.RELEASED,
         by=by,
-        note=undo.reason,
-        attrs={
-            "release": {
-                **undo.attrs,
-                "by": by,
-                "caller": caller,
-                "at": clock().astimezone(UTC).isoformat(),
-            }
-        },
+        note=f"{undo.reason}; reason: {reason}" if reason else undo.reason,
+        attrs={"release": record},
         expected_version=entry.version,
     )
     if announce is not None:

@@ -1,4 +1,6 @@
-"""``remedy release KEY [--by NAME]``: put a quarantined object back (a false positive).
+"""``remedy release KEY [--by NAME] [--reason TEXT]``: put a quarantined object back (a
+false positive). An object GuardDuty found malware in is released only with ``--reason``,
+which the ledger keeps.
 
 Runs with the AWS credentials of the environment (the core account: the ledger table
 and sts:AssumeRole on the member remediation roles) and the same settings as the
@@ -24,6 +26,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("key", help="the ledger key of the finding (remedy explain prints it)")
     parser.add_argument(
         "--by", help="who releases it, recorded in the ledger (default: your AWS identity)"
+    )
+    parser.add_argument(
+        "--reason",
+        default="",
+        help="why it is released, recorded in the ledger history (required for malware)",
     )
     parser.set_defaults(func=run)
 
@@ -53,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             args.key,
             by=args.by or caller,
             caller=caller,
+            reason=args.reason,
             store=store,
             actions=build(AccountSessions(settings), settings),
             announce=Announcer((notifier,)),

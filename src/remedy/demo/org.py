@@ -9,8 +9,9 @@
   model it) and filled with the local Slack app's token and signing secret.
 - Members: member-account-template.yaml rolled out as a CloudFormation StackSet into the
   three members, and into the core account as well, since it is the Security Hub
-  administrator: there with ``ForwardSecurityHub=true`` (a stack instance parameter
-  override), in the members ``false``, as the README's deployment steps say. The StackSet
+  administrator: there with ``ForwardSecurityHub=true`` and ``ForwardSecurityHubV2=true`` (a
+  stack instance parameter override), in the members ``false``, as the README's deployment
+  steps say. The StackSet
   is SELF_MANAGED with explicit account ids: moto's SERVICE_MANAGED rollout targets
   accounts it creates in an OU, with random ids the policy does not list.
 - moto's CloudFormation skips ``VersioningConfiguration`` and
@@ -101,6 +102,8 @@ class Organisation:
             "Prefix": PREFIX,
             "ExternalId": self.external_id,
             "MemberAccountIds": ",".join(self.members),
+            # The administrator runs the new Security Hub too: its OCSF findings are routed.
+            "SecurityHubV2": "true",
         }
         names = {**parameters, "AWS::Region": self.region, "AWS::AccountId": self.core}
         sm = session.client("secretsmanager")
@@ -275,7 +278,9 @@ class Organisation:
             StackSetName=MEMBER_STACK_SET,
             Accounts=[self.core],
             Regions=[self.region],
-            ParameterOverrides=listed({**parameters, "ForwardSecurityHub": "true"}),
+            ParameterOverrides=listed(
+                {**parameters, "ForwardSecurityHub": "true", "ForwardSecurityHubV2": "true"}
+            ),
         )
         template = load_template(self.root / "member-account-template.yaml")
         bucket_props = template["Resources"]["QuarantineBucket"]["Properties"]

@@ -5,6 +5,8 @@ security group opened to the world.
 - ``exports-<account>`` in the second: SSE-KMS by default with a key of that account.
 - ``shared-<account>`` in the third: plain (S3's default SSE-S3), and made public by a
   bucket policy letting anyone read it, with no Block Public Access.
+- ``partner-drop-<account>`` in the second: empty, and made public the same way (what the
+  new Security Hub's S3.8 control finding is about).
 
 Every file of samplesdata/ (its README aside) goes into every bucket under its path, so
 each account also holds files no finding names, the clean one among them: the demo checks
@@ -108,7 +110,12 @@ def upload(aws: LocalAWS, root: Path, members: tuple[str, str, str]) -> Samples:
             body = path.read_bytes()
             s3.put_object(Bucket=bucket, Key=key, Body=body)
             objects.append(_stored(s3, account, bucket, key, body))
-    return Samples(objects, [_open_group(aws, versioned)], [_make_public(aws, plain)])
+    drop = f"partner-drop-{encrypted}"
+    aws.session(encrypted).client("s3").create_bucket(
+        Bucket=drop, CreateBucketConfiguration={"LocationConstraint": aws.region}
+    )
+    public = [_make_public(aws, plain, f"shared-{plain}"), _make_public(aws, encrypted, drop)]
+    return Samples(objects, [_open_group(aws, versioned)], public)
 
 
 def _stored(s3: Any, account: str, bucket: str, key: str, body: bytes) -> Stored:
@@ -127,8 +134,7 @@ def _stored(s3: Any, account: str, bucket: str, key: str, body: bytes) -> Stored
     )
 
 
-def _make_public(aws: LocalAWS, account: str) -> PublicBucket:
-    bucket = f"shared-{account}"
+def _make_public(aws: LocalAWS, account: str, bucket: str) -> PublicBucket:
     policy = {
         "Version": "2012-10-17",
         "Statement": [

@@ -43,7 +43,8 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
     cards = samples.get(second, "financial/card-payments.csv")
     third_creds = samples.get(third, "credentials/deploy.env")
     second_personal = samples.get(second, "personal/customers.csv")
-    (public,) = samples.public
+    public, partner_drop = samples.public
+    eicar = samples.get(first, "malware/eicar.com")
     (group,) = samples.groups
     events = root / "events"
 
@@ -93,6 +94,28 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
             "GuardDuty (ASFF) via Security Hub",
             "securityhub-guardduty-ec2-command-and-control.json",
             core,
+        ),
+        item(
+            "GuardDuty Malware Protection: EICAR in an upload",
+            "guardduty-malware-scan-threats-found.json",
+            first,
+            lambda event: _scan_object(event, eicar),
+            objects=(eicar,),
+        ),
+        item(
+            "the same upload: GuardDuty's own finding",
+            "guardduty-finding-s3-maliciousfile.json",
+            first,
+            lambda event: _guardduty_object(event, eicar),
+            objects=(eicar,),
+            same_as="guardduty-malware-scan-threats-found.json",
+        ),
+        item(
+            "new Security Hub (OCSF): control S3.8, public bucket",
+            "securityhub-v2-control-s3.8-block-public-access.json",
+            core,
+            lambda event: _ocsf_bucket(event, partner_drop),
+            bucket=partner_drop,
         ),
         item(
             "Macie: bucket policy made public",
@@ -188,6 +211,35 @@ def _asff_object(event: dict[str, Any], stored: Stored) -> dict[str, Any]:
             else:
                 details.pop("VersionId", None)
     return _set_account(event, finding["AwsAccountId"], stored.account)
+
+
+def _scan_object(event: dict[str, Any], stored: Stored) -> dict[str, Any]:
+    """A Malware Protection scan result about `stored`; the plan ARN names its account."""
+    details = event["detail"]["s3ObjectDetails"]
+    event = _replace(event, {details["bucketName"]: stored.bucket})
+    event = _set_account(event, event["account"], stored.account)
+    event["detail"]["s3ObjectDetails"].update(
+        {"objectKey": stored.key, "eTag": stored.etag, "versionId": stored.version_id}
+    )
+    return event
+
+
+def _guardduty_object(event: dict[str, Any], stored: Stored) -> dict[str, Any]:
+    (bucket,) = event["detail"]["resource"]["s3BucketDetails"]
+    (obj,) = bucket["s3ObjectDetails"]
+    event = _replace(event, {f"{bucket['name']}/{obj['key']}": f"{stored.bucket}/{stored.key}"})
+    event = _replace(event, {bucket["name"]: stored.bucket})
+    event = _set_account(event, event["detail"]["accountId"], stored.account)
+    (obj,) = event["detail"]["resource"]["s3BucketDetails"][0]["s3ObjectDetails"]
+    obj.update({"key": stored.key, "eTag": stored.etag, "versionId": stored.version_id})
+    return event
+
+
+def _ocsf_bucket(event: dict[str, Any], public: PublicBucket) -> dict[str, Any]:
+    (finding,) = event["detail"]["findings"]
+    (resource,) = finding["resources"]
+    event = _replace(event, {resource["uid_alt"]: public.bucket})
+    return _set_account(event, finding["cloud"]["account"]["uid"], public.account)
 
 
 def _group_event(event: dict[str, Any], group: OpenGroup) -> dict[str, Any]:

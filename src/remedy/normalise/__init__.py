@@ -11,7 +11,14 @@ from remedy.errors import InvalidEvent
 from remedy.model import Finding
 
 # Imported for their @register side effect: each adds its normaliser to the registry.
-from remedy.normalise import cloudtrail, macie, securityhub  # noqa: F401
+from remedy.normalise import (  # noqa: F401
+    cloudtrail,
+    guardduty,
+    macie,
+    malware_scan,
+    ocsf,
+    securityhub,
+)
 from remedy.normalise import fields as f
 from remedy.normalise.registry import lookup, normalisers
 

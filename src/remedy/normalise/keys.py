@@ -10,6 +10,9 @@ prefix of our own.
   ids, and the copy in Security Hub has an id of its own.
 - Other ASFF findings: ``ProductArn`` and ``Id``, which Security Hub keeps across updates.
 - CloudTrail: the recipient account and the ``eventID``.
+- Malware in an S3 object (GuardDuty's scan result, its ``Object:S3/MaliciousFile`` finding
+  natively, through CSPM or through the new Security Hub): account, region, bucket, object
+  key and version, so the scan result and the finding about the same upload are one thing.
 """
 
 from __future__ import annotations
@@ -41,3 +44,10 @@ def asff_key(product_arn: str, finding_id: str) -> str:
 
 def cloudtrail_key(account: str, event_id: str) -> str:
     return "ct-" + _digest(account, event_id)
+
+
+def malware_key(
+    account: str, region: str, bucket: str, key: str, version_id: str | None, status: str
+) -> str:
+    """`status` keeps a scan that could not run (UNSUPPORTED...) apart from a malware find."""
+    return "gd-" + _digest(account, region, bucket, key, version_id or "", status)

@@ -30,6 +30,41 @@ def category_of(finding_type: str) -> str | None:
     return _CATEGORY_BY_PREFIX.get(finding_type.partition(":")[0])
 
 
+def macie_type(types: list[str]) -> str | None:
+    """Macie's own type from its ASFF ``Types`` entry (or an OCSF ``finding_info.types`` one).
+
+    ``Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal`` becomes
+    ``SensitiveData:S3Object/Personal``; ``Effects/Data Exposure/Policy:IAMUser-S3BucketPublic``
+    becomes ``Policy:IAMUser/S3BucketPublic``. Macie's type names hold no ``-`` of their
+    own, so the first one after the colon is where the ``/`` was. An entry that already is
+    Macie's type (``SensitiveData:S3Object/Personal``) is taken as it is.
+    """
+    for entry in types:
+        if entry.partition(":")[0] in _CATEGORY_BY_PREFIX and "/" in entry:
+            return entry
+        prefix, colon, rest = entry.rpartition("/")[2].partition(":")
+        if colon and prefix in ("SensitiveData", "Policy"):
+            resource, dash, subtype = rest.partition("-")
+            if dash and resource and subtype:
+                return f"{prefix}:{resource}/{subtype}"
+    return None
+
+
+def copy_key(
+    account: str, region: str, resources: tuple[Resource, ...], macie_type: str
+) -> str | None:
+    """The key the native Macie event gets for a copy (ASFF, OCSF) naming `resources`.
+
+    From the object if there is one, else the bucket; None if the copy names neither.
+    """
+    target = next((r for r in resources if r.kind is ResourceKind.S3_OBJECT), None)
+    if target is None:
+        target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
+    if target is None or target.bucket is None:
+        return None
+    return macie_key(account, region, target.bucket, target.key, target.version_id, macie_type)
+
+
 @register("macie", {"source": ["aws.macie"], "detail-type": ["Macie Finding"]})
 def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
     detail: dict[str, Any] = event["detail"]

@@ -17,9 +17,7 @@ from typing import Any
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
-from remedy.normalise.keys import asff_key, macie_key
-from remedy.normalise.macie import PRODUCT as MACIE
-from remedy.normalise.macie import category_of
+from remedy.normalise.copies import identity
 from remedy.normalise.products import AWS_PRODUCTS
 from remedy.normalise.registry import register
 
@@ -67,17 +65,16 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         _resource(raw, f"{path}.Resources[{i}]", region) for i, raw in enumerate(raw_resources)
     )
 
-    finding_type = types[0]
-    category = None
-    key = None
-    if product == MACIE:
-        macie_type = _macie_type(types)
-        if macie_type is not None:
-            finding_type = macie_type
-            category = category_of(macie_type)
-            key = _macie_copy_key(account, region, resources, macie_type)
-    if key is None:
-        key = asff_key(product_arn, finding_id)
+    copied = identity(
+        product,
+        types,
+        account=account,
+        region=region,
+        resources=resources,
+        product_arn=product_arn,
+        finding_id=finding_id,
+        default_type=types[0],
+    )
 
     parameters: dict[str, Any] = {}
     compliance = f.opt_obj(item, "Compliance", path)
@@ -102,10 +99,10 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         workflow_status = f.opt_str(item, "WorkflowState", path)
 
     return Finding(
-        key=key,
+        key=copied.key,
         source=Source.SECURITYHUB,
         product=product,
-        type=finding_type,
+        type=copied.type,
         severity=_severity(item, product_fields, path),
         account=account,
         region=region,
@@ -113,7 +110,7 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         id=finding_id,
         title=f.opt_str(item, "Title", path) or "",
         description=f.opt_str(item, "Description", path) or "",
-        category=category,
+        category=copied.category,
         resources=resources,
         product_arn=product_arn,
         workflow_status=workflow_status,
@@ -169,35 +166,6 @@ def _types(item: dict[str, Any], path: str) -> list[str]:
         if not isinstance(value, str) or not value:
             raise f.wrong_type(f"{path}.Types[{i}]", "a non-empty string", value)
     return types
-
-
-def _macie_type(types: list[str]) -> str | None:
-    """Macie's own type from its ASFF ``Types`` entry.
-
-    ``Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal`` becomes
-    ``SensitiveData:S3Object/Personal``; ``Effects/Data Exposure/Policy:IAMUser-S3BucketPublic``
-    becomes ``Policy:IAMUser/S3BucketPublic``. Macie's type names hold no ``-`` of their
-    own, so the first one after the colon is where the ``/`` was.
-    """
-    for entry in types:
-        prefix, colon, rest = entry.rpartition("/")[2].partition(":")
-        if colon and prefix in ("SensitiveData", "Policy"):
-            resource, dash, subtype = rest.partition("-")
-            if dash and resource and subtype:
-                return f"{prefix}:{resource}/{subtype}"
-    return None
-
-
-def _macie_copy_key(
-    account: str, region: str, resources: tuple[Resource, ...], macie_type: str
-) -> str | None:
-    """The key the native Macie event gets: from the object if there is one, else the bucket."""
-    target = next((r for r in resources if r.kind is ResourceKind.S3_OBJECT), None)
-    if target is None:
-        target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
-    if target is None or target.bucket is None:
-        return None
-    return macie_key(account, region, target.bucket, target.key, target.version_id, macie_type)
 
 
 def _severity(item: dict[str, Any], product_fields: dict[str, Any], path: str) -> Severity:

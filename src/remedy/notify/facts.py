@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from remedy.ledger.base import OUTCOMES, Entry, State
+from remedy.normalise.malware import MALWARE
 from remedy.notify import console
 
 #: History ``by`` values for people acting from Slack: ``slack:<user id>``.
@@ -136,6 +137,10 @@ def found_summary(detections: Iterable[Mapping[str, Any]]) -> str:
         if category == "CUSTOM_IDENTIFIER":
             names = ", ".join(f'"{name}"' for name, _ in items)
             parts.append(f"{total} {_plural('custom identifier match', total)} ({names})")
+        elif category == MALWARE:
+            # Threat names as GuardDuty wrote them: people search for them verbatim.
+            names = ", ".join(name for name, _ in items)
+            parts.append(f"{_plural('threat', len(items))}: {names}")
         elif len(items) == 1:
             parts.append(f"{total} {_type_words(items[0][0], total)}")
         else:

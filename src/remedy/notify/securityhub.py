@@ -1,4 +1,6 @@
-"""Security Hub's workflow status follows the ledger (BatchUpdateFindings).
+"""Security Hub's workflow status follows the ledger (BatchUpdateFindings; for the new
+Security Hub's OCSF findings BatchUpdateFindingsV2, with the same statuses as OCSF status
+ids and the note as the comment).
 
 - approval requested, or owners notified -> NOTIFIED
 - quarantined (note: where the object went), or already gone -> RESOLVED
@@ -7,13 +9,15 @@
 Only findings that came from Security Hub carry what the API needs (``product_arn`` and
 ``id`` in the finding snapshot); others are left alone. Every update makes Security Hub
 emit another ``Findings - Imported`` event; the rules forward only ``Workflow.Status``
-NEW, and no update here sets NEW, so remedy's own updates never come back as work. For
+NEW (OCSF: ``status_id`` 1), and no update here sets NEW, so remedy's own updates never
+come back as work. For
 the same reason outcomes that will be retried (FAILED, DENIED, ...) are not written: a
 note alone would re-emit the finding still NEW and start the loop.
 
 The call is made with the core account's credentials in the finding's region: the core
 account is the Security Hub administrator (``aggregators`` in accounts.yaml), which may
-update its members' findings.
+update its members' findings. Both APIs are allowed by the one IAM action
+``securityhub:BatchUpdateFindings`` (AWS's API reference of BatchUpdateFindingsV2).
 """
 
 from __future__ import annotations
@@ -25,10 +29,13 @@ from typing import Any
 from remedy.approvals.decide import decider_name
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
+from remedy.normalise.ocsf import OCSF
 from remedy.notify.facts import destination, resource_label, state_note
 
 UPDATED_BY = "remedy"
 MAX_NOTE = 512
+#: The OCSF ``status_id`` of each workflow status (In Progress, Resolved, Suppressed).
+STATUS_IDS: Mapping[str, int] = {"NOTIFIED": 2, "RESOLVED": 4, "SUPPRESSED": 3}
 
 
 class FeedbackError(RemedyError):
@@ -110,16 +117,40 @@ class SecurityHubFeedback:
         feedback = feedback_for(entry)
         if feedback is None:
             return
+        if (finding.get("parameters") or {}).get("format") == OCSF:
+            self._update_ocsf(entry, finding_id, product_arn, feedback)
+            return
         response = self._client(entry.region).batch_update_findings(
             FindingIdentifiers=[{"Id": finding_id, "ProductArn": product_arn}],
             Workflow={"Status": feedback.status},
             Note={"Text": feedback.note, "UpdatedBy": UPDATED_BY},
         )
-        unprocessed = response.get("UnprocessedFindings") or []
-        if unprocessed:
-            error = unprocessed[0]
-            raise FeedbackError(
-                f"Security Hub did not update finding {finding_id} to {feedback.status}: "
-                f"{error.get('ErrorCode')}: {error.get('ErrorMessage')} (is the core account "
-                f"the Security Hub administrator in {entry.region}?)"
-            )
+        _check(response, f"finding {finding_id}", feedback, "administrator", entry.region)
+
+    def _update_ocsf(
+        self, entry: Entry, finding_id: str, product_uid: str, feedback: Feedback
+    ) -> None:
+        identifier = {
+            "CloudAccountUid": entry.finding["account"],
+            "FindingInfoUid": finding_id,
+            "MetadataProductUid": product_uid,
+        }
+        response = self._client(entry.region).batch_update_findings_v2(
+            FindingIdentifiers=[identifier],
+            StatusId=STATUS_IDS[feedback.status],
+            Comment=feedback.note,
+        )
+        check = f"OCSF finding {finding_id}"
+        _check(response, check, feedback, "delegated administrator", entry.region)
+
+
+def _check(response: Any, what: str, feedback: Feedback, admin: str, region: str) -> None:
+    """`FeedbackError` naming the finding and Security Hub's reason if it was not updated."""
+    unprocessed = response.get("UnprocessedFindings") or []
+    if unprocessed:
+        error = unprocessed[0]
+        raise FeedbackError(
+            f"Security Hub did not update {what} to {feedback.status}: "
+            f"{error.get('ErrorCode')}: {error.get('ErrorMessage')} (is the core account "
+            f"the Security Hub {admin} in {region}?)"
+        )

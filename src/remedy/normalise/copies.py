@@ -1,0 +1,50 @@
+"""What a finding that reached Security Hub (ASFF or OCSF) is, when another source has it too.
+
+Macie's copies keep Macie's own type and the native finding's key; GuardDuty's
+``Object:S3/MaliciousFile`` keeps that type and its object's scan-result key. Any other
+finding is keyed on what Security Hub keeps across updates: its product ARN and its id.
+Trust in `product` is the caller's: it must come from AWS's own product ARN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from remedy.model import Resource
+from remedy.normalise.keys import asff_key
+from remedy.normalise.macie import PRODUCT as MACIE
+from remedy.normalise.macie import category_of, copy_key, macie_type
+from remedy.normalise.malware import MALICIOUS_FILE, MALWARE, is_malicious_file, malicious_file_key
+from remedy.normalise.products import AWS_PRODUCTS
+
+GUARDDUTY = AWS_PRODUCTS["guardduty"]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    type: str
+    category: str | None
+    key: str
+
+
+def identity(
+    product: str,
+    types: list[str],
+    *,
+    account: str,
+    region: str,
+    resources: tuple[Resource, ...],
+    product_arn: str,
+    finding_id: str,
+    default_type: str,
+) -> Identity:
+    """The canonical type, category and dedupe key of one copied finding."""
+    if product == MACIE:
+        found = macie_type(types)
+        if found is not None:
+            key = copy_key(account, region, resources, found)
+            return Identity(found, category_of(found), key or asff_key(product_arn, finding_id))
+    elif product == GUARDDUTY and is_malicious_file(types):
+        key = malicious_file_key(account, region, resources)
+        return Identity(MALICIOUS_FILE, MALWARE, key or asff_key(product_arn, finding_id))
+    return Identity(default_type, None, asff_key(product_arn, finding_id))

@@ -1,0 +1,288 @@
+"""The new AWS Security Hub: ``Findings Imported V2`` events, one OCSF finding each.
+
+Security Hub CSPM keeps sending ASFF (`remedy.normalise.securityhub`); an organisation may
+run both, so the same finding can arrive both ways and, for Macie, natively too. The
+mapping onto remedy's model, so the same policy rules apply with the same match keys:
+
+- account ``cloud.account.uid``, region ``cloud.region`` (never the envelope's);
+- severity ``severity_id`` (OCSF 1-6, ``Fatal`` as CRITICAL), else the ``severity`` label;
+- ``status_id`` as the ASFF workflow status (act only on New); ``activity_id`` Close, like
+  an ARCHIVED record, means the finding is done;
+- product ``metadata.product.uid``: AWS's own only when it is AWS's product ARN
+  (`remedy.normalise.products.aws_product`), never by a name anyone can write;
+- type: Macie's own type for Macie findings, ``Object:S3/MaliciousFile`` for GuardDuty's
+  infected uploads, else the first of ``finding_info.types``, else ``class_name``;
+- control id ``compliance.control``, compliance ``compliance.status_id``;
+- ``resources[]`` by CloudFormation type (``AWS::S3::Bucket``...). A resource whose
+  ``owner.account.uid`` is another account is kept for people to read but never acted on:
+  remedy acts only in the account the finding lives in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from remedy.errors import InvalidEvent
+from remedy.model import Finding, Resource, ResourceKind, Severity, Source
+from remedy.normalise import fields as f
+from remedy.normalise.copies import identity
+from remedy.normalise.products import aws_product
+from remedy.normalise.registry import register
+
+IMPORTED_V2 = "Findings Imported V2"
+#: ``parameters["format"]`` of an OCSF finding: its feedback goes through BatchUpdateFindingsV2.
+OCSF = "ocsf"
+
+# OCSF severity_id: 0 Unknown, 1 Informational ... 5 Critical, 6 Fatal, 99 Other.
+_SEVERITY_BY_ID = {
+    1: Severity.INFORMATIONAL,
+    2: Severity.LOW,
+    3: Severity.MEDIUM,
+    4: Severity.HIGH,
+    5: Severity.CRITICAL,
+    6: Severity.CRITICAL,
+}
+_SEVERITY_BY_LABEL = {
+    "informational": Severity.INFORMATIONAL,
+    "low": Severity.LOW,
+    "medium": Severity.MEDIUM,
+    "high": Severity.HIGH,
+    "critical": Severity.CRITICAL,
+    "fatal": Severity.CRITICAL,
+}
+_SEVERITY_CHOICES = (
+    "severity_id 1-6, or a severity of Informational, Low, Medium, High, Critical, Fatal"
+)
+# OCSF status_id, said the ASFF way so the same guards apply (act only on NEW).
+_STATUS_BY_ID = {
+    0: "UNKNOWN",
+    1: "NEW",
+    2: "NOTIFIED",
+    3: "SUPPRESSED",
+    4: "RESOLVED",
+    5: "ARCHIVED",
+    99: "OTHER",
+}
+_STATUS_CHOICES = "an OCSF status_id (0-5 or 99)"
+_CLOSE = 3  # activity_id Close
+_COMPLIANCE_BY_ID = {1: "PASSED", 2: "WARNING", 3: "FAILED"}
+_COMPLIANCE_CHOICES = "an OCSF compliance status_id (0-3 or 99)"
+
+_KINDS = {
+    "AWS::S3::Bucket": ResourceKind.S3_BUCKET,
+    "AWS::S3::Object": ResourceKind.S3_OBJECT,
+    "AWS::EC2::SecurityGroup": ResourceKind.SECURITY_GROUP,
+    "AWS::IAM::Policy": ResourceKind.IAM_POLICY,
+    "AWS::EC2::Instance": ResourceKind.EC2_INSTANCE,
+    "AWS::EC2::InternetGateway": ResourceKind.INTERNET_GATEWAY,
+}
+#: Where the id starts in the ARN of the kinds remedy acts on by id.
+_ID_AFTER = {
+    ResourceKind.EC2_INSTANCE: "instance/",
+    ResourceKind.INTERNET_GATEWAY: "internet-gateway/",
+}
+
+
+@register("securityhub-ocsf", {"source": ["aws.securityhub"], "detail-type": [IMPORTED_V2]})
+def normalise_ocsf(event: Mapping[str, Any]) -> list[Finding]:
+    detail: dict[str, Any] = event["detail"]
+    items = f.req_list(detail, "findings", "detail")
+    if not items:
+        raise InvalidEvent("expected at least one finding, got an empty array", "detail.findings")
+    envelope_account: str = event["account"]
+    return [
+        _finding(item, f"detail.findings[{i}]", envelope_account) for i, item in enumerate(items)
+    ]
+
+
+def _finding(item: object, path: str, envelope_account: str) -> Finding:
+    if not isinstance(item, dict):
+        raise f.wrong_type(path, "an object", item)
+    cloud_path = f"{path}.cloud"
+    cloud = f.req_obj(item, "cloud", path)
+    account = f.account_id(f.req_obj(cloud, "account", cloud_path), "uid", f"{cloud_path}.account")
+    region = f.region(cloud, "region", cloud_path)
+
+    metadata = f.req_obj(item, "metadata", path)
+    product_uid = f.req_str(
+        f.req_obj(metadata, "product", f"{path}.metadata"), "uid", f"{path}.metadata.product"
+    )
+    # A product that is not AWS's own is named by its ARN: its name is whatever it wrote.
+    product = aws_product(product_uid) or product_uid
+
+    info_path = f"{path}.finding_info"
+    info = f.req_obj(item, "finding_info", path)
+    finding_id = f.req_str(info, "uid", info_path)
+    types = _types(info, info_path)
+    resources = tuple(
+        _resource(raw, f"{path}.resources[{i}]", account, region)
+        for i, raw in enumerate(f.opt_list(item, "resources", path))
+    )
+
+    finding_type = types[0] if types else f.opt_str(item, "class_name", path)
+    if not finding_type:
+        raise InvalidEvent(
+            "missing, expected a type in finding_info.types or class_name", f"{info_path}.types"
+        )
+    # What Security Hub keeps across updates (as ASFF's ProductArn and Id) is the fallback.
+    copied = identity(
+        product,
+        types,
+        account=account,
+        region=region,
+        resources=resources,
+        product_arn=product_uid,
+        finding_id=finding_id,
+        default_type=finding_type,
+    )
+
+    parameters: dict[str, Any] = {"format": OCSF}
+    compliance_status = None
+    compliance = f.opt_obj(item, "compliance", path)
+    if compliance is not None:
+        compliance_path = f"{path}.compliance"
+        control = f.opt_str(compliance, "control", compliance_path)
+        if control:
+            parameters["control_id"] = control
+        compliance_status = _coded(
+            compliance, "status_id", compliance_path, _COMPLIANCE_BY_ID, _COMPLIANCE_CHOICES
+        )
+
+    activity_id = f.opt_int(item, "activity_id", path)
+    return Finding(
+        key=copied.key,
+        source=Source.SECURITYHUB,
+        product=product,
+        type=copied.type,
+        severity=_severity(item, path),
+        account=account,
+        region=region,
+        envelope_account=envelope_account,
+        id=finding_id,
+        title=f.opt_str(info, "title", info_path) or "",
+        description=f.opt_str(info, "desc", info_path) or "",
+        category=copied.category,
+        resources=resources,
+        product_arn=product_uid,
+        workflow_status=_coded(item, "status_id", path, _STATUS_BY_ID, _STATUS_CHOICES),
+        # Closed: the finding is done, like an ARCHIVED ASFF record.
+        record_state="ARCHIVED" if activity_id == _CLOSE else None,
+        compliance_status=compliance_status,
+        parameters=parameters,
+        created_at=f.opt_str(info, "created_time_dt", info_path),
+        updated_at=f.opt_str(info, "modified_time_dt", info_path),
+    )
+
+
+def _types(info: dict[str, Any], path: str) -> list[str]:
+    types = f.opt_list(info, "types", path)
+    for i, value in enumerate(types):
+        if not isinstance(value, str) or not value:
+            raise f.wrong_type(f"{path}.types[{i}]", "a non-empty string", value)
+    return types
+
+
+def _coded(
+    parent: dict[str, Any], key: str, path: str, names: Mapping[int, str], choices: str
+) -> str | None:
+    """An OCSF enum id (``status_id``...) as its name; absent is None."""
+    value = f.opt_int(parent, key, path)
+    if value is None:
+        return None
+    name = names.get(value)
+    if name is None:
+        raise InvalidEvent(f"expected {choices}, got {value}", f.path_of(path, key))
+    return name
+
+
+def _severity(item: dict[str, Any], path: str) -> Severity:
+    """``severity_id``, else (for 0 Unknown, 99 Other or none) the ``severity`` label."""
+    severity_id = f.opt_int(item, "severity_id", path)
+    found = _SEVERITY_BY_ID.get(severity_id) if severity_id is not None else None
+    if found is not None:
+        return found
+    label = f.opt_str(item, "severity", path)
+    if label is not None:
+        found = _SEVERITY_BY_LABEL.get(label.lower())
+        if found is not None:
+            return found
+        raise f.bad_value(f"{path}.severity", _SEVERITY_CHOICES, label)
+    if severity_id is not None:
+        raise InvalidEvent(
+            f"expected {_SEVERITY_CHOICES}, got {severity_id}", f"{path}.severity_id"
+        )
+    raise InvalidEvent(f"missing, expected {_SEVERITY_CHOICES}", f"{path}.severity_id")
+
+
+def _arn_tail(text: str) -> str:
+    """What follows ``:::`` in an S3 ARN (``bucket`` or ``bucket/key``); a bare name as it is."""
+    return text.partition(":::")[2] if text.startswith("arn:") else text
+
+
+def _after(text: str, marker: str) -> str | None:
+    _, found, tail = text.rpartition(marker)
+    return tail if found and tail else None
+
+
+def _resource(item: object, path: str, account: str, finding_region: str) -> Resource:
+    if not isinstance(item, dict):
+        raise f.wrong_type(path, "an object", item)
+    rtype = f.req_str(item, "type", path)
+    uid = f.req_str(item, "uid", path)
+    uid_alt = f.opt_str(item, "uid_alt", path) or None
+    region = f.opt_str(item, "region", path) or finding_region
+    owner = _owner(item, path)
+    kind = _KINDS.get(rtype, ResourceKind.OTHER)
+    if owner is not None and owner != account:
+        # Not the finding's account: shown, never acted on (principle 2).
+        return Resource(
+            kind=ResourceKind.OTHER,
+            id=uid,
+            type=rtype,
+            region=region,
+            details={"owner_account": owner},
+        )
+    if kind is ResourceKind.S3_OBJECT:
+        bucket, _, key = _arn_tail(uid).partition("/")
+        if not bucket or not key:
+            raise f.bad_value(
+                f"{path}.uid", "an S3 object ARN such as arn:aws:s3:::bucket/key", uid
+            )
+        return Resource(
+            kind=kind,
+            id=uid,
+            type=rtype,
+            region=region,
+            bucket=bucket,
+            key=key,
+            version_id=f.opt_str(item, "version", path) or None,
+        )
+    if kind is ResourceKind.S3_BUCKET:
+        bucket = _arn_tail(uid).partition("/")[0]
+        if not bucket:
+            raise f.bad_value(f"{path}.uid", "an S3 bucket ARN such as arn:aws:s3:::bucket", uid)
+        return Resource(kind=kind, id=uid, type=rtype, region=region, bucket=bucket)
+    if kind is ResourceKind.SECURITY_GROUP:
+        group = uid_alt if uid_alt and uid_alt.startswith("sg-") else _after(uid, "security-group/")
+        return Resource(kind=kind, id=group or uid, type=rtype, region=region, details={"arn": uid})
+    marker = _ID_AFTER.get(kind)
+    if marker is not None:
+        return Resource(
+            kind=kind,
+            id=_after(uid, marker) or uid,
+            type=rtype,
+            region=region,
+            details={"arn": uid},
+        )
+    return Resource(kind=kind, id=uid, type=rtype, region=region)
+
+
+def _owner(item: dict[str, Any], path: str) -> str | None:
+    owner = f.opt_obj(item, "owner", path)
+    if owner is None:
+        return None
+    owner_account = f.opt_obj(owner, "account", f"{path}.owner")
+    if owner_account is None:
+        return None
+    return f.opt_account_id(owner_account, "uid", f"{path}.owner.account")
