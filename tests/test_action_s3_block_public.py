@@ -31,7 +31,7 @@ from remedy.errors import PolicyError
 from remedy.ledger.base import State
 from remedy.model import ResourceKind, Source
 from remedy.normalise import normalise
-from remedy.policy.files import load_allowlist
+from remedy.policy_files import load_allowlist
 
 _core = pytest.fixture(name="core")(running_core)
 

@@ -21,7 +21,7 @@ from remedy.actions.iam_documents import (
     restricted_matches,
 )
 from remedy.errors import PolicyError
-from remedy.policy.files import Restricted, load_restricted
+from remedy.policy_files import Restricted, load_restricted
 
 LIST = (
     Restricted("iam:PutRolePolicy", "escalation"),

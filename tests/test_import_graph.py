@@ -4,11 +4,10 @@ The graph is built from the source with `ast`, not by importing: every ``import`
 ``from ... import`` counts, at module level and inside functions (a lazy import still ties
 two modules together), except those under ``if TYPE_CHECKING:``, which never run. ``from
 pkg import name`` counts as importing ``pkg.name`` when that is a module, else ``pkg``.
-Relative imports are resolved against the importing module's package. The ``__init__``
-of a package that Python runs on the way to one of its submodules is not an edge of its
-own: ``remedy.policy`` reading ``remedy.actions.registry`` (which runs the actions package
-and registers them) while the actions read ``remedy.policy.files`` imports fine in either
-order, because neither of those two modules imports back.
+Relative imports are resolved against the importing module's package. Importing a
+submodule runs every package ``__init__`` above it, so those are edges too (except the
+importer's own packages, already running): two packages whose ``__init__`` modules reach
+into each other are a cycle even when no two leaf modules are.
 """
 
 from __future__ import annotations
@@ -68,7 +67,13 @@ def imports_of(name: str, path: Path, modules: Mapping[str, Path]) -> frozenset[
         for alias in node.names:
             submodule = f"{base}.{alias.name}"
             out.add(submodule if submodule in modules else base)
-    return frozenset(m for m in out if m in modules and m != name)
+    # Python runs each package __init__ above an imported module first; the importer's own
+    # packages are already running, so they are no edge.
+    own = {name.rsplit(".", i)[0] for i in range(name.count(".") + 1)}
+    for target in list(out):
+        parts = target.split(".")
+        out.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return frozenset(m for m in out if m in modules and m not in own)
 
 
 def import_graph(src: Path) -> dict[str, frozenset[str]]:
@@ -133,6 +138,13 @@ _FROM_PACKAGE = {
     "p/s.py": "",
 }
 
+_PACKAGE_INITS = {
+    "x/__init__.py": "from y.b import thing\n",
+    "x/a.py": "",
+    "y/__init__.py": "from x import a\n",
+    "y/b.py": "thing = 1\n",
+}
+
 
 @pytest.mark.parametrize(
     ("files", "edges", "cycle"),
@@ -142,9 +154,11 @@ _FROM_PACKAGE = {
         # An import under TYPE_CHECKING is not; its else branch is.
         (_TYPE_CHECKING, {"p.b": {"p.c"}}, None),
         # `from pkg import name` is pkg.name if that is a module, else pkg; relative too.
-        (_FROM_PACKAGE, {"p": {"p.q"}, "p.q.r": {"p.q", "p.s"}}, None),
+        (_FROM_PACKAGE, {"p": {"p.q"}, "p.q.r": {"p.s"}}, None),
+        # Two packages whose __init__ modules reach into each other's submodules.
+        (_PACKAGE_INITS, {"x": {"y", "y.b"}, "y": {"x", "x.a"}}, ["x", "y", "x"]),
     ],
-    ids=["function-level", "type-checking", "from-package"],
+    ids=["function-level", "type-checking", "from-package", "package-inits"],
 )
 def test_graph_of_a_small_package(
     tmp_path: Path,

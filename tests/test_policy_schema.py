@@ -13,7 +13,7 @@ from remedy.actions import actions
 from remedy.errors import PolicyError
 from remedy.policy import default_dir, load_policy, shipped_dir
 from remedy.policy.rules import check
-from remedy.policy.schema import format_path
+from remedy.policy_files.schema import format_path
 
 SCHEMAS = SHIPPED / "schema"
 

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from remedy.errors import RemedyError
-from remedy.policy.files import Restricted
+from remedy.policy_files import Restricted
 
 
 class InvalidPolicyDocument(RemedyError):

@@ -56,7 +56,7 @@ from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
 from remedy.errors import PolicyError
 from remedy.ledger.base import State
 from remedy.model import Finding, ResourceKind
-from remedy.policy.files import Restricted, load_restricted
+from remedy.policy_files import Restricted, load_restricted
 
 CONTAINED_SID = "RemedyContained"
 #: Grants nothing and denies nothing: the principals it is attached to keep what their

@@ -46,7 +46,7 @@ from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
 from remedy.errors import PolicyError
 from remedy.ledger.base import State
 from remedy.model import Finding, ResourceKind
-from remedy.policy.files import BucketAllowlist, load_allowlist
+from remedy.policy_files import BucketAllowlist, load_allowlist
 
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 ALL_ON: dict[str, bool] = dict.fromkeys(SETTINGS, True)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from remedy.policy import load_policy
-from remedy.policy.files import ACCOUNTS_FILE, ALLOWLIST_FILE, REMEDIATION_FILE, RESTRICTED_FILE
+from remedy.policy_files import ACCOUNTS_FILE, ALLOWLIST_FILE, REMEDIATION_FILE, RESTRICTED_FILE
 
 _FILES = f"{REMEDIATION_FILE}, {ACCOUNTS_FILE}, {RESTRICTED_FILE} and {ALLOWLIST_FILE}"
 

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 # Importing the registry runs the actions package, which registers every shipped
-# remediation a rule may name; the actions read only `remedy.policy.files`, never this.
+# remediation a rule may name; the actions read only `remedy.policy_files`, never this.
 from remedy.actions import registry
 from remedy.errors import PolicyError
 from remedy.model import Decision, Finding, Severity
 from remedy.policy import accounts as _accounts
 from remedy.policy import guards, rules, trust
 from remedy.policy.accounts import AccountInfo, Accounts
-from remedy.policy.files import (
+from remedy.policy.rules import RuleSet
+from remedy.policy_files import (
     ACCOUNTS_FILE,
     ENV_VAR,
     REMEDIATION_FILE,
@@ -36,7 +37,6 @@ from remedy.policy.files import (
     read_checked,
     shipped_dir,
 )
-from remedy.policy.rules import RuleSet
 
 __all__ = [
     "ACCOUNTS_FILE",

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from remedy.model import Action, Decision, Finding, ResourceKind, Severity, Source
 from remedy.policy.accounts import AccountInfo
-from remedy.policy.schema import problem, problems_of
+from remedy.policy_files.schema import problem, problems_of
 
 
 class Remediation(Protocol):

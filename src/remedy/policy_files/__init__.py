@@ -19,7 +19,7 @@ from typing import Any
 
 import remedy
 from remedy.errors import PolicyError
-from remedy.policy import schema
+from remedy.policy_files import schema
 
 REMEDIATION_FILE = "remediation.yaml"
 ACCOUNTS_FILE = "accounts.yaml"
