@@ -452,3 +452,21 @@ def test_project_samples(capsys: pytest.CaptureFixture[str]) -> None:
         for entry in document["events"]
     }
     assert decided == EVENT_DECISIONS
+
+
+@pytest.mark.parametrize("copies, lines_read", [(3, 1), (1, 0)], ids=["mid-write", "at-flush"])
+def test_a_closed_pipe_ends_quietly(copies: int, lines_read: int) -> None:
+    """`remedy explain ... | head`: the reader goes away while remedy still writes (more
+    than a pipe buffer of output) or before it flushes (a small output)."""
+    files = sorted(str(p) for p in EVENTS.glob("*.json")) * copies
+    process = subprocess.Popen(
+        [REMEDY, "explain", *files], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    for _ in range(lines_read):
+        assert process.stdout.readline() == b"{\n"
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    status = process.wait(timeout=60)
+    assert stderr == ""
+    assert status == 141
