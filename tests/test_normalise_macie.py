@@ -116,7 +116,7 @@ def test_classification_samples(
     assert obj.region == "eu-west-1"
     assert (bucket_resource.kind, bucket_resource.bucket) == (ResourceKind.S3_BUCKET, bucket)
     assert f.detections == detections
-    assert f.key == macie_key(account, "eu-west-1", bucket, key, version_id, finding_type)
+    assert f.key == macie_key(account, "eu-west-1", bucket, key, version_id, obj.etag, finding_type)
     assert f.record_state is None
     assert f.parameters == {}
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from remedy import occurrences
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
@@ -170,38 +171,87 @@ class Pipeline:
 
     def handle(self, finding: Finding) -> Entry:
         decision = decide(finding, self.policy)
+        created, entry = self.store.create(self._new_entry(finding, decision, finding.key))
+        if not created:
+            return self._known(finding, decision, entry)
+        return self._begin(entry, decision)
+
+    def _new_entry(
+        self,
+        finding: Finding,
+        decision: Decision,
+        key: str,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> Entry:
         first = (
             State.QUARANTINING if self._contain_first(decision) else FIRST_STATE[decision.action]
         )
         now = stamp(self.clock())
-        created, entry = self.store.create(
-            Entry(
-                key=finding.key,
-                state=first,
-                account=finding.account,
-                region=finding.region,
-                finding=finding.to_dict(),
-                decision=decision.to_dict(),
-                created_at=now,
-                updated_at=now,
-                history=(
-                    HistoryItem(now, SYSTEM, State.RECEIVED.value, first.value, decision.reason),
-                ),
+        note = decision.reason
+        if attrs:
+            note += (
+                f" (occurrence {attrs[occurrences.NUMBER]} of {finding.key}; "
+                f"the one before is {attrs[occurrences.PREVIOUS]})"
             )
+        return Entry(
+            key=key,
+            state=first,
+            account=finding.account,
+            region=finding.region,
+            finding=finding.to_dict(),
+            decision=decision.to_dict(),
+            created_at=now,
+            updated_at=now,
+            attrs=dict(attrs or {}),
+            history=(HistoryItem(now, SYSTEM, State.RECEIVED.value, first.value, note),),
         )
-        if not created:
-            self.count("DuplicateFindings")
-            log.info("finding %s already in the ledger as %s", entry.key, entry.state)
-            return self._resume(entry)
+
+    def _begin(self, entry: Entry, decision: Decision) -> Entry:
+        """A new entry was written: count it, tell people, and act if it says so."""
         self.count(f"Decision{decision.action.value.capitalize()}")
         if decision.action is Action.REJECT:
-            log.warning("rejected finding %s: %s", finding.key, decision.reason)
+            log.warning("rejected finding %s: %s", entry.key, decision.reason)
         else:
-            log.info("finding %s: %s (%s)", finding.key, first, decision.reason)
+            log.info("finding %s: %s (%s)", entry.key, entry.state, decision.reason)
         self.announce(entry)
         if entry.state is State.QUARANTINING:
             return self._act(entry, resume=False)
         return entry
+
+    # -- occurrences (remedy.occurrences) -----------------------------------------------------
+
+    def _known(self, finding: Finding, decision: Decision, first: Entry) -> Entry:
+        """A finding whose key is in the ledger: a new occurrence gets an entry of its own,
+        anything else resumes the current occurrence (a redelivery, the other copy)."""
+        current = self._current(first)
+        while occurrences.opens_new(current, finding, decision):
+            number = occurrences.number_of(current) + 1
+            created, entry = self.store.create(
+                self._new_entry(
+                    finding,
+                    decision,
+                    occurrences.key_of(finding.key, number),
+                    {occurrences.NUMBER: number, occurrences.PREVIOUS: current.key},
+                )
+            )
+            if created:
+                # Only a hint for the next reader (see remedy.occurrences).
+                self.store.update_attrs(first.key, {occurrences.LATEST: number})
+                self.count("Recurrences")
+                return self._begin(entry, decision)
+            current = entry  # another delivery claimed this number first: judge against it
+        resolved_at = occurrences.resolution(current, finding)
+        if resolved_at is not None:
+            current = self.store.update_attrs(current.key, {occurrences.RESOLVED_AT: resolved_at})
+        self.count("DuplicateFindings")
+        log.info("finding %s already in the ledger as %s", current.key, current.state)
+        return self._resume(current)
+
+    def _current(self, first: Entry) -> Entry:
+        latest = int(first.attrs.get(occurrences.LATEST) or 1)
+        if latest == 1:
+            return first
+        return self.store.get(occurrences.key_of(first.key, latest)) or first
 
     def _contain_first(self, decision: Decision) -> bool:
         """An approve rule whose remediation contains at once and asks afterwards (the

@@ -5,11 +5,24 @@ needed for dedupe, and measured here at under half the cost of SHA-256 on short 
 fits in an STS RoleSessionName (64 characters of ``[A-Za-z0-9+=,.@_-]``) with room for a
 prefix of our own.
 
-- Macie, native or its Security Hub copy: what both copies carry, namely account, region,
-  bucket, object key, version and Macie's finding type. Not the finding id: Macie reuses
-  ids, and the copy in Security Hub has an id of its own.
-- Other ASFF findings: ``ProductArn`` and ``Id``, which Security Hub keeps across updates.
+A key names one *occurrence* of a problem, not one place forever: the object written
+again at the same key is another occurrence, and so is a control that fails again after
+it was fixed (``remedy.occurrences`` numbers those; README "Occurrences").
+
+- S3 objects (`s3_object_key`): account, region, bucket, object key and which bytes are
+  there: the version id where the bucket is versioned, else the ETag (a new write at the
+  key of an unversioned bucket, say a nightly export, has another ETag unless its bytes
+  are the same). Both copies of a Macie finding carry them: the native event in
+  ``resourcesAffected.s3Object`` (``versionId`` "" when unversioned, ``eTag``), the
+  Security Hub copy in ``Resources[].Details.AwsS3Object`` (``VersionId``, ``ETag``).
+  The version is preferred because a copy that knows the version may leave the ETag out.
+- Macie, native or its Security Hub copy: the object's key plus Macie's finding type (a
+  bucket-level finding has no version or ETag). Not the finding id: Macie reuses ids, and
+  the copy in Security Hub has an id of its own.
+- Other ASFF findings: ``ProductArn`` and ``Id``, which Security Hub keeps across updates
+  (so its occurrences are told apart by the ledger, not by the key).
 - CloudTrail: the recipient account and the ``eventID``.
+- A finding that cannot be read (`invalid_key`): who sent it and its exact text.
 """
 
 from __future__ import annotations
@@ -24,15 +37,34 @@ def _digest(*parts: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def s3_object_key(
+    prefix: str,
+    account: str,
+    region: str,
+    bucket: str,
+    key: str | None,
+    version_id: str | None,
+    etag: str | None,
+    topic: str = "",
+) -> str:
+    """The key of one occurrence of an object (or of a bucket, when `key` is None), for
+    every source that reports it: `prefix` names the source family, `topic` what about
+    the object it reports (Macie's finding type)."""
+    # S3 quotes ETags and Macie does not; "" is Macie's word for no version.
+    which = version_id or (etag or "").strip('"')
+    return prefix + _digest(account, region, bucket, key or "", which, topic)
+
+
 def macie_key(
     account: str,
     region: str,
     bucket: str,
     key: str | None,
     version_id: str | None,
+    etag: str | None,
     finding_type: str,
 ) -> str:
-    return "m-" + _digest(account, region, bucket, key or "", version_id or "", finding_type)
+    return s3_object_key("m-", account, region, bucket, key, version_id, etag, finding_type)
 
 
 def asff_key(product_arn: str, finding_id: str) -> str:
@@ -41,3 +73,8 @@ def asff_key(product_arn: str, finding_id: str) -> str:
 
 def cloudtrail_key(account: str, event_id: str) -> str:
     return "ct-" + _digest(account, event_id)
+
+
+def invalid_key(sender: str, text: str) -> str:
+    """A finding that could not be read: the same text from the same sender is one record."""
+    return "x-" + _digest(sender, text)

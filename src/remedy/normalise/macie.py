@@ -49,6 +49,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
     resources: list[Resource] = []
     object_key: str | None = None
     version_id: str | None = None
+    etag: str | None = None
     s3_object = f.opt_obj(affected, "s3Object", resources_path)
     if s3_object is not None:
         object_path = f"{resources_path}.s3Object"
@@ -56,6 +57,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
         object_key = f.req_str(s3_object, "key", object_path)
         # Macie writes "" for an unversioned object: that is no version, not a version id.
         version_id = f.opt_str(s3_object, "versionId", object_path) or None
+        etag = f.opt_str(s3_object, "eTag", object_path) or None
         resources.append(
             Resource(
                 kind=ResourceKind.S3_OBJECT,
@@ -65,7 +67,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
                 bucket=bucket,
                 key=object_key,
                 version_id=version_id,
-                etag=f.opt_str(s3_object, "eTag", object_path) or None,
+                etag=etag,
                 size=f.opt_int(s3_object, "size", object_path),
             )
         )
@@ -88,7 +90,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
 
     return [
         Finding(
-            key=macie_key(account, region, bucket, object_key, version_id, finding_type),
+            key=macie_key(account, region, bucket, object_key, version_id, etag, finding_type),
             source=Source.MACIE,
             product=PRODUCT,
             type=finding_type,

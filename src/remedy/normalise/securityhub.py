@@ -197,7 +197,9 @@ def _macie_copy_key(
         target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
     if target is None or target.bucket is None:
         return None
-    return macie_key(account, region, target.bucket, target.key, target.version_id, macie_type)
+    return macie_key(
+        account, region, target.bucket, target.key, target.version_id, target.etag, macie_type
+    )
 
 
 def _severity(item: dict[str, Any], product_fields: dict[str, Any], path: str) -> Severity:

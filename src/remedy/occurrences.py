@@ -1,0 +1,110 @@
+"""Occurrences: when a finding whose key is already in the ledger is a new one.
+
+A dedupe key names one occurrence of a problem (`remedy.normalise.keys`): an object's key
+carries its version or ETag, so a new write is a new key. Some findings keep one key for
+ever, though: Security Hub keeps a control finding's ``Id`` when the control fails again
+after it was fixed, and a copy remedy ignores or rejects has the key of the real finding.
+For those, the entry under the key is the first occurrence, and later ones get
+``<key>.2``, ``<key>.3``, ... each its own entry, linked to the one before
+(``attrs.previous_occurrence``), so every occurrence keeps its own history and `remedy release`
+acts on the one it names.
+
+A finding opens a new occurrence only when its decision acts (quarantine, approve,
+notify) and the current occurrence
+
+- did not act (IGNORED or REJECTED): an ignored or untrusted copy that came first must
+  never pre-empt the real finding (a later actionable decision takes over, as a new
+  entry, so the ignored one keeps its record); or
+- is closed (nothing more will happen to it) and the same finding was seen resolved
+  (compliance PASSED, record ARCHIVED or workflow RESOLVED) after what the occurrence
+  recorded, and this finding is later still: the problem came back. Timestamps are the
+  finding's own ``UpdatedAt``, which its provider only moves forward, so a late
+  redelivery of an old event never looks like a return.
+
+Anything else is the same occurrence: a redelivery, the other copy of a Macie finding,
+an update. Claiming the next number is the conditional write that makes this safe
+under concurrency (`LedgerStore.create` on ``<key>.<n>``): of two deliveries of one new
+occurrence, one creates the entry and the other finds it and dedupes onto it. The
+first entry's ``attrs.latest`` only saves reads (which number to look at first); a stale
+value is corrected by walking forward from it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from remedy.approval import AWAITING, PENDING_DECISION
+from remedy.ledger.base import Entry, State, is_terminal
+from remedy.model import Action, Decision, Finding
+
+#: attrs of an entry: its number (absent on the first), the key of the one before, and
+#: the ``UpdatedAt`` of the latest finding that said the problem was resolved.
+NUMBER = "occurrence"
+PREVIOUS = "previous_occurrence"
+RESOLVED_AT = "resolved_at"
+#: attrs of the first entry: the number of the newest occurrence (absent: 1).
+LATEST = "latest"
+
+NOT_ACTED = frozenset({State.IGNORED, State.REJECTED})
+ACTS = frozenset({Action.QUARANTINE, Action.APPROVE, Action.NOTIFY})
+
+
+def key_of(base: str, number: int) -> str:
+    """The ledger key of occurrence `number` of `base` (the first keeps `base`)."""
+    return base if number == 1 else f"{base}.{number}"
+
+
+def number_of(entry: Entry) -> int:
+    return int(entry.attrs.get(NUMBER) or 1)
+
+
+def _at(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _later(text: str | None, than: object) -> bool:
+    """`text` is a time strictly after `than`; False when either cannot be read (then
+    nothing can be proved to have come back, and the finding stays the same occurrence)."""
+    moment, before = _at(text), _at(than)
+    return moment is not None and before is not None and moment > before
+
+
+def is_closed(entry: Entry) -> bool:
+    """Nothing more will happen to the entry: a state nothing leaves, or QUARANTINED with
+    no question still open (a retryable outcome is still being worked on)."""
+    if entry.state is State.QUARANTINED:
+        return not (entry.attrs.get(AWAITING) or entry.attrs.get(PENDING_DECISION))
+    return is_terminal(entry.state)
+
+
+def says_resolved(finding: Finding) -> bool:
+    return (
+        finding.compliance_status == "PASSED"
+        or finding.record_state == "ARCHIVED"
+        or finding.workflow_status == "RESOLVED"
+    )
+
+
+def resolution(current: Entry, finding: Finding) -> str | None:
+    """The time to record as `RESOLVED_AT` on `current` if `finding` says its problem went
+    away after anything `current` has seen, else None."""
+    if not (is_closed(current) and says_resolved(finding)):
+        return None
+    seen = current.attrs.get(RESOLVED_AT) or current.finding.get("updated_at")
+    return finding.updated_at if _later(finding.updated_at, seen) else None
+
+
+def opens_new(current: Entry, finding: Finding, decision: Decision) -> bool:
+    """`finding` (decided `decision`) is a new occurrence after `current` (see above)."""
+    if decision.action not in ACTS:
+        return False
+    if current.state in NOT_ACTED:
+        return True
+    resolved = current.attrs.get(RESOLVED_AT)
+    return is_closed(current) and resolved is not None and _later(finding.updated_at, resolved)
