@@ -21,6 +21,7 @@ RELEASED; dismissed -> its ``finalise``, the entry staying QUARANTINED.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
 from remedy.approval import AWAITING, DECIDER, PENDING_DECISION
-from remedy.errors import RemedyError
+from remedy.errors import PartlyInvalid, RemedyError, UnreadableFinding
 from remedy.ledger.base import (
     RETRYABLE,
     Conflict,
@@ -44,6 +45,7 @@ from remedy.ledger.base import (
 )
 from remedy.model import Action, Decision, Finding
 from remedy.normalise import normalise
+from remedy.normalise.keys import invalid_key
 from remedy.notify.base import Notifier
 from remedy.policy import Policy, decide
 
@@ -69,6 +71,11 @@ SYSTEM = "remedy"
 #: template's RemediationFailedAlarm watches it.
 REMEDIATION_FAILED_METRIC = "RemediationFailed"
 NEEDS_OPERATOR = frozenset({State.FAILED, State.DENIED, State.LOCKED})
+#: Counted once per finding that cannot be read in an otherwise readable event.
+INVALID_FINDINGS_METRIC = "InvalidFindings"
+#: The decision rule of such a finding's REJECTED entry, and where its raw text is kept.
+INVALID_RULE = "builtin:invalid"
+UNREADABLE = "unreadable"
 
 
 class InProgress(RemedyError):
@@ -166,8 +173,53 @@ class Pipeline:
     # -- findings --------------------------------------------------------------------------
 
     def process(self, event: object) -> list[Entry]:
-        """Every finding of one EventBridge event; `InvalidEvent` if it cannot be read."""
-        return [self.handle(finding) for finding in normalise(event)]
+        """Every finding of one EventBridge event; `InvalidEvent` if it cannot be read.
+
+        In an event of several findings, each one that cannot be read is recorded
+        REJECTED (`reject_unreadable`) and the others are handled as usual."""
+        try:
+            findings = normalise(event)
+        except PartlyInvalid as partly:
+            assert isinstance(event, dict)  # normalise read its envelope
+            rejected = [self.reject_unreadable(event, bad) for bad in partly.bad]
+            return rejected + [self.handle(finding) for finding in partly.findings]
+        return [self.handle(finding) for finding in findings]
+
+    def reject_unreadable(self, event: Mapping[str, Any], bad: UnreadableFinding) -> Entry:
+        """A REJECTED ledger entry for one finding that cannot be read, holding its raw
+        text and the reason, so an operator can read both; keyed by sender and text, so a
+        redelivery finds it rather than adding another (and is not counted again)."""
+        sender = str(event["account"])
+        text = json.dumps(bad.raw, sort_keys=True, default=str)
+        now = stamp(self.clock())
+        reason = f"finding {bad.index} of event {event.get('id')} cannot be read: {bad.error}"
+        created, entry = self.store.create(
+            Entry(
+                key=invalid_key(sender, text),
+                state=State.REJECTED,
+                # Who sent it: the account the finding names is not known to be valid.
+                account=sender,
+                region=str(event["region"]),
+                # Not a finding snapshot (it could not be read into one): the raw finding.
+                finding={
+                    UNREADABLE: bad.raw,
+                    "event_id": event.get("id"),
+                    "index": bad.index,
+                    "path": bad.error.field,
+                    "envelope_account": sender,
+                },
+                decision={"action": Action.REJECT.value, "rule": INVALID_RULE, "reason": reason},
+                created_at=now,
+                updated_at=now,
+                history=(
+                    HistoryItem(now, SYSTEM, State.RECEIVED.value, State.REJECTED.value, reason),
+                ),
+            )
+        )
+        if created:
+            self.count(INVALID_FINDINGS_METRIC)
+            log.warning("rejected %s: %s", entry.key, reason)
+        return entry
 
     def handle(self, finding: Finding) -> Entry:
         decision = decide(finding, self.policy)
