@@ -4,7 +4,10 @@
 (trust first), records the decision in the ledger with one conditional write (the dedupe:
 the native Macie event and its Security Hub copy share a key, so the second finds the
 first's entry), and carries the decision out: quarantine now, ask for approval, notify,
-ignore or reject. Every state change is followed by `Notifier.on_change`.
+ignore or reject. Every state change is followed by `Notifier.on_change`. A finding whose
+key is taken may still be a new occurrence (`remedy.occurrences`): it then gets an entry
+``<key>.<n>`` of its own. A finding of the event that cannot be read is recorded REJECTED
+with its raw text, and the others are handled.
 
 A redelivery resumes rather than repeats: an entry still QUARANTINING whose lease has run
 out (the worker died) is taken over, one in a retryable outcome (FAILED, DENIED, ARCHIVED)

@@ -15,7 +15,8 @@ it was fixed (``remedy.occurrences`` numbers those; README "Occurrences").
   are the same). Both copies of a Macie finding carry them: the native event in
   ``resourcesAffected.s3Object`` (``versionId`` "" when unversioned, ``eTag``), the
   Security Hub copy in ``Resources[].Details.AwsS3Object`` (``VersionId``, ``ETag``).
-  The version is preferred because a copy that knows the version may leave the ETag out.
+  A version id names the bytes exactly; the ETag stands in where there is no version. A
+  copy lacking the field its native event has cannot share its key (README "Occurrences").
 - Macie, native or its Security Hub copy: the object's key plus Macie's finding type (a
   bucket-level finding has no version or ETag). Not the finding id: Macie reuses ids, and
   the copy in Security Hub has an id of its own.
