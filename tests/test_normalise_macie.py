@@ -9,7 +9,7 @@ import pytest
 from conftest import EVENTS, load_json
 from remedy.model import Detection, Finding, ResourceKind, Severity, Source
 from remedy.normalise import normalise
-from remedy.normalise.keys import macie_key
+from remedy.normalise.keys import MACIE_PREFIX, s3_object_key
 
 
 def event(name: str) -> dict[str, Any]:
@@ -116,7 +116,9 @@ def test_classification_samples(
     assert obj.region == "eu-west-1"
     assert (bucket_resource.kind, bucket_resource.bucket) == (ResourceKind.S3_BUCKET, bucket)
     assert f.detections == detections
-    assert f.key == macie_key(account, "eu-west-1", bucket, key, version_id, obj.etag, finding_type)
+    assert f.key == s3_object_key(
+        MACIE_PREFIX, account, "eu-west-1", bucket, key, version_id, obj.etag, finding_type
+    )
     assert f.record_state is None
     assert f.parameters == {}
 

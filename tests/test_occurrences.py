@@ -14,6 +14,7 @@ from fixtures_aws import (
     MEMBERS,
     REGION,
     ROOT,
+    Stored,
     World,
     macie_event,
     org_fixture,  # noqa: F401 - the fixture
@@ -152,14 +153,20 @@ def _suppressed_copy(account: str, bucket: str, key: str, etag: str) -> dict[str
     return event
 
 
+def _private_key(world: World, account: str) -> tuple[Stored, dict[str, Any], dict[str, Any]]:
+    """A private key in a new bucket of `account`, with Macie's finding about it and a
+    suppressed Security Hub copy of that finding."""
+    bucket = world.bucket(account, "keys")
+    stored = world.put(account, bucket, "keys/deploy.pem", b"-----BEGIN RSA PRIVATE KEY-----")
+    native = macie_event(account, bucket, stored.key, etag=stored.etag)
+    return stored, native, _suppressed_copy(account, bucket, stored.key, stored.etag)
+
+
 def test_an_ignored_copy_that_comes_first_does_not_pre_empt_the_native_finding(
     world: World,
 ) -> None:
-    bucket = world.bucket(B, "ignored-first")
-    stored = world.put(B, bucket, "keys/deploy.pem", b"-----BEGIN RSA PRIVATE KEY-----")
+    stored, native, suppressed = _private_key(world, B)
     pipeline = world.pipeline()
-    suppressed = _suppressed_copy(B, bucket, stored.key, stored.etag)
-    native = macie_event(B, bucket, stored.key, etag=stored.etag)
     calls = s3_calls(world, B)
 
     (ignored,) = pipeline.process(suppressed)
@@ -177,11 +184,8 @@ def test_an_ignored_copy_that_comes_first_does_not_pre_empt_the_native_finding(
 
 
 def test_an_ignored_copy_after_the_native_finding_changes_nothing(world: World) -> None:
-    bucket = world.bucket(C, "ignored-second")
-    stored = world.put(C, bucket, "keys/deploy.pem", b"-----BEGIN RSA PRIVATE KEY-----")
+    stored, native, suppressed = _private_key(world, C)
     pipeline = world.pipeline()
-    native = macie_event(C, bucket, stored.key, etag=stored.etag)
-    suppressed = _suppressed_copy(C, bucket, stored.key, stored.etag)
     calls = s3_calls(world, C)
 
     (acted,) = pipeline.process(native)
@@ -191,6 +195,7 @@ def test_an_ignored_copy_after_the_native_finding_changes_nothing(world: World) 
     assert acted.state is State.QUARANTINED, acted.history[-1].note
     assert after.key == again.key == acted.key and again.version == acted.version
     assert calls.count("CopyObject") == 1
+    assert world.quarantined(stored) == [stored.body]
     assert world.store.get(f"{acted.key}.2") is None
 
 

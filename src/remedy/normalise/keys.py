@@ -38,6 +38,10 @@ def _digest(*parts: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+#: The prefix of Macie findings' keys (native or the Security Hub copy), for `s3_object_key`.
+MACIE_PREFIX = "m-"
+
+
 def s3_object_key(
     prefix: str,
     account: str,
@@ -54,18 +58,6 @@ def s3_object_key(
     # S3 quotes ETags and Macie does not; "" is Macie's word for no version.
     which = version_id or (etag or "").strip('"')
     return prefix + _digest(account, region, bucket, key or "", which, topic)
-
-
-def macie_key(
-    account: str,
-    region: str,
-    bucket: str,
-    key: str | None,
-    version_id: str | None,
-    etag: str | None,
-    finding_type: str,
-) -> str:
-    return s3_object_key("m-", account, region, bucket, key, version_id, etag, finding_type)
 
 
 def asff_key(product_arn: str, finding_id: str) -> str:

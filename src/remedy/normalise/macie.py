@@ -13,7 +13,7 @@ from typing import Any
 from remedy.errors import InvalidEvent
 from remedy.model import Detection, Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
-from remedy.normalise.keys import macie_key
+from remedy.normalise.keys import MACIE_PREFIX, s3_object_key
 from remedy.normalise.registry import register
 
 PRODUCT = "Macie"
@@ -90,7 +90,9 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
 
     return [
         Finding(
-            key=macie_key(account, region, bucket, object_key, version_id, etag, finding_type),
+            key=s3_object_key(
+                MACIE_PREFIX, account, region, bucket, object_key, version_id, etag, finding_type
+            ),
             source=Source.MACIE,
             product=PRODUCT,
             type=finding_type,

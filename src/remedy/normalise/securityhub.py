@@ -19,7 +19,7 @@ from typing import Any
 from remedy.errors import InvalidEvent, PartlyInvalid, UnreadableFinding
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
-from remedy.normalise.keys import asff_key, macie_key
+from remedy.normalise.keys import MACIE_PREFIX, asff_key, s3_object_key
 from remedy.normalise.macie import PRODUCT as MACIE
 from remedy.normalise.macie import category_of
 from remedy.normalise.products import AWS_PRODUCTS
@@ -208,8 +208,15 @@ def _macie_copy_key(
         target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
     if target is None or target.bucket is None:
         return None
-    return macie_key(
-        account, region, target.bucket, target.key, target.version_id, target.etag, macie_type
+    return s3_object_key(
+        MACIE_PREFIX,
+        account,
+        region,
+        target.bucket,
+        target.key,
+        target.version_id,
+        target.etag,
+        macie_type,
     )
 
 
