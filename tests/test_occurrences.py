@@ -145,6 +145,41 @@ def test_a_control_that_never_passed_is_not_remediated_twice(world: World) -> No
     assert later.key == first.key and later.version == first.version
 
 
+def macie_policy(account: str, bucket: str, count: int) -> dict[str, Any]:
+    """Macie's policy finding that `bucket` is public, its `count`-th occurrence (Macie
+    updates the one finding in place when the problem recurs)."""
+    event: dict[str, Any] = json.loads((EVENTS / "macie-policy-s3bucketpublic.json").read_text())
+    event["id"] = str(uuid.uuid4())
+    event["account"] = event["detail"]["accountId"] = account
+    event["detail"]["resourcesAffected"]["s3Bucket"]["name"] = bucket
+    event["detail"]["resourcesAffected"]["s3Bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    event["detail"]["count"] = count
+    event["detail"]["updatedAt"] = f"2026-11-0{count}T10:00:00.000Z"
+    return event
+
+
+def test_a_macie_policy_finding_that_recurs_is_remediated_again(world: World) -> None:
+    bucket = world.bucket(C, "public-site")
+    s3 = world.s3(C)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+    pipeline = world.pipeline(policy_dir=ROOT / "policies")
+    calls = s3_calls(world, C)
+
+    (first,) = pipeline.process(macie_policy(C, bucket, 1))
+    (again,) = pipeline.process(macie_policy(C, bucket, 1))  # a redelivery
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+    (second,) = pipeline.process(macie_policy(C, bucket, 2))
+    (stale,) = pipeline.process(macie_policy(C, bucket, 1))  # the first, delivered late
+
+    assert first.state is State.QUARANTINED, first.history[-1].note
+    assert again.key == first.key and again.version == first.version
+    assert second.key == f"{first.key}.2" and second.state is State.QUARANTINED
+    assert stale.key == second.key and stale.version == second.version
+    assert calls.count("PutPublicAccessBlock") == 2
+    config = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(config.values())
+
+
 def _suppressed_copy(account: str, bucket: str, key: str, etag: str) -> dict[str, Any]:
     event = securityhub_copy(account, bucket, key, etag=etag)
     finding = event["detail"]["findings"][0]

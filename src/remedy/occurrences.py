@@ -19,7 +19,9 @@ notify) and the current occurrence
   (compliance PASSED, record ARCHIVED or workflow RESOLVED) after what the occurrence
   recorded, and this finding is later still: the problem came back. Timestamps are the
   finding's own ``UpdatedAt``, which its provider only moves forward, so a late
-  redelivery of an old event never looks like a return.
+  redelivery of an old event never looks like a return; or
+- is closed and the finding counts more occurrences than the one recorded (Macie's
+  ``count`` of a policy finding, which Macie raises in place when the problem recurs).
 
 Anything else is the same occurrence: a redelivery, the other copy of a Macie finding,
 an update. Claiming the next number is the conditional write that makes this safe
@@ -36,6 +38,7 @@ from datetime import datetime
 from remedy.approval import AWAITING, PENDING_DECISION
 from remedy.ledger.base import Entry, State, is_terminal
 from remedy.model import Action, Decision, Finding
+from remedy.normalise.macie import OCCURRENCES
 
 #: attrs of an entry: its number (absent on the first), the key of the one before, and
 #: the ``UpdatedAt`` of the latest finding that said the problem was resolved.
@@ -106,5 +109,15 @@ def opens_new(current: Entry, finding: Finding, decision: Decision) -> bool:
         return False
     if current.state in NOT_ACTED:
         return True
+    if not is_closed(current):
+        return False
     resolved = current.attrs.get(RESOLVED_AT)
-    return is_closed(current) and resolved is not None and _later(finding.updated_at, resolved)
+    if resolved is not None and _later(finding.updated_at, resolved):
+        return True
+    count, recorded = _count(finding.parameters), _count(current.finding.get("parameters"))
+    return count is not None and recorded is not None and count > recorded
+
+
+def _count(parameters: object) -> int | None:
+    value = parameters.get(OCCURRENCES) if isinstance(parameters, dict) else None
+    return value if isinstance(value, int) else None

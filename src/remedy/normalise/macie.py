@@ -17,6 +17,8 @@ from remedy.normalise.keys import MACIE_PREFIX, s3_object_key
 from remedy.normalise.registry import register
 
 PRODUCT = "Macie"
+#: ``Finding.parameters`` key of a policy finding's occurrence count (Macie's ``count``).
+OCCURRENCES = "occurrences"
 CUSTOM_IDENTIFIER = "CUSTOM_IDENTIFIER"
 
 # Macie's severity words; sensitive-data findings also score them 1/2/3.
@@ -87,6 +89,11 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
     if f.opt_bool(detail, "sample", path):
         # Macie's generated sample findings: the policy may want to tell them apart.
         parameters["sample"] = True
+    count = f.opt_int(detail, "count", path)
+    if category == "POLICY" and count is not None:
+        # Macie counts a policy finding's occurrences in the one finding (its id and so its
+        # key stay): a higher count is a new occurrence (remedy.occurrences).
+        parameters[OCCURRENCES] = count
 
     return [
         Finding(
