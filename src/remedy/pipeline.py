@@ -48,7 +48,7 @@ from remedy.ledger.base import (
 )
 from remedy.model import Action, Decision, Finding
 from remedy.normalise import normalise
-from remedy.normalise.keys import invalid_key
+from remedy.normalise.keys import invalid_key, same_bytes
 from remedy.notify.base import Notifier
 from remedy.policy import Policy, decide
 
@@ -226,7 +226,10 @@ class Pipeline:
 
     def handle(self, finding: Finding) -> Entry:
         decision = decide(finding, self.policy)
-        created, entry = self.store.create(self._new_entry(finding, decision, finding.key))
+        name = occurrences.object_attr(occurrences.identity(finding))
+        created, entry = self.store.create(
+            self._new_entry(finding, decision, finding.key, {name: finding.key} if name else {})
+        )
         if not created:
             return self._known(finding, decision, entry)
         return self._begin(entry, decision)
@@ -243,7 +246,7 @@ class Pipeline:
         )
         now = stamp(self.clock())
         note = decision.reason
-        if attrs:
+        if attrs and occurrences.NUMBER in attrs:
             note += (
                 f" (occurrence {attrs[occurrences.NUMBER]} of {finding.key}; "
                 f"the one before is {attrs[occurrences.PREVIOUS]})"
@@ -277,24 +280,29 @@ class Pipeline:
 
     def _known(self, finding: Finding, decision: Decision, first: Entry) -> Entry:
         """A finding whose key is in the ledger: a new occurrence gets an entry of its own,
-        anything else resumes the current occurrence (a redelivery, the other copy)."""
-        current = self._current(first)
+        anything else resumes the occurrence it belongs with (a redelivery, the other copy)."""
+        current = self._current(first, finding)
+        number = occurrences.latest(first)
         while occurrences.opens_new(current, finding, decision):
-            number = occurrences.number_of(current) + 1
+            number += 1
+            previous = occurrences.key_of(first.key, number - 1)
             created, entry = self.store.create(
                 self._new_entry(
                     finding,
                     decision,
-                    occurrences.key_of(finding.key, number),
-                    {occurrences.NUMBER: number, occurrences.PREVIOUS: current.key},
+                    occurrences.key_of(first.key, number),
+                    {occurrences.NUMBER: number, occurrences.PREVIOUS: previous},
                 )
             )
             if created:
-                # Only a hint for the next reader (see remedy.occurrences).
-                self.store.update_attrs(first.key, {occurrences.LATEST: number})
+                self._point(first, entry, finding)
                 self.count("Recurrences")
                 return self._begin(entry, decision)
-            current = entry  # another delivery claimed this number first: judge against it
+            # Another delivery claimed this number first: if for the same bytes (or for a
+            # finding naming no object), judge against it; else try the next number.
+            seen, claimed = occurrences.identity(finding), occurrences.identity_of(entry)
+            if seen is None or claimed is None or same_bytes(seen, claimed):
+                current = entry
         resolved_at = occurrences.resolution(current, finding)
         if resolved_at is not None:
             current = self.store.update_attrs(current.key, {occurrences.RESOLVED_AT: resolved_at})
@@ -302,11 +310,23 @@ class Pipeline:
         log.info("finding %s already in the ledger as %s", current.key, current.state)
         return self._resume(current)
 
-    def _current(self, first: Entry) -> Entry:
-        latest = int(first.attrs.get(occurrences.LATEST) or 1)
-        if latest == 1:
+    def _current(self, first: Entry, finding: Finding) -> Entry:
+        """The occurrence `finding` belongs with, as far as the first entry says: the one
+        that saw the same bytes, else the newest (read only when it is not the first)."""
+        key = occurrences.occurrence_of(first, occurrences.identity(finding))
+        if key is None:
+            key = occurrences.key_of(first.key, occurrences.latest(first))
+        if key == first.key:
             return first
-        return self.store.get(occurrences.key_of(first.key, latest)) or first
+        return self.store.get(key) or first
+
+    def _point(self, first: Entry, entry: Entry, finding: Finding) -> None:
+        """Tell the first entry about a new occurrence (hints only: see remedy.occurrences)."""
+        hints: dict[str, Any] = {occurrences.LATEST: occurrences.number_of(entry)}
+        name = occurrences.object_attr(occurrences.identity(finding))
+        if name:
+            hints[name] = entry.key
+        self.store.update_attrs(first.key, hints)
 
     def _contain_first(self, decision: Decision) -> bool:
         """An approve rule whose remediation contains at once and asks afterwards (the

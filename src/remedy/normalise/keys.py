@@ -5,21 +5,18 @@ needed for dedupe, and measured here at under half the cost of SHA-256 on short 
 fits in an STS RoleSessionName (64 characters of ``[A-Za-z0-9+=,.@_-]``) with room for a
 prefix of our own.
 
-A key names one *occurrence* of a problem, not one place forever: the object written
-again at the same key is another occurrence, and so is a control that fails again after
-it was fixed (``remedy.occurrences`` numbers those; README "Occurrences").
+A key names a problem at a place; the ledger tells its occurrences apart (the object
+written again at the same key, a control that fails again after it was fixed) and numbers
+them (``remedy.occurrences``; README "Occurrences").
 
-- S3 objects (`s3_object_key`): account, region, bucket, object key and which bytes are
-  there: the version id where the bucket is versioned, else the ETag (a new write at the
-  key of an unversioned bucket, say a nightly export, has another ETag unless its bytes
-  are the same). Both copies of a Macie finding carry them: the native event in
+- S3 objects (`s3_object_key`): account, region, bucket and object key. Which bytes are
+  there (`object_identity`: version id and ETag) tells its occurrences apart, in the
+  ledger: a new write at the key (a nightly export) is the next occurrence of the key.
+  Both copies of a Macie finding carry them: the native event in
   ``resourcesAffected.s3Object`` (``versionId`` "" when unversioned, ``eTag``), the
   Security Hub copy in ``Resources[].Details.AwsS3Object`` (``VersionId``, ``ETag``).
-  A version id names the bytes exactly; the ETag stands in where there is no version. A
-  copy lacking the field its native event has cannot share its key (README "Occurrences").
-- Macie, native or its Security Hub copy: the object's key plus Macie's finding type (a
-  bucket-level finding has no version or ETag). Not the finding id: Macie reuses ids, and
-  the copy in Security Hub has an id of its own.
+- Macie, native or its Security Hub copy: the object's key plus Macie's finding type.
+  Not the finding id: Macie reuses ids, and the copy in Security Hub has an id of its own.
 - Other ASFF findings: ``ProductArn`` and ``Id``, which Security Hub keeps across updates
   (so its occurrences are told apart by the ledger, not by the key).
 - CloudTrail: the recipient account and the ``eventID``.
@@ -43,21 +40,24 @@ MACIE_PREFIX = "m-"
 
 
 def s3_object_key(
-    prefix: str,
-    account: str,
-    region: str,
-    bucket: str,
-    key: str | None,
-    version_id: str | None,
-    etag: str | None,
-    topic: str = "",
+    prefix: str, account: str, region: str, bucket: str, key: str | None, topic: str = ""
 ) -> str:
-    """The key of one occurrence of an object (or of a bucket, when `key` is None), for
-    every source that reports it: `prefix` names the source family, `topic` what about
-    the object it reports (Macie's finding type)."""
-    # S3 quotes ETags and Macie does not; "" is Macie's word for no version.
-    which = version_id or (etag or "").strip('"')
-    return prefix + _digest(account, region, bucket, key or "", which, topic)
+    """The key of an object (or of a bucket, when `key` is None) for every source that
+    reports it: `prefix` names the source family, `topic` what about the object it reports
+    (Macie's finding type). Which bytes are there is the occurrence (`object_identity`)."""
+    return prefix + _digest(account, region, bucket, key or "", topic)
+
+
+def object_identity(version_id: str | None, etag: str | None) -> tuple[str, str]:
+    """Which bytes a finding saw at an object's key: its version id and ETag, "" when not
+    known. S3 quotes ETags and Macie does not; "" is also Macie's word for no version."""
+    return version_id or "", (etag or "").strip('"')
+
+
+def same_bytes(one: tuple[str, str], other: tuple[str, str]) -> bool:
+    """Two findings saw the same bytes unless a field both know differs (a copy that
+    leaves a field out cannot be told apart from the other copy, and is taken as it)."""
+    return all(a == b for a, b in zip(one, other, strict=True) if a and b)
 
 
 def asff_key(product_arn: str, finding_id: str) -> str:

@@ -51,7 +51,6 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
     resources: list[Resource] = []
     object_key: str | None = None
     version_id: str | None = None
-    etag: str | None = None
     s3_object = f.opt_obj(affected, "s3Object", resources_path)
     if s3_object is not None:
         object_path = f"{resources_path}.s3Object"
@@ -59,7 +58,6 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
         object_key = f.req_str(s3_object, "key", object_path)
         # Macie writes "" for an unversioned object: that is no version, not a version id.
         version_id = f.opt_str(s3_object, "versionId", object_path) or None
-        etag = f.opt_str(s3_object, "eTag", object_path) or None
         resources.append(
             Resource(
                 kind=ResourceKind.S3_OBJECT,
@@ -69,7 +67,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
                 bucket=bucket,
                 key=object_key,
                 version_id=version_id,
-                etag=etag,
+                etag=f.opt_str(s3_object, "eTag", object_path) or None,
                 size=f.opt_int(s3_object, "size", object_path),
             )
         )
@@ -97,9 +95,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
 
     return [
         Finding(
-            key=s3_object_key(
-                MACIE_PREFIX, account, region, bucket, object_key, version_id, etag, finding_type
-            ),
+            key=s3_object_key(MACIE_PREFIX, account, region, bucket, object_key, finding_type),
             source=Source.MACIE,
             product=PRODUCT,
             type=finding_type,

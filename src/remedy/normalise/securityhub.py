@@ -208,16 +208,7 @@ def _macie_copy_key(
         target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
     if target is None or target.bucket is None:
         return None
-    return s3_object_key(
-        MACIE_PREFIX,
-        account,
-        region,
-        target.bucket,
-        target.key,
-        target.version_id,
-        target.etag,
-        macie_type,
-    )
+    return s3_object_key(MACIE_PREFIX, account, region, target.bucket, target.key, macie_type)
 
 
 def _severity(item: dict[str, Any], product_fields: dict[str, Any], path: str) -> Severity:
