@@ -508,3 +508,51 @@ def test_project_samples(capsys: pytest.CaptureFixture[str]) -> None:
         for entry in document["events"]
     }
     assert decided == EVENT_DECISIONS
+
+
+@pytest.mark.parametrize("copies, lines_read", [(3, 1), (1, 0)], ids=["mid-write", "at-flush"])
+def test_a_closed_pipe_ends_quietly(copies: int, lines_read: int) -> None:
+    """`remedy explain ... | head`: the reader goes away while remedy still writes (more
+    than a pipe buffer of output) or before it flushes (a small output)."""
+    files = sorted(str(p) for p in EVENTS.glob("*.json")) * copies
+    process = subprocess.Popen(
+        [REMEDY, "explain", *files], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    for _ in range(lines_read):
+        assert process.stdout.readline() == b"{\n"
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    status = process.wait(timeout=60)
+    assert stderr == ""
+    assert status == 141
+
+
+def test_one_bad_finding_of_an_aggregated_event_is_reported_alone(tmp_path: Path) -> None:
+    """Issue 9.4: the good findings are explained, the bad one named by its path, exit 2."""
+    event = json.loads((EVENTS / "securityhub-multi-account-batch.json").read_text())
+    partner = json.loads(json.dumps(event["detail"]["findings"][1]))
+    partner["AwsAccountId"] = "444444444444"
+    partner["Resources"] = [{"Type": "AwsS3Object", "Id": "partner-exports/2024/q3.csv"}]
+    event["detail"]["findings"].append(partner)
+    file = tmp_path / "aggregated.json"
+    file.write_text(json.dumps(event), encoding="utf-8")
+
+    result = run("explain", str(file))
+
+    assert result.returncode == 2
+    (entry,) = json.loads(result.stdout)["events"]
+    assert [f["account"] for f in entry["findings"]] == [
+        "111111111111",
+        "222222222222",
+        "333333333333",
+    ]
+    assert all(f["decision"]["action"] for f in entry["findings"])
+    message = (
+        "expected an S3 object ARN such as arn:aws:s3:::bucket/key, got "
+        "'partner-exports/2024/q3.csv'"
+    )
+    path = "detail.findings[3].Resources[0].Id"
+    assert entry["rejected"] == [{"index": 3, "path": path, "error": message}]
+    assert entry["error"] == f"{file}: 1 of 4 findings cannot be read: {path}: {message}"
+    assert result.stderr == f"remedy explain: {file}: {path}: {message}\n"

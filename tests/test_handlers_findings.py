@@ -20,6 +20,7 @@ from fixtures_aws import (
     World,
     macie_event,
     org_fixture,  # noqa: F401 - the fixture
+    securityhub_copy,
     world_fixture,  # noqa: F401 - the fixture
 )
 from remedy.handlers import findings
@@ -159,3 +160,61 @@ def test_a_failed_remediation_is_retried_by_sqs_and_alarmed(
     assert world.still_at_source(stored)
     # Exactly what the template's alarm selects: namespace, metric name and dimensions.
     assert seen_by("RemediationFailedAlarm", capsys.readouterr().out) == [1.0]
+
+
+def test_one_bad_finding_in_an_aggregated_event_is_rejected_alone(
+    world: World, handler_env: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 9.4: the administrator's event carries good findings for A and B and a
+    partner's finding whose AwsS3Object Id is not an ARN."""
+    stored = []
+    for account in (A, B):
+        bucket = world.bucket(account, "aggregated", versioned=True)
+        stored.append(world.put(account, bucket, "creds/.env", b"AWS_SECRET_ACCESS_KEY=x"))
+    event = securityhub_copy(
+        A, stored[0].bucket, stored[0].key, version_id=stored[0].version_id, etag=stored[0].etag
+    )
+    for_b = securityhub_copy(
+        B, stored[1].bucket, stored[1].key, version_id=stored[1].version_id, etag=stored[1].etag
+    )
+    bad = json.loads(json.dumps(for_b["detail"]["findings"][0]))
+    bad["AwsAccountId"] = C
+    bad["Resources"][1]["Id"] = "partner-exports/2024/q3.csv"
+    event["detail"]["findings"] += [bad, for_b["detail"]["findings"][0]]
+    before = keys(world)
+    batch = {"Records": [record(json.dumps(event))]}
+
+    response = findings.handler(batch, LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert all(world.quarantined(s) == [s.body] for s in stored)
+    added = {key: world.store.get(key) for key in keys(world) - before}
+    assert sorted(e.state for e in added.values() if e is not None) == [
+        State.QUARANTINED,
+        State.QUARANTINED,
+        State.REJECTED,
+    ]
+    (rejected,) = [e for e in added.values() if e is not None and e.state is State.REJECTED]
+    path = "detail.findings[1].Resources[1].Id"
+    assert rejected.finding["unreadable"] == bad
+    assert (rejected.finding["index"], rejected.finding["path"]) == (1, path)
+    assert rejected.decision["rule"] == "builtin:invalid"
+    assert rejected.decision["reason"] == (
+        f"finding 1 of event {event['id']} cannot be read: {path}: expected an S3 object ARN "
+        "such as arn:aws:s3:::bucket/key, got 'partner-exports/2024/q3.csv'"
+    )
+    assert not any(c["RoleArn"].split(":")[4] == C for c in handler_env)
+    out = capsys.readouterr().out
+    metrics = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    assert any(m.get("InvalidFindings") == [1.0] for m in metrics), out
+    assert not any("InvalidEvents" in m for m in metrics), out
+
+    # SQS delivers it again: nothing is remediated twice, nothing is added or counted.
+    again = findings.handler({"Records": [record(json.dumps(event))]}, LambdaContext())
+
+    assert again == {"batchItemFailures": []}
+    # One copy each in the (versioned) quarantine buckets: a second would be a version more.
+    assert all(world.quarantined(s) == [s.body] for s in stored)
+    assert keys(world) - before == set(added)
+    out = capsys.readouterr().out
+    assert "InvalidFindings" not in out, out

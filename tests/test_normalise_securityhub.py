@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import CONFORMANCE, EVENTS, load_json
+from remedy.errors import InvalidEvent, PartlyInvalid
 from remedy.model import Finding, ResourceKind, Severity, Source
 from remedy.normalise import normalise
 from remedy.normalise.keys import asff_key
@@ -421,3 +422,35 @@ def test_imported_events_have_no_action_name() -> None:
     raw = event("securityhub-control-s3.8-block-public-access.json")
     raw["detail"]["actionName"] = "ignored outside custom actions"
     assert one(raw).action_name is None
+
+
+# --- one bad finding among good ones (issue 9.4) -------------------------------------------
+
+
+def test_a_bad_finding_beside_good_ones_is_set_apart() -> None:
+    raw = event("securityhub-multi-account-batch.json")
+    bad = raw["detail"]["findings"][1]
+    bad["Resources"] = [{"Type": "AwsS3Object", "Id": "partner-exports/q3.csv"}]
+    with pytest.raises(PartlyInvalid) as caught:
+        normalise(raw)
+    assert [f.account for f in caught.value.findings] == ["111111111111", "333333333333"]
+    (unreadable,) = caught.value.bad
+    assert (unreadable.index, unreadable.raw) == (1, bad)
+    field = "detail.findings[1].Resources[0].Id"
+    message = (
+        "expected an S3 object ARN such as arn:aws:s3:::bucket/key, got 'partner-exports/q3.csv'"
+    )
+    assert (unreadable.error.field, unreadable.error.message) == (field, message)
+    # Read as a plain invalid event, it names its first bad field, as before.
+    assert (caught.value.field, caught.value.message) == (field, message)
+    assert caught.value.summary() == f"1 of 3 findings cannot be read: {field}: {message}"
+
+
+def test_an_event_whose_every_finding_is_bad_is_invalid_as_a_whole() -> None:
+    raw = event("securityhub-multi-account-batch.json")
+    for finding in raw["detail"]["findings"]:
+        finding["AwsAccountId"] = "not-an-account"
+    with pytest.raises(InvalidEvent) as caught:
+        normalise(raw)
+    assert type(caught.value) is InvalidEvent
+    assert caught.value.field == "detail.findings[0].AwsAccountId"

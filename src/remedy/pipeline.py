@@ -4,7 +4,10 @@
 (trust first), records the decision in the ledger with one conditional write (the dedupe:
 the native Macie event and its Security Hub copy share a key, so the second finds the
 first's entry), and carries the decision out: quarantine now, ask for approval, notify,
-ignore or reject. Every state change is followed by `Notifier.on_change`.
+ignore or reject. Every state change is followed by `Notifier.on_change`. A finding whose
+key is taken may still be a new occurrence (`remedy.occurrences`): it then gets an entry
+``<key>.<n>`` of its own. A finding of the event that cannot be read is recorded REJECTED
+with its raw text, and the others are handled.
 
 A redelivery resumes rather than repeats: an entry still QUARANTINING whose lease has run
 out (the worker died) is taken over, one in a retryable outcome (FAILED, DENIED, ARCHIVED)
@@ -21,17 +24,19 @@ RELEASED; dismissed -> its ``finalise``, the entry staying QUARANTINED.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from remedy import occurrences
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
 from remedy.approvals.decide import AWAITING, DECIDER, PENDING_DECISION
-from remedy.errors import RemedyError
+from remedy.errors import PartlyInvalid, RemedyError, UnreadableFinding
 from remedy.ledger.base import (
     RETRYABLE,
     Conflict,
@@ -43,6 +48,7 @@ from remedy.ledger.base import (
 )
 from remedy.model import Action, Decision, Finding
 from remedy.normalise import normalise
+from remedy.normalise.keys import invalid_key, same_bytes
 from remedy.notify.base import Notifier
 from remedy.policy import Policy, decide
 
@@ -71,6 +77,11 @@ NEEDS_OPERATOR = frozenset({State.FAILED, State.DENIED, State.LOCKED})
 #: Seconds from the finding's creation (as its product dated it; else the ledger entry's)
 #: to QUARANTINED: the dashboard's time to remediate.
 TIME_TO_REMEDIATE_METRIC = "TimeToRemediate"
+#: Counted once per finding that cannot be read in an otherwise readable event.
+INVALID_FINDINGS_METRIC = "InvalidFindings"
+#: The decision rule of such a finding's REJECTED entry, and where its raw text is kept.
+INVALID_RULE = "builtin:invalid"
+UNREADABLE = "unreadable"
 
 
 class InProgress(RemedyError):
@@ -193,43 +204,157 @@ class Pipeline:
     # -- findings --------------------------------------------------------------------------
 
     def process(self, event: object) -> list[Entry]:
-        """Every finding of one EventBridge event; `InvalidEvent` if it cannot be read."""
-        return [self.handle(finding) for finding in normalise(event)]
+        """Every finding of one EventBridge event; `InvalidEvent` if it cannot be read.
+
+        In an event of several findings, each one that cannot be read is recorded
+        REJECTED (`reject_unreadable`) and the others are handled as usual."""
+        try:
+            findings = normalise(event)
+        except PartlyInvalid as partly:
+            assert isinstance(event, dict)  # normalise read its envelope
+            rejected = [self.reject_unreadable(event, bad) for bad in partly.bad]
+            return rejected + [self.handle(finding) for finding in partly.findings]
+        return [self.handle(finding) for finding in findings]
+
+    def reject_unreadable(self, event: Mapping[str, Any], bad: UnreadableFinding) -> Entry:
+        """A REJECTED ledger entry for one finding that cannot be read, holding its raw
+        text and the reason, so an operator can read both; keyed by sender and text, so a
+        redelivery finds it rather than adding another (and is not counted again)."""
+        sender = str(event["account"])
+        text = json.dumps(bad.raw, sort_keys=True, default=str)
+        now = stamp(self.clock())
+        reason = f"finding {bad.index} of event {event.get('id')} cannot be read: {bad.error}"
+        created, entry = self.store.create(
+            Entry(
+                key=invalid_key(sender, text),
+                state=State.REJECTED,
+                # Who sent it: the account the finding names is not known to be valid.
+                account=sender,
+                region=str(event["region"]),
+                # Not a finding snapshot (it could not be read into one): the raw finding.
+                finding={
+                    UNREADABLE: bad.raw,
+                    "event_id": event.get("id"),
+                    "index": bad.index,
+                    "path": bad.error.field,
+                    "envelope_account": sender,
+                },
+                decision={"action": Action.REJECT.value, "rule": INVALID_RULE, "reason": reason},
+                created_at=now,
+                updated_at=now,
+                history=(
+                    HistoryItem(now, SYSTEM, State.RECEIVED.value, State.REJECTED.value, reason),
+                ),
+            )
+        )
+        if created:
+            self.count(INVALID_FINDINGS_METRIC)
+            log.warning("rejected %s: %s", entry.key, reason)
+        return entry
 
     def handle(self, finding: Finding) -> Entry:
         decision = decide(finding, self.policy)
+        name = occurrences.object_attr(occurrences.identity(finding))
+        created, entry = self.store.create(
+            self._new_entry(finding, decision, finding.key, {name: finding.key} if name else {})
+        )
+        if not created:
+            return self._known(finding, decision, entry)
+        return self._begin(entry, decision)
+
+    def _new_entry(
+        self,
+        finding: Finding,
+        decision: Decision,
+        key: str,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> Entry:
         first = (
             State.QUARANTINING if self._contain_first(decision) else FIRST_STATE[decision.action]
         )
         now = stamp(self.clock())
-        created, entry = self.store.create(
-            Entry(
-                key=finding.key,
-                state=first,
-                account=finding.account,
-                region=finding.region,
-                finding=finding.to_dict(),
-                decision=decision.to_dict(),
-                created_at=now,
-                updated_at=now,
-                history=(
-                    HistoryItem(now, SYSTEM, State.RECEIVED.value, first.value, decision.reason),
-                ),
+        note = decision.reason
+        if attrs and occurrences.NUMBER in attrs:
+            note += (
+                f" (occurrence {attrs[occurrences.NUMBER]} of {finding.key}; "
+                f"the one before is {attrs[occurrences.PREVIOUS]})"
             )
+        return Entry(
+            key=key,
+            state=first,
+            account=finding.account,
+            region=finding.region,
+            finding=finding.to_dict(),
+            decision=decision.to_dict(),
+            created_at=now,
+            updated_at=now,
+            attrs=dict(attrs or {}),
+            history=(HistoryItem(now, SYSTEM, State.RECEIVED.value, first.value, note),),
         )
-        if not created:
-            self.count("DuplicateFindings")
-            log.info("finding %s already in the ledger as %s", entry.key, entry.state)
-            return self._resume(entry)
+
+    def _begin(self, entry: Entry, decision: Decision) -> Entry:
+        """A new entry was written: count it, tell people, and act if it says so."""
         self.count(f"Decision{decision.action.value.capitalize()}")
         if decision.action is Action.REJECT:
-            log.warning("rejected finding %s: %s", finding.key, decision.reason)
+            log.warning("rejected finding %s: %s", entry.key, decision.reason)
         else:
-            log.info("finding %s: %s (%s)", finding.key, first, decision.reason)
+            log.info("finding %s: %s (%s)", entry.key, entry.state, decision.reason)
         self.announce(entry)
         if entry.state is State.QUARANTINING:
             return self._act(entry, resume=False)
         return entry
+
+    # -- occurrences (remedy.occurrences) -----------------------------------------------------
+
+    def _known(self, finding: Finding, decision: Decision, first: Entry) -> Entry:
+        """A finding whose key is in the ledger: a new occurrence gets an entry of its own,
+        anything else resumes the occurrence it belongs with (a redelivery, the other copy)."""
+        current = self._current(first, finding)
+        number = occurrences.latest(first)
+        while occurrences.opens_new(current, finding, decision):
+            number += 1
+            previous = occurrences.key_of(first.key, number - 1)
+            created, entry = self.store.create(
+                self._new_entry(
+                    finding,
+                    decision,
+                    occurrences.key_of(first.key, number),
+                    {occurrences.NUMBER: number, occurrences.PREVIOUS: previous},
+                )
+            )
+            if created:
+                self._point(first, entry, finding)
+                self.count("Recurrences")
+                return self._begin(entry, decision)
+            # Another delivery claimed this number first: if for the same bytes (or for a
+            # finding naming no object), judge against it; else try the next number.
+            seen, claimed = occurrences.identity(finding), occurrences.identity_of(entry)
+            if seen is None or claimed is None or same_bytes(seen, claimed):
+                current = entry
+        resolved_at = occurrences.resolution(current, finding)
+        if resolved_at is not None:
+            current = self.store.update_attrs(current.key, {occurrences.RESOLVED_AT: resolved_at})
+        self.count("DuplicateFindings")
+        log.info("finding %s already in the ledger as %s", current.key, current.state)
+        return self._resume(current)
+
+    def _current(self, first: Entry, finding: Finding) -> Entry:
+        """The occurrence `finding` belongs with, as far as the first entry says: the one
+        that saw the same bytes, else the newest (read only when it is not the first)."""
+        key = occurrences.occurrence_of(first, occurrences.identity(finding))
+        if key is None:
+            key = occurrences.key_of(first.key, occurrences.latest(first))
+        if key == first.key:
+            return first
+        return self.store.get(key) or first
+
+    def _point(self, first: Entry, entry: Entry, finding: Finding) -> None:
+        """Tell the first entry about a new occurrence (hints only: see remedy.occurrences)."""
+        hints: dict[str, Any] = {occurrences.LATEST: occurrences.number_of(entry)}
+        name = occurrences.object_attr(occurrences.identity(finding))
+        if name:
+            hints[name] = entry.key
+        self.store.update_attrs(first.key, hints)
 
     def _contain_first(self, decision: Decision) -> bool:
         """An approve rule whose remediation contains at once and asks afterwards (the

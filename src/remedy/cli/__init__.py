@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,14 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The status a shell reports for a command ended by SIGPIPE (128 + 13).
+CLOSED_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status: int = args.func(args)
+        # Flushed here, not at exit: a closed pipe must surface where it is caught.
+        sys.stdout.flush()
     except PolicyError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`remedy explain ... | head`): end quietly, as Unix tools
+        # do. What is still buffered goes to /dev/null, or Python's exit-time flush of
+        # stdout would print the same error again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return CLOSED_PIPE
     return status
 
 

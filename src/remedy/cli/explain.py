@@ -5,7 +5,11 @@ Prints one JSON document, ``{"events": [{"file", "findings", "error"}]}``, keys 
 indented so the output is stable to diff and script against. Each finding is the
 normalised finding plus its ``decision`` ``{action, rule, reason}``. A file that cannot
 be read as an event gets ``error`` (one line naming the file and the field) and a line
-on stderr; the others are still explained, and the exit status is then 2.
+on stderr; the others are still explained, and the exit status is then 2. An event of
+several findings of which only some cannot be read lists the others in ``findings`` and
+each bad one in ``rejected`` (``index``, ``path``, ``error``), with ``error`` saying how
+many, one stderr line per bad finding (``FILE: detail.findings[3].Resources[0].Id: ...``)
+and exit status 2.
 ``--account-info ACCOUNT`` adds ``accounts``: what each account resolves to (owners,
 Slack routing, approvers, environment, units) and which layer gave each field.
 """
@@ -20,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from remedy.cli import org_role
-from remedy.errors import InvalidEvent
+from remedy.errors import InvalidEvent, PartlyInvalid
+from remedy.model import Finding
 from remedy.normalise import normalise
 from remedy.policy import Policy, decide
 from remedy.policy.organizations import OrganizationsUnavailable
@@ -94,8 +99,21 @@ def explain_file(name: str, policy: Policy) -> dict[str, Any]:
         return _failed(name, f"not JSON: undecodable text ({exc.reason} at byte {exc.start})")
     try:
         findings = normalise(event)
+    except PartlyInvalid as exc:
+        return {
+            **_explained(name, exc.findings, policy),
+            "error": _one_line(f"{name}: {exc.summary()}"),
+            "rejected": [
+                {"index": bad.index, "path": bad.error.field, "error": bad.error.message}
+                for bad in exc.bad
+            ],
+        }
     except InvalidEvent as exc:
         return _failed(name, str(exc))
+    return _explained(name, findings, policy)
+
+
+def _explained(name: str, findings: list[Finding], policy: Policy) -> dict[str, Any]:
     return {
         "file": name,
         "findings": [
@@ -128,7 +146,10 @@ def run(args: argparse.Namespace) -> int:
     for name in args.events:
         entry = explain_file(name, policy)
         if entry["error"] is not None:
-            print(f"remedy explain: {entry['error']}", file=sys.stderr)
+            # Each bad finding of a partly readable event on a line of its own.
+            lines = [f"{name}: {bad['path']}: {bad['error']}" for bad in entry.get("rejected", ())]
+            for line in lines or [entry["error"]]:
+                print(f"remedy explain: {_one_line(line)}", file=sys.stderr)
             status = 2
         entries.append(entry)
     document: dict[str, Any] = {"events": entries}

@@ -12,7 +12,10 @@ DLQ, when:
 - another worker holds the finding (`InProgress`), or AWS failed under the ledger.
 
 Everything else is consumed: QUARANTINED and the outcomes a person must act on (GONE,
-CHANGED, LOCKED, ARCHIVED, DENIED: retrying cannot change them; the notifiers alert).
+CHANGED, LOCKED, ARCHIVED, DENIED: retrying cannot change them; the notifiers alert), and
+an event of several findings of which only some cannot be read (each of those is
+recorded REJECTED with its reason and counted as ``InvalidFindings`` by the pipeline;
+the others are processed).
 The other records of the batch are never affected. Pieces are built once per container.
 """
 

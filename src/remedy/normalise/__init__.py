@@ -2,7 +2,9 @@
 
 ``normalise(event)`` checks the EventBridge envelope, routes on (``source``,
 ``detail-type``) through the registry, and returns the findings. Bad input of any shape
-raises only `remedy.errors.InvalidEvent`, naming the JSON path of the offending field.
+raises only `remedy.errors.InvalidEvent`, naming the JSON path of the offending field;
+an event of several findings of which only some are bad raises its subclass
+`remedy.errors.PartlyInvalid`, which carries the findings that could be read.
 """
 
 from __future__ import annotations

@@ -5,14 +5,26 @@ needed for dedupe, and measured here at under half the cost of SHA-256 on short 
 fits in an STS RoleSessionName (64 characters of ``[A-Za-z0-9+=,.@_-]``) with room for a
 prefix of our own.
 
-- Macie, native or its Security Hub copy: what both copies carry, namely account, region,
-  bucket, object key, version and Macie's finding type. Not the finding id: Macie reuses
-  ids, and the copy in Security Hub has an id of its own.
-- Other ASFF findings: ``ProductArn`` and ``Id``, which Security Hub keeps across updates.
+A key names a problem at a place; the ledger tells its occurrences apart (the object
+written again at the same key, a control that fails again after it was fixed) and numbers
+them (``remedy.occurrences``; README "Occurrences").
+
+- S3 objects (`s3_object_key`): account, region, bucket and object key. Which bytes are
+  there (`object_identity`: version id and ETag) tells its occurrences apart, in the
+  ledger: a new write at the key (a nightly export) is the next occurrence of the key.
+  Both copies of a Macie finding carry them: the native event in
+  ``resourcesAffected.s3Object`` (``versionId`` "" when unversioned, ``eTag``), the
+  Security Hub copy in ``Resources[].Details.AwsS3Object`` (``VersionId``, ``ETag``).
+- Macie, native or its Security Hub copy: the object's key plus Macie's finding type.
+  Not the finding id: Macie reuses ids, and the copy in Security Hub has an id of its own.
+- Other ASFF findings: ``ProductArn`` and ``Id``, which Security Hub keeps across updates
+  (so its occurrences are told apart by the ledger, not by the key).
 - CloudTrail: the recipient account and the ``eventID``.
 - Malware in an S3 object (GuardDuty's scan result, its ``Object:S3/MaliciousFile`` finding
   natively, through CSPM or through the new Security Hub): account, region, bucket, object
-  key and version, so the scan result and the finding about the same upload are one thing.
+  key and the scan status, so the scan result and the finding about the same upload are one
+  thing; which bytes (version, ETag) is the occurrence, as for Macie.
+- A finding that cannot be read (`invalid_key`): who sent it and its exact text.
 """
 
 from __future__ import annotations
@@ -27,15 +39,29 @@ def _digest(*parts: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def macie_key(
-    account: str,
-    region: str,
-    bucket: str,
-    key: str | None,
-    version_id: str | None,
-    finding_type: str,
+#: The prefix of Macie findings' keys (native or the Security Hub copy), for `s3_object_key`.
+MACIE_PREFIX = "m-"
+
+
+def s3_object_key(
+    prefix: str, account: str, region: str, bucket: str, key: str | None, topic: str = ""
 ) -> str:
-    return "m-" + _digest(account, region, bucket, key or "", version_id or "", finding_type)
+    """The key of an object (or of a bucket, when `key` is None) for every source that
+    reports it: `prefix` names the source family, `topic` what about the object it reports
+    (Macie's finding type). Which bytes are there is the occurrence (`object_identity`)."""
+    return prefix + _digest(account, region, bucket, key or "", topic)
+
+
+def object_identity(version_id: str | None, etag: str | None) -> tuple[str, str]:
+    """Which bytes a finding saw at an object's key: its version id and ETag, "" when not
+    known. S3 quotes ETags and Macie does not; "" is also Macie's word for no version."""
+    return version_id or "", (etag or "").strip('"')
+
+
+def same_bytes(one: tuple[str, str], other: tuple[str, str]) -> bool:
+    """Two findings saw the same bytes unless a field both know differs (a copy that
+    leaves a field out cannot be told apart from the other copy, and is taken as it)."""
+    return all(a == b for a, b in zip(one, other, strict=True) if a and b)
 
 
 def asff_key(product_arn: str, finding_id: str) -> str:
@@ -46,8 +72,15 @@ def cloudtrail_key(account: str, event_id: str) -> str:
     return "ct-" + _digest(account, event_id)
 
 
-def malware_key(
-    account: str, region: str, bucket: str, key: str, version_id: str | None, status: str
-) -> str:
+#: The prefix of GuardDuty malware findings' keys (scan result, native, CSPM, OCSF).
+MALWARE_PREFIX = "gd-"
+
+
+def malware_key(account: str, region: str, bucket: str, key: str, status: str) -> str:
     """`status` keeps a scan that could not run (UNSUPPORTED...) apart from a malware find."""
-    return "gd-" + _digest(account, region, bucket, key, version_id or "", status)
+    return s3_object_key(MALWARE_PREFIX, account, region, bucket, key, status)
+
+
+def invalid_key(sender: str, text: str) -> str:
+    """A finding that could not be read: the same text from the same sender is one record."""
+    return "x-" + _digest(sender, text)

@@ -13,10 +13,12 @@ from typing import Any
 from remedy.errors import InvalidEvent
 from remedy.model import Detection, Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
-from remedy.normalise.keys import macie_key
+from remedy.normalise.keys import MACIE_PREFIX, s3_object_key
 from remedy.normalise.registry import register
 
 PRODUCT = "Macie"
+#: ``Finding.parameters`` key of a policy finding's occurrence count (Macie's ``count``).
+OCCURRENCES = "occurrences"
 CUSTOM_IDENTIFIER = "CUSTOM_IDENTIFIER"
 
 # Macie's severity words; sensitive-data findings also score them 1/2/3.
@@ -62,7 +64,7 @@ def copy_key(
         target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
     if target is None or target.bucket is None:
         return None
-    return macie_key(account, region, target.bucket, target.key, target.version_id, macie_type)
+    return s3_object_key(MACIE_PREFIX, account, region, target.bucket, target.key, macie_type)
 
 
 @register("macie", {"source": ["aws.macie"], "detail-type": ["Macie Finding"]})
@@ -120,10 +122,15 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
     if f.opt_bool(detail, "sample", path):
         # Macie's generated sample findings: the policy may want to tell them apart.
         parameters["sample"] = True
+    count = f.opt_int(detail, "count", path)
+    if category == "POLICY" and count is not None:
+        # Macie counts a policy finding's occurrences in the one finding (its id and so its
+        # key stay): a higher count is a new occurrence (remedy.occurrences).
+        parameters[OCCURRENCES] = count
 
     return [
         Finding(
-            key=macie_key(account, region, bucket, object_key, version_id, finding_type),
+            key=s3_object_key(MACIE_PREFIX, account, region, bucket, object_key, finding_type),
             source=Source.MACIE,
             product=PRODUCT,
             type=finding_type,

@@ -1,8 +1,10 @@
 """AWS Security Hub events: ``Findings - Imported`` and ``Findings - Custom Action`` (ASFF).
 
 One event carries one or more findings, possibly from several member accounts when it
-comes from the administrator (aggregator) account. Each finding's account is its own
-``AwsAccountId``, never the envelope's and never one parsed out of a resource ARN.
+comes from the administrator (aggregator) account. Each is read on its own: some that
+cannot be read beside others that can raise `PartlyInvalid`, which carries the good ones.
+Each finding's account is its own ``AwsAccountId``, never the envelope's and never one
+parsed out of a resource ARN.
 
 ARNs in real payloads are not always well formed (AWS's own GuardDuty example has
 ``arn:aws::ec2:...``), so resource ids are read by their recognisable parts, never by
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from remedy.errors import InvalidEvent
+from remedy.errors import InvalidEvent, PartlyInvalid, UnreadableFinding
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
 from remedy.normalise.copies import identity
@@ -44,10 +46,19 @@ def normalise_securityhub(event: Mapping[str, Any]) -> list[Finding]:
     if not items:
         raise InvalidEvent("expected at least one finding, got an empty array", "detail.findings")
     envelope_account: str = event["account"]
-    return [
-        _finding(item, f"detail.findings[{i}]", envelope_account, action_name)
-        for i, item in enumerate(items)
-    ]
+    findings: list[Finding] = []
+    bad: list[UnreadableFinding] = []
+    for i, item in enumerate(items):
+        try:
+            findings.append(_finding(item, f"detail.findings[{i}]", envelope_account, action_name))
+        except InvalidEvent as error:
+            bad.append(UnreadableFinding(i, error, item))
+    if bad and not findings:
+        # Nothing in it can be read: the event as a whole is invalid (and goes to the DLQ).
+        raise bad[0].error
+    if bad:
+        raise PartlyInvalid(findings, bad)
+    return findings
 
 
 def _finding(item: object, path: str, envelope_account: str, action_name: str | None) -> Finding:
