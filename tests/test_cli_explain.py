@@ -65,12 +65,14 @@ CONFORMANCE_DECISIONS: dict[str, list[tuple[str, str, str, str]]] = {
     "securityhub-config-s3-bucket-level-public-access.json": [
         ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
     ],
-    # Delivered by 519413311747, the Security Hub administrator listed as an aggregator.
+    # Delivered by 519413311747, the Security Hub administrator of that sample (trusted
+    # with --aggregator, below). Cloud Custodian's own custom product, not AWS's.
     "securityhub-custom-custodian-lambda-crossaccount-customaction.json": [
-        ("644160558196", "LOW", "ignore", "ignore-securityhub-below-high")
+        ("644160558196", "LOW", "ignore", "ignore-custom-products")
     ],
+    # The doc's typo'd ProductArn is not AWS's GuardDuty ARN: a custom product.
     "securityhub-guardduty-ec2-sshbruteforce.json": [
-        ("193043430472", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+        ("193043430472", "MEDIUM", "ignore", "ignore-custom-products")
     ],
     # "Ec2 aws" is another tool's custom action; no rule maps it, so the usual rules apply.
     "securityhub-guardduty-iamuser-consolelogin-customaction.json": [

@@ -22,7 +22,7 @@ def test_shipped_policy_is_valid() -> None:
     result = run("policy", "validate")
     assert result.returncode == 0
     assert result.stdout == ""
-    assert result.stderr == f"policy OK: {SHIPPED} (15 rules, 11 accounts, 2 aggregators)\n"
+    assert result.stderr == f"policy OK: {SHIPPED} (17 rules, 11 accounts, 2 aggregators)\n"
 
 
 def test_named_folder_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,7 +30,7 @@ def test_named_folder_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["policy", "validate", str(folder)]) == 0
     assert capsys.readouterr() == (
         "",
-        f"policy OK: {folder} (15 rules, 11 accounts, 2 aggregators)\n",
+        f"policy OK: {folder} (17 rules, 11 accounts, 2 aggregators)\n",
     )
 
 
