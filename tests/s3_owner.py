@@ -28,8 +28,14 @@ _PINS = ("ExpectedBucketOwner", "ExpectedSourceBucketOwner")
 _KEY_ID = re.compile(r"Credential=([A-Z0-9]+)/")
 #: Known gaps, each to be removed once fixed: s3transfer's managed multipart copy (which
 #: s3-quarantine uses above 5 GiB and to release such objects) passes no
-#: ExpectedSourceBucketOwner to UploadPartCopy; its other calls are pinned.
-NOT_YET_PINNED = frozenset({("UploadPartCopy", "ExpectedSourceBucketOwner")})
+#: ExpectedSourceBucketOwner to UploadPartCopy and no ExpectedBucketOwner to the
+#: AbortMultipartUpload of its failure clean-up, whatever its extra args say.
+NOT_YET_PINNED = frozenset(
+    {
+        ("UploadPartCopy", "ExpectedSourceBucketOwner"),
+        ("AbortMultipartUpload", "ExpectedBucketOwner"),
+    }
+)
 
 
 def _text(value: str | bytes | None) -> str | None:

@@ -171,13 +171,19 @@ def test_custom_product_must_be_a_boolean(
 
 
 @pytest.fixture
-def shipped_handler(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The findings function with the shipped policy, in a fresh container."""
+def shipped_handler(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[dict[str, Any]]]:
+    """The findings function with the shipped policy, in a fresh container, and the
+    AssumeRole calls it makes into member accounts."""
     monkeypatch.setenv("REMEDY_LEDGER_TABLE", LEDGER_TABLE)
     monkeypatch.setenv("REMEDY_EXTERNAL_ID", EXTERNAL_ID)
     monkeypatch.setenv("REMEDY_POLICY_DIR", str(POLICIES))
     monkeypatch.setattr(findings, "runtime", Runtime(findings.metrics))
-    yield
+    calls: list[dict[str, Any]] = []
+    sts = findings.runtime.pipeline.actions["s3-quarantine"].sessions.sts
+    sts.meta.events.register("before-call.sts.AssumeRole", lambda params, **_: calls.append(params))
+    yield calls
 
 
 def _sqs(body: str) -> dict[str, Any]:
@@ -194,7 +200,7 @@ def _sqs(body: str) -> dict[str, Any]:
 
 
 def test_forged_finding_through_the_findings_function_moves_nothing(
-    world: World, shipped_handler: None
+    world: World, shipped_handler: list[dict[str, Any]]
 ) -> None:
     bucket = world.bucket(A, "forged", versioned=True)
     stored = world.put(A, bucket, "prod/.env", b"DB_PASSWORD=hunter2")
@@ -209,4 +215,4 @@ def test_forged_finding_through_the_findings_function_moves_nothing(
     assert world.still_at_source(stored)
     listing = world.s3(A).list_object_versions(Bucket=world.quarantine_bucket(A))
     assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == []
-    assert world.assume_calls == []
+    assert shipped_handler == []  # no member role was even assumed
