@@ -9,6 +9,8 @@
 - Every AssumeRole the core makes is observed on the wire (``before-call.sts.AssumeRole``)
   and, when the world is torn down, asserted to carry the ExternalId and a valid session
   name (moto does not enforce trust policies).
+- Every S3 call the remediation role makes is recorded (`s3_owner`) and, when the world
+  is torn down, asserted to pin the bucket owner (moto does not enforce it).
 - `World.enforced()` makes moto check identity policies on every request, so the role's
   policy decides what the remediation may do, as AWS would.
 
@@ -50,6 +52,7 @@ from remedy.normalise import normalise
 from remedy.pipeline import Announcer, Pipeline
 from remedy.policy import load_policy
 from remedy.settings import Settings
+from s3_owner import S3Calls, s3_owner_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "member-account-template.yaml"
@@ -339,6 +342,8 @@ class World:
     #: Admin sessions and clients, shared by the tests of a module (the org's).
     admins: dict[str, boto3.Session] = field(default_factory=dict)
     clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: The S3 calls the remediation role made.
+    s3_calls: S3Calls = field(default_factory=S3Calls)
 
     # -- set-up and inspection (admin, not the role under test) ---------------------------
 
@@ -567,7 +572,9 @@ def world_fixture(org: Org) -> Iterator[World]:
     """`make_world` for one test. Buckets get unique names; role policies the test changes
     are put back afterwards; every AssumeRole it caused is checked."""
     world = make_world(org)
-    yield world
+    with s3_owner_calls(world.sts) as world.s3_calls:
+        yield world
+    assert not world.s3_calls.unpinned(), world.s3_calls.unpinned()
     for account in world.changed_roles:
         iam = world.admin(account).client("iam")
         for name in iam.list_role_policies(RoleName=ROLE)["PolicyNames"]:

@@ -5,7 +5,8 @@ the permissions under test. The actions reach the members the way they do in Lam
 `AccountSessions` assumes the role with the ExternalId, and every AssumeRole call is
 recorded so tests assert the ExternalId (moto does not enforce trust). `enforced` runs a
 call with moto checking the role's identity policy, so a missing permission is refused as
-AWS would refuse it.
+AWS would refuse it. Every S3 call the role makes is recorded and, after each test,
+must have pinned the bucket owner (`s3_owner`; moto does not enforce it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from conftest import fake_aws_credentials
 from remedy.actions.session import AccountSessions
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.settings import Settings
+from s3_owner import S3Calls, s3_owner_calls
 
 CORE = "123456789012"
 MEMBERS = ("111111111111", "222222222222")
@@ -86,6 +88,8 @@ class Core:
     settings: Settings
     sessions: AccountSessions
     assume_calls: list[dict[str, Any]] = field(default_factory=list)
+    #: The S3 calls the remediation role made.
+    s3_calls: S3Calls = field(default_factory=S3Calls)
 
     def prime(self, *accounts: str) -> None:
         """Assume the role in `accounts` now, before moto starts enforcing policies."""
@@ -115,7 +119,9 @@ def running_core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Core]:
             "provide-client-params.sts.AssumeRole",
             lambda params, **_: calls.append(dict(params)),
         )
-        yield Core(settings, AccountSessions(settings, sts), calls)
+        with s3_owner_calls(sts) as s3_calls:
+            yield Core(settings, AccountSessions(settings, sts), calls, s3_calls)
+        assert not s3_calls.unpinned(), s3_calls.unpinned()
         # Every AssumeRole the core made carried the ExternalId the member role demands.
         assert calls, "the core never assumed a member role"
         assert {c["ExternalId"] for c in calls} == {EXTERNAL_ID}

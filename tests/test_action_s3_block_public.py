@@ -203,7 +203,7 @@ def refusing(core: Core, account: str, operation: str, answers: dict[str, object
     client = core.sessions.client("s3", account, REGION, finding_key="finding-1")
     stubber = Stubber(client)
     for name, response in answers.items():
-        stubber.add_response(name, response, {"Bucket": "site-a"})
+        stubber.add_response(name, response, {"Bucket": "site-a", "ExpectedBucketOwner": account})
     stubber.add_client_error(
         operation,
         service_error_code="AccessDenied",
@@ -211,6 +211,52 @@ def refusing(core: Core, account: str, operation: str, answers: dict[str, object
         http_status_code=403,
     )
     return stubber
+
+
+def test_every_call_pins_the_finding_account_as_owner(core: Core, policy_dir: Path) -> None:
+    make_bucket(A, "site-a", PARTIAL)
+    make_bucket(B, "www.example.com")
+    action = S3BlockPublicAccess(core.sessions, core.settings)
+    found = policy_call(A, "site-a")
+    action.release(found, action.run(found, {}, resume=False).attrs)
+    action.run(macie_finding(B, "www.example.com"), {}, resume=False)
+    assert [(c.operation, c.account, c.pins) for c in core.s3_calls.calls] == [
+        (operation, account, {"ExpectedBucketOwner": account})
+        for operation, account in (
+            ("GetPublicAccessBlock", A),
+            ("PutPublicAccessBlock", A),
+            ("GetPublicAccessBlock", A),
+            ("PutPublicAccessBlock", A),
+            # Allow-listed: read (which proves the owner), then left alone.
+            ("GetPublicAccessBlock", B),
+        )
+    ]
+
+
+def test_a_bucket_of_another_account_is_refused_not_changed(core: Core, policy_dir: Path) -> None:
+    """A finding in A naming B's bucket (allow-listed for B only): S3 refuses the pinned
+    read as it refuses any call whose ExpectedBucketOwner is not the bucket's owner, so
+    nothing is changed and the allow-list is not consulted for A."""
+    make_bucket(B, "www.example.com")
+    action = S3BlockPublicAccess(core.sessions, core.settings)
+    client = core.sessions.client("s3", A, REGION, finding_key="finding-1")
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "get_public_access_block",
+            service_error_code="AccessDenied",
+            service_message="Access Denied",
+            http_status_code=403,
+            expected_params={"Bucket": "www.example.com", "ExpectedBucketOwner": A},
+        )
+        outcome = action.run(macie_finding(A, "www.example.com"), {}, resume=False)
+        stubber.assert_no_pending_responses()
+    assert (outcome.state, outcome.reason) == (
+        State.DENIED,
+        f"blocking public access to bucket www.example.com: the remediation role in {A} may "
+        "not call s3:GetBucketPublicAccessBlock; update the member stack so its role grants "
+        "what the remediation actions declare",
+    )
+    assert config_of(B, "www.example.com") is None
 
 
 @pytest.mark.parametrize(

@@ -12,17 +12,27 @@ from policy_support import SHIPPED, policy_dir
 from remedy.cli import main
 
 REMEDY = str(Path(sys.executable).with_name("remedy"))
+ROOT = SHIPPED.parent
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([REMEDY, *args], capture_output=True, text=True, check=False, timeout=60)
 
 
-def test_shipped_policy_is_valid() -> None:
+def _examples_warning(folder: Path) -> str:
+    return (
+        f"warning: {folder / 'accounts.yaml'} names 9 example account ids remedy ships: fine "
+        "for explain and the demo; --for-deploy lists and refuses them\n"
+    )
+
+
+def test_shipped_policy_is_valid_with_a_warning() -> None:
     result = run("policy", "validate")
     assert result.returncode == 0
     assert result.stdout == ""
-    assert result.stderr == f"policy OK: {SHIPPED} (19 rules, 11 accounts, 2 aggregators)\n"
+    assert result.stderr == (
+        _examples_warning(SHIPPED) + f"policy OK: {SHIPPED} (21 rules, 8 accounts, 1 aggregators)\n"
+    )
 
 
 def test_named_folder_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,8 +40,118 @@ def test_named_folder_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["policy", "validate", str(folder)]) == 0
     assert capsys.readouterr() == (
         "",
-        f"policy OK: {folder} (19 rules, 11 accounts, 2 aggregators)\n",
+        _examples_warning(folder) + f"policy OK: {folder} (21 rules, 8 accounts, 1 aggregators)\n",
     )
+
+
+def _refusal(file: Path, aggregators: list[int], accounts: list[str]) -> list[str]:
+    return [
+        *(
+            f"{file}:aggregators[{i}]: 999999999999 is an example account id shipped with "
+            "remedy; put here the account id of your own Security Hub / Macie administrator "
+            "(the account that delivers other accounts' findings), or remove the entry if you "
+            "have none"
+            for i in aggregators
+        ),
+        *(
+            f'{file}:accounts["{account}"]: {account} is an example account id shipped with '
+            "remedy; list your own member accounts here (id, name, environment, owners, Slack, "
+            "approvers), or remove this one"
+            for account in accounts
+        ),
+        f"not deployable: {file} still names the example accounts remedy ships "
+        "(see README 'Trust')",
+    ]
+
+
+SHIPPED_ACCOUNTS = [
+    "111111111111",
+    "222222222222",
+    "333333333333",
+    "999999999999",
+    "555555555555",
+    "123456789012",
+    "111122223333",
+    "000000000000",
+]
+
+
+def test_the_shipped_policy_is_refused_for_deploy() -> None:
+    before = (SHIPPED / "accounts.yaml").read_bytes()
+    result = run("policy", "validate", "--for-deploy")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    file = SHIPPED / "accounts.yaml"
+    assert result.stderr.splitlines() == _refusal(file, [0], SHIPPED_ACCOUNTS)
+    assert (SHIPPED / "accounts.yaml").read_bytes() == before
+
+
+OWN_ACCOUNTS = """\
+version: 1
+aggregators: ["{aggregator}", "210987654321"]
+default:
+  name: unlisted account
+  environment: unknown
+  owners: [cloud-security@corp.test]
+  slack: {{channel: "#sec-findings"}}
+  approvers: {{usergroup: S0SECAPPROVE}}
+accounts:
+  "210987654322": {{name: prod, environment: prod}}
+  "{member}": {{name: left over, environment: prod}}
+"""
+
+
+def test_one_example_left_among_own_accounts_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = policy_dir(
+        tmp_path,
+        remediation="version: 1\nrules:\n  - {id: all, match: {}, action: notify}\n",
+        accounts=OWN_ACCOUNTS.format(aggregator="999999999999", member="222222222222"),
+    )
+    assert main(["policy", "validate", "--for-deploy", str(folder)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == _refusal(folder / "accounts.yaml", [0], ["222222222222"])
+
+
+def test_own_accounts_are_deployable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = policy_dir(
+        tmp_path,
+        remediation="version: 1\nrules:\n  - {id: all, match: {}, action: notify}\n",
+        accounts=OWN_ACCOUNTS.format(aggregator="210987654320", member="210987654323"),
+    )
+    for args in (["--for-deploy", str(folder)], [str(folder)]):
+        assert main(["policy", "validate", *args]) == 0
+        assert capsys.readouterr() == (
+            "",
+            f"policy OK: {folder} (1 rules, 2 accounts, 2 aggregators)\n",
+        )
+
+
+def test_make_refuses_to_build_or_deploy_the_shipped_examples(tmp_path: Path) -> None:
+    """`sam build` runs build-<Function>; `make deploy-core` runs sam build after the check."""
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    result = subprocess.run(
+        ["make", "-s", "build-FindingsFunction", f"ARTIFACTS_DIR={artifacts}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[:-1] == _refusal(Path("policies/accounts.yaml"), [0], SHIPPED_ACCOUNTS)
+    assert "policy-deployable" in lines[-1]
+    assert list(artifacts.iterdir()) == []
+    dry = subprocess.run(
+        ["make", "-n", "deploy-core"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    check = next(i for i, line in enumerate(dry) if "policy validate --for-deploy policies" in line)
+    build = next(i for i, line in enumerate(dry) if line.endswith("sam build"))
+    assert check < build
 
 
 BROKEN_REMEDIATION = """\

@@ -296,7 +296,9 @@ def test_securityhub_guardduty_malformed_arns() -> None:
     assert f.account == "193043430472"
     # no F.Region: the resource's region
     assert f.region == "us-east-1"
-    assert f.product == "GuardDuty"
+    # The doc's ProductArn (arn:aws::securityhub:...) is not AWS's product ARN: Security Hub
+    # would refuse it, so whatever imported it is not GuardDuty, whatever it says.
+    assert f.product == "custom: GuardDuty"
     assert f.type == "TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce"
     assert f.severity is Severity.MEDIUM
     (instance,) = f.resources

@@ -341,6 +341,19 @@ def test_product_from_product_arn() -> None:
     assert one(raw).product == "Firewall Manager"
     del finding["ProductFields"]["aws/securityhub/ProductName"]
     assert one(raw).product == "firewall-manager"
+    # Not AWS's own ARN (an account in it, another company, a malformed one): a custom or
+    # partner product, whatever name it gives itself.
+    finding["ProductName"] = "GuardDuty"
+    for arn in (
+        "arn:aws:securityhub:eu-west-1:222222222222:product/222222222222/default",
+        "arn:aws:securityhub:eu-west-1::product/crowdstrike/crowdstrike-falcon",
+        "arn:aws::securityhub:eu-west-1::product/aws/guardduty",
+    ):
+        finding["ProductArn"] = arn
+        assert one(raw).product == "custom: GuardDuty"
+    finding["ProductArn"] = "arn:aws:securityhub:eu-west-1::product/crowdstrike/crowdstrike-falcon"
+    del finding["ProductName"]
+    assert one(raw).product == "custom: crowdstrike/crowdstrike-falcon"
 
 
 def test_account_never_comes_from_arns_or_envelope() -> None:

@@ -134,6 +134,18 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         "ignore-guardduty-below-high",
     ),
     ("credentials", finding(), Action.QUARANTINE, "quarantine-credentials"),
+    (
+        "a custom product calling itself Macie, HIGH",
+        finding(product="custom: Macie", **MACIE_SH),
+        Action.NOTIFY,
+        "notify-custom-products",
+    ),
+    (
+        "a custom product naming a control, MEDIUM",
+        control("S3.8", s3_bucket(), product="custom: Security Hub", severity=Severity.MEDIUM),
+        Action.IGNORE,
+        "ignore-custom-products",
+    ),
     ("credentials via SH", finding(**MACIE_SH), Action.QUARANTINE, "quarantine-credentials"),
     (
         "credentials at LOW still quarantined",

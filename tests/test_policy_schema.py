@@ -41,8 +41,8 @@ def test_schemas_are_valid_json_schemas(name: str) -> None:
 def test_shipped_policy_loads() -> None:
     policy = load_policy(SHIPPED)
     assert policy.directory == SHIPPED
-    assert len(policy.rules.ids) == len(set(policy.rules.ids)) == 19
-    assert policy.aggregators == {"999999999999", "519413311747"}
+    assert len(policy.rules.ids) == len(set(policy.rules.ids)) == 21
+    assert policy.aggregators == {"999999999999"}
 
 
 def test_shipped_dir_is_the_checkout_policies() -> None:

@@ -795,7 +795,7 @@ def test_build_validates_policies_before_packaging_them() -> None:
         check=True,
     )
     lines = [line for line in proc.stdout.replace("\\\n", " ").splitlines() if line.strip()]
-    validate = next(i for i, line in enumerate(lines) if "policy validate policies" in line)
+    validate = next(i for i, line in enumerate(lines) if "validate --for-deploy policies" in line)
     copy = next(i for i, line in enumerate(lines) if "cp -R policies" in line)
     assert validate < copy
     assert any("--only-binary=:all:" in line and "aarch64" in line for line in lines)

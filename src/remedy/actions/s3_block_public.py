@@ -5,6 +5,11 @@ making a bucket public; Macie ``Policy:IAMUser/S3BucketPublic*``; Security Hub S
 S3.3 and S3.8. The bucket-level setting is used (``PutPublicAccessBlock`` on the bucket),
 not the account-level one, so one finding changes one bucket.
 
+Every call pins ``ExpectedBucketOwner`` to the finding's account: a bucket of the same
+name in another account is refused by S3 (DENIED), never changed. The first call, reading
+the settings, so proves who owns the bucket, and only then is the allow-list consulted,
+under that owner's account.
+
 A bucket on ``policies/public-bucket-allowlist.yaml`` (static websites, public data
 sets) is left as it is and the outcome says why. Otherwise the previous configuration
 (or none) goes to the ledger, and ``remedy release`` puts exactly that back: the saved
@@ -100,19 +105,21 @@ class S3BlockPublicAccess(ReversibleAction):
         if bucket is None:
             return Outcome(State.FAILED, "the finding names no bucket; nothing changed")
         try:
-            why = self.allowlist.reason(account, bucket)
+            allowlist = self.allowlist
         except PolicyError as error:
             return Outcome(State.FAILED, f"the allow-list cannot be read; nothing changed: {error}")
-        if why is not None:
-            return Outcome(
-                State.GONE,
-                f"left public: bucket {bucket} in {account} is on the public-bucket allow-list "
-                f"({why})",
-                {"bucket": bucket, "allowlisted": why},
-            )
         try:
             s3 = self.sessions.client("s3", account, region, finding_key=finding.key)
-            previous = _current(s3, bucket)
+            # Pinned: from here on the bucket is known to be `account`'s.
+            previous = _current(s3, bucket, account)
+            why = allowlist.reason(account, bucket)
+            if why is not None:
+                return Outcome(
+                    State.GONE,
+                    f"left public: bucket {bucket} in {account} is on the public-bucket "
+                    f"allow-list ({why})",
+                    {"bucket": bucket, "allowlisted": why},
+                )
             if previous == ALL_ON:
                 earlier = (
                     " (an earlier attempt may have turned them on; the configuration before it "
@@ -125,7 +132,9 @@ class S3BlockPublicAccess(ReversibleAction):
                     f"already fixed: all four Block Public Access settings are on for bucket "
                     f"{bucket} in {account}{earlier}",
                 )
-            s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=ALL_ON)
+            s3.put_public_access_block(
+                Bucket=bucket, PublicAccessBlockConfiguration=ALL_ON, ExpectedBucketOwner=account
+            )
         except _Gone:
             return Outcome(State.GONE, f"bucket {bucket} no longer exists in {account}")
         except aws_errors.AWS_ERRORS as error:
@@ -148,7 +157,7 @@ class S3BlockPublicAccess(ReversibleAction):
         account = finding.account
         try:
             s3 = self.sessions.client("s3", account, attrs["region"], finding_key=finding.key)
-            current = _current(s3, bucket)
+            current = _current(s3, bucket, account)
             if current == previous:
                 return Undo(f"already restored: bucket {bucket} has {_shown(previous)}")
             if current != ALL_ON:
@@ -158,9 +167,13 @@ class S3BlockPublicAccess(ReversibleAction):
                     f"them (now {_shown(current)}); nothing restored, to keep that change",
                 )
             if previous is None:
-                s3.delete_public_access_block(Bucket=bucket)
+                s3.delete_public_access_block(Bucket=bucket, ExpectedBucketOwner=account)
             else:
-                s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=previous)
+                s3.put_public_access_block(
+                    Bucket=bucket,
+                    PublicAccessBlockConfiguration=previous,
+                    ExpectedBucketOwner=account,
+                )
         except _Gone as error:
             raise ActionFailed(
                 State.GONE, f"bucket {bucket} no longer exists in {account}; nothing restored"
@@ -180,10 +193,10 @@ class _Gone(Exception):
     """The bucket does not exist (any more)."""
 
 
-def _current(s3: Any, bucket: str) -> dict[str, bool] | None:
-    """The bucket's Block Public Access configuration, or None when it has none."""
+def _current(s3: Any, bucket: str, owner: str) -> dict[str, bool] | None:
+    """The Block Public Access configuration of `owner`'s `bucket`, or None when it has none."""
     try:
-        response = s3.get_public_access_block(Bucket=bucket)
+        response = s3.get_public_access_block(Bucket=bucket, ExpectedBucketOwner=owner)
     except aws_errors.AWS_ERRORS as error:
         if aws_errors.code(error) == _NONE:
             return None

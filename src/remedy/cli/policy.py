@@ -7,7 +7,14 @@ import sys
 from typing import Any
 
 from remedy.policy import load_policy
-from remedy.policy_files import ACCOUNTS_FILE, ALLOWLIST_FILE, REMEDIATION_FILE, RESTRICTED_FILE
+from remedy.policy.examples import example_accounts
+from remedy.policy_files import (
+    ACCOUNTS_FILE,
+    ALLOWLIST_FILE,
+    REMEDIATION_FILE,
+    RESTRICTED_FILE,
+    read_checked,
+)
 
 _FILES = f"{REMEDIATION_FILE}, {ACCOUNTS_FILE}, {RESTRICTED_FILE} and {ALLOWLIST_FILE}"
 
@@ -21,8 +28,15 @@ def add_parser(subparsers: Any) -> None:
         description=(
             f"Check {_FILES} in DIR against the schemas remedy ships, exactly as the handler "
             "does at cold start. Exit 0 if the policy loads; else exit 2 with one "
-            "'file:path: message' line per problem (of every file) on stderr."
+            "'file:path: message' line per problem (of every file) on stderr. Account ids "
+            f"remedy ships as examples left in {ACCOUNTS_FILE} are warnings, or with "
+            "--for-deploy problems (exit 2)."
         ),
+    )
+    validate.add_argument(
+        "--for-deploy",
+        action="store_true",
+        help=f"refuse example account ids in {ACCOUNTS_FILE} (sam build and make deploy-core)",
     )
     validate.add_argument(
         "directory",
@@ -35,6 +49,23 @@ def add_parser(subparsers: Any) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     policy = load_policy(args.directory)
+    accounts_file = policy.directory / ACCOUNTS_FILE
+    examples = example_accounts(read_checked(accounts_file, "accounts.schema.json"), accounts_file)
+    if examples and args.for_deploy:
+        for line in examples:
+            print(line, file=sys.stderr)
+        print(
+            f"not deployable: {accounts_file} still names the example accounts remedy ships "
+            "(see README 'Trust')",
+            file=sys.stderr,
+        )
+        return 2
+    if examples:
+        print(
+            f"warning: {accounts_file} names {len(examples)} example account ids remedy ships: "
+            "fine for explain and the demo; --for-deploy lists and refuses them",
+            file=sys.stderr,
+        )
     print(
         f"policy OK: {policy.directory} ({len(policy.rules.rules)} rules, "
         f"{len(policy.accounts.by_id)} accounts, {len(policy.aggregators)} aggregators)",

@@ -27,7 +27,7 @@ from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
 from remedy.normalise.copies import identity
-from remedy.normalise.products import aws_product
+from remedy.normalise.products import aws_product, custom_product
 from remedy.normalise.registry import register
 
 IMPORTED_V2 = "Findings Imported V2"
@@ -105,11 +105,13 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     region = f.region(cloud, "region", cloud_path)
 
     metadata = f.req_obj(item, "metadata", path)
-    product_uid = f.req_str(
-        f.req_obj(metadata, "product", f"{path}.metadata"), "uid", f"{path}.metadata.product"
-    )
-    # A product that is not AWS's own is named by its ARN: its name is whatever it wrote.
-    product = aws_product(product_uid) or product_uid
+    product_path = f"{path}.metadata.product"
+    product_obj = f.req_obj(metadata, "product", f"{path}.metadata")
+    product_uid = f.req_str(product_obj, "uid", product_path)
+    # A product that is not AWS's own is a custom one, whatever name it gives itself, so no
+    # rule for an AWS product matches it (README "Trust").
+    aws = aws_product(product_uid)
+    product = aws or custom_product(f.opt_str(product_obj, "name", product_path) or product_uid)
 
     info_path = f"{path}.finding_info"
     info = f.req_obj(item, "finding_info", path)
@@ -143,7 +145,8 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     if compliance is not None:
         compliance_path = f"{path}.compliance"
         control = f.opt_str(compliance, "control", compliance_path)
-        if control:
+        # A control id is Security Hub's word; a custom product's claim of one is not.
+        if control and aws is not None:
             parameters["control_id"] = control
         compliance_status = _coded(
             compliance, "status_id", compliance_path, _COMPLIANCE_BY_ID, _COMPLIANCE_CHOICES

@@ -6,6 +6,11 @@ finding under their own custom product (``arn:aws:securityhub:<region>:<account>
 can publish under ``product/aws/<name>`` (no account in the ARN), so a finding is Macie,
 GuardDuty, Inspector... only when its product ARN is that. Every normaliser that reads a
 product (ASFF ``ProductArn``, OCSF ``metadata.product.uid``) asks `aws_product`.
+
+Any other product (a custom integration, a partner) keeps the name it gives itself behind
+`CUSTOM_PREFIX` (``custom: Macie``): people still see what it claims to be, and no rule
+written for an AWS product (``product: [Macie]``, ``[Guard*]``) can match it by accident.
+Rules match such products on purpose with ``custom_product`` or ``product_arn``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ AWS_PRODUCTS = {
     "securityhub": "Security Hub",
     "macie": "Macie",
 }
+
+#: Begins the product name of every finding whose product ARN is not AWS's own.
+CUSTOM_PREFIX = "custom: "
 
 _PARTITIONS = frozenset({"aws", "aws-cn", "aws-us-gov"})
 #: ASFF uses ``product/``; the new Security Hub's OCSF findings may say ``productv2/``.
@@ -43,3 +51,13 @@ def aws_product(product_arn: str) -> str | None:
     if kind not in _PRODUCT_PREFIXES or company != "aws" or not name or "/" in name:
         return None
     return AWS_PRODUCTS.get(name, name)
+
+
+def custom_product(own_name: str) -> str:
+    """The product name of a custom or partner product that calls itself `own_name`."""
+    return CUSTOM_PREFIX + own_name
+
+
+def is_custom(product: str) -> bool:
+    """Whether `product` (a `Finding.product`) is a custom or partner product."""
+    return product.startswith(CUSTOM_PREFIX)

@@ -9,6 +9,11 @@ parsed out of a resource ARN.
 ARNs in real payloads are not always well formed (AWS's own GuardDuty example has
 ``arn:aws::ec2:...``), so resource ids are read by their recognisable parts, never by
 strict ARN parsing.
+
+Which product a finding is comes from ``ProductArn`` alone (`remedy.normalise.products`):
+``ProductName`` and ``ProductFields`` are written by whoever imported the finding. Only a
+finding under AWS's own Macie ARN is read as Macie (type, category, the key it shares with
+the native event), and only AWS's own products may name a Security Hub control.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from remedy.errors import InvalidEvent, PartlyInvalid, UnreadableFinding
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
 from remedy.normalise.copies import identity
-from remedy.normalise.products import AWS_PRODUCTS
+from remedy.normalise.products import AWS_PRODUCTS, aws_product, custom_product
 from remedy.normalise.registry import register
 
 IMPORTED = "Security Hub Findings - Imported"
@@ -30,6 +35,7 @@ _LABELS = {s.name: s for s in Severity}
 _LABEL_CHOICES = "one of " + ", ".join(_LABELS)
 _SEVERITY_LABEL_FIELD = "aws/securityhub/SeverityLabel"
 _PRODUCT_NAME_FIELD = "aws/securityhub/ProductName"
+_KNOWN_AWS_PRODUCTS = frozenset(AWS_PRODUCTS.values())
 
 
 @register(
@@ -70,7 +76,8 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     product_fields = f.opt_obj(item, "ProductFields", path) or {}
     raw_resources = f.opt_list(item, "Resources", path)
     region = _region(item, raw_resources, product_arn, path)
-    product = _product(item, product_arn, product_fields, path)
+    aws = aws_product(product_arn)
+    product = _product(item, product_arn, aws, product_fields, path)
     types = _types(item, path)
     resources = tuple(
         _resource(raw, f"{path}.Resources[{i}]", region) for i, raw in enumerate(raw_resources)
@@ -94,9 +101,10 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         compliance_path = f"{path}.Compliance"
         compliance_status = f.opt_str(compliance, "Status", compliance_path)
         control_id = f.opt_str(compliance, "SecurityControlId", compliance_path)
-        if control_id:
+        # A control id is Security Hub's word; a custom product's claim of one is not.
+        if control_id and aws is not None:
             parameters["control_id"] = control_id
-    if "control_id" not in parameters:
+    if "control_id" not in parameters and aws is not None:
         # Findings from before consolidated controls name the control only here.
         control_id = product_fields.get("ControlId")
         if isinstance(control_id, str) and control_id:
@@ -155,18 +163,26 @@ def _region(item: dict[str, Any], resources: list[Any], product_arn: str, path: 
 
 
 def _product(
-    item: dict[str, Any], product_arn: str, product_fields: dict[str, Any], path: str
+    item: dict[str, Any],
+    product_arn: str,
+    aws: str | None,
+    product_fields: dict[str, Any],
+    path: str,
 ) -> str:
+    """The AWS product `aws` (from the ARN); else ``custom: <the name it gives itself>``.
+
+    For an AWS product remedy has no name for, the name AWS wrote in the finding is kept
+    (only AWS publishes under ``product/aws/``).
+    """
+    if aws in _KNOWN_AWS_PRODUCTS:
+        return aws
     name = f.opt_str(item, "ProductName", path)
-    if name:
-        return name
-    company, _, product = product_arn.partition("product/")[2].partition("/")
-    if company == "aws" and product in AWS_PRODUCTS:
-        return AWS_PRODUCTS[product]
-    label = product_fields.get(_PRODUCT_NAME_FIELD)
-    if isinstance(label, str) and label:
-        return label
-    return product or product_arn
+    if not name:
+        label = product_fields.get(_PRODUCT_NAME_FIELD)
+        name = label if isinstance(label, str) and label else None
+    if aws is not None:
+        return name or aws
+    return custom_product(name or product_arn.partition("product/")[2] or product_arn)
 
 
 def _types(item: dict[str, Any], path: str) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from jsonschema import Draft202012Validator
 
 from remedy.model import Action, Decision, Finding, ResourceKind, Severity, Source
+from remedy.normalise.products import is_custom
 from remedy.policy.accounts import AccountInfo
 from remedy.policy_files.schema import problem, problems_of
 
@@ -195,6 +196,13 @@ def _ou(values: Sequence[str]) -> Test:
     return test
 
 
+def _custom_product(wanted: bool) -> Test:
+    def test(finding: Finding, account: AccountInfo) -> bool:
+        return is_custom(finding.product) is wanted
+
+    return test
+
+
 def _control_id(patterns: Sequence[str]) -> Test:
     match = compile_globs(patterns).match
 
@@ -248,6 +256,10 @@ def _tests(match: Mapping[str, Any]) -> tuple[Test, ...]:
     if "product" in match:
         # Product names are written by people in several spellings ("GuardDuty", "Guardduty").
         tests.append(_glob("product", match["product"], ignore_case=True))
+    if "custom_product" in match:
+        tests.append(_custom_product(match["custom_product"]))
+    if "product_arn" in match:
+        tests.append(_glob("product_arn", match["product_arn"]))
     if "type" in match:
         tests.append(_glob("type", match["type"]))
     if "control_id" in match:
