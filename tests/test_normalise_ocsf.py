@@ -107,9 +107,10 @@ def test_a_custom_product_calling_itself_macie_is_not_macie() -> None:
     uid = "arn:aws:securityhub:eu-west-1:111111111111:productv2/111111111111/default"
     first(raw)["metadata"]["product"]["uid"] = uid
     f = one(raw)
-    assert f.product == uid
+    assert f.product == "custom: Macie"
+    assert f.product_arn == uid
     assert f.key != one(event("macie-classification-personal.json")).key
-    assert decide(f, load_policy()).rule == "ignore-securityhub-below-high"
+    assert decide(f, load_policy()).rule == "ignore-custom-products"
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from remedy.policy.schema import problem
+from remedy.policy_files.schema import problem
 
 #: Twelve equal digits, and AWS documentation's placeholder account ids.
 EXAMPLE_ACCOUNTS = frozenset(
