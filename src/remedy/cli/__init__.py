@@ -22,6 +22,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "release",
     "status",
     "history",
+    "report",
     "demo",
 )
 
