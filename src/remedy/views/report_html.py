@@ -154,8 +154,13 @@ def _stacked(
     axes.set_ylabel(ylabel)
     axes.xaxis.get_major_locator().set_params(integer=True)
     if order:
-        axes.legend(loc="lower right", fontsize=8)
+        _legend(axes)
     Renderer.sized(axes, len(labels))
+
+
+def _legend(axes: Any) -> None:
+    """Beside the plot, so it never hides a bar."""
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
 
 
 def _empty(axes: Any, what: str) -> None:
@@ -180,7 +185,7 @@ def _histogram(axes: Any, durations: Durations, xlabel_of: str, none: str) -> No
     axes.set_xlabel(f"{xlabel_of} ({unit})")
     axes.set_ylabel("count")
     axes.yaxis.get_major_locator().set_params(integer=True)
-    axes.legend(loc="upper right", fontsize=8)
+    _legend(axes)
 
 
 def charts(report: Report) -> list[Chart]:
@@ -191,17 +196,20 @@ def charts(report: Report) -> list[Chart]:
     colours = _colours(decisions)
 
     def per_day(axes: Any) -> None:
+        # One bar per UTC day, labelled as a day (a date axis would tick at noons).
+        places = range(len(days))
         bottom = [0] * len(days)
         for name in decisions:
             values = [report.per_day[d][name] for d in days]
-            axes.bar(days, values, bottom=bottom, label=name, color=colours[name])
+            axes.bar(places, values, bottom=bottom, label=name, color=colours[name])
             bottom = [a + b for a, b in zip(bottom, values, strict=True)]
+        step = max(1, len(days) // 12)
+        axes.set_xticks(places[::step], [d.strftime("%m-%d") for d in days[::step]])
         axes.set_xlabel("day (UTC)")
         axes.set_ylabel("findings")
         axes.yaxis.get_major_locator().set_params(integer=True)
-        axes.figure.autofmt_xdate()
         if decisions:
-            axes.legend(loc="upper left", fontsize=8)
+            _legend(axes)
         else:
             _empty(axes, "no findings in this period")
 
@@ -369,6 +377,7 @@ table { border-collapse: collapse; font-size: 0.85rem; margin-top: 0.5rem; }
 th, td { border: 1px solid #d0d7de; padding: 0.2rem 0.5rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; overflow-wrap: anywhere; }
 caption { text-align: left; font-weight: 600; }
+summary { cursor: pointer; font-size: 0.9rem; }
 """
 # Nothing may load: a browser refuses anything but the inline style.
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -379,10 +388,11 @@ def _table(chart: Chart) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in chart.rows
     )
+    # Folded, so the charts read as one page; open, the same numbers as a table.
     return (
-        '<div class="scroll"><table>'
-        f"<caption>{escape(chart.title)}: the numbers</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        f"<details><summary>{escape(chart.title)}: the numbers</summary>"
+        f'<div class="scroll"><table><caption>{escape(chart.title)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></details>"
     )
 
 
