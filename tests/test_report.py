@@ -8,13 +8,18 @@ two approvals still waiting at the period's end (one decided only after it).
 
 from __future__ import annotations
 
+import re
+import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
+import boto3
 import pytest
 
 from notify_support import ROOT, TABLE, Ledger, aws, create_at, finding_from, ledger, store_at
+from remedy.cli import main
 from remedy.ledger.base import State, stamp
 from remedy.ledger.queries import LedgerQueries
 from remedy.model import Finding
@@ -160,3 +165,117 @@ def test_percentiles_are_nearest_rank() -> None:
     one = Durations.of([42.0])
     assert (one.p50, one.p90) == (42.0, 42.0)
     assert (Durations().p50, Durations().p90) == (None, None)
+
+
+def test_the_command_writes_one_self_contained_page(
+    env: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    story(env)
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), *PERIOD]) == 0
+    assert capsys.readouterr().out == (
+        "report of 8 findings from 2026-11-01T00:00:00+00:00 to 2026-11-03T23:59:59+00:00 "
+        f"written to {out}\n"
+    )
+    page = out.read_text(encoding="utf-8")
+    assert external_references(page) == []
+    assert page.count('<svg class="chart"') + page.count('class="chart"') >= 7
+    for fact in (
+        "<b>8</b>findings",
+        "<b>30m</b>time to remediate p50",
+        "<b>1h 0m</b>time to remediate p90",
+        "<b>20m</b>approvals waited p50",
+        "<b>2h 0m</b>approvals waited p90",
+        "<b>2</b>approvals still waiting",
+    ):
+        assert fact in page
+
+
+def external_references(page: str) -> list[str]:
+    """Whatever in `page` would make a browser fetch something: any URL at all, a script,
+    a stylesheet or image link, an @import, a url() or href that is not a ``#`` fragment
+    of the page itself (the charts' clip paths and tick marks are)."""
+    return re.findall(
+        r"[a-z]+://[^\s\"'<>]*|<script|<link|<img|<iframe|<object|@import"
+        r"|url\((?!#)|href=\"(?!#)",
+        page,
+        re.I,
+    )
+
+
+def test_a_findings_text_is_escaped(
+    env: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = replace(_finding(PAYMENTS, at(2, 8)), type='<script>alert(1)</script>$x$ & "q"')
+    _quarantined(env, "evil", hostile, at(2, 8), at(2, 9))
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), *PERIOD]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;$x$ &amp; &quot;q&quot;" in page
+    assert external_references(page) == []
+
+
+def test_a_bad_since_is_one_line_and_exit_2(
+    env: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), "--since", "yesterday"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "remedy report: --since: 'yesterday' is not an ISO 8601 date or time "
+        "(e.g. 2026-12-01 or 2026-12-01T08:00:00Z)\n",
+    )
+    assert (
+        main(["report", "--html", str(out), "--since", "2026-11-04", "--until", "2026-11-03"]) == 2
+    )
+    assert capsys.readouterr().err == (
+        "remedy report: --since 2026-11-04T00:00:00+00:00 is after --until "
+        "2026-11-03T00:00:00+00:00\n"
+    )
+    assert not out.exists()
+
+
+def test_an_unreadable_ledger_is_one_line_and_exit_2(
+    env: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REMEDY_LEDGER_TABLE", "gone-ledger")
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), *PERIOD]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "remedy report: ledger table gone-ledger: An error occurred "
+        "(ResourceNotFoundException) when calling the Query operation: Requested resource "
+        "not found\n",
+    )
+    assert not out.exists()
+    assert boto3.client("dynamodb").list_tables()["TableNames"] == [TABLE]
+
+
+def test_an_unwritable_file_is_one_line_and_exit_2(
+    env: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "no-such-dir" / "report.html"
+    assert main(["report", "--html", str(out), *PERIOD]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"remedy report: cannot write {out}: No such file or directory\n",
+    )
+    assert not out.parent.exists()
+
+
+def test_without_matplotlib_the_page_says_what_to_install(
+    env: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As on a machine without the report extra: importing matplotlib fails.
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), *PERIOD]) == 2
+    assert capsys.readouterr().err == (
+        "remedy report: the HTML report's charts need matplotlib, which is not installed "
+        "(import of matplotlib halted; None in sys.modules): install the report extra, "
+        "e.g. pip install 'remedy[report]'\n"
+    )
+    assert not out.exists()
