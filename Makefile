@@ -44,6 +44,13 @@ browser:
 	  $(APT) install -y -qq chromium chromium-driver || \
 	  { $(APT) update -qq && $(APT) install -y -qq chromium chromium-driver; }
 
+# README's screenshot of `remedy report --html`: the browser test's month of findings in a
+# ledger on moto, reported as from AWS and photographed by headless Chromium.
+.PHONY: docs
+docs: $(STAMP) browser
+	$(BIN)/pytest -q tests/test_report_browser.py -k month
+	cp tests/artifacts/report-month.png docs/report.png
+
 unit: $(STAMP) tools browser
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/pytest
 

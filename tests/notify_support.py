@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from moto import mock_aws
 
 from conftest import fake_aws_credentials
 from remedy.devtools.slack_server import SlackServer
-from remedy.ledger.base import Entry, HistoryItem, LedgerStore, State
+from remedy.ledger.base import Entry, HistoryItem, LedgerStore, State, stamp
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.ledger.indexes import TABLE_SCHEMA
 from remedy.model import Decision, Finding
@@ -112,6 +113,30 @@ def put_entry(
     created, stored = store.create(entry)
     assert created
     return stored
+
+
+def store_at(ledger: Ledger, moment: datetime) -> DynamoDBLedgerStore:
+    """The ledger store with its clock stopped at `moment`."""
+    return DynamoDBLedgerStore(ledger.table, ledger.client, clock=lambda: moment)
+
+
+def create_at(
+    ledger: Ledger, moment: datetime, finding: Finding, key: str, state: State, action: str
+) -> None:
+    """An entry as the pipeline creates it: in its first state, with that first step."""
+    at = stamp(moment)
+    entry = Entry(
+        key=key,
+        state=state,
+        account=finding.account,
+        region=finding.region,
+        finding=finding.to_dict(),
+        decision=decision(action).to_dict(),
+        created_at=at,
+        updated_at=at,
+        history=(HistoryItem(at, "remedy", "RECEIVED", state.value, f"rule says {action}"),),
+    )
+    assert store_at(ledger, moment).create(entry)[0]
 
 
 def entry_for(

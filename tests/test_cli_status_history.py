@@ -14,11 +14,19 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from notify_support import ROOT, TABLE, Ledger, aws, decision, finding_from, ledger, put_entry
+from notify_support import (
+    ROOT,
+    TABLE,
+    Ledger,
+    aws,
+    create_at,
+    finding_from,
+    ledger,
+    put_entry,
+    store_at,
+)
 from remedy.cli import main
-from remedy.ledger.base import Entry, HistoryItem, State, stamp
-from remedy.ledger.dynamodb import DynamoDBLedgerStore
-from remedy.model import Finding
+from remedy.ledger.base import State
 from remedy.notify.outbox import SlackOutbox
 
 __all__ = ["aws", "ledger"]
@@ -38,53 +46,30 @@ def env(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Ledger:
     return ledger
 
 
-def _store(ledger: Ledger, moment: datetime) -> DynamoDBLedgerStore:
-    return DynamoDBLedgerStore(ledger.table, ledger.client, clock=lambda: moment)
-
-
-def _create(
-    ledger: Ledger, moment: datetime, finding: Finding, key: str, state: State, action: str
-) -> None:
-    """An entry as the pipeline creates it: in its first state, with that first step."""
-    at = stamp(moment)
-    entry = Entry(
-        key=key,
-        state=state,
-        account=finding.account,
-        region=finding.region,
-        finding=finding.to_dict(),
-        decision=decision(action).to_dict(),
-        created_at=at,
-        updated_at=at,
-        history=(HistoryItem(at, "remedy", "RECEIVED", state.value, f"rule says {action}"),),
-    )
-    assert _store(ledger, moment).create(entry)[0]
-
-
 def _story(ledger: Ledger) -> None:
     """Five entries in three accounts, from two days ago to now."""
     base = finding_from("macie-classification-personal.json")
     day = NOW - timedelta(days=2)
     # prod-payments: pending for two days (the oldest), and one approved in Slack.
-    _create(ledger, day, base, "pending-old", State.PENDING_APPROVAL, "approve")
-    _create(ledger, day, base, "approved", State.PENDING_APPROVAL, "approve")
-    _store(ledger, day + timedelta(hours=1)).transition(
+    create_at(ledger, day, base, "pending-old", State.PENDING_APPROVAL, "approve")
+    create_at(ledger, day, base, "approved", State.PENDING_APPROVAL, "approve")
+    store_at(ledger, day + timedelta(hours=1)).transition(
         "approved", [State.PENDING_APPROVAL], State.APPROVED, by="slack:U0PAYLEAD1", note="ok"
     )
     # staging-analytics: pending for an hour.
     other = finding_from("macie-classification-financial.json")
-    _create(
+    create_at(
         ledger, NOW - timedelta(hours=1), other, "pending-new", State.PENDING_APPROVAL, "approve"
     )
     # A quarantine that ended LOCKED after two attempts, one released from the CLI.
-    _create(ledger, day, base, "locked", State.QUARANTINING, "quarantine")
-    s = _store(ledger, day + timedelta(minutes=1))
+    create_at(ledger, day, base, "locked", State.QUARANTINING, "quarantine")
+    s = store_at(ledger, day + timedelta(minutes=1))
     s.transition("locked", [State.QUARANTINING], State.FAILED, by="remedy", note="503")
     s.transition("locked", [State.FAILED], State.QUARANTINING, by="remedy")
     s.transition("locked", [State.QUARANTINING], State.LOCKED, by="remedy", note="legal hold")
-    _create(ledger, day, base, "freed", State.QUARANTINING, "quarantine")
+    create_at(ledger, day, base, "freed", State.QUARANTINING, "quarantine")
     s.transition("freed", [State.QUARANTINING], State.QUARANTINED, by="remedy", note="moved")
-    _store(ledger, NOW).transition(
+    store_at(ledger, NOW).transition(
         "freed", [State.QUARANTINED], State.RELEASED, by=RELEASER, note="=HYPERLINK(x)"
     )
 
@@ -128,7 +113,7 @@ def test_status_lists_what_waits_for_a_person(
 
 def test_status_exits_0_when_nothing_waits(env: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
     put_entry(
-        _store(env, NOW),
+        store_at(env, NOW),
         finding_from("macie-classification-financial.json"),
         State.NOTIFIED,
         action="notify",

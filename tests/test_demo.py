@@ -9,6 +9,7 @@ was refused.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from remedy.demo.core_stack import TemplateError, api_resources, load_template, translate
+from test_report import external_references
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -192,3 +194,22 @@ def test_demo_ends_with_remedy_status(
     assert "U0ANALYTIC1" in status
     assert "remedy-remediator-dlq  0" in status
     assert "something needs a person" in status
+
+
+@pytest.mark.slow
+def test_demo_writes_the_html_report_beside_the_json_one(
+    demo: tuple[subprocess.CompletedProcess[str], Any],
+) -> None:
+    run, data = demo
+    said = "HTML report written to "
+    (line,) = [line for line in run.stdout.splitlines() if line.startswith(said)]
+    page = Path(line.removeprefix(said))
+    assert page.name == "report.html"
+    assert (page.parent / "report.json").exists()
+    text = page.read_text(encoding="utf-8")
+    assert external_references(text) == []
+    assert len(re.findall(r'<svg [^>]*class="chart"', text)) == 7
+    # Every finding the demo received, one ledger entry each (the Security Hub copy of
+    # the Macie finding shares its entry).
+    entries = {row["key"] for row in data["findings"] if row["key"]}
+    assert f"<b>{len(entries)}</b>findings" in text

@@ -3,77 +3,33 @@ Selenium, against the real handler behind a local HTTP API stand-in, the core ac
 moto. A person opens the emailed link, reads the finding, presses a button; the ledger
 moves and the page says so. Used and expired links show their refusal.
 
-Chromium and chromedriver come from `make browser` (Debian packages). Without them these
-tests fail and say how to install them: a missing browser must not pass as a skip.
+The browser is `browser_support`'s (Chromium from `make browser`).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from browser_support import browser, console_errors
 from email_support import Core, core
 from httpapi_server import HttpApiServer
 from remedy.approvals.email_links import ApprovalLinks
 from remedy.handlers import email_approval
 from remedy.ledger.base import Entry, State
 
-__all__ = ["core"]
+__all__ = ["browser", "core"]
 
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-# Without the background-networking flags Chromium dials out at start-up (updates, sync,
-# field trials), which this closed network refuses.
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 ROUTES = {"GET /approve", "POST /approve"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    chromium = shutil.which("chromium")
-    if chromium is None or not CHROMEDRIVER.exists():
-        pytest.fail(
-            "Chromium or chromedriver is not installed (need `chromium` on PATH and "
-            f"{CHROMEDRIVER}): run `make browser`, or `apt-get install -y chromium "
-            "chromium-driver` as root"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    with tempfile.TemporaryDirectory(prefix="remedy-chromium-") as profile:
-        options.add_argument(f"--user-data-dir={profile}")
-        try:
-            driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-        except WebDriverException as exc:
-            pytest.fail(f"Chromium did not start under chromedriver: {exc.msg}")
-        try:
-            yield driver
-        finally:
-            driver.quit()
 
 
 @pytest.fixture
@@ -108,16 +64,6 @@ def wait_for_heading(driver: WebDriver, text: str) -> None:
     WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
         lambda d: heading(d) == text, message=f"the page heading never became {text!r}"
     )
-
-
-def console_errors(driver: WebDriver) -> list[str]:
-    """Console errors, such as a Content-Security-Policy refusal; the favicon the browser
-    asks for on its own is not the page's."""
-    return [
-        entry["message"]
-        for entry in driver.get_log("browser")
-        if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
-    ]
 
 
 def test_an_owner_approves_from_the_emailed_link(

@@ -23,6 +23,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "release",
     "status",
     "history",
+    "report",
     "demo",
 )
 

@@ -29,7 +29,11 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "--report", type=Path, metavar="PATH", help="also write the results as JSON to PATH"
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="also write the results as JSON to PATH, and the HTML report (remedy report) "
+        "beside it, PATH with .html for its suffix",
     )
     parser.add_argument(
         "--keep-running",

@@ -34,6 +34,9 @@ from remedy.normalise import normalise
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.slack_message import DISMISS_ACTION, QUARANTINE_ACTION
 from remedy.policy import load_policy
+from remedy.views.report import DEFAULT_PERIOD, Period
+from remedy.views.report import read as report_data
+from remedy.views.report_html import page as report_page
 from remedy.views.status import DEAD_LETTER_QUEUES, render, status
 from remedy.views.table import table as text_table
 
@@ -83,6 +86,9 @@ def run(out: TextIO, *, report_path: Path | None = None, keep_running: bool = Fa
         if report_path is not None:
             report.write(report_path)
             print(f"report written to {report_path}", file=out)
+            page = html_path(report_path)
+            demo.write_html_report(page)
+            print(f"HTML report written to {page}", file=out)
         if keep_running:
             demo.look_around(out)
         return 0 if report.ok else 1
@@ -91,6 +97,12 @@ def run(out: TextIO, *, report_path: Path | None = None, keep_running: bool = Fa
         log.close()
         slack.stop()
         aws.stop()
+
+
+def html_path(report_path: Path) -> Path:
+    """Where the HTML report goes: beside the JSON one, ``.html`` for its suffix."""
+    page = report_path.with_suffix(".html")
+    return page if page != report_path else report_path.with_name(report_path.name + ".html")
 
 
 def _unhook(tally: LogTally, log: TextIO) -> None:
@@ -459,6 +471,15 @@ class Demo:
             utc_now(),
         )
         return render(result, text_table)
+
+    def write_html_report(self, path: Path) -> None:
+        """`remedy report --html` of the last 30 days as the demo left the ledger (read as
+        the CLI reads it: the ledger's activity index)."""
+        dynamodb = self.aws.session(self.org.core).client("dynamodb")
+        now = utc_now()
+        queries = LedgerQueries(self.org.outputs["LedgerTableName"], dynamodb, clock=lambda: now)
+        result = report_data(queries, self.policy.accounts, Period(now - DEFAULT_PERIOD, now))
+        path.write_text(report_page(result, generated=now), encoding="utf-8")
 
     def look_around(self, out: TextIO) -> None:
         """Leave both servers up, with an ``aws`` command line per account to look around."""
