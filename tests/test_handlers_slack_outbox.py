@@ -27,7 +27,6 @@ from notify_support import (
 from remedy.devtools.slack_server import SlackServer
 from remedy.handlers import slack_outbox
 from remedy.ledger.base import Entry, State
-from remedy.ledger.queries import LedgerQueries
 from remedy.notify.composite import SLACK_API_ENV
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.slack import SlackNotifier, SlackUnavailable
@@ -61,10 +60,7 @@ def calls(
         "before-call",
         lambda model, **_: made.append(f"{model.service_model.signing_name}:{model.name}"),
     )
-    monkeypatch.setattr(slack_outbox, "_slack", slack_outbox.build(session))
-    monkeypatch.setattr(
-        slack_outbox, "_pending", LedgerQueries(ledger.table, session.client("dynamodb"))
-    )
+    monkeypatch.setattr(slack_outbox, "_scheduled", slack_outbox.build(session))
     yield made
 
 
@@ -98,7 +94,8 @@ def run(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, int], list[float]
     """The run's answer but for the pending approvals (the test below), and the owed
     count exactly as SlackOwedAlarm selects it."""
     answer = slack_outbox.handler({}, LambdaContext(function_name="remedy-slack-outbox"))
-    answer.pop("pending_approvals")
+    for deadlines in ("pending_approvals", "reminded", "timed_out"):
+        answer.pop(deadlines)
     return answer, seen_by("SlackOwedAlarm", capsys.readouterr().out)
 
 

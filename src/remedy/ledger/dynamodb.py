@@ -353,10 +353,14 @@ class DynamoDBLedgerStore(LedgerStore):
         names = {"#state": "state", "#when": when[0]}
         values: dict[str, Any] = {
             ":state": {"S": state.value},
-            ":when": _ser(when[1]),
             ":now": {"S": step.at},
             ":step": _ser([_history_item(step)]),
         }
+        if when[1] is None:
+            held = "attribute_not_exists(attrs.#when)"
+        else:
+            held = "attrs.#when = :when"
+            values[":when"] = _ser(when[1])
         indexed, index_values = _index_update(
             key, step.at, attention(state, attrs), moves_attention=AWAITING_ATTR in attrs
         )
@@ -371,7 +375,7 @@ class DynamoDBLedgerStore(LedgerStore):
                 TableName=self.table,
                 Key={"pk": {"S": key}},
                 UpdateExpression="SET " + ", ".join([*sets, indexed]),
-                ConditionExpression="#state = :state AND attrs.#when = :when",
+                ConditionExpression=f"#state = :state AND {held}",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
