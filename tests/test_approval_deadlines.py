@@ -29,7 +29,7 @@ from notify_support import atomic_dynamodb, slack, slack_client
 from remedy.approvals.deadlines import REMINDERS, Deadlines, Report
 from remedy.approvals.decide import Decided, Decider, Decisions
 from remedy.devtools.slack_server import SlackServer
-from remedy.ledger.base import Conflict, Entry, State
+from remedy.ledger.base import Conflict, Entry, State, stamp
 from remedy.ledger.indexes import PENDING
 from remedy.ledger.queries import LedgerQueries
 from remedy.normalise import normalise
@@ -39,7 +39,7 @@ from remedy.notify.slack import SlackNotifier
 from remedy.notify.slack_message import permalink
 from remedy.policy import load_policy
 from remedy.views.history import Filters, steps
-from remedy.views.status import waiting_since
+from remedy.views.status import waiting, waiting_since
 
 __all__ = ["atomic_dynamodb", "slack"]
 
@@ -200,10 +200,10 @@ def test_a_reminder_goes_after_the_deadline_once_per_period_in_the_thread(scene:
     after = scene.entry(entry.key)
     assert after.state is State.PENDING_APPROVAL
     assert after.attrs[REMINDERS] == 2
-    assert after.attrs["reminded_at"] == "{}".format(
-        scene.world.clock.now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    assert after.attrs["reminded_at"] == stamp(scene.world.clock.now)
     assert waiting_since(after) == entry.history[-1].at
+    shown = waiting(after, scene.policy.accounts, scene.world.clock.now)
+    assert (shown.reminders, shown.age_seconds) == (2, 8 * 3600)
     assert scene.world.still_at_source(stored)
     assert scene.handed == []
     # The history shows both reminders, by remedy (the system).

@@ -51,6 +51,8 @@ class Waiting:
     approvers: tuple[str, ...] = ()
     #: Attempts at the remediation so far (how often it entered QUARANTINING).
     attempts: int = 0
+    #: Reminders sent since its approval deadline passed (`remedy.approvals.deadlines`).
+    reminders: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ def waiting(entry: Entry, accounts: Accounts, now: datetime) -> Waiting:
         note=state_note(entry),
         approvers=approvers,
         attempts=sum(1 for h in entry.history if h.target == "QUARANTINING"),
+        reminders=int(entry.attrs.get("reminders") or 0),
     )
 
 
