@@ -11,8 +11,8 @@ deadline:
 
 - ``keep-waiting`` (the default): once per period of the deadline's length (at 1x, 2x, 3x
   the deadline...), announces it again: to Slack and the owners' email. The reminder is
-  claimed first, in the ledger, with one conditional write on the number of reminders
-  sent (``attrs.reminders``, ``attrs.reminded_at``, and a history note by remedy), so of
+  claimed first, in the ledger, with one conditional write on the last period announced
+  (``attrs.reminders``, ``attrs.reminded_at``, and a history note by remedy), so of
   two runs at once only one reminds; a reminder Slack or SNS then refuses is logged and
   counted, and the next period reminds again. A run that missed periods sends one reminder,
   not one per period missed.
@@ -40,7 +40,8 @@ from remedy.views.status import age, parse_stamp, waiting_since
 
 log = logging.getLogger(__name__)
 
-#: How many reminders went out, and when the last one did (the entry's ``attrs``).
+#: The last period announced again (1 at the deadline, 2 at twice it...), and when (the
+#: entry's ``attrs``).
 REMINDERS = "reminders"
 REMINDED_AT = "reminded_at"
 #: Recorded with a decision remedy made because the deadline passed.

@@ -51,7 +51,7 @@ class Waiting:
     approvers: tuple[str, ...] = ()
     #: Attempts at the remediation so far (how often it entered QUARANTINING).
     attempts: int = 0
-    #: Reminders sent since its approval deadline passed (`remedy.approvals.deadlines`).
+    #: The last approval deadline period announced again (`remedy.approvals.deadlines`).
     reminders: int = 0
 
 
