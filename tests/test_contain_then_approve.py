@@ -517,3 +517,44 @@ def test_on_timeout_quarantine_keeps_a_contained_change_contained(world: World) 
     assert inline(world, A, role) is None
     # Nothing waits any more.
     assert deadlines.run() == Report()
+
+
+def test_a_contained_change_is_reminded_until_decided_and_never_after(world: World) -> None:
+    notifier = Recorder()
+    role, entry = contained(world, notifier)
+    reminded: list[str] = []
+    handed: list[str] = []
+    queries = LedgerQueries(LEDGER_TABLE, world.core.client("dynamodb"))
+
+    def deadlines(pending: Any) -> Deadlines:
+        return Deadlines(
+            pending,
+            world.store,
+            Decisions(world.store, notifier, handed.append),
+            lambda waiting, note: reminded.append(note),
+            default_hours=24,
+            clock=world.clock,
+        )
+
+    def waiting() -> list[Entry]:
+        # The module's tests share one ledger table: this test's entry only.
+        return [e for e in queries.waiting(PENDING) if e.key == entry.key]
+
+    world.clock.advance(hours=24)
+    assert deadlines(waiting).run() == Report(pending=1, reminded=1)
+    assert reminded == [
+        "reminder 1: still waiting for approval after 1d 0h (deadline 24 h); remedy keeps "
+        "waiting for a person"
+    ]
+    # A run read it, then a person decided before the run's reminder: none is sent.
+    (stale,) = waiting()
+    decisions(world, notifier, handed).decide(entry.key, State.DISMISSED, BOB)
+    decided = world.store.get(entry.key)
+    world.clock.advance(hours=24)
+
+    assert deadlines(lambda: [stale]).run() == Report(pending=1)
+
+    assert len(reminded) == 1 and handed == [entry.key]
+    assert world.store.get(entry.key) == decided
+    assert waiting() == []
+    assert inline(world, A, role) is None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from remedy.approvals.decide import (
+    AWAITING,
     SYSTEM_ACTOR,
     Decider,
     Decisions,
@@ -140,6 +141,8 @@ class Deadlines:
                 {REMINDERS: late.periods, REMINDED_AT: stamp(now)},
                 by=SYSTEM_ACTOR,
                 note=note,
+                # A contained entry stays QUARANTINED when decided: still undecided, too.
+                also=[(AWAITING, True)] if is_contained_awaiting(entry) else [],
             )
         except Conflict as lost:
             # Another run reminded first, or a person decided meanwhile.
