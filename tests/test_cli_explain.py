@@ -152,6 +152,10 @@ def test_output_is_stable_json(corpus_run: subprocess.CompletedProcess[str]) -> 
             expected.add("remediation")
         if finding["decision"].get("options"):
             expected.add("options")
+        # Approvals also say how long they wait and what happens then.
+        if finding["decision"]["action"] == "approve":
+            expected.add("deadline")
+            assert finding["decision"]["deadline"] == {"hours": 24, "on_timeout": "keep-waiting"}
         assert set(finding["decision"]) == expected
     ports = next(f for f in findings if f["decision"]["rule"] == "close-world-open-ports")
     assert ports["decision"]["options"] == {

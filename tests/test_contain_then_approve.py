@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import tempfile
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,12 +33,15 @@ from fixtures_aws import (
     world_fixture,  # noqa: F401 - the fixture
 )
 from notify_support import atomic_dynamodb
+from remedy.approvals.deadlines import Deadlines, Report
 from remedy.approvals.decide import Decided, Decider, Decisions
 from remedy.approvals.page import EMAIL_DECIDER
 from remedy.approvals.release import NotReleasable, release
 from remedy.handlers import remediator
 from remedy.handlers.runtime import Runtime
 from remedy.ledger.base import Conflict, Entry, State, Taken
+from remedy.ledger.indexes import PENDING
+from remedy.ledger.queries import LedgerQueries
 from remedy.notify.slack_message import build_message, has_buttons
 from remedy.pipeline import Pipeline
 
@@ -455,3 +461,100 @@ def test_remedy_release_leaves_a_waiting_question_to_the_approvers(world: World)
     assert after.version == entry.version
     assert inline(world, A, role) is None  # still contained
     assert inline(world, B, role) == ESCALATING
+
+
+def test_on_timeout_quarantine_keeps_a_contained_change_contained(world: World) -> None:
+    # The shipped rule, with a 1-hour deadline after which remedy acts on its own.
+    folder = Path(tempfile.mkdtemp(prefix="policy-", dir=world.policy_dir.parent))
+    shutil.copytree(POLICIES, folder, dirs_exist_ok=True)
+    rules = (folder / "remediation.yaml").read_text(encoding="utf-8")
+    guard = "    remediation: iam-policy-guard\n"
+    assert rules.count(guard) == 1
+    timed = guard + "    approval_deadline_hours: 1\n    on_timeout: quarantine\n"
+    (folder / "remediation.yaml").write_text(rules.replace(guard, timed), encoding="utf-8")
+    notifier = Recorder()
+    role = f"app-{uuid.uuid4().hex[:8]}"
+    make_role(world, A, role, ESCALATING)
+    contain = world.pipeline(policy_dir=folder, notifiers=[notifier])
+    (entry,) = contain.process(put_role_policy_event(A, role, ESCALATING))
+    assert entry.state is State.QUARANTINED and entry.attrs["awaiting_approval"] is True
+    assert entry.decision["deadline"] == {"hours": 1.0, "on_timeout": "quarantine"}
+    handed: list[str] = []
+    reminded: list[str] = []
+    queries = LedgerQueries(LEDGER_TABLE, world.core.client("dynamodb"))
+    deadlines = Deadlines(
+        # The module's tests share one ledger table: this test's entry only.
+        lambda: (e for e in queries.waiting(PENDING) if e.key == entry.key),
+        world.store,
+        Decisions(world.store, notifier, handed.append),
+        lambda waiting, note: reminded.append(note),
+        default_hours=24,
+        clock=world.clock,
+    )
+    world.clock.advance(minutes=59)
+    assert deadlines.run() == Report(pending=1)
+
+    world.clock.advance(minutes=1)
+    assert deadlines.run() == Report(pending=1, timed_out=1)
+
+    # Approving would restore the escalating policy: the containment is kept instead.
+    claimed = world.store.get(entry.key)
+    assert claimed is not None and claimed.state is State.QUARANTINED
+    assert claimed.attrs["awaiting_approval"] is False
+    assert claimed.attrs["pending_decision"] == "dismissed"
+    assert claimed.history[-1].by == "remedy"
+    assert claimed.history[-1].note == (
+        "dismissed by remedy: the approval deadline of 1 h passed with no decision (waited "
+        "1h 0m; the rule says on_timeout: quarantine): the containment is kept and the "
+        "original removed"
+    )
+    assert handed == [entry.key] and reminded == []
+    contain.remediate(entry.key)
+    kept = world.store.get(entry.key)
+    assert kept is not None and kept.state is State.QUARANTINED
+    assert kept.attrs["pending_decision"] is None
+    assert kept.attrs["finalise"]["by"] == "remedy"
+    assert inline(world, A, role) is None
+    # Nothing waits any more.
+    assert deadlines.run() == Report()
+
+
+def test_a_contained_change_is_reminded_until_decided_and_never_after(world: World) -> None:
+    notifier = Recorder()
+    role, entry = contained(world, notifier)
+    reminded: list[str] = []
+    handed: list[str] = []
+    queries = LedgerQueries(LEDGER_TABLE, world.core.client("dynamodb"))
+
+    def deadlines(pending: Any) -> Deadlines:
+        return Deadlines(
+            pending,
+            world.store,
+            Decisions(world.store, notifier, handed.append),
+            lambda waiting, note: reminded.append(note),
+            default_hours=24,
+            clock=world.clock,
+        )
+
+    def waiting() -> list[Entry]:
+        # The module's tests share one ledger table: this test's entry only.
+        return [e for e in queries.waiting(PENDING) if e.key == entry.key]
+
+    world.clock.advance(hours=24)
+    assert deadlines(waiting).run() == Report(pending=1, reminded=1)
+    assert reminded == [
+        "reminder 1: still waiting for approval after 1d 0h (deadline 24 h); remedy keeps "
+        "waiting for a person"
+    ]
+    # A run read it, then a person decided before the run's reminder: none is sent.
+    (stale,) = waiting()
+    decisions(world, notifier, handed).decide(entry.key, State.DISMISSED, BOB)
+    decided = world.store.get(entry.key)
+    world.clock.advance(hours=24)
+
+    assert deadlines(lambda: [stale]).run() == Report(pending=1)
+
+    assert len(reminded) == 1 and handed == [entry.key]
+    assert world.store.get(entry.key) == decided
+    assert waiting() == []
+    assert inline(world, A, role) is None

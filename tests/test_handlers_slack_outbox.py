@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 
+from conftest import fake_aws_credentials
+from email_support import _zip as function_code
 from fixtures_aws import LambdaContext
 from notify_support import (
     REGION,
     ROOT,
     Ledger,
     accounts,
-    aws,
     finding_from,
     ledger,
     put_entry,
@@ -27,16 +31,34 @@ from notify_support import (
 from remedy.devtools.slack_server import SlackServer
 from remedy.handlers import slack_outbox
 from remedy.ledger.base import Entry, State
-from remedy.ledger.queries import LedgerQueries
+from remedy.ledger.dynamodb import DynamoDBLedgerStore
+from remedy.model import Action, ApprovalDeadline, Decision, OnTimeout
 from remedy.notify.composite import SLACK_API_ENV
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.slack import SlackNotifier, SlackUnavailable
 from remedy.policy.accounts import Accounts
 from template_support import dashboard_metric, granted, properties, seen_by
 
-__all__ = ["accounts", "aws", "ledger", "slack"]
+__all__ = ["accounts", "ledger", "slack"]
 
 EVENTS = ("macie-classification-credentials.json", "macie-classification-personal.json")
+REMEDIATOR = "remedy-remediator"
+#: The API operations whose IAM action has another name than the operation.
+IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
+
+
+def iam_action(model: Any) -> str:
+    """The IAM action that authorises a call of the operation `model` (botocore's)."""
+    operation = f"{model.service_model.signing_name}:{model.name}"
+    return IAM_ACTIONS.get(operation, operation)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    fake_aws_credentials(monkeypatch, REGION)
+    # moto runs no function code without docker: the remediator is only invoked.
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield
 
 
 @pytest.fixture
@@ -48,9 +70,22 @@ def calls(
         Name="remedy/slack",
         SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s3cr3t-signing"}),
     )["ARN"]
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name="remedy-owners")
+    role = boto3.client("iam", region_name=REGION).create_role(
+        RoleName="remedy-remediator", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    boto3.client("lambda", region_name=REGION).create_function(
+        FunctionName=REMEDIATOR,
+        Runtime="python3.13",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": function_code()},
+    )
     for name, value in {
         "REMEDY_LEDGER_TABLE": ledger.table,
         "REMEDY_SLACK_SECRET_ARN": secret,
+        "REMEDY_OWNER_TOPIC_ARN": topic["TopicArn"],
+        "REMEDY_REMEDIATOR_FUNCTION": REMEDIATOR,
         SLACK_API_ENV: slack.url,
         "REMEDY_POLICY_DIR": str(ROOT / "policies"),
     }.items():
@@ -59,12 +94,9 @@ def calls(
     session = boto3.session.Session(region_name=REGION)
     session.events.register(
         "before-call",
-        lambda model, **_: made.append(f"{model.service_model.signing_name}:{model.name}"),
+        lambda model, **_: made.append(iam_action(model)),
     )
-    monkeypatch.setattr(slack_outbox, "_slack", slack_outbox.build(session))
-    monkeypatch.setattr(
-        slack_outbox, "_pending", LedgerQueries(ledger.table, session.client("dynamodb"))
-    )
+    monkeypatch.setattr(slack_outbox, "_scheduled", slack_outbox.build(session))
     yield made
 
 
@@ -98,7 +130,8 @@ def run(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, int], list[float]
     """The run's answer but for the pending approvals (the test below), and the owed
     count exactly as SlackOwedAlarm selects it."""
     answer = slack_outbox.handler({}, LambdaContext(function_name="remedy-slack-outbox"))
-    answer.pop("pending_approvals")
+    for deadlines in ("pending_approvals", "reminded", "timed_out"):
+        answer.pop(deadlines)
     return answer, seen_by("SlackOwedAlarm", capsys.readouterr().out)
 
 
@@ -131,9 +164,9 @@ def test_a_scheduled_run_sends_what_an_outage_left_owed(
         assert paid is not None and paid.attrs["slack_pending"] is False
         message = slack.message(paid.attrs["slack"]["channel"], paid.attrs["slack"]["ts"])
         assert "Waiting for approval" in message.text
-    # Least privilege: every call it made is one template.yaml grants it, and no more.
+    # Least privilege: every call it made is one template.yaml grants it (the run with
+    # overdue approvals below makes every call granted).
     assert set(calls) <= granted("SlackOutboxFunction")
-    assert granted("SlackOutboxFunction") - {"kms:Decrypt", "kms:GenerateDataKey"} == set(calls)
     # A second run finds nothing owed and sends nothing.
     assert run(capsys) == ({"owed": 0}, [0.0])
     assert len(slack.messages()) == 2
@@ -192,3 +225,53 @@ def test_the_schedule_runs_it_less_often_than_a_run_can_last() -> None:
         "MaximumRetryAttempts": 0,
         "MaximumEventAgeInSeconds": 60,
     }
+
+
+def test_overdue_approvals_are_reminded_or_decided_with_exactly_the_grant(
+    ledger: Ledger,
+    slack: SlackServer,
+    calls: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One waits past the default deadline (reminded), one past a rule's deadline with
+    on_timeout: quarantine (approved by remedy and handed to the remediator)."""
+    day_ago = DynamoDBLedgerStore(
+        ledger.table, ledger.client, clock=lambda: datetime.now(UTC) - timedelta(hours=25)
+    )
+    waiting = put_entry(day_ago, finding_from(EVENTS[0]))
+    timing_out = finding_from(EVENTS[1])
+    day_ago.create(
+        Entry(
+            key=timing_out.key,
+            state=State.PENDING_APPROVAL,
+            account=timing_out.account,
+            region=timing_out.region,
+            finding=timing_out.to_dict(),
+            decision=Decision(
+                Action.APPROVE,
+                "approve-then-quarantine",
+                "rule approve-then-quarantine: test",
+                deadline=ApprovalDeadline(24, OnTimeout.QUARANTINE),
+            ).to_dict(),
+            created_at="",
+            updated_at="",
+        )
+    )
+    answer = slack_outbox.handler({}, LambdaContext(function_name="remedy-slack-outbox"))
+
+    assert answer == {"owed": 0, "pending_approvals": 2, "reminded": 1, "timed_out": 1}
+    assert dashboard_metric("PendingApprovals", capsys.readouterr().out) == [2.0]
+    reminded = ledger.store.get(waiting.key)
+    assert reminded is not None and reminded.attrs["reminders"] == 1
+    # The reminder (no message to thread on: in the account's top channel), and the
+    # approval's own message, which says remedy approved it.
+    reminder, decided = (json.dumps(p["blocks"]) for p in slack.calls("chat.postMessage"))
+    assert "reminder 1: still waiting for approval after 1d 1h" in reminder
+    assert "the approval deadline of 24 h passed with no decision" in decided
+    approved = ledger.store.get(timing_out.key)
+    assert approved is not None and approved.state is State.APPROVED
+    assert approved.history[-1].by == "remedy"
+    assert calls.count("lambda:InvokeFunction") == 1  # handed to the remediator
+    # Least privilege: exactly what template.yaml grants, and no more.
+    assert set(calls) <= granted("SlackOutboxFunction")
+    assert granted("SlackOutboxFunction") - {"kms:Decrypt", "kms:GenerateDataKey"} == set(calls)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,16 @@ from policy_support import (
     securityhub,
 )
 from remedy.actions import actions
-from remedy.model import Action, Finding, Resource, ResourceKind, Severity, Source
+from remedy.model import (
+    Action,
+    ApprovalDeadline,
+    Finding,
+    OnTimeout,
+    Resource,
+    ResourceKind,
+    Severity,
+    Source,
+)
 from remedy.policy import Policy, decide, load_policy
 from remedy.policy.rules import compile_rules
 
@@ -659,6 +669,37 @@ def test_first_match_wins_and_remediation_defaults(tmp_path: Path) -> None:
     second = decide(finding(account="333333333333"), policy)
     assert (second.rule, second.remediation) == ("then-all", "s3-quarantine")
     assert policy.rules.ids == ("prod-first", "then-all", "never")
+
+
+def test_approve_decisions_carry_the_rules_deadline_or_the_default(tmp_path: Path) -> None:
+    document = {
+        "version": 1,
+        "defaults": {"approval_deadline_hours": 8},
+        "rules": [
+            {
+                "id": "prod-times-out",
+                "match": {"environment": ["prod"]},
+                "action": "approve",
+                "approval_deadline_hours": 0.5,
+                "on_timeout": "quarantine",
+            },
+            {"id": "staging-waits", "match": {"environment": ["staging"]}, "action": "approve"},
+            {"id": "then-notify", "match": {}, "action": "notify"},
+        ],
+    }
+    folder = policy_dir(tmp_path)
+    (folder / "remediation.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    policy = load_policy(folder)
+
+    assert decide(finding(), policy).deadline == ApprovalDeadline(0.5, OnTimeout.QUARANTINE)
+    assert decide(finding(account="222222222222"), policy).deadline == ApprovalDeadline(8)
+    assert decide(finding(account="333333333333"), policy).deadline is None
+    # Without defaults: a day, and keep waiting.
+    del document["defaults"]
+    (folder / "remediation.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert decide(finding(account="222222222222"), load_policy(folder)).deadline == (
+        ApprovalDeadline(24, OnTimeout.KEEP_WAITING)
+    )
 
 
 def test_notify_and_ignore_carry_no_remediation(shipped: Policy) -> None:

@@ -176,6 +176,31 @@ REMEDIATION_CASES = [
             "(known: dev, prod, sample, staging, unknown)"
         ],
     ),
+    (
+        "approval keys on a quarantine rule",
+        "version: 1\nrules:\n  - {id: a, match: {}, action: quarantine, on_timeout: quarantine,"
+        " approval_deadline_hours: 2}\n",
+        [
+            "rules[0].approval_deadline_hours: only an approve rule takes "
+            "approval_deadline_hours (this rule's action is quarantine)",
+            "rules[0].on_timeout: only an approve rule takes on_timeout "
+            "(this rule's action is quarantine)",
+        ],
+    ),
+    (
+        "unknown on_timeout",
+        "version: 1\nrules:\n  - {id: a, match: {}, action: approve, on_timeout: remediate}\n",
+        ["rules[0].on_timeout: 'remediate' is not one of ['quarantine', 'keep-waiting']"],
+    ),
+    (
+        "a deadline that is no time at all",
+        "version: 1\ndefaults: {approval_deadline_hours: 0}\n"
+        "rules:\n  - {id: a, match: {}, action: approve, approval_deadline_hours: '4h'}\n",
+        [
+            "defaults.approval_deadline_hours: 0 is less than or equal to the minimum of 0",
+            "rules[0].approval_deadline_hours: '4h' is not of type 'number'",
+        ],
+    ),
     ("empty file", "", [": the file is empty"]),
     ("not a mapping", "- 1\n", [":(root): [1] is not of type 'object'"]),
 ]

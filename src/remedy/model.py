@@ -65,6 +65,29 @@ class Action(StrEnum):
     REJECT = "reject"
 
 
+class OnTimeout(StrEnum):
+    """What an approval rule does once its deadline passes with no decision."""
+
+    KEEP_WAITING = "keep-waiting"
+    QUARANTINE = "quarantine"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalDeadline:
+    """How long an approval may wait: after `hours` (and every `hours` again) it is
+    announced again; with ``on_timeout: quarantine`` it is approved by remedy instead."""
+
+    hours: float
+    on_timeout: OnTimeout = OnTimeout.KEEP_WAITING
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hours": self.hours, "on_timeout": self.on_timeout.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ApprovalDeadline:
+        return cls(float(data["hours"]), OnTimeout(data.get("on_timeout", "keep-waiting")))
+
+
 @dataclass(slots=True)
 class Resource:
     """One affected resource. Fields that do not apply to the kind stay None.
@@ -241,6 +264,8 @@ class Decision:
     reason: str
     remediation: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: Approve decisions only: when to remind, and whether to act without an approver.
+    deadline: ApprovalDeadline | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -252,4 +277,6 @@ class Decision:
             out["remediation"] = self.remediation
         if self.options:
             out["options"] = self.options
+        if self.deadline is not None:
+            out["deadline"] = self.deadline.to_dict()
         return out

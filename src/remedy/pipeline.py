@@ -35,7 +35,7 @@ from remedy import occurrences
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
-from remedy.approvals.decide import AWAITING, DECIDER, PENDING_DECISION
+from remedy.approvals.decide import AWAITING, DECIDER, PENDING_DECISION, SYSTEM_ACTOR
 from remedy.errors import PartlyInvalid, RemedyError, UnreadableFinding
 from remedy.ledger.base import (
     RETRYABLE,
@@ -69,7 +69,7 @@ FIRST_STATE: Mapping[Action, State] = {
 #: can run, so a takeover never races a worker that is still alive.
 DEFAULT_LEASE = timedelta(seconds=900)
 #: The ``by`` of the changes remedy makes on its own.
-SYSTEM = "remedy"
+SYSTEM = SYSTEM_ACTOR
 #: Counted when a remediation ends in a state an operator must look at; the core
 #: template's RemediationFailedAlarm watches it.
 REMEDIATION_FAILED_METRIC = "RemediationFailed"

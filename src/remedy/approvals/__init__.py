@@ -4,7 +4,8 @@
 - `slack`: Slack button clicks (signature, approver check, decide, hand over);
 - `email_links`: the signed, expiring, single-use links in the owners' email;
 - `page`: the page such a link opens (GET shows, POST decides);
-- `release`: undoing a remediation (a false positive), ``remedy release``.
+- `release`: undoing a remediation (a false positive), ``remedy release``;
+- `deadlines`: approvals past their deadline, announced again or decided by rule.
 
 Nothing is imported here, so an entry point loads only the module it uses.
 """

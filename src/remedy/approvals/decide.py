@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 VERBS: Mapping[State, str] = {State.APPROVED: "approved", State.DISMISSED: "dismissed"}
 #: The decider id and ledger ``by`` of decisions made from an owners' email link.
 EMAIL_ACTOR = "email-link"
+#: The decider id and ledger ``by`` of remedy deciding on its own (an approval deadline
+#: passed); `remedy.pipeline.SYSTEM` is this.
+SYSTEM_ACTOR = "remedy"
+#: Decider ids that are not Slack users: named, never mentioned.
+NOT_SLACK = frozenset({EMAIL_ACTOR, SYSTEM_ACTOR})
 #: A contained entry's open question (set by the pipeline, cleared by the decision); the
 #: ledger's attention index reads it too, so it is defined there.
 AWAITING = AWAITING_ATTR
@@ -72,7 +77,7 @@ class Decider:
 def decider_name(decided_by: Mapping[str, Any]) -> str:
     """Who decided, for people: the Slack user's name and id, or the email link's name."""
     name, ident = decided_by.get("name"), decided_by.get("id")
-    if ident == EMAIL_ACTOR:
+    if ident in NOT_SLACK:
         return str(name or "an account owner (email link)")
     return f"{name} (Slack {ident})" if name else f"Slack user {ident}"
 

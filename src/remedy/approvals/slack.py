@@ -33,7 +33,7 @@ from slack_sdk import WebClient
 from slack_sdk.signature import Clock as VerifierClock
 from slack_sdk.signature import SignatureVerifier
 
-from remedy.approvals.decide import EMAIL_ACTOR, Decider, Decisions
+from remedy.approvals.decide import NOT_SLACK, Decider, Decisions, decider_name
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
 from remedy.notify.base import Notifier
 from remedy.notify.facts import SLACK_ACTOR
@@ -265,9 +265,9 @@ class Interactions:
         if decided:
             if decided.get("id") == click.user_id:
                 who = "you"
-            elif decided.get("id") == EMAIL_ACTOR:
+            elif decided.get("id") in NOT_SLACK:
                 # Not a Slack user: a mention would render as an unknown user.
-                who = str(decided.get("name") or "an account owner (email link)")
+                who = decider_name(decided)
             else:
                 who = f"<@{decided.get('id')}>"
             text = f"Already {decided.get('action', 'decided')} by {who} at {decided.get('at')}"

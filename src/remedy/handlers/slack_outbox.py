@@ -6,26 +6,35 @@ schedule covers the quiet hours after an outage, when no finding arrives to do i
 is still owed afterwards is reported as the ``SlackMessagesOwed`` metric, which the core
 template's SlackOwedAlarm watches: messages owed for long mean Slack is down or refuses
 them (a revoked token, a deleted channel), and the logs say which. The approvals still
-pending are reported as ``PendingApprovals`` for the operations dashboard. Only wiring;
-the pieces are built once per container.
+pending are reported as ``PendingApprovals`` for the operations dashboard, and those past
+their deadline are announced again or, where their rule says so, decided
+(`remedy.approvals.deadlines`): the same schedule, since a reminder is one more message
+owed to people. Only wiring; the pieces are built once per container.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from remedy.approvals.deadlines import Deadlines
+from remedy.approvals.decide import Decisions
+from remedy.approvals.slack import lambda_hand_over
 from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
-from remedy.ledger.dynamodb import DynamoDBLedgerStore
+from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
 from remedy.ledger.indexes import PENDING
 from remedy.ledger.queries import LedgerQueries
-from remedy.notify.composite import SlackOptions, build_slack_notifier
+from remedy.notify.base import Notifier
+from remedy.notify.composite import CompositeNotifier, SlackOptions, build_slack_notifier
+from remedy.notify.owners import OwnersNotifier
 from remedy.notify.secrets import SlackSecrets
 from remedy.notify.slack import SlackNotifier
 from remedy.policy.organizations import load_resolved_policy
+from remedy.policy.rules import DEFAULT_DEADLINE_HOURS
 from remedy.settings import Settings
 
 logger = Logger(service="remedy-slack-outbox")
@@ -37,34 +46,67 @@ PENDING_METRIC = "PendingApprovals"
 # waited out) time to finish within the function's 240 s; the next run takes the rest.
 OPTIONS = SlackOptions(outbox_batch=100, outbox_seconds=150)
 
-_slack: SlackNotifier | None = None
-_pending: LedgerQueries | None = None
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """What a run uses: the Slack notifier (its outbox) and the approval deadlines."""
+
+    slack: SlackNotifier
+    deadlines: Deadlines
 
 
-def build(session: Any = None) -> SlackNotifier:
+_scheduled: Scheduled | None = None
+
+
+def build(session: Any = None) -> Scheduled:
     settings = Settings.from_env()
     session = session or boto3.session.Session()
     policy = load_resolved_policy(settings, session=session)
-    store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb"))
+    dynamodb = session.client("dynamodb")
+    store = DynamoDBLedgerStore.from_settings(settings, dynamodb)
     secrets = SlackSecrets(settings.slack_secret_arn, client=session.client("secretsmanager"))
-    return build_slack_notifier(
+    slack = build_slack_notifier(
         settings, policy.accounts, store, secrets, session=session, options=OPTIONS
     )
+    # Slack and the owners only: a decision on a deadline is handed to the remediator,
+    # which tells Security Hub when it has carried it out, as after a click.
+    parts: list[tuple[str, Notifier]] = [("slack", slack)]
+    if settings.owner_topic_arn:
+        owners = OwnersNotifier(settings.owner_topic_arn, policy.accounts, session.client("sns"))
+        parts.append(("owners", owners))
+    notifier = CompositeNotifier(parts, metrics)
+    queries = LedgerQueries(settings.ledger_table, dynamodb)
+    deadlines = Deadlines(
+        lambda: queries.waiting(PENDING),
+        store,
+        Decisions(
+            store,
+            notifier,
+            lambda_hand_over(session.client("lambda"), settings.remediator_function),
+        ),
+        notifier.remind,
+        default_hours=DEFAULT_DEADLINE_HOURS,
+        clock=utc_now,
+    )
+    return Scheduled(slack, deadlines)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    global _slack, _pending
-    if _slack is None:
-        _slack = build()
-    if _pending is None:
-        _pending = LedgerQueries(Settings.from_env().ledger_table, boto3.client("dynamodb"))
-    _slack.flush()
-    owed = _slack.owed()
+    global _scheduled
+    if _scheduled is None:
+        _scheduled = build()
+    _scheduled.slack.flush()
+    owed = _scheduled.slack.owed()
     metrics.add_metric(name=OWED_METRIC, unit=MetricUnit.Count, value=owed)
     if owed:
         logger.warning(f"{owed} Slack message(s) still owed; the warnings above say why")
-    pending = _pending.count(PENDING)
-    metrics.add_metric(name=PENDING_METRIC, unit=MetricUnit.Count, value=pending)
-    return {"owed": owed, "pending_approvals": pending}
+    report = _scheduled.deadlines.run()
+    metrics.add_metric(name=PENDING_METRIC, unit=MetricUnit.Count, value=report.pending)
+    return {
+        "owed": owed,
+        "pending_approvals": report.pending,
+        "reminded": report.reminded,
+        "timed_out": report.timed_out,
+    }

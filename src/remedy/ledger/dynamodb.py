@@ -348,15 +348,23 @@ class DynamoDBLedgerStore(LedgerStore):
         *,
         by: str,
         note: str,
+        also: Iterable[tuple[str, Any]] = (),
     ) -> Entry:
         step = HistoryItem(stamp(self.clock()), by, state.value, state.value, note)
-        names = {"#state": "state", "#when": when[0]}
+        names = {"#state": "state"}
         values: dict[str, Any] = {
             ":state": {"S": state.value},
-            ":when": _ser(when[1]),
             ":now": {"S": step.at},
             ":step": _ser([_history_item(step)]),
         }
+        held = ["#state = :state"]
+        for i, (name, value) in enumerate((when, *also)):
+            names[f"#w{i}"] = name
+            if value is None:
+                held.append(f"attribute_not_exists(attrs.#w{i})")
+            else:
+                held.append(f"attrs.#w{i} = :w{i}")
+                values[f":w{i}"] = _ser(value)
         indexed, index_values = _index_update(
             key, step.at, attention(state, attrs), moves_attention=AWAITING_ATTR in attrs
         )
@@ -371,7 +379,7 @@ class DynamoDBLedgerStore(LedgerStore):
                 TableName=self.table,
                 Key={"pk": {"S": key}},
                 UpdateExpression="SET " + ", ".join([*sets, indexed]),
-                ConditionExpression="#state = :state AND attrs.#when = :when",
+                ConditionExpression=" AND ".join(held),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",

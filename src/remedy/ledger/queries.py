@@ -69,7 +69,12 @@ class LedgerQueries:
     def attention(self) -> Iterator[Entry]:
         """Every entry that needs a person, by reason (`ATTENTION_VALUES`), oldest first."""
         for why in ATTENTION_VALUES:
-            yield from self._query(ATTENTION_INDEX, why)
+            yield from self.waiting(why)
+
+    def waiting(self, why: str) -> Iterator[Entry]:
+        """The entries that need a person for `why` (an `ATTENTION_VALUES` value), oldest
+        first."""
+        return self._query(ATTENTION_INDEX, why)
 
     def count(self, why: str) -> int:
         """How many entries need a person for `why` (an `ATTENTION_VALUES` value), counted

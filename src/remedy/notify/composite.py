@@ -67,6 +67,17 @@ class CompositeNotifier:
             except Exception:
                 self._failed(name, f"{entry.key} -> {entry.state.value}")
 
+    def remind(self, entry: Entry, note: str) -> None:
+        """Announce again, on every channel that can, that `entry` waits for a decision."""
+        for name, part in self.parts:
+            remind = getattr(part, "remind", None)
+            if remind is None:
+                continue
+            try:
+                remind(entry, note)
+            except Exception:
+                self._failed(name, f"reminder for {entry.key}")
+
     def flush(self) -> None:
         """Call at the end of every batch or invocation: brings Slack digests up to date and
         re-sends owed messages."""

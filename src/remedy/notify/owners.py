@@ -99,9 +99,9 @@ def render_text(
     return "\n".join(lines)
 
 
-def subject(facts: Facts) -> str:
+def subject(facts: Facts, lead: str = "remedy") -> str:
     """SNS subjects: ASCII, no line breaks, at most 100 characters."""
-    text = f"remedy [{facts.severity}] {facts.status} in {facts.account_name} ({facts.account_id})"
+    text = f"{lead} [{facts.severity}] {facts.status} in {facts.account_name} ({facts.account_id})"
     text = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
     return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3] + "..."
 
@@ -134,11 +134,19 @@ class OwnersNotifier:
     def on_change(self, entry: Entry) -> None:
         if entry.state not in PUBLISHED_STATES:
             return
+        self._publish(entry)
+
+    def remind(self, entry: Entry, note: str) -> None:
+        """Email the owners again that `entry` waits for a decision (`note`: since when)."""
+        self._publish(entry, note)
+
+    def _publish(self, entry: Entry, reminder: str = "") -> None:
         facts = facts_of(entry, self.accounts.get(entry.account).name)
+        text = render_text(facts, self._decide(entry), contained=is_contained_awaiting(entry))
         self.client.publish(
             TopicArn=self.topic_arn,
-            Subject=subject(facts),
-            Message=render_text(facts, self._decide(entry), contained=is_contained_awaiting(entry)),
+            Subject=subject(facts, "remedy reminder") if reminder else subject(facts),
+            Message=f"Reminder: {reminder}\n\n{text}" if reminder else text,
             MessageAttributes={
                 "account_id": {"DataType": "String", "StringValue": entry.account},
                 "severity": {"DataType": "String", "StringValue": facts.severity},

@@ -43,7 +43,7 @@ from remedy.notify.digest import PREFIX as DIGEST_PREFIX
 from remedy.notify.digest import Digests
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.secrets import SecretError
-from remedy.notify.slack_message import SlackMessage, build_message
+from remedy.notify.slack_message import SlackMessage, build_message, build_reminder, permalink
 from remedy.policy.accounts import Accounts
 
 log = logging.getLogger(__name__)
@@ -229,13 +229,36 @@ class SlackNotifier:
             return self.accounts.default.channel_for(severity)
         return self.accounts.get(entry.account).channel_for(severity)
 
-    def _post(self, channel: str, message: SlackMessage) -> tuple[str, str]:
+    def remind(self, entry: Entry, note: str) -> None:
+        """Announce again that `entry` waits for a decision (`remedy.approvals.deadlines`):
+        in the account's top channel (``channels_by_severity``'s highest, else its channel)
+        with a link to the message that has the buttons, or, when that message is in the
+        same channel, as a reply in its thread also sent to the channel. A failure raises
+        (the caller logs and counts it); it is not owed: the next period reminds again."""
+        info = self.accounts.get(entry.account)
+        top = info.channels[-1]
+        slack = entry.attrs.get("slack") or {}
+        if not slack.get("ts"):
+            self._post(top, build_reminder(entry, info.name, note, None))
+        elif top == self.channel_for(entry):
+            self._post(
+                slack["channel"],
+                build_reminder(entry, info.name, note, None),
+                thread_ts=slack["ts"],
+                reply_broadcast=True,
+            )
+        else:
+            original = permalink(slack["channel"], slack["ts"])
+            self._post(top, build_reminder(entry, info.name, note, original))
+
+    def _post(self, channel: str, message: SlackMessage, **thread: Any) -> tuple[str, str]:
         response = self.client.chat_postMessage(
             channel=channel,
             text=message.text,
             blocks=message.blocks_json(),
             unfurl_links=False,
             unfurl_media=False,
+            **thread,
         )
         return str(response["channel"]), str(response["ts"])
 

@@ -102,12 +102,41 @@ def build_message(entry: Entry, account_name: str) -> SlackMessage:
         blocks.append(
             _contained_buttons(entry.key) if is_contained_awaiting(entry) else _buttons(entry.key)
         )
-    blocks.append(
-        ContextBlock(elements=[MarkdownTextObject(text=f"remedy · finding key `{entry.key}`")])
-    )
+    blocks.append(_key_block(entry.key))
     for block in blocks:
         block.validate_json()
     return SlackMessage(text=fit(escape(facts.headline), 3000), blocks=tuple(blocks))
+
+
+def permalink(channel_id: str, ts: str) -> str:
+    """The link to a message Slack resolves in any workspace (``/archives/<channel>/p<ts>``)."""
+    return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
+
+
+def build_reminder(
+    entry: Entry, account_name: str, note: str, original: str | None
+) -> SlackMessage:
+    """A reminder that `entry` still waits for a decision: `note` says since when and what
+    happens next; `original` links the message with the buttons (None: the reminder is a
+    reply in its thread, or there is no message to link)."""
+    facts = facts_of(entry, account_name)
+    line = f":alarm_clock: *{escape(note)}*"
+    if original is not None:
+        line += "\n" + link(original, "Decide in the original message")
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=fit(line, MAX_SECTION_TEXT))),
+        SectionBlock(text=MarkdownTextObject(text=_summary(facts)), fields=_fields(facts)),
+        _key_block(entry.key),
+    ]
+    for block in blocks:
+        block.validate_json()
+    return SlackMessage(
+        text=fit(escape(f"Reminder: {note}: {facts.headline}"), 3000), blocks=tuple(blocks)
+    )
+
+
+def _key_block(key: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=f"remedy · finding key `{key}`")])
 
 
 def _header(facts: Facts) -> str:

@@ -19,7 +19,16 @@ from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator
 
-from remedy.model import Action, Decision, Finding, ResourceKind, Severity, Source
+from remedy.model import (
+    Action,
+    ApprovalDeadline,
+    Decision,
+    Finding,
+    OnTimeout,
+    ResourceKind,
+    Severity,
+    Source,
+)
 from remedy.normalise.products import is_custom
 from remedy.policy.accounts import AccountInfo
 from remedy.policy_files.schema import problem, problems_of
@@ -43,6 +52,10 @@ Remediations = Mapping[str, Remediation]
 
 #: The remediation a quarantine or approve rule gets when it names none.
 DEFAULT_REMEDIATION = "s3-quarantine"
+#: How long an approval waits before it is announced again, unless the policy says.
+DEFAULT_DEADLINE_HOURS = 24.0
+#: Keys only an approve rule takes.
+APPROVAL_KEYS = ("approval_deadline_hours", "on_timeout")
 NO_MATCH = "builtin:no-match"
 
 Test = Callable[[Finding, AccountInfo], bool]
@@ -90,6 +103,8 @@ class Rule:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Resource kinds the remediation acts on (from the action registry); empty: any.
     needs: frozenset[ResourceKind] = frozenset()
+    #: Approve rules: the deadline and what happens after it.
+    deadline: ApprovalDeadline | None = None
 
     def decision(self, finding: Finding, account: AccountInfo) -> Decision:
         reason = f"rule {self.id}: {subject(finding, account)}"
@@ -108,6 +123,7 @@ class Rule:
             reason=reason,
             remediation=self.remediation,
             options=dict(self.options),
+            deadline=self.deadline,
         )
 
 
@@ -277,8 +293,20 @@ def _remediation(rule: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _deadline(rule: Mapping[str, Any], default_hours: float) -> ApprovalDeadline | None:
+    if rule["action"] != Action.APPROVE:
+        return None
+    return ApprovalDeadline(
+        float(rule.get("approval_deadline_hours", default_hours)),
+        OnTimeout(rule.get("on_timeout", OnTimeout.KEEP_WAITING)),
+    )
+
+
 def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> RuleSet:
     """The rule set of a remediation.yaml document that passed the schema and `check`."""
+    default_hours = float(
+        document.get("defaults", {}).get("approval_deadline_hours", DEFAULT_DEADLINE_HOURS)
+    )
     rules = []
     for rule in document["rules"]:
         remediation = _remediation(rule)
@@ -296,6 +324,7 @@ def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> Ru
                     if remediation is not None
                     else frozenset()
                 ),
+                deadline=_deadline(rule, default_hours),
             )
         )
     return RuleSet(tuple(rules))
@@ -341,6 +370,16 @@ def check(
                     )
         else:
             problems += _check_remediation(rule, i, remediation, file, remediations)
+        if rule["action"] != Action.APPROVE:
+            problems += [
+                problem(
+                    file,
+                    ["rules", i, name],
+                    f"only an approve rule takes {name} (this rule's action is {rule['action']})",
+                )
+                for name in APPROVAL_KEYS
+                if name in rule
+            ]
         for j, environment in enumerate(rule["match"].get("environment", ())):
             if known_environments is not None and environment not in known_environments:
                 problems.append(

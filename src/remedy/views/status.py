@@ -51,6 +51,8 @@ class Waiting:
     approvers: tuple[str, ...] = ()
     #: Attempts at the remediation so far (how often it entered QUARANTINING).
     attempts: int = 0
+    #: The last approval deadline period announced again (`remedy.approvals.deadlines`).
+    reminders: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +91,18 @@ class Status:
         }
 
 
-def _since(entry: Entry) -> str:
-    """When the entry started to wait: its latest step into its current state."""
+def waiting_since(entry: Entry) -> str:
+    """When the entry started to wait: its latest step into its current state from another
+    (a note that leaves the state, such as an approval reminder, does not restart it)."""
     return next(
-        (h.at for h in reversed(entry.history) if h.target == entry.state), entry.updated_at
+        (h.at for h in reversed(entry.history) if h.target == entry.state and h.source != h.target),
+        entry.updated_at,
     )
 
 
 def waiting(entry: Entry, accounts: Accounts, now: datetime) -> Waiting:
     info = accounts.get(entry.account)
-    since = _since(entry)
+    since = waiting_since(entry)
     pending = entry.state.value == PENDING or bool(entry.attrs.get("awaiting_approval"))
     approvers = (
         (*info.approvers.users, *((info.approvers.usergroup,) if info.approvers.usergroup else ()))
@@ -120,6 +124,7 @@ def waiting(entry: Entry, accounts: Accounts, now: datetime) -> Waiting:
         note=state_note(entry),
         approvers=approvers,
         attempts=sum(1 for h in entry.history if h.target == "QUARANTINING"),
+        reminders=int(entry.attrs.get("reminders") or 0),
     )
 
 

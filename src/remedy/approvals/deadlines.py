@@ -1,0 +1,185 @@
+"""Approval deadlines: an approval nobody decided is announced again, or decided by rule.
+
+Every approve decision carries its rule's deadline (`remedy.model.ApprovalDeadline`,
+``approval_deadline_hours`` and ``on_timeout`` in ``remediation.yaml``), so what people were
+told when it was asked is what happens, whatever the policy says later. An entry decided
+before deadlines existed has none and gets the policy's default hours, never a timeout.
+
+`Deadlines.run` reads the pending approvals through the ledger's ``attention`` index (a
+contained entry awaiting approval is one) and, for each one waiting longer than its
+deadline:
+
+- ``keep-waiting`` (the default): once per period of the deadline's length (at 1x, 2x, 3x
+  the deadline...), announces it again: to Slack and the owners' email. The reminder is
+  claimed first, in the ledger, with one conditional write on the last period announced
+  (``attrs.reminders``, ``attrs.reminded_at``, and a history note by remedy), so of
+  two runs at once only one reminds; a reminder Slack or SNS then refuses is logged and
+  counted, and the next period reminds again. A run that missed periods sends one reminder,
+  not one per period missed.
+- ``quarantine``: remedy decides, as a person's click would, with the same conditional
+  write (`remedy.approvals.decide`): a click at the same moment and the timeout give
+  exactly one decision, and the loser changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from remedy.approvals.decide import (
+    AWAITING,
+    SYSTEM_ACTOR,
+    Decider,
+    Decisions,
+    is_contained_awaiting,
+)
+from remedy.ledger.base import Conflict, Entry, LedgerStore, State, stamp
+from remedy.model import ApprovalDeadline, OnTimeout
+from remedy.views.status import age, parse_stamp, waiting_since
+
+log = logging.getLogger(__name__)
+
+#: The last period announced again (1 at the deadline, 2 at twice it...), and when (the
+#: entry's ``attrs``).
+REMINDERS = "reminders"
+REMINDED_AT = "reminded_at"
+#: Recorded with a decision remedy made because the deadline passed.
+TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """A pending approval past its deadline: since when it waits and for how long."""
+
+    entry: Entry
+    deadline: ApprovalDeadline
+    waited: timedelta
+
+    @property
+    def periods(self) -> int:
+        """Whole deadlines waited: the reminders that should have gone out by now."""
+        return int(self.waited / timedelta(hours=self.deadline.hours))
+
+    @property
+    def waited_text(self) -> str:
+        return age(int(self.waited.total_seconds()))
+
+
+def deadline_of(entry: Entry, default_hours: float) -> ApprovalDeadline:
+    """The deadline the entry's decision carries; without one (decided before deadlines
+    existed) `default_hours` and keep waiting: nothing is ever done that was not said."""
+    data = entry.decision.get("deadline")
+    return ApprovalDeadline.from_dict(data) if data else ApprovalDeadline(default_hours)
+
+
+def overdue(entry: Entry, default_hours: float, now: datetime) -> Overdue | None:
+    """`entry` as `Overdue` if it has waited at least its deadline, else None."""
+    deadline = deadline_of(entry, default_hours)
+    waited = now - parse_stamp(waiting_since(entry))
+    if waited < timedelta(hours=deadline.hours):
+        return None
+    return Overdue(entry, deadline, waited)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    #: Approvals waiting (overdue or not), for the ``PendingApprovals`` metric.
+    pending: int = 0
+    reminded: int = 0
+    timed_out: int = 0
+
+
+class Deadlines:
+    def __init__(
+        self,
+        pending: Callable[[], Iterable[Entry]],
+        store: LedgerStore,
+        decisions: Decisions,
+        remind: Callable[[Entry, str], None],
+        *,
+        default_hours: float,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.pending = pending
+        self.store = store
+        self.decisions = decisions
+        self.remind = remind
+        self.default_hours = default_hours
+        self.clock = clock
+
+    def run(self) -> Report:
+        now = self.clock()
+        pending = reminded = timed_out = 0
+        for entry in self.pending():
+            pending += 1
+            late = overdue(entry, self.default_hours, now)
+            if late is None:
+                continue
+            if late.deadline.on_timeout is OnTimeout.QUARANTINE:
+                timed_out += self._time_out(late)
+            else:
+                reminded += self._remind(late, now)
+        return Report(pending, reminded, timed_out)
+
+    def _remind(self, late: Overdue, now: datetime) -> int:
+        entry = late.entry
+        sent = int(entry.attrs.get(REMINDERS) or 0)
+        if sent >= late.periods:
+            return 0
+        note = (
+            f"reminder {late.periods}: still waiting for approval after {late.waited_text} "
+            f"(deadline {late.deadline.hours:g} h); remedy keeps waiting for a person"
+        )
+        try:
+            claimed = self.store.annotate(
+                entry.key,
+                entry.state,
+                # Absent before the first reminder: the condition is then "none sent yet".
+                (REMINDERS, sent or None),
+                {REMINDERS: late.periods, REMINDED_AT: stamp(now)},
+                by=SYSTEM_ACTOR,
+                note=note,
+                # A contained entry stays QUARANTINED when decided: still undecided, too.
+                also=[(AWAITING, True)] if is_contained_awaiting(entry) else [],
+            )
+        except Conflict as lost:
+            # Another run reminded first, or a person decided meanwhile.
+            log.info("no reminder for %s: %s", entry.key, lost)
+            return 0
+        self.remind(claimed, note)
+        log.info("%s: %s", entry.key, note)
+        return 1
+
+    def _time_out(self, late: Overdue) -> int:
+        entry = late.entry
+        # A pending approval is approved: the remediator carries it out as after a click.
+        # A contained one is already quarantined: approving it would *restore* what was
+        # contained, undoing a control with nobody's say-so, the opposite of what
+        # ``on_timeout: quarantine`` asks. So its containment is kept (the dismiss verdict,
+        # which the remediator carries out with the action's ``finalise``).
+        target = State.DISMISSED if is_contained_awaiting(entry) else State.APPROVED
+        hours = f"{late.deadline.hours:g} h"
+        decider = Decider(
+            id=SYSTEM_ACTOR,
+            name=f"remedy (approval deadline of {hours} passed)",
+            actor=SYSTEM_ACTOR,
+            where=(
+                f"by remedy: the approval deadline of {hours} passed with no decision "
+                f"(waited {late.waited_text}; the rule says on_timeout: quarantine)"
+            ),
+        )
+        try:
+            self.decisions.decide(
+                entry.key,
+                target,
+                decider,
+                {TIMED_OUT: {"deadline_hours": late.deadline.hours, "at": stamp(self.clock())}},
+            )
+        except Conflict as lost:
+            # A person decided at the same moment and won the write: theirs stands.
+            log.info("deadline of %s not applied: %s", entry.key, lost)
+            return 0
+        log.warning("%s: approval deadline of %s passed, %s by remedy", entry.key, hours, target)
+        return 1
