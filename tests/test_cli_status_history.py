@@ -31,9 +31,17 @@ from remedy.notify.outbox import SlackOutbox
 
 __all__ = ["aws", "ledger"]
 
+#: When the running test started: ages are measured against the real clock, so a module-level
+#: moment would drift by however long the tests before this one took.
 NOW = datetime.now(UTC)
 QUEUES = ("remedy-findings-dlq", "remedy-events-dlq", "remedy-remediator-dlq")
 RELEASER = "arn:aws:iam::999999999999:user/ada"
+
+
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    global NOW
+    NOW = datetime.now(UTC)
 
 
 @pytest.fixture
