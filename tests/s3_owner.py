@@ -26,16 +26,6 @@ import pytest
 _S3 = botocore.session.get_session().get_service_model("s3")
 _PINS = ("ExpectedBucketOwner", "ExpectedSourceBucketOwner")
 _KEY_ID = re.compile(r"Credential=([A-Z0-9]+)/")
-#: Known gaps, each to be removed once fixed: s3transfer's managed multipart copy (which
-#: s3-quarantine uses above 5 GiB and to release such objects) passes no
-#: ExpectedSourceBucketOwner to UploadPartCopy and no ExpectedBucketOwner to the
-#: AbortMultipartUpload of its failure clean-up, whatever its extra args say.
-NOT_YET_PINNED = frozenset(
-    {
-        ("UploadPartCopy", "ExpectedSourceBucketOwner"),
-        ("AbortMultipartUpload", "ExpectedBucketOwner"),
-    }
-)
 
 
 def _text(value: str | bytes | None) -> str | None:
@@ -82,7 +72,7 @@ class S3Calls:
             f"{call.operation} in {call.account}: {name} is {value!r}"
             for call in self.calls
             for name, value in call.pins.items()
-            if value != call.account and (call.operation, name) not in NOT_YET_PINNED
+            if value != call.account
         ]
 
     def operations(self) -> list[str]:

@@ -183,6 +183,7 @@ def copy_within(
             **extra,
         )
         return response.get("VersionId"), reported(response.get("CopyObjectResult") or {}), None
+    _pin_transfer_calls(s3, account)
     with create_transfer_manager(s3, transfer) as manager:
         manager.copy(
             copy_source=copy_source,
@@ -194,6 +195,30 @@ def copy_within(
         ).result()
     head = s3.head_object(**object_args(account, bucket, key, None, ChecksumMode="ENABLED"))
     return head.get("VersionId"), reported(head), head
+
+
+#: The calls of s3transfer's multipart copy that it sends without the owner pins, whatever
+#: `extra_args` say: UploadPartCopy (the source's owner) and the AbortMultipartUpload of its
+#: clean-up after a failed part.
+_TRANSFER_PINS = {
+    "UploadPartCopy": ("ExpectedBucketOwner", "ExpectedSourceBucketOwner"),
+    "AbortMultipartUpload": ("ExpectedBucketOwner",),
+}
+
+
+def _pin_transfer_calls(s3: Any, account: str) -> None:
+    """Make the member client pin `account` on the calls s3transfer makes unpinned, so a
+    bucket of another account is never read or written even by a multipart copy. A member
+    client belongs to one account, so registering once per client (unique_id) is enough."""
+    for operation, names in _TRANSFER_PINS.items():
+
+        def pin(params: dict[str, Any], names: tuple[str, ...] = names, **_: Any) -> None:
+            for name in names:
+                params.setdefault(name, account)
+
+        s3.meta.events.register(
+            f"provide-client-params.s3.{operation}", pin, unique_id=f"remedy-pin-{operation}"
+        )
 
 
 def _copy_error(error: ClientError, job: Job, src: SourceObject, target: str) -> Outcome:
