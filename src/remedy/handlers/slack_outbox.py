@@ -11,19 +11,15 @@ pieces are built once per container.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
-from remedy.ledger.dynamodb import DynamoDBLedgerStore
-from remedy.notify.composite import SlackOptions, build_slack_notifier
-from remedy.notify.secrets import SlackSecrets
-from remedy.notify.slack import SlackNotifier
-from remedy.policy import load_policy
-from remedy.settings import Settings
+
+if TYPE_CHECKING:
+    from remedy.notify.slack import SlackNotifier
 
 logger = Logger(service="remedy-slack-outbox")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
@@ -31,19 +27,30 @@ OWED_METRIC = "SlackMessagesOwed"
 # Slack takes about one message a second per channel: a run re-sends at most 100, and
 # starts no send after 150 s, which leaves a slow send (timeouts, retries, a rate limit
 # waited out) time to finish within the function's 240 s; the next run takes the rest.
-OPTIONS = SlackOptions(outbox_batch=100, outbox_seconds=150)
+OUTBOX_BATCH = 100
+OUTBOX_SECONDS = 150.0
 
 _slack: SlackNotifier | None = None
 
 
 def build(session: Any = None) -> SlackNotifier:
+    # Imported on the first run, not with the module (see remedy.handlers.interactions).
+    import boto3
+
+    from remedy.ledger.dynamodb import DynamoDBLedgerStore
+    from remedy.notify.composite import SlackOptions, build_slack_notifier
+    from remedy.notify.secrets import SlackSecrets
+    from remedy.policy import load_policy
+    from remedy.settings import Settings
+
+    options = SlackOptions(outbox_batch=OUTBOX_BATCH, outbox_seconds=OUTBOX_SECONDS)
     settings = Settings.from_env()
     session = session or boto3.session.Session()
     policy = load_policy(settings.policy_dir)
     store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb"))
     secrets = SlackSecrets(settings.slack_secret_arn, client=session.client("secretsmanager"))
     return build_slack_notifier(
-        settings, policy.accounts, store, secrets, session=session, options=OPTIONS
+        settings, policy.accounts, store, secrets, session=session, options=options
     )
 
 
