@@ -379,6 +379,7 @@ def run(size: int, accounts: list[str], containers: int, scratch: Path) -> dict[
             "calls_by_service": dict(meter.calls.most_common()),
             **_slack_figures(slack, len(planned.events)),
             "log": str(log),
+            "quarantined": sum(1 for f in planned.findings if f[0] == "quarantine"),
         }
 
 
@@ -482,6 +483,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--accounts", type=int, default=300)
     parser.add_argument("--containers", type=int, default=5)
+    parser.add_argument(
+        "--save", type=Path, help="write the largest run's usage per finding here (bench/cost.py)"
+    )
     args = parser.parse_args()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -532,6 +536,21 @@ def main() -> int:
                     f"       per finding {name}: x{ratio:.2f} "
                     f"({'linear or better' if ratio <= 1.1 else 'WORSE than linear'})"
                 )
+    if args.save:
+        largest = results[-1]
+        usage = {
+            "_about": "usage per finding event measured by bench/burst.py (input of bench/cost.py)",
+            "events": largest["events"],
+            "unique_findings": largest["unique"],
+            "invocations_per_event": largest["invocations"] / largest["events"],
+            "handler_cpu_ms_per_event": largest["cpu_ms"],
+            "aws_calls_per_event": {
+                k: v / largest["events"] for k, v in largest["calls_by_service"].items()
+            },
+            "slack_calls_per_event": largest["slack_calls"],
+            "quarantined_per_event": largest["quarantined"] / largest["events"],
+        }
+        args.save.write_text(json.dumps(usage, indent=2) + "\n", encoding="utf-8")
     return (
         0
         if all(not any(v for k, v in r["lost"].items() if k != "digested") for r in results)
