@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
         ["bench/decide.py", "--events", "200", "--repeat", "1"],
         ["bench/api_calls.py", "--objects", "2"],
         ["bench/interactions.py", "--requests", "5", "--burst", "30"],
+        ["bench/cold_start.py", "--repeat", "1", "--clicks", "1"],
+        ["bench/burst.py", "--sizes", "20", "--accounts", "3", "--containers", "2"],
+        ["bench/cost.py", "--accounts", "10", "--markdown"],
     ],
-    ids=["decide", "api_calls", "interactions"],
+    ids=["decide", "api_calls", "interactions", "cold_start", "burst", "cost"],
 )
 def test_bench_script_runs(args: list[str]) -> None:
     done = subprocess.run(
