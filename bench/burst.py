@@ -35,7 +35,6 @@ import functools
 import importlib.util
 import json
 import os
-import platform
 import queue
 import shutil
 import sys
@@ -59,6 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import fixtures_aws as aws  # noqa: E402  (the tests' event builders and ledger table)
+from interactions import fake_aws  # noqa: E402
 
 REGIONS = ("eu-west-1", "us-east-1", "ap-southeast-2")
 CHANNELS = 10  # team channels the accounts are spread over
@@ -487,14 +487,8 @@ def main() -> int:
         "--save", type=Path, help="write the largest run's usage per finding here (bench/cost.py)"
     )
     args = parser.parse_args()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": CORE_REGION,
-    }.items():
-        os.environ[name] = value
+    fake_aws(CORE_REGION)
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines would flood stdout
-    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
     accounts = account_ids(args.accounts)
     results = []
     with tempfile.TemporaryDirectory() as scratch:
