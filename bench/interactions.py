@@ -241,18 +241,23 @@ def burst(findings: int, batch: int = 10) -> dict[str, float]:
         }
 
 
+def fake_aws(region: str) -> None:
+    """moto's fake credentials for this process and its children, and what it runs on."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": region,
+    }.items():
+        os.environ[name] = value
+    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--burst", type=int, default=1000)
     args = parser.parse_args()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        os.environ[name] = value
-    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
+    fake_aws(REGION)
 
     timing = answer_time(args.requests)
     print(

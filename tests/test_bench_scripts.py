@@ -23,8 +23,20 @@ ROOT = Path(__file__).resolve().parent.parent
         ["bench/interactions.py", "--requests", "5", "--burst", "30"],
         ["bench/ledger_views.py", "--sizes", "100"],
         ["bench/account_resolve.py", "--accounts", "5", "--findings", "50", "--repeat", "1"],
+        ["bench/cold_start.py", "--repeat", "1", "--clicks", "1"],
+        ["bench/burst.py", "--sizes", "20", "--accounts", "3", "--containers", "2"],
+        ["bench/cost.py", "--accounts", "10", "--markdown"],
     ],
-    ids=["decide", "api_calls", "interactions", "ledger_views", "account_resolve"],
+    ids=[
+        "decide",
+        "api_calls",
+        "interactions",
+        "ledger_views",
+        "account_resolve",
+        "cold_start",
+        "burst",
+        "cost",
+    ],
 )
 def test_bench_script_runs(args: list[str]) -> None:
     done = subprocess.run(

@@ -134,6 +134,24 @@ def test_member_template_deploys_into_two_accounts_and_two_regions() -> None:
     }
 
 
+def test_a_region_without_s3_data_can_skip_the_quarantine_bucket_and_key() -> None:
+    account = MEMBERS[0]
+    home = admin_session(account, "us-east-1")
+    outputs = deploy(home, QuarantineInRegion="create")
+    assert outputs["KeyArn"] == assert_regional_resources(home, account, "us-east-1")
+    assert rule_names(home) == GLOBAL_RULES | REGIONAL_RULES
+
+    # Skipped (a StackSet parameter override for this region): no bucket and no key (no $1
+    # a month), forwarding as before.
+    other = admin_session(account, "eu-west-1")
+    outputs = deploy(other, QuarantineInRegion="skip")
+    assert outputs["QuarantineBucketName"] == outputs["KeyArn"] == "none"
+    buckets = {b["Name"] for b in other.client("s3").list_buckets()["Buckets"]}
+    assert buckets == {f"remedy-quarantine-{account}-us-east-1"}
+    assert other.client("kms").list_keys()["Keys"] == []
+    assert rule_names(other) == REGIONAL_RULES
+
+
 def test_forwarding_rules_target_the_core_bus_through_the_forwarder_role() -> None:
     account = MEMBERS[0]
     for region in ("us-east-1", "eu-west-1"):

@@ -10,24 +10,29 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import boto3
-
-from remedy.approvals.decide import Decisions
-from remedy.approvals.email_links import LinkKey, LinkSigner
-from remedy.approvals.page import HEADERS, ApprovalPage, Page
-from remedy.approvals.slack import lambda_hand_over
-from remedy.ledger.dynamodb import DynamoDBLedgerStore
-from remedy.notify.composite import CompositeNotifier, build_notifier
-from remedy.policy.organizations import load_resolved_policy
-from remedy.settings import Settings
+if TYPE_CHECKING:
+    from remedy.approvals.page import ApprovalPage, Page
+    from remedy.notify.composite import CompositeNotifier
 
 _app: tuple[ApprovalPage, CompositeNotifier] | None = None
 
 
 def build(session: Any = None) -> tuple[ApprovalPage, CompositeNotifier]:
+    # Imported on the first request, not with the module (see remedy.handlers.interactions).
+    import boto3
+
+    from remedy.approvals.decide import Decisions
+    from remedy.approvals.email_links import LinkKey, LinkSigner
+    from remedy.approvals.page import ApprovalPage
+    from remedy.approvals.slack import lambda_hand_over
+    from remedy.ledger.dynamodb import DynamoDBLedgerStore
+    from remedy.notify.composite import build_notifier
+    from remedy.policy.organizations import load_resolved_policy
+    from remedy.settings import Settings
+
     settings = Settings.from_env()
     session = session or boto3.session.Session()
     policy = load_resolved_policy(settings, session=session)
@@ -57,6 +62,8 @@ def _form_token(event: dict[str, Any]) -> str | None:
 
 
 def _response(page: Page) -> dict[str, Any]:
+    from remedy.approvals.page import HEADERS  # loaded by build() already
+
     return {"statusCode": page.status, "headers": dict(HEADERS), "body": page.html}
 
 

@@ -22,7 +22,7 @@ The other records of the batch are never affected. Pieces are built once per con
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import (
@@ -30,11 +30,13 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from remedy.errors import InvalidEvent, RemedyError
 from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE, Runtime
 from remedy.ledger.base import State
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 logger = Logger(service="remedy-findings")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)

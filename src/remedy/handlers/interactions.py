@@ -11,32 +11,39 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
-from remedy.approvals.slack import Interactions, lambda_hand_over
-from remedy.ledger.dynamodb import DynamoDBLedgerStore
-from remedy.notify.composite import SLACK_API_ENV, SlackOptions, build_notifier
-from remedy.notify.secrets import SlackSecrets
-from remedy.notify.slack import SLACK_API, current_client
-from remedy.policy.organizations import load_resolved_policy
-from remedy.settings import Settings
-
-# Slack waits 3 s for the answer: AWS calls on this path fail fast instead of retrying long.
-_FAST = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
+if TYPE_CHECKING:
+    from remedy.approvals.slack import Interactions
 
 _app: Interactions | None = None
 
 
 def build(session: Any = None) -> Interactions:
+    # Imported here, on the first request that builds the app: the module import stays
+    # within bare `import boto3` + 100 ms (bench/cold_start.py). None of them imports
+    # the handlers, so no cycle hides behind it.
+    import boto3
+    from botocore.config import Config
+
+    from remedy.approvals.slack import Interactions, lambda_hand_over
+    from remedy.ledger.dynamodb import DynamoDBLedgerStore
+    from remedy.notify.composite import SLACK_API_ENV, SlackOptions, build_notifier
+    from remedy.notify.secrets import SlackSecrets
+    from remedy.notify.slack import SLACK_API, current_client
+    from remedy.policy.organizations import load_resolved_policy
+    from remedy.settings import Settings
+
+    # Slack waits 3 s for the answer: AWS calls on this path fail fast instead of retrying long.
+    fast = Config(
+        connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
+    )
     settings = Settings.from_env()
     session = session or boto3.session.Session()
-    policy = load_resolved_policy(settings, session=session, config=_FAST)
-    store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb", config=_FAST))
+    policy = load_resolved_policy(settings, session=session, config=fast)
+    store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb", config=fast))
     secrets = SlackSecrets(
-        settings.slack_secret_arn, client=session.client("secretsmanager", config=_FAST)
+        settings.slack_secret_arn, client=session.client("secretsmanager", config=fast)
     )
     api_url = os.environ.get(SLACK_API_ENV, SLACK_API)
 
@@ -62,10 +69,10 @@ def build(session: Any = None) -> Interactions:
             slack=SlackOptions(
                 timeout=2, rate_limit_retries=0, connection_retries=0, resend_owed=False
             ),
-            aws_config=_FAST,
+            aws_config=fast,
         ),
         hand_over=lambda_hand_over(
-            session.client("lambda", config=_FAST), settings.remediator_function
+            session.client("lambda", config=fast), settings.remediator_function
         ),
     )
 

@@ -16,7 +16,6 @@ from aws_lambda_powertools import Logger, Metrics
 from remedy.errors import RemedyError
 from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE, Runtime
 from remedy.ledger.base import State
-from remedy.pipeline import UnknownEntry
 
 logger = Logger(service="remedy-remediator")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
@@ -36,6 +35,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error(f"remediator invoked without a ledger key: {event!r:.200}")
         runtime.count("InvalidInvocations")
         return {"error": 'expected {"key": "<ledger key>"}'}
+    # With the pipeline, on the first request: the module import stays light (runtime.py).
+    from remedy.pipeline import UnknownEntry
+
     try:
         entry = runtime.pipeline.remediate(key)
     except UnknownEntry as error:

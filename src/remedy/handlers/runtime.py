@@ -1,11 +1,18 @@
 """What the findings and remediator functions build once per container: the pipeline
-with its notifier, and the metrics counter. Built on first use, reused while warm."""
+with its notifier, and the metrics counter. Built on first use, reused while warm.
+
+The pipeline's modules (policy, actions, notifiers, Slack) are imported with it, on the
+first request, not when the entry point is imported: the module import stays within
+bare ``import boto3`` + 100 ms (bench/cold_start.py), and nothing here is part of a cycle
+(`remedy.pipeline` never imports the handlers).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from remedy.pipeline import Pipeline
+if TYPE_CHECKING:
+    from remedy.pipeline import Pipeline
 
 #: Every function's custom metrics share one namespace and one ``service`` dimension:
 #: the core template's alarms name exactly these (see RemediationFailedAlarm).
@@ -35,6 +42,7 @@ class Runtime:
             import boto3
 
             from remedy.notify.composite import build_notifier
+            from remedy.pipeline import Pipeline
             from remedy.settings import Settings
 
             settings = Settings.from_env()

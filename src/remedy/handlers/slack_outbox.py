@@ -15,27 +15,16 @@ owed to people. Only wiring; the pieces are built once per container.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from remedy.approvals.deadlines import Deadlines
-from remedy.approvals.decide import Decisions
-from remedy.approvals.slack import lambda_hand_over
 from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
-from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
-from remedy.ledger.indexes import PENDING
-from remedy.ledger.queries import LedgerQueries
-from remedy.notify.base import Notifier
-from remedy.notify.composite import CompositeNotifier, SlackOptions, build_slack_notifier
-from remedy.notify.owners import OwnersNotifier
-from remedy.notify.secrets import SlackSecrets
-from remedy.notify.slack import SlackNotifier
-from remedy.policy.organizations import load_resolved_policy
-from remedy.policy.rules import DEFAULT_DEADLINE_HOURS
-from remedy.settings import Settings
+
+if TYPE_CHECKING:
+    from remedy.approvals.deadlines import Deadlines
+    from remedy.notify.slack import SlackNotifier
 
 logger = Logger(service="remedy-slack-outbox")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
@@ -44,7 +33,8 @@ PENDING_METRIC = "PendingApprovals"
 # Slack takes about one message a second per channel: a run re-sends at most 100, and
 # starts no send after 150 s, which leaves a slow send (timeouts, retries, a rate limit
 # waited out) time to finish within the function's 240 s; the next run takes the rest.
-OPTIONS = SlackOptions(outbox_batch=100, outbox_seconds=150)
+OUTBOX_BATCH = 100
+OUTBOX_SECONDS = 150.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +49,24 @@ _scheduled: Scheduled | None = None
 
 
 def build(session: Any = None) -> Scheduled:
+    # Imported on the first run, not with the module (see remedy.handlers.interactions).
+    import boto3
+
+    from remedy.approvals.deadlines import Deadlines
+    from remedy.approvals.decide import Decisions
+    from remedy.approvals.slack import lambda_hand_over
+    from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
+    from remedy.ledger.indexes import PENDING
+    from remedy.ledger.queries import LedgerQueries
+    from remedy.notify.base import Notifier
+    from remedy.notify.composite import CompositeNotifier, SlackOptions, build_slack_notifier
+    from remedy.notify.owners import OwnersNotifier
+    from remedy.notify.secrets import SlackSecrets
+    from remedy.policy.organizations import load_resolved_policy
+    from remedy.policy.rules import DEFAULT_DEADLINE_HOURS
+    from remedy.settings import Settings
+
+    options = SlackOptions(outbox_batch=OUTBOX_BATCH, outbox_seconds=OUTBOX_SECONDS)
     settings = Settings.from_env()
     session = session or boto3.session.Session()
     policy = load_resolved_policy(settings, session=session)
@@ -66,7 +74,7 @@ def build(session: Any = None) -> Scheduled:
     store = DynamoDBLedgerStore.from_settings(settings, dynamodb)
     secrets = SlackSecrets(settings.slack_secret_arn, client=session.client("secretsmanager"))
     slack = build_slack_notifier(
-        settings, policy.accounts, store, secrets, session=session, options=OPTIONS
+        settings, policy.accounts, store, secrets, session=session, options=options
     )
     # Slack and the owners only: a decision on a deadline is handed to the remediator,
     # which tells Security Hub when it has carried it out, as after a click.

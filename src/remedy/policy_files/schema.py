@@ -86,7 +86,8 @@ def validator(schema_path: Path) -> Draft202012Validator:
         schema = json.loads(schema_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PolicyError([f"{schema_path}: cannot read the schema remedy ships: {exc}"]) from None
-    Draft202012Validator.check_schema(schema)
+    # Not checked against the metaschema here: that is half of a cold start's policy load,
+    # and the schemas are remedy's own, checked once by tests/test_policy_schema.py.
     return Draft202012Validator(schema)
 
 
