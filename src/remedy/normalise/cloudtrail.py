@@ -157,13 +157,10 @@ def _ranges(item: dict[str, Any], key: str, field: str, path: str) -> list[str]:
     if container is None:
         return []
     container_path = f"{path}.{key}"
-    out = []
-    for i, entry in enumerate(f.opt_list(container, "items", container_path)):
-        entry_path = f"{container_path}.items[{i}]"
-        if not isinstance(entry, dict):
-            raise f.wrong_type(entry_path, "an object", entry)
-        out.append(f.req_str(entry, field, entry_path))
-    return out
+    return [
+        f.req_str(entry, field, entry_path)
+        for entry_path, entry in f.opt_objects(container, "items", container_path)
+    ]
 
 
 def _permission(item: object, path: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ JSON ``null`` counts as absent for optional fields and as missing for required o
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from remedy.errors import InvalidEvent
@@ -89,6 +89,18 @@ def req_list(parent: Mapping[str, Any], key: str, path: str) -> list[Any]:
     if value is None:
         raise missing(path, key, _AN_ARRAY)
     raise wrong_type(path_of(path, key), _AN_ARRAY, value)
+
+
+def opt_objects(
+    parent: Mapping[str, Any], key: str, path: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each object of an optional array of objects, with its path (``path.key[i]``);
+    anything but an object in it is an error naming that element."""
+    for i, item in enumerate(opt_list(parent, key, path)):
+        item_path = f"{path_of(path, key)}[{i}]"
+        if not isinstance(item, dict):
+            raise wrong_type(item_path, _AN_OBJECT, item)
+        yield item_path, item
 
 
 def opt_list(parent: Mapping[str, Any], key: str, path: str) -> list[Any]:

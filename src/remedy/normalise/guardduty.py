@@ -94,16 +94,9 @@ def _resources(detail: dict[str, Any], region: str, partition: str) -> tuple[Res
     if resource is None:
         return ()
     out: list[Resource] = []
-    buckets_path = "detail.resource.s3BucketDetails"
-    for i, item in enumerate(f.opt_list(resource, "s3BucketDetails", "detail.resource")):
-        bucket_path = f"{buckets_path}[{i}]"
-        if not isinstance(item, dict):
-            raise f.wrong_type(bucket_path, "an object", item)
+    for bucket_path, item in f.opt_objects(resource, "s3BucketDetails", "detail.resource"):
         bucket = f.req_str(item, "name", bucket_path)
-        for j, obj in enumerate(f.opt_list(item, "s3ObjectDetails", bucket_path)):
-            object_path = f"{bucket_path}.s3ObjectDetails[{j}]"
-            if not isinstance(obj, dict):
-                raise f.wrong_type(object_path, "an object", obj)
+        for object_path, obj in f.opt_objects(item, "s3ObjectDetails", bucket_path):
             key = f.req_str(obj, "key", object_path)
             version_id = f.opt_str(obj, "versionId", object_path) or None
             etag = f.opt_str(obj, "eTag", object_path) or None

@@ -179,15 +179,9 @@ def _detections(detail: dict[str, Any]) -> tuple[Detection, ...]:
     if result is None:
         return ()
     out: list[Detection] = []
-    for i, group in enumerate(f.opt_list(result, "sensitiveData", path)):
-        group_path = f"{path}.sensitiveData[{i}]"
-        if not isinstance(group, dict):
-            raise f.wrong_type(group_path, "an object", group)
+    for group_path, group in f.opt_objects(result, "sensitiveData", path):
         category = f.req_str(group, "category", group_path)
-        for j, item in enumerate(f.opt_list(group, "detections", group_path)):
-            item_path = f"{group_path}.detections[{j}]"
-            if not isinstance(item, dict):
-                raise f.wrong_type(item_path, "an object", item)
+        for item_path, item in f.opt_objects(group, "detections", group_path):
             out.append(
                 Detection(
                     category=category,
@@ -198,10 +192,7 @@ def _detections(detail: dict[str, Any]) -> tuple[Detection, ...]:
     custom = f.opt_obj(result, "customDataIdentifiers", path)
     if custom is not None:
         custom_path = f"{path}.customDataIdentifiers"
-        for i, item in enumerate(f.opt_list(custom, "detections", custom_path)):
-            item_path = f"{custom_path}.detections[{i}]"
-            if not isinstance(item, dict):
-                raise f.wrong_type(item_path, "an object", item)
+        for item_path, item in f.opt_objects(custom, "detections", custom_path):
             out.append(
                 Detection(
                     category=CUSTOM_IDENTIFIER,
