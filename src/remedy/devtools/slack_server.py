@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -174,6 +175,9 @@ class SlackServer:
         self._messages: dict[tuple[str, str], Message] = {}
         self._ephemeral: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
+        self._post_limit: tuple[float, float] | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._rate_limited = 0
         self._seq = 0
         self._port = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -248,12 +252,15 @@ class SlackServer:
             self._ephemeral.clear()
 
     def reset(self) -> None:
-        """Forget requests, messages and faults (usergroups stay)."""
+        """Forget requests, messages, faults and the post limit (usergroups stay)."""
         with self._lock:
             self._requests.clear()
             self._messages.clear()
             self._ephemeral.clear()
             self._faults.clear()
+            self._post_limit = None
+            self._buckets.clear()
+            self._rate_limited = 0
 
     # -- fault injection -------------------------------------------------------------------
     def fail(
@@ -276,6 +283,20 @@ class SlackServer:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def limit_posts(self, per_second: float = 1.0, burst: int = 2) -> None:
+        """Keep ``chat.postMessage`` to `per_second` per channel, `burst` at once, as Slack
+        does: a post beyond that is answered 429 ``ratelimited`` with ``Retry-After``
+        (whole seconds until the channel has room again)."""
+        with self._lock:
+            self._post_limit = (per_second, float(burst))
+            self._buckets.clear()
+
+    @property
+    def rate_limited(self) -> int:
+        """How many posts `limit_posts` answered with 429."""
+        with self._lock:
+            return self._rate_limited
 
     @staticmethod
     def channel_id(channel: str) -> str:
@@ -313,8 +334,29 @@ class SlackServer:
         answer = getattr(self, "_" + method.replace(".", "_"), None)
         if answer is None:
             return 200, {}, {"ok": False, "error": "unknown_method"}
+        if method == "chat.postMessage" and params.get("channel"):
+            wait = self._post_room(self.channel_id(str(params["channel"])))
+            if wait:
+                return 429, {"Retry-After": str(wait)}, {"ok": False, "error": "ratelimited"}
         body: dict[str, Any] = answer(params)
         return 200, {}, body
+
+    def _post_room(self, channel: str) -> int:
+        """0 when `channel` may take a post now (and it is counted), else the whole
+        seconds until it may: a token bucket of ``burst`` filled at ``per_second``."""
+        with self._lock:
+            if self._post_limit is None:
+                return 0
+            rate, burst = self._post_limit
+            now = time.monotonic()
+            level, at = self._buckets.get(channel, (burst, now))
+            level = min(burst, level + (now - at) * rate)
+            if level >= 1:
+                self._buckets[channel] = (level - 1, now)
+                return 0
+            self._buckets[channel] = (level, now)
+            self._rate_limited += 1
+            return max(1, math.ceil((1 - level) / rate))
 
     def _next_ts(self) -> str:
         self._seq += 1

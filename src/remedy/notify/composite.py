@@ -30,6 +30,7 @@ from remedy.notify.base import Notifier
 from remedy.notify.digest import DigestConfig, Digests
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.owners import OwnersNotifier
+from remedy.notify.pace import ChannelPace
 from remedy.notify.secrets import SlackSecrets
 from remedy.notify.securityhub import SecurityHubFeedback
 from remedy.notify.slack import SLACK_API, SlackNotifier, current_client
@@ -140,6 +141,7 @@ def build_slack_notifier(
         ),
         digests=Digests(dynamodb, settings.ledger_table, accounts, config),
         outbox=SlackOutbox(dynamodb, settings.ledger_table),
+        pace=ChannelPace(dynamodb, settings.ledger_table),
         outbox_interval=30.0 if options.resend_owed else math.inf,
         outbox_batch=options.outbox_batch,
         outbox_seconds=options.outbox_seconds,

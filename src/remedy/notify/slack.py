@@ -9,8 +9,9 @@
 - After an update the entry is read again: if it moved on meanwhile (the interactions
   function and the remediator both update one message), the newer state is rendered, so
   the last writer always shows the latest state.
-- Bursts: see `remedy.notify.digest`. Approvals and outcomes that need a person keep
-  their own messages.
+- Bursts: see `remedy.notify.digest`; new messages keep Slack's pace of about one a
+  second per channel across invocations (`remedy.notify.pace`). Approvals and outcomes
+  that need a person keep their own messages.
 - Slack failures never reach the remediation: the composite notifier swallows them. What
   could not be sent is marked ``attrs.slack_pending`` and put in the outbox
   (`remedy.notify.outbox`), which the next notification and a scheduled function re-send.
@@ -42,6 +43,7 @@ from remedy.model import Severity
 from remedy.notify.digest import PREFIX as DIGEST_PREFIX
 from remedy.notify.digest import Digests
 from remedy.notify.outbox import SlackOutbox
+from remedy.notify.pace import ChannelPace
 from remedy.notify.secrets import SecretError
 from remedy.notify.slack_message import SlackMessage, build_message, build_reminder, permalink
 from remedy.policy.accounts import Accounts
@@ -160,6 +162,7 @@ class SlackNotifier:
         *,
         digests: Digests | None = None,
         outbox: SlackOutbox | None = None,
+        pace: ChannelPace | None = None,
         outbox_interval: float = 30.0,
         outbox_batch: int = 25,
         outbox_seconds: float = math.inf,
@@ -171,6 +174,7 @@ class SlackNotifier:
         self._client_factory = None if isinstance(client, WebClient) else client
         self.digests = digests
         self.outbox = outbox
+        self.pace = pace
         self.outbox_interval = outbox_interval
         self.outbox_batch = outbox_batch
         self.outbox_seconds = outbox_seconds
@@ -252,6 +256,8 @@ class SlackNotifier:
             self._post(top, build_reminder(entry, info.name, note, original))
 
     def _post(self, channel: str, message: SlackMessage, **thread: Any) -> tuple[str, str]:
+        if self.pace is not None:
+            self.pace.wait(channel)
         response = self.client.chat_postMessage(
             channel=channel,
             text=message.text,
