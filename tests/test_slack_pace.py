@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import math
 import threading
 from collections import Counter
 from typing import Any
@@ -27,9 +29,11 @@ from notify_support import (
 )
 from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import State
+from remedy.notify.composite import SLACK_API_ENV, SlackOptions, build_notifier
 from remedy.notify.pace import PREFIX, ChannelPace, PaceConfig
 from remedy.notify.slack import SlackNotifier
 from remedy.policy.accounts import Accounts
+from remedy.settings import Settings
 
 __all__ = ["accounts", "atomic_dynamodb", "aws", "ledger", "slack"]
 
@@ -37,7 +41,7 @@ CHANNEL = "#sec-findings"
 
 
 class Clock:
-    """A shared clock that sleeping moves on, as time does."""
+    """A clock the test moves on; sleeps are recorded, not slept."""
 
     def __init__(self, now: float = 1_800_000_000.0) -> None:
         self.now = now
@@ -134,6 +138,72 @@ def test_a_channel_booked_past_max_wait_posts_unpaced_and_books_no_further(
     assert [paced.wait(CHANNEL) for _ in range(5)] == [0, 1, 2, 3, 0]
     assert next_at(ledger) == pytest.approx(clock.now + 4)
     assert clock.slept == [1, 2, 3]
+
+
+def test_an_overbooked_channel_costs_one_failed_write_per_post(ledger: Ledger) -> None:
+    clock = Clock()
+    paced = pace(ledger, clock, max_wait=2)
+    for _ in range(3):
+        paced.wait(CHANNEL)
+    counted = writes(ledger.client)
+    assert [paced.wait(CHANNEL) for _ in range(3)] == [0, 0, 0]
+    assert counted == Counter(ConditionalCheckFailedException=3)
+    assert next_at(ledger) == pytest.approx(clock.now + 3)
+
+
+def test_a_process_that_lost_the_idle_race_takes_the_next_slot(ledger: Ledger) -> None:
+    clock = Clock()
+    first, second = pace(ledger, clock), pace(ledger, clock)
+    assert first.wait(CHANNEL) == 0
+    clock.now += 1.5  # the channel is idle again; the other process posts first
+    assert second.wait(CHANNEL) == 0
+    counted = writes(ledger.client)
+    assert first.wait(CHANNEL) == pytest.approx(1.0)
+    assert counted == Counter(ConditionalCheckFailedException=1, ok=1)
+    assert next_at(ledger) == pytest.approx(clock.now + 2)
+
+
+@pytest.mark.parametrize(
+    ("gap", "max_wait"), [(0, 10), (-1, 10), (1, -1), (1, math.inf), (math.nan, 10)]
+)
+def test_a_pace_that_cannot_work_is_refused(gap: float, max_wait: float) -> None:
+    with pytest.raises(ValueError) as refused:
+        PaceConfig(gap=gap, max_wait=max_wait)
+    assert str(refused.value) == (
+        "Slack pace: gap must be a positive number of seconds and max_wait a finite one, "
+        f"not gap={gap!r}, max_wait={max_wait!r}"
+    )
+
+
+def test_the_findings_notifier_paces_and_the_ones_a_person_waits_on_do_not(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="remedy/slack",
+        SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s3cr3t-signing"}),
+    )["ARN"]
+    monkeypatch.setenv(SLACK_API_ENV, slack.url)
+    settings = dataclasses.replace(
+        Settings.from_env(), slack_secret_arn=arn, ledger_table=ledger.table
+    )
+    base = finding_from("macie-classification-credentials.json")
+    for n, options in enumerate([SlackOptions(pace_max_wait=None), SlackOptions()]):
+        notifier = build_notifier(
+            settings,
+            accounts,
+            ledger.store,
+            session=boto3.session.Session(region_name=REGION),
+            slack=options,
+        )
+        notifier.on_change(put_entry(ledger.store, dataclasses.replace(base, key=f"m-{n:032x}")))
+        assert notifier.failures == {}
+        booked = [
+            item["pk"]["S"]
+            for item in ledger.client.scan(TableName=ledger.table)["Items"]
+            if item["pk"]["S"].startswith(PREFIX)
+        ]
+        assert len(slack.messages()) == n + 1
+        assert booked == ([] if options.pace_max_wait is None else [PREFIX + "#payments-oncall"])
 
 
 def test_a_failed_write_posts_unpaced_with_a_warning(

@@ -29,7 +29,7 @@ def build(session: Any = None) -> tuple[ApprovalPage, CompositeNotifier]:
     from remedy.approvals.page import ApprovalPage
     from remedy.approvals.slack import lambda_hand_over
     from remedy.ledger.dynamodb import DynamoDBLedgerStore
-    from remedy.notify.composite import build_notifier
+    from remedy.notify.composite import SlackOptions, build_notifier
     from remedy.policy.organizations import load_resolved_policy
     from remedy.settings import Settings
 
@@ -37,7 +37,10 @@ def build(session: Any = None) -> tuple[ApprovalPage, CompositeNotifier]:
     session = session or boto3.session.Session()
     policy = load_resolved_policy(settings, session=session)
     store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb"))
-    notifier = build_notifier(settings, policy.accounts, store, session=session)
+    # A person waits on the page: no pacing sleep (`SlackOptions.pace_max_wait`).
+    notifier = build_notifier(
+        settings, policy.accounts, store, session=session, slack=SlackOptions(pace_max_wait=None)
+    )
     signer = LinkSigner(
         LinkKey(settings.link_secret_arn, client=session.client("secretsmanager")),
         base_url=settings.public_url,

@@ -67,7 +67,11 @@ def build(session: Any = None) -> Interactions:
             session=session,
             secrets=secrets,
             slack=SlackOptions(
-                timeout=2, rate_limit_retries=0, connection_retries=0, resend_owed=False
+                timeout=2,
+                rate_limit_retries=0,
+                connection_retries=0,
+                resend_owed=False,
+                pace_max_wait=None,
             ),
             aws_config=fast,
         ),

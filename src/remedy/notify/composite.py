@@ -30,7 +30,7 @@ from remedy.notify.base import Notifier
 from remedy.notify.digest import DigestConfig, Digests
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.owners import OwnersNotifier
-from remedy.notify.pace import ChannelPace
+from remedy.notify.pace import ChannelPace, PaceConfig
 from remedy.notify.secrets import SlackSecrets
 from remedy.notify.securityhub import SecurityHubFeedback
 from remedy.notify.slack import SLACK_API, SlackNotifier, current_client
@@ -107,6 +107,9 @@ class SlackOptions:
     outbox_batch: int = 25
     #: Seconds one re-send of the outbox may take before it leaves the rest for later.
     outbox_seconds: float = math.inf
+    #: Longest a post waits for its channel's slot (`remedy.notify.pace`); None: no pace,
+    #: for the functions a person waits on (a click, an approval page), which post rarely.
+    pace_max_wait: float | None = PaceConfig().max_wait
 
 
 def build_slack_notifier(
@@ -141,7 +144,13 @@ def build_slack_notifier(
         ),
         digests=Digests(dynamodb, settings.ledger_table, accounts, config),
         outbox=SlackOutbox(dynamodb, settings.ledger_table),
-        pace=ChannelPace(dynamodb, settings.ledger_table),
+        pace=(
+            None
+            if options.pace_max_wait is None
+            else ChannelPace(
+                dynamodb, settings.ledger_table, PaceConfig(max_wait=options.pace_max_wait)
+            )
+        ),
         outbox_interval=30.0 if options.resend_owed else math.inf,
         outbox_batch=options.outbox_batch,
         outbox_seconds=options.outbox_seconds,

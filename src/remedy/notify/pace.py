@@ -45,6 +45,13 @@ class PaceConfig:
     #: Longest an invocation waits for its slot; further ahead, Slack's 429 paces.
     max_wait: float = 10.0
 
+    def __post_init__(self) -> None:
+        if not (0 < self.gap < math.inf and 0 <= self.max_wait < math.inf):
+            raise ValueError(
+                f"Slack pace: gap must be a positive number of seconds and max_wait a "
+                f"finite one, not gap={self.gap!r}, max_wait={self.max_wait!r}"
+            )
+
 
 def _conditional_failed(exc: ClientError) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
@@ -89,43 +96,47 @@ class ChannelPace:
 
     def _claim(self, channel: str, now: float) -> float | None:
         """The time of the slot claimed, or None when the channel is booked past
-        ``max_wait`` (or other posters won both races)."""
-        tries = [self._when_busy, self._when_idle]
-        if self._ahead.get(channel, -math.inf) <= now:
-            tries.reverse()
-        for claim in tries:
-            slot = claim(channel, now)
-            if slot is not None:
-                return slot
-        return None
+        ``max_wait`` (or another poster won the second race too).
 
-    def _when_idle(self, channel: str, now: float) -> float | None:
-        new = self._write(
+        A failed condition returns the item as it was, so the second write, if any, is
+        the one that fits: at most two writes, one when this process guessed right."""
+        horizon = now + self.config.max_wait
+        if self._ahead.get(channel, -math.inf) > now:
+            slot, seen = self._when_busy(channel, now)
+            if slot is None and (seen is None or seen <= now):
+                slot, seen = self._when_idle(channel, now)
+        else:
+            slot, seen = self._when_idle(channel, now)
+            if slot is None and seen is not None and now < seen <= horizon:
+                slot, seen = self._when_busy(channel, now)
+        self._ahead[channel] = -math.inf if seen is None else seen
+        return slot
+
+    def _when_idle(self, channel: str, now: float) -> tuple[float | None, float | None]:
+        new, seen = self._write(
             channel,
             now,
             "SET next_at = :next",
             "attribute_not_exists(next_at) OR next_at <= :now",
             {":now": now, ":next": now + self.config.gap},
         )
-        self._ahead[channel] = math.inf if new is None else new
-        return None if new is None else now
+        return (None, seen) if new is None else (now, new)
 
-    def _when_busy(self, channel: str, now: float) -> float | None:
-        new = self._write(
+    def _when_busy(self, channel: str, now: float) -> tuple[float | None, float | None]:
+        new, seen = self._write(
             channel,
             now,
             "SET next_at = next_at + :gap",
             "next_at > :now AND next_at <= :horizon",
             {":now": now, ":gap": self.config.gap, ":horizon": now + self.config.max_wait},
         )
-        self._ahead[channel] = -math.inf if new is None else new
-        return None if new is None else new - self.config.gap
+        return (None, seen) if new is None else (new - self.config.gap, new)
 
     def _write(
         self, channel: str, now: float, update: str, condition: str, values: dict[str, float]
-    ) -> float | None:
-        """The item's new ``next_at`` after the conditional update, or None if the
-        condition did not hold."""
+    ) -> tuple[float | None, float | None]:
+        """``(new next_at, None)`` after the conditional update, or ``(None, next_at as
+        it is)`` when the condition did not hold (None for no item)."""
         try:
             response = self.db.update_item(
                 TableName=self.table,
@@ -138,9 +149,11 @@ class ChannelPace:
                     ":ttl": {"N": str(int(now) + KEEP_SECONDS)},
                 },
                 ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
-                return None
-            raise
-        return float(response["Attributes"]["next_at"]["N"])
+            if not _conditional_failed(exc):
+                raise
+            old = exc.response.get("Item", {}).get("next_at", {}).get("N")
+            return None, None if old is None else float(old)
+        return float(response["Attributes"]["next_at"]["N"]), None

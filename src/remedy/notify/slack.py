@@ -248,6 +248,7 @@ class SlackNotifier:
             self._post(
                 slack["channel"],
                 build_reminder(entry, info.name, note, None),
+                paced_as=top,
                 thread_ts=slack["ts"],
                 reply_broadcast=True,
             )
@@ -255,9 +256,13 @@ class SlackNotifier:
             original = permalink(slack["channel"], slack["ts"])
             self._post(top, build_reminder(entry, info.name, note, original))
 
-    def _post(self, channel: str, message: SlackMessage, **thread: Any) -> tuple[str, str]:
+    def _post(
+        self, channel: str, message: SlackMessage, paced_as: str | None = None, **thread: Any
+    ) -> tuple[str, str]:
+        """Post when `channel`'s pace allows; `paced_as` names it as accounts.yaml does
+        when `channel` is the id Slack answered with, so both share one pace."""
         if self.pace is not None:
-            self.pace.wait(channel)
+            self.pace.wait(paced_as or channel)
         response = self.client.chat_postMessage(
             channel=channel,
             text=message.text,
