@@ -1,7 +1,8 @@
 """A burst from an organisation: 10,000 findings from 300 member accounts in 3 regions.
 
 Every finding goes through the real findings entry point (`remedy.handlers.findings.handler`)
-the way Lambda delivers it: the events wait on an SQS queue (moto) and five "containers"
+the way Lambda delivers it: the events are fed to an SQS queue (moto), 300 ahead of the
+consumers (moto's SQS slows with every message it holds), and five "containers"
 (the template's ``MaximumConcurrency: 5``, each its own copy of the handler module, so its
 own pipeline, clients and notifier) take batches of 10, delete what the handler consumed
 and leave its batch item failures for redelivery, until the queue is empty. Slack is the
@@ -69,6 +70,7 @@ from interactions import fake_aws  # noqa: E402
 
 REGIONS = ("eu-west-1", "us-east-1", "ap-southeast-2")
 CHANNELS = 10  # team channels the accounts are spread over
+BACKLOG = 300  # events kept waiting on the queue (see `feed` in `run`)
 CORE_REGION = "eu-west-1"
 PERSONAL_TYPE = "SensitiveData:S3Object/Personal"
 PERSONAL_ASFF = "Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal"
@@ -338,18 +340,33 @@ def run(
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        for first in range(0, len(planned.events), 10):
-            sqs.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(n), "MessageBody": json.dumps(e)}
-                    for n, e in enumerate(planned.events[first : first + 10])
-                ],
-            )
+        errors: queue.Queue[BaseException] = queue.Queue()
+        fed = threading.Event()
+
+        def feed() -> None:
+            # moto's SQS looks at every message in the queue on each send and receive, so a
+            # queue holding all 10,000 at once costs quadratic time in moto alone. The
+            # events go in as the containers make room; the queue never runs dry.
+            client = boto3.client("sqs", region_name=CORE_REGION)
+            try:
+                for first in range(0, len(planned.events), 10):
+                    while _in_queue(client, queue_url) >= BACKLOG:
+                        time.sleep(0.05)
+                    client.send_message_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(n), "MessageBody": json.dumps(e)}
+                            for n, e in enumerate(planned.events[first : first + 10])
+                        ],
+                    )
+            except BaseException as error:  # reported by the main thread
+                errors.put(error)
+            finally:
+                fed.set()
+
         meter = MotoMeter()
         handler_cpu = [0.0] * containers
         invocations = [0] * containers
-        errors: queue.Queue[BaseException] = queue.Queue()
         context = aws.LambdaContext()
 
         def container(index: int) -> None:
@@ -366,7 +383,7 @@ def run(
                     got = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
                     messages = got.get("Messages", [])
                     if not messages:
-                        if not _in_queue(client, queue_url):
+                        if fed.is_set() and not _in_queue(client, queue_url):
                             return
                         time.sleep(0.5)  # others still hold messages: they may come back
                         continue
@@ -396,7 +413,8 @@ def run(
         log = scratch / f"handler-{size}.log"
         started = time.perf_counter()
         with meter.installed(), log.open("w") as out, redirect_stdout(out):
-            threads = [threading.Thread(target=container, args=(n,)) for n in range(containers)]
+            threads = [threading.Thread(target=feed)]
+            threads += [threading.Thread(target=container, args=(n,)) for n in range(containers)]
             for thread in threads:
                 thread.start()
             for thread in threads:
