@@ -233,6 +233,29 @@ class MotoMeter:
             BotocoreStubber.process_request = process  # type: ignore[method-assign]
 
 
+@contextmanager
+def pace_waits() -> Iterator[list[float]]:
+    """Seconds the Slack pace made the handler sleep (Lambda bills them): the sum of what
+    every `ChannelPace.wait` returned while installed."""
+    from remedy.notify.pace import ChannelPace
+
+    waited = [0.0]
+    lock = threading.Lock()
+    original = ChannelPace.wait
+
+    def wait(self: ChannelPace, channel: str) -> float:
+        slept = original(self, channel)
+        with lock:
+            waited[0] += slept
+        return slept
+
+    ChannelPace.wait = wait  # type: ignore[method-assign]
+    try:
+        yield waited
+    finally:
+        ChannelPace.wait = original  # type: ignore[method-assign]
+
+
 _SERVICES = ("s3", "dynamodb", "sts", "sns", "secretsmanager", "kms", "securityhub", "lambda")
 
 
@@ -412,7 +435,12 @@ def run(
 
         log = scratch / f"handler-{size}.log"
         started = time.perf_counter()
-        with meter.installed(), log.open("w") as out, redirect_stdout(out):
+        with (
+            meter.installed(),
+            pace_waits() as waited,
+            log.open("w") as out,
+            redirect_stdout(out),
+        ):
             threads = [threading.Thread(target=feed)]
             threads += [threading.Thread(target=container, args=(n,)) for n in range(containers)]
             for thread in threads:
@@ -437,6 +465,7 @@ def run(
             "calls_by_service": dict(meter.calls.most_common()),
             **slack_figures,
             "owed": owed,
+            "pace_wait_s": waited[0] / len(planned.events),
             "outbox_runs": outbox_runs,
             "log": str(log),
             "quarantined": sum(1 for f in planned.findings if f[0] == "quarantine"),
@@ -596,7 +625,8 @@ def main() -> int:
                 f"{result['post_mean_per_channel']:.2f}/s), {result['rate_limited']} answered "
                 f"429; with updates peak {result['peak_per_channel']} (mean "
                 f"{result['mean_per_channel']:.2f}/s); owed after the burst "
-                f"{result['owed']}, sent by {result['outbox_runs']} outbox runs"
+                f"{result['owed']}, sent by {result['outbox_runs']} outbox runs; pace waits "
+                f"{result['pace_wait_s'] * 1e3:.1f} ms per finding"
             )
             print(
                 f"       AWS: {result['aws_calls']:.2f} calls per finding "
@@ -609,7 +639,7 @@ def main() -> int:
             small, large = results[0], results[-1]
             factor = large["events"] / small["events"]
             print(f"growth x{factor:.0f} in findings:")
-            for name in ("messages", "slack_calls", "aws_calls", "cpu_ms"):
+            for name in ("messages", "slack_calls", "aws_calls", "cpu_ms", "pace_wait_s"):
                 ratio = large[name] / small[name] if small[name] else float("inf")
                 print(
                     f"       per finding {name}: x{ratio:.2f} "
@@ -627,6 +657,7 @@ def main() -> int:
                 k: v / largest["events"] for k, v in largest["calls_by_service"].items()
             },
             "slack_calls_per_event": largest["slack_calls"],
+            "pace_wait_seconds_per_event": largest["pace_wait_s"],
             "quarantined_per_event": largest["quarantined"] / largest["events"],
         }
         args.save.write_text(json.dumps(usage, indent=2) + "\n", encoding="utf-8")

@@ -66,6 +66,8 @@ def per_event_cost(usage: dict[str, Any], prices: dict[str, float]) -> dict[str,
         usage["handler_cpu_ms_per_event"] / 1000
         + aws_calls * AWS_CALL_SECONDS
         + usage["slack_calls_per_event"] * SLACK_CALL_SECONDS
+        # Sleeping for a channel's Slack pace (`remedy.notify.pace`), as the burst measured.
+        + usage.get("pace_wait_seconds_per_event", 0.0)
     )
     invocations = usage["invocations_per_event"]
     sns = calls.get("sns", 0.0)
