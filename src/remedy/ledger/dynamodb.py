@@ -55,7 +55,12 @@ Clock = Callable[[], datetime]
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
-_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def condition_failed(error: ClientError) -> bool:
+    """Whether `error` is a conditional write whose condition did not hold (the loser of
+    a race, or a state that moved on), as opposed to a failure to report."""
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def utc_now() -> datetime:
@@ -172,7 +177,7 @@ class DynamoDBLedgerStore(LedgerStore):
         )
 
     def _conflict(self, error: ClientError, key: str, expected: Iterable[State]) -> Conflict | None:
-        if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+        if not condition_failed(error):
             return None
         old = error.response.get("Item")
         return Conflict(key, expected, State(old["state"]["S"]) if old else None)
@@ -229,7 +234,7 @@ class DynamoDBLedgerStore(LedgerStore):
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+            if not condition_failed(error):
                 raise
             old = error.response.get("Item")
             # ALL_OLD is always there on a failed attribute_not_exists; read if a store

@@ -45,6 +45,7 @@ from slack_sdk.models.blocks import (
 )
 
 from remedy.ledger.base import Entry
+from remedy.ledger.dynamodb import condition_failed
 from remedy.model import Severity
 from remedy.notify.facts import facts_of
 from remedy.notify.slack_message import MAX_SECTION_TEXT, SlackMessage, escape, fit
@@ -81,10 +82,6 @@ class Window:
     pk: str
     channel: str
     start: int
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class Digests:
@@ -153,7 +150,7 @@ class Digests:
                 )
                 return None
             except ClientError as exc:
-                if not _conditional_failed(exc):
+                if not condition_failed(exc):
                     raise
                 self._full.add(window.pk)
         finding = entry.finding
@@ -347,7 +344,7 @@ class Digests:
                 },
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         deadline = now + self.config.max_hold_seconds
@@ -402,7 +399,7 @@ class Digests:
                 },
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise
         else:
             return True
@@ -415,7 +412,7 @@ class Digests:
                 ExpressionAttributeValues={":now": {"N": str(self.clock())}, ":me": {"S": owner}},
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return None
@@ -432,5 +429,5 @@ class Digests:
                 ExpressionAttributeValues={":me": {"S": owner}},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 log.warning("digest %s: could not free the lease: %s", window_pk, exc)

@@ -31,6 +31,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from remedy.ledger.dynamodb import condition_failed
+
 log = logging.getLogger(__name__)
 
 PREFIX = "slack#pace#"
@@ -51,10 +53,6 @@ class PaceConfig:
                 f"Slack pace: gap must be a positive number of seconds and max_wait a "
                 f"finite one, not gap={self.gap!r}, max_wait={self.max_wait!r}"
             )
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class ChannelPace:
@@ -152,7 +150,7 @@ class ChannelPace:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise
             old = exc.response.get("Item", {}).get("next_at", {}).get("N")
             return None, None if old is None else float(old)
