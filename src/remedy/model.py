@@ -52,6 +52,15 @@ class ResourceKind(StrEnum):
     IAM_POLICY = "iam-policy"
     INTERNET_GATEWAY = "internet-gateway"
     EC2_INSTANCE = "ec2-instance"
+    #: A long-term IAM access key: ``id`` is the key id, ``name`` the user it belongs to.
+    IAM_ACCESS_KEY = "iam-access-key"
+    IAM_USER = "iam-user"
+    IAM_ROLE = "iam-role"
+    LAMBDA_FUNCTION = "lambda-function"
+    SQS_QUEUE = "sqs-queue"
+    EKS_CLUSTER = "eks-cluster"
+    ECS_CLUSTER = "ecs-cluster"
+    RDS_DB_INSTANCE = "rds-db-instance"
     OTHER = "other"
 
 
@@ -93,12 +102,14 @@ class Resource:
     """One affected resource. Fields that do not apply to the kind stay None.
 
     ``type`` keeps the source's own type name (``AwsS3Object``, ``AwsEc2Instance``) so
-    resources of kinds remedy does not act on are still shown faithfully.
+    resources of kinds remedy does not act on are still shown faithfully. ``id`` is the
+    resource's ARN wherever one exists; ``name`` its bare id (``i-0abc…``, a function name).
     """
 
     kind: ResourceKind
     id: str
     type: str = ""
+    name: str | None = None
     region: str | None = None
     bucket: str | None = None
     key: str | None = None
@@ -109,7 +120,7 @@ class Resource:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind.value, "id": self.id, "type": self.type}
-        for name in ("region", "bucket", "key", "version_id", "etag", "size"):
+        for name in ("name", "region", "bucket", "key", "version_id", "etag", "size"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -124,6 +135,7 @@ class Resource:
             kind=ResourceKind(data["kind"]),
             id=data["id"],
             type=data.get("type", ""),
+            name=data.get("name"),
             region=data.get("region"),
             bucket=data.get("bucket"),
             key=data.get("key"),
