@@ -90,6 +90,46 @@ CONFORMANCE_DECISIONS: dict[str, list[tuple[str, str, str, str]]] = {
     "securityhub-securityhub-control-nist-cloudtrail2.json": [
         ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
     ],
+    # GuardDuty's LOW and MEDIUM findings are below the shipped rules' HIGH.
+    "guardduty-ec2-canary-integtest.json": [
+        ("123456789012", "MEDIUM", "ignore", "ignore-guardduty-below-high")
+    ],
+    "guardduty-ec2-recon-portprobeunprotectedport.json": [
+        ("012345678910", "LOW", "ignore", "ignore-guardduty-below-high")
+    ],
+    "guardduty-s3-pentest-parrotlinux.json": [
+        ("123456789012", "MEDIUM", "ignore", "ignore-guardduty-below-high")
+    ],
+    # Personal data, Low, not public: an owner approves.
+    "macie-sensitive-siemplify-personal-key-with-space.json": [
+        ("582302349248", "LOW", "approve", "approve-personal-data")
+    ],
+    # FAILED, but INFORMATIONAL as published: below the minimum severity.
+    "securityhub-securityhub-control-fsbp-ec27-account-failed.json": [
+        ("111111111111", "INFORMATIONAL", "ignore", "builtin:min-severity")
+    ],
+    "securityhub-securityhub-control-fsbp-s32-passed.json": [
+        ("111111111111", "INFORMATIONAL", "ignore", "builtin:passed")
+    ],
+    # Security Hub's exposure analysis (securityhub-risk) at CRITICAL: told, not acted on.
+    "securityhub-v2-exposure-lambda.json": [
+        ("123456789012", "CRITICAL", "notify", "notify-securityhub-high")
+    ],
+    "securityhub-v2-inspector-lambda-cve.json": [
+        ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
+    "securityhub-v2-securityhub-control-iam1-pass.json": [
+        ("123456789012", "INFORMATIONAL", "ignore", "builtin:passed")
+    ],
+    "securityhub-v2-securityhub-control-redshift3-account-pass.json": [
+        ("123456789012", "INFORMATIONAL", "ignore", "builtin:passed")
+    ],
+    "securityhub-v2-securityhub-control-sqs1-fail.json": [
+        ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
+    "securityhub-v2-securityhub-control-ssm1-ec2-fail.json": [
+        ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+    ],
 }
 
 CROSS_ACCOUNT = "securityhub-custom-custodian-lambda-crossaccount-customaction.json"

@@ -38,6 +38,18 @@ COVERED = {
     "cloudtrail-s3-putbucketpolicy-public.json",
     "cloudtrail-s3-putbucketacl.json",
     "cloudtrail-ec2-attachinternetgateway.json",
+    "macie-sensitive-siemplify-personal-key-with-space.json",
+    "securityhub-securityhub-control-fsbp-s32-passed.json",
+    "securityhub-securityhub-control-fsbp-ec27-account-failed.json",
+    "securityhub-v2-exposure-lambda.json",
+    "securityhub-v2-inspector-lambda-cve.json",
+    "securityhub-v2-securityhub-control-iam1-pass.json",
+    "securityhub-v2-securityhub-control-redshift3-account-pass.json",
+    "securityhub-v2-securityhub-control-sqs1-fail.json",
+    "securityhub-v2-securityhub-control-ssm1-ec2-fail.json",
+    "guardduty-ec2-recon-portprobeunprotectedport.json",
+    "guardduty-s3-pentest-parrotlinux.json",
+    "guardduty-ec2-canary-integtest.json",
 }
 
 MULTIPLE_DETECTIONS = (
@@ -540,3 +552,209 @@ def test_cloudtrail_attach_internet_gateway() -> None:
     assert f.parameters == {"internet_gateway_id": "igw-1", "vpc_id": "vpc-1"}
     assert f.severity is Severity.MEDIUM
     assert f.error_code is None
+
+
+# --- Published in the second round (issue 17) --------------------------------------------
+
+
+def test_macie_siemplify_boto3_timestamps_and_key_with_space() -> None:
+    f = one("macie-sensitive-siemplify-personal-key-with-space.json")
+    assert (f.account, f.region) == ("582302349248", "us-east-1")
+    assert f.id == "4e958e42874e5e24ae7e92257cf2783e"
+    assert (f.category, f.type) == ("CLASSIFICATION", "SensitiveData:S3Object/Personal")
+    assert f.severity is Severity.LOW
+    obj, bucket = f.resources
+    assert (obj.bucket, obj.key, obj.size) == ("testsiemplify2", "Full name.xlsx", 8651)
+    assert obj.etag == "2a1b18df586e9e4afc13fe0cb2473160"
+    # trap: versionId "" is no version
+    assert obj.version_id is None
+    assert bucket.id == "arn:aws:s3:::testsiemplify2"
+    assert f.detections == (Detection("PERSONAL_INFORMATION", "NAME", 1),)
+    # trap: boto3's timestamps (a space, an offset) are read, kept as given
+    assert f.created_at == f.updated_at == "2020-10-26 13:47:03.127000+00:00"
+    assert f.record_state is None
+
+
+def test_securityhub_fsbp_s32_passed_control_from_product_fields() -> None:
+    f = one("securityhub-securityhub-control-fsbp-s32-passed.json")
+    assert (f.account, f.region) == ("111111111111", "us-east-1")
+    assert f.id == (
+        "arn:aws:securityhub:us-east-1:111111111111:subscription/"
+        "aws-foundational-security-best-practices/v/1.0.0/S3.2/finding/"
+        "ef33c951-94b7-4d92-acd2-99c2a3e3a78a"
+    )
+    assert (f.product, f.product_arn) == (
+        "Security Hub",
+        "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+    )
+    assert f.type == "Effects/Data Exposure/AWS-Foundational-Security-Best-Practices"
+    assert f.severity is Severity.INFORMATIONAL
+    # no SecurityControlId: the control id comes from ProductFields.ControlId
+    assert f.parameters["control_id"] == "S3.2"
+    assert f.compliance_status == "PASSED"
+    # trap: Workflow.Status RESOLVED wins over the older WorkflowState NEW
+    assert (f.workflow_status, f.record_state) == ("RESOLVED", "ACTIVE")
+    (bucket,) = f.resources
+    assert (bucket.kind, bucket.bucket, bucket.region) == (
+        ResourceKind.S3_BUCKET,
+        "so0111-aws-cloudtrail-111111111111",
+        "us-east-1",
+    )
+    assert f.title == "S3.2 S3 buckets should prohibit public read access"
+    assert f.created_at == f.updated_at == "2021-07-22T15:22:40.888Z"
+
+
+def test_securityhub_fsbp_ec27_failed_account_resource_and_foreign_envelope() -> None:
+    raw = event("securityhub-securityhub-control-fsbp-ec27-account-failed.json")
+    (f,) = normalise(raw)
+    assert (f.account, f.envelope_account) == ("111111111111", "111111111111")
+    # no F.Region: the resource's
+    assert f.region == "us-east-1"
+    # trap: the envelope belongs to another finding (CIS 1.3); the facts come from F
+    assert f.id.endswith("EC2.7/finding/0003b335-cf3f-4f93-a025-6b1a7baced06")
+    assert "cis-aws-foundations-benchmark" in raw["resources"][0]
+    assert f.product == "Security Hub"
+    assert f.parameters["control_id"] == "EC2.7"
+    assert f.title == "EC2.7 EBS default encryption should be enabled"
+    # trap: FAILED, yet INFORMATIONAL
+    assert (f.compliance_status, f.severity) == ("FAILED", Severity.INFORMATIONAL)
+    assert (f.workflow_status, f.record_state) == ("NEW", "ACTIVE")
+    (account,) = f.resources
+    # trap: the resource is the account, its id not an ARN
+    assert (account.kind, account.type, account.id) == (
+        ResourceKind.OTHER,
+        "AwsAccount",
+        "AWS::::Account:111111111111",
+    )
+    assert f.created_at == "2021-02-17T14:56:09.063Z"
+
+
+def test_ocsf_exposure_lambda() -> None:
+    f = one("securityhub-v2-exposure-lambda.json")
+    assert f.source is Source.SECURITYHUB
+    assert (f.account, f.region) == ("123456789012", "us-east-1")
+    assert f.id == (
+        "arn:aws:securityhub:us-east-1:123456789012:risk:"
+        "1234f781c7ae7507f01e2fb460f15ca8fe7f9c95e257698a092cb74a4ea84a42"
+    )
+    assert f.type == "Exposure/Potential Impact/Resource Hijacking"
+    assert f.severity is Severity.CRITICAL
+    assert f.workflow_status == "NEW"
+    assert f.compliance_status is None
+    # trap: the related events' products and controls are not this finding's
+    assert f.product_arn == "arn:aws:securityhub:us-east-1::productv2/aws/securityhub-risk"
+    assert "control_id" not in f.parameters
+    assert f.title.startswith("Publicly invocable Lambda function executed outside of VPC")
+    # trap: "finding.info.modified_time_dt" is not modified_time_dt
+    assert f.updated_at is None
+    assert f.created_at == "2024-11-15T21:39:26.337224100Z"
+
+
+def test_ocsf_inspector_lambda_cve() -> None:
+    f = one("securityhub-v2-inspector-lambda-cve.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-2")
+    assert f.id == (
+        "arn:aws:inspector2:us-east-2:123456789012:finding/2123456789abcdefabcdef12345679"
+    )
+    assert (f.product, f.product_arn) == (
+        "Inspector",
+        "arn:aws:securityhub:us-east-2::productv2/aws/inspector",
+    )
+    assert f.type == "Software and Configuration Checks/Vulnerabilities/CVE"
+    assert f.title == "CVE-2025-47906 - go/stdlib"
+    assert (f.severity, f.workflow_status, f.compliance_status) == (
+        Severity.MEDIUM,
+        "NEW",
+        None,
+    )
+    assert f.updated_at == "2025-09-23T21:19:28.239Z"
+
+
+def test_ocsf_iam1_pass() -> None:
+    f = one("securityhub-v2-securityhub-control-iam1-pass.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-2")
+    assert f.id.endswith("security-control/IAM.1/finding/11233211-1234-efab-abcd-701234567892")
+    assert f.product == "Security Hub"
+    assert f.type == "Software and Configuration Checks/Industry and Regulatory Standards"
+    assert f.title == 'IAM policies should not allow full "*" administrative privileges'
+    assert (f.severity, f.workflow_status) == (Severity.INFORMATIONAL, "RESOLVED")
+    assert (f.parameters["control_id"], f.compliance_status) == ("IAM.1", "PASSED")
+    assert f.updated_at == "2025-09-19T09:19:18.940Z"
+
+
+def test_ocsf_redshift3_pass_on_the_account() -> None:
+    f = one("securityhub-v2-securityhub-control-redshift3-account-pass.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-2")
+    assert f.id.endswith("security-control/Redshift.3/finding/c3abcd12-3456-7890-abdf-c2123456abcd")
+    assert (f.severity, f.workflow_status) == (Severity.INFORMATIONAL, "RESOLVED")
+    assert (f.parameters["control_id"], f.compliance_status) == ("Redshift.3", "PASSED")
+    # trap: the resource is the account itself, no Redshift cluster
+    (account,) = f.resources
+    assert (account.kind, account.type, account.id) == (
+        ResourceKind.OTHER,
+        "AWS::::Account",
+        "123456789012",
+    )
+    assert f.created_at == "2024-09-11T23:08:40.044Z"
+    assert f.updated_at == "2025-09-26T11:34:42.714Z"
+
+
+def test_ocsf_sqs1_fail() -> None:
+    f = one("securityhub-v2-securityhub-control-sqs1-fail.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-2")
+    # trap: a 13-character last group; the id is kept as it is
+    assert f.id.endswith("SQS.1/finding/7dabcdef-1234-8912-5678-5012345678904")
+    assert f.title == "Amazon SQS queues should be encrypted at rest"
+    assert (f.severity, f.workflow_status) == (Severity.MEDIUM, "NEW")
+    assert (f.parameters["control_id"], f.compliance_status) == ("SQS.1", "FAILED")
+    assert f.updated_at == "2025-09-19T09:17:27.903Z"
+
+
+def test_ocsf_ssm1_fail() -> None:
+    f = one("securityhub-v2-securityhub-control-ssm1-ec2-fail.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-2")
+    assert f.id.endswith("SSM.1/finding/cabc123e-1235-ef12-abcd-6123456abcd1")
+    assert f.title == "EC2 instances should be managed by AWS Systems Manager"
+    assert (f.severity, f.workflow_status) == (Severity.MEDIUM, "NEW")
+    assert (f.parameters["control_id"], f.compliance_status) == ("SSM.1", "FAILED")
+    assert f.updated_at == "2025-09-26T08:27:00.981Z"
+
+
+def test_guardduty_recon_port_probe() -> None:
+    f = one("guardduty-ec2-recon-portprobeunprotectedport.json")
+    assert f.source is Source.GUARDDUTY
+    # trap: an account starting with 0 stays a 12-character string
+    assert (f.account, f.region) == ("012345678910", "us-east-1")
+    assert f.id == "38af75470eced5f1c6e4ee9895961baa"
+    assert f.product_arn == (
+        "arn:aws:guardduty:us-east-1:012345678910:detector/aaaf7420746be13be119afd94e417684/"
+        "finding/38af75470eced5f1c6e4ee9895961baa"
+    )
+    assert f.type == "Recon:EC2/PortProbeUnprotectedPort"
+    assert f.severity is Severity.LOW
+    assert f.title == "Unprotected port in EC2 Instance i-0d6c314027f74dc82 is being probed."
+    # trap: "+0000" without a colon, kept as given
+    assert f.created_at == f.updated_at == "2017-11-01T21:31:05.542+0000"
+
+
+def test_guardduty_s3_pentest_sample() -> None:
+    f = one("guardduty-s3-pentest-parrotlinux.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-1")
+    assert f.id == "2cbf285e52a6e74ff96f4cb3cf93296d"
+    assert f.type == "PenTest:S3/ParrotLinux"
+    assert f.severity is Severity.MEDIUM
+    # trap: the bucket of s3BucketDetails, not the one the action names
+    bucket = next(r for r in f.resources if r.kind is ResourceKind.S3_BUCKET)
+    assert (bucket.bucket, bucket.id) == ("bucketName", "arn:aws:s3:::bucketName")
+    assert all(r.bucket != "GeneratedFindingS3Bucket" for r in f.resources)
+    assert f.created_at == "2022-01-13T00:00:47.437Z"
+
+
+def test_guardduty_canary_unknown_threat_purpose() -> None:
+    f = one("guardduty-ec2-canary-integtest.json")
+    assert (f.account, f.region) == ("123456789012", "us-east-1")
+    assert f.id == "16afba5c5c43e07c9e3e5e2e544e95df"
+    # trap: an undocumented threat purpose reads
+    assert f.type == f.title == "Canary:EC2/Stateless.IntegTest"
+    assert f.severity is Severity.MEDIUM
+    assert f.created_at == "2017-10-31T23:16:23.824Z"
