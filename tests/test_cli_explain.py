@@ -605,3 +605,29 @@ def test_one_bad_finding_of_an_aggregated_event_is_reported_alone(tmp_path: Path
     assert entry["rejected"] == [{"index": 3, "path": path, "error": message}]
     assert entry["error"] == f"{file}: 1 of 4 findings cannot be read: {path}: {message}"
     assert result.stderr == f"remedy explain: {file}: {path}: {message}\n"
+
+
+def test_one_bad_ocsf_finding_is_reported_alone(tmp_path: Path) -> None:
+    """Issue 18.10: the new Security Hub's events are read finding by finding too."""
+    event = json.loads(
+        (EVENTS / "securityhub-v2-control-s3.8-block-public-access.json").read_text()
+    )
+    partner = json.loads(json.dumps(event["detail"]["findings"][0]))
+    partner["cloud"]["account"]["uid"] = "444444444444"
+    partner["resources"] = [{"type": "AWS::S3::Object", "uid": "partner-exports/2024/q3.csv"}]
+    event["detail"]["findings"].append(partner)
+    file = tmp_path / "aggregated-ocsf.json"
+    file.write_text(json.dumps(event), encoding="utf-8")
+
+    result = run("explain", str(file))
+
+    assert result.returncode == 2
+    (entry,) = json.loads(result.stdout)["events"]
+    assert [f["account"] for f in entry["findings"]] == ["222222222222"]
+    path = "detail.findings[1].resources[0].uid"
+    message = (
+        "an S3 object named by its key alone needs its bucket: an S3 object ARN in uid or "
+        "uid_alt, or exactly one AWS::S3::Bucket resource in the finding (found none)"
+    )
+    assert entry["rejected"] == [{"index": 1, "path": path, "error": message}]
+    assert result.stderr == f"remedy explain: {file}: {path}: {message}\n"

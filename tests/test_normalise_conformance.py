@@ -315,7 +315,10 @@ def test_securityhub_guardduty_malformed_arns() -> None:
     assert f.severity is Severity.MEDIUM
     (instance,) = f.resources
     assert instance.kind is ResourceKind.EC2_INSTANCE
-    assert instance.id == "i-0c10c2c7863d1a356"
+    # The ARN as AWS defines it (the typo mended), the bare id as its name.
+    assert instance.id == "arn:aws:ec2:us-east-1:193043430472:instance/i-0c10c2c7863d1a356"
+    assert instance.name == "i-0c10c2c7863d1a356"
+    assert instance.details == {"tags": {"Name": "kubectl"}}
     assert instance.type == "AwsEc2Instance"
     assert instance.region == "us-east-1"
     assert f.updated_at == "2020-09-30T12:14:00.206Z"
@@ -335,7 +338,8 @@ def test_securityhub_inspector_account_is_not_the_resource_arns() -> None:
     )
     assert f.severity is Severity.MEDIUM
     (instance,) = f.resources
-    assert instance.id == "i-0c10c2c7863d1a356"
+    assert instance.id == "arn:aws:ec2:us-east-1:193043430472:instance/i-0c10c2c7863d1a356"
+    assert instance.name == "i-0c10c2c7863d1a356"
 
 
 def test_securityhub_access_analyzer_region_from_product_arn() -> None:
@@ -371,12 +375,19 @@ def test_securityhub_custom_action_guardduty_console_login() -> None:
     assert f.type == "Unusual Behaviors/User/UnauthorizedAccess:IAMUser-ConsoleLogin"
     # trap: no Severity.Label; Normalized 50 agrees with the ProductFields label MEDIUM
     assert f.severity is Severity.MEDIUM
-    (key,) = f.resources
-    # trap: a literal "null" inside the id is kept as it is
-    assert (key.kind, key.type, key.id) == (
+    key, user = f.resources
+    # trap: a literal "null" inside the id is kept as it is, and names no key to act on
+    assert (key.kind, key.type, key.id, key.name) == (
         ResourceKind.OTHER,
         "AwsIamAccessKey",
         "AWS::IAM::AccessKey:null",
+        "kapil",
+    )
+    # the user it belongs to is known
+    assert (user.kind, user.id, user.name) == (
+        ResourceKind.IAM_USER,
+        "arn:aws:iam::644160558196:user/kapil",
+        "kapil",
     )
     # the custom-action ARN in env.resources is not a finding id
     assert f.id.startswith("arn:aws:guardduty:us-east-1:644160558196:detector/")
@@ -648,6 +659,14 @@ def test_ocsf_exposure_lambda() -> None:
     # trap: "finding.info.modified_time_dt" is not modified_time_dt
     assert f.updated_at is None
     assert f.created_at == "2024-11-15T21:39:26.337224100Z"
+    # A Lambda function, named by its ARN (no "function:" segment in this one)
+    (function,) = f.resources
+    assert (function.kind, function.type, function.id, function.name) == (
+        ResourceKind.LAMBDA_FUNCTION,
+        "AwsLambdaFunction",
+        "arn:aws:lambda:us-east-1:123456789012:application-function",
+        None,
+    )
 
 
 def test_ocsf_inspector_lambda_cve() -> None:
@@ -668,6 +687,14 @@ def test_ocsf_inspector_lambda_cve() -> None:
         None,
     )
     assert f.updated_at == "2025-09-23T21:19:28.239Z"
+    # trap: uid is the function name, uid_alt the ARN
+    (function,) = f.resources
+    assert (function.kind, function.id, function.name, function.region) == (
+        ResourceKind.LAMBDA_FUNCTION,
+        "arn:aws:lambda:us-east-2:123456789012:function:cloudtrail-test-ab-LambdaFunction-jVHJUsdbdkj6",
+        "cloudtrail-test-ab-LambdaFunction-jVHJUsdbdkj6",
+        "us-east-2",
+    )
 
 
 def test_ocsf_iam1_pass() -> None:
@@ -680,6 +707,13 @@ def test_ocsf_iam1_pass() -> None:
     assert (f.severity, f.workflow_status) == (Severity.INFORMATIONAL, "RESOLVED")
     assert (f.parameters["control_id"], f.compliance_status) == ("IAM.1", "PASSED")
     assert f.updated_at == "2025-09-19T09:19:18.940Z"
+    # trap: uid is the policy id; the ARN (uid_alt) is what iam-policy-guard acts on
+    (policy,) = f.resources
+    assert (policy.kind, policy.id, policy.name) == (
+        ResourceKind.IAM_POLICY,
+        "arn:aws:iam::123456789012:policy/service-role/Amazon_EventBridge_Invoke_Sqs_1412345678",
+        "AJKSDBVKJJKVBJDSVBWKURGBFWK",
+    )
 
 
 def test_ocsf_redshift3_pass_on_the_account() -> None:
@@ -708,6 +742,13 @@ def test_ocsf_sqs1_fail() -> None:
     assert (f.severity, f.workflow_status) == (Severity.MEDIUM, "NEW")
     assert (f.parameters["control_id"], f.compliance_status) == ("SQS.1", "FAILED")
     assert f.updated_at == "2025-09-19T09:17:27.903Z"
+    # trap: uid is the queue URL, uid_alt the ARN
+    (queue,) = f.resources
+    assert (queue.kind, queue.id, queue.name) == (
+        ResourceKind.SQS_QUEUE,
+        "arn:aws:sqs:us-east-2:123456789012:securityhubfinding",
+        "https://sqs.us-east-2.amazonaws.com/123456789012/securityhubfinding",
+    )
 
 
 def test_ocsf_ssm1_fail() -> None:
@@ -718,6 +759,16 @@ def test_ocsf_ssm1_fail() -> None:
     assert (f.severity, f.workflow_status) == (Severity.MEDIUM, "NEW")
     assert (f.parameters["control_id"], f.compliance_status) == ("SSM.1", "FAILED")
     assert f.updated_at == "2025-09-26T08:27:00.981Z"
+    # trap: uid is the instance id, uid_alt the ARN
+    (instance,) = f.resources
+    assert (instance.kind, instance.id, instance.name, instance.region) == (
+        ResourceKind.EC2_INSTANCE,
+        "arn:aws:ec2:us-east-2:123456789012:instance/i-abcd1235cdef1234",
+        "i-abcd1235cdef1234",
+        "us-east-2",
+    )
+    assert len(instance.details["tags"]) == 10
+    assert instance.details["tags"]["eks:cluster-name"] == "demo_prod"
 
 
 def test_guardduty_recon_port_probe() -> None:
@@ -735,6 +786,22 @@ def test_guardduty_recon_port_probe() -> None:
     assert f.title == "Unprotected port in EC2 Instance i-0d6c314027f74dc82 is being probed."
     # trap: "+0000" without a colon, kept as given
     assert f.created_at == f.updated_at == "2017-11-01T21:31:05.542+0000"
+    (instance,) = f.resources
+    assert (instance.kind, instance.id, instance.name) == (
+        ResourceKind.EC2_INSTANCE,
+        "arn:aws:ec2:us-east-1:012345678910:instance/i-0d6c314027f74dc82",
+        "i-0d6c314027f74dc82",
+    )
+    (interface,) = instance.details["network_interfaces"]
+    assert (interface["vpc_id"], interface["subnet_id"], interface["security_groups"]) == (
+        "vpc-c9c4f0ae",
+        "subnet-1637825f",
+        ["sg-67e3bb1d"],
+    )
+    assert instance.details["iam_instance_profile_arn"] == (
+        "arn:aws:iam::012345678910:instance-profile/nodes.k8s.travellogic.info"
+    )
+    assert len(instance.details["tags"]) == 4
 
 
 def test_guardduty_s3_pentest_sample() -> None:
@@ -747,6 +814,11 @@ def test_guardduty_s3_pentest_sample() -> None:
     bucket = next(r for r in f.resources if r.kind is ResourceKind.S3_BUCKET)
     assert (bucket.bucket, bucket.id) == ("bucketName", "arn:aws:s3:::bucketName")
     assert all(r.bucket != "GeneratedFindingS3Bucket" for r in f.resources)
+    # the credentials involved, and (trap) not the instanceDetails of an S3Bucket finding
+    assert [(r.kind, r.id) for r in f.resources[1:]] == [
+        (ResourceKind.IAM_ACCESS_KEY, "GeneratedFindingAccessKeyId"),
+        (ResourceKind.IAM_USER, "arn:aws:iam::123456789012:user/GeneratedFindingUserName"),
+    ]
     assert f.created_at == "2022-01-13T00:00:47.437Z"
 
 
@@ -758,3 +830,8 @@ def test_guardduty_canary_unknown_threat_purpose() -> None:
     assert f.type == f.title == "Canary:EC2/Stateless.IntegTest"
     assert f.severity is Severity.MEDIUM
     assert f.created_at == "2017-10-31T23:16:23.824Z"
+    (instance,) = f.resources
+    assert (instance.name, instance.details["tags"]) == (
+        "i-05746eb48123455e0",
+        {"Name": "ssh-22-open"},
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import EVENTS, load_json
-from remedy.errors import InvalidEvent
+from remedy.errors import InvalidEvent, PartlyInvalid
 from remedy.model import Finding, ResourceKind, Severity, Source
 from remedy.normalise import normalise
 from remedy.normalise.keys import asff_key
@@ -54,7 +54,8 @@ def test_control_finding_from_the_administrator_account() -> None:
         "AWS::S3::Bucket",
     )
     assert f.product_arn == "arn:aws:securityhub:eu-west-1::productv2/aws/securityhub"
-    assert f.key == asff_key(f.product_arn, f.id)
+    # Keyed as its ASFF copy would be (product/, not productv2/).
+    assert f.key == asff_key("arn:aws:securityhub:eu-west-1::product/aws/securityhub", f.id)
 
 
 def test_the_same_macie_finding_natively_through_cspm_and_through_ocsf_has_one_key() -> None:
@@ -215,13 +216,13 @@ def test_resource_of_another_account_is_never_acted_on() -> None:
                 "uid": "arn:aws:ec2:eu-west-1:222222222222:instance/i-0abc",
             },
             ResourceKind.EC2_INSTANCE,
-            "i-0abc",
+            "arn:aws:ec2:eu-west-1:222222222222:instance/i-0abc",
         ),
         ({"type": "AWS::Lambda::Function", "uid": "fn"}, ResourceKind.OTHER, "fn"),
         (
             {"type": "AWS::S3::Bucket", "uid": "plain-bucket-name"},
             ResourceKind.S3_BUCKET,
-            "plain-bucket-name",
+            "arn:aws:s3:::plain-bucket-name",
         ),
     ],
 )
@@ -243,3 +244,39 @@ def test_no_types_falls_back_to_the_class_name() -> None:
         "detail.findings[0].finding_info.types: "
         "missing, expected a type in finding_info.types or class_name"
     )
+
+
+# --- one bad finding among good ones (issue 18.10) -----------------------------------------
+
+
+def test_a_bad_finding_beside_good_ones_is_set_apart() -> None:
+    raw = event(CONTROL)
+    good = first(raw)
+    bad = copy.deepcopy(good)
+    bad["cloud"]["account"]["uid"] = "444444444444"
+    bad["resources"] = [{"type": "AWS::S3::Object", "uid": "partner-exports/q3.csv"}]
+    other = copy.deepcopy(good)
+    other["cloud"]["account"]["uid"] = "333333333333"
+    other["resources"][0]["owner"]["account"]["uid"] = "333333333333"
+    raw["detail"]["findings"] = [good, bad, other]
+    with pytest.raises(PartlyInvalid) as caught:
+        normalise(raw)
+    assert [f.account for f in caught.value.findings] == ["222222222222", "333333333333"]
+    (unreadable,) = caught.value.bad
+    assert (unreadable.index, unreadable.raw) == (1, bad)
+    field = "detail.findings[1].resources[0].uid"
+    message = (
+        "an S3 object named by its key alone needs its bucket: an S3 object ARN in uid or "
+        "uid_alt, or exactly one AWS::S3::Bucket resource in the finding (found none)"
+    )
+    assert (unreadable.error.field, unreadable.error.message) == (field, message)
+    assert caught.value.summary() == f"1 of 3 findings cannot be read: {field}: {message}"
+
+
+def test_an_event_whose_every_finding_is_bad_is_invalid_as_a_whole() -> None:
+    raw = event(CONTROL)
+    first(raw)["cloud"]["account"]["uid"] = "not-an-account"
+    with pytest.raises(InvalidEvent) as caught:
+        normalise(raw)
+    assert type(caught.value) is InvalidEvent
+    assert caught.value.field == "detail.findings[0].cloud.account.uid"

@@ -159,7 +159,7 @@ def test_updates_of_one_finding_keep_its_key() -> None:
             Severity.HIGH,
             "222222222222",
             ResourceKind.EC2_INSTANCE,
-            "i-0123456789abcdef1",
+            "arn:aws:ec2:eu-west-1:222222222222:instance/i-0123456789abcdef1",
             None,
         ),
         (
@@ -168,7 +168,7 @@ def test_updates_of_one_finding_keep_its_key() -> None:
             Severity.CRITICAL,
             "333333333333",
             ResourceKind.EC2_INSTANCE,
-            "i-0fedcba9876543210",
+            "arn:aws:ec2:eu-west-1:333333333333:instance/i-0fedcba9876543210",
             None,
         ),
         (
@@ -391,14 +391,45 @@ def test_object_arn_with_slashes_in_the_key() -> None:
 
 def test_other_resources_keep_type_and_id() -> None:
     raw = event("securityhub-guardduty-ec2-command-and-control.json")
-    first(raw)["Resources"].append(
-        {"Type": "AwsIamAccessKey", "Id": "AWS::IAM::AccessKey:ASIAEXAMPLE", "Region": "eu-west-1"}
-    )
+    key = "arn:aws:kms:eu-west-1:222222222222:key/1234"
+    first(raw)["Resources"].append({"Type": "AwsKmsKey", "Id": key, "Region": "eu-west-1"})
     other = one(raw).resources[1]
-    assert (other.kind, other.type, other.id) == (
+    assert (other.kind, other.type, other.id, other.name) == (
         ResourceKind.OTHER,
-        "AwsIamAccessKey",
-        "AWS::IAM::AccessKey:ASIAEXAMPLE",
+        "AwsKmsKey",
+        key,
+        None,
+    )
+
+
+def test_guardduty_access_key_and_its_user() -> None:
+    """GuardDuty's ASFF copy names the key in Id and the principal in Details."""
+    raw = event("securityhub-guardduty-ec2-command-and-control.json")
+    first(raw)["Resources"].append(
+        {
+            "Type": "AwsIamAccessKey",
+            "Id": "AWS::IAM::AccessKey:ASIAEXAMPLE",
+            "Region": "eu-west-1",
+            "Details": {
+                "AwsIamAccessKey": {
+                    "PrincipalId": "AIDAEXAMPLE",
+                    "PrincipalName": "deployer",
+                    "PrincipalType": "IAMUser",
+                }
+            },
+        }
+    )
+    _, key, user = one(raw).resources
+    assert (key.kind, key.id, key.name, key.details) == (
+        ResourceKind.IAM_ACCESS_KEY,
+        "ASIAEXAMPLE",
+        "deployer",
+        {"principal_id": "AIDAEXAMPLE", "user_type": "IAMUser"},
+    )
+    assert (user.kind, user.id, user.name) == (
+        ResourceKind.IAM_USER,
+        "arn:aws:iam::222222222222:user/deployer",
+        "deployer",
     )
 
 

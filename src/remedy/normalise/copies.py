@@ -2,7 +2,8 @@
 
 Macie's copies keep Macie's own type and the native finding's key; GuardDuty's
 ``Object:S3/MaliciousFile`` keeps that type and its object's scan-result key. Any other
-finding is keyed on what Security Hub keeps across updates: its product ARN and its id.
+finding is keyed on what Security Hub keeps across updates: its product ARN (spelt one way
+for both formats) and its id.
 Trust in `product` is the caller's: it must come from AWS's own product ARN.
 """
 
@@ -15,7 +16,7 @@ from remedy.normalise.keys import asff_key
 from remedy.normalise.macie import PRODUCT as MACIE
 from remedy.normalise.macie import category_of, copy_key, macie_type
 from remedy.normalise.malware import MALICIOUS_FILE, MALWARE, is_malicious_file, malicious_file_key
-from remedy.normalise.products import AWS_PRODUCTS
+from remedy.normalise.products import AWS_PRODUCTS, one_spelling
 
 GUARDDUTY = AWS_PRODUCTS["guardduty"]
 
@@ -38,7 +39,9 @@ def identity(
     finding_id: str,
     default_type: str,
 ) -> Identity:
-    """The canonical type, category and dedupe key of one copied finding."""
+    """The canonical type, category and dedupe key of one copied finding; the key is the
+    same whichever format (ASFF ``product/``, OCSF ``productv2/``) carried it."""
+    product_arn = one_spelling(product_arn)
     if product == MACIE:
         found = macie_type(types)
         if found is not None:

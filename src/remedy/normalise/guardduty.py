@@ -9,11 +9,11 @@ finding ARN under GuardDuty's product ARN), so the native event and the copy ded
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from remedy.errors import InvalidEvent
-from remedy.model import Detection, Finding, Resource, Severity, Source
+from remedy.model import Detection, Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
 from remedy.normalise.keys import asff_key
 from remedy.normalise.malware import (
@@ -27,6 +27,7 @@ from remedy.normalise.malware import (
 )
 from remedy.normalise.malware_scan import PRODUCT
 from remedy.normalise.registry import register
+from remedy.normalise.resources import access_key, by_arn, ec2_instance, tags, with_principals
 
 FINDING = "GuardDuty Finding"
 
@@ -40,7 +41,7 @@ def normalise_guardduty(event: Mapping[str, Any]) -> list[Finding]:
     partition = f.opt_str(detail, "partition", path) or f.partition_of(region)
     finding_type = f.req_str(detail, "type", path)
     finding_arn = f.req_str(detail, "arn", path)
-    resources = _resources(detail, region, partition)
+    resources = _resources(detail, region, partition, account)
     key = None
     if is_malicious_file((finding_type,)):
         key = malicious_file_key(account, region, resources)
@@ -89,12 +90,29 @@ def _severity(detail: dict[str, Any]) -> Severity:
     return Severity.CRITICAL
 
 
-def _resources(detail: dict[str, Any], region: str, partition: str) -> tuple[Resource, ...]:
+#: Which of ``resource``'s detail blocks name what the finding is about, by its
+#: ``resourceType``. GuardDuty's sample findings fill every block (an ``instanceDetails``
+#: in an S3 finding), so only the ones the type names are read; ``accessKeyDetails``, the
+#: credentials involved, always.
+_BLOCKS = {
+    "Instance": ("instanceDetails",),
+    "AccessKey": ("instanceDetails",),
+    "EKSCluster": ("eksClusterDetails",),
+    "ECSCluster": ("ecsClusterDetails",),
+    "RDSDBInstance": ("rdsDbInstanceDetails",),
+    "Lambda": ("lambdaDetails",),
+}
+_RESOURCE = "detail.resource"
+
+
+def _resources(
+    detail: dict[str, Any], region: str, partition: str, account: str
+) -> tuple[Resource, ...]:
     resource = f.opt_obj(detail, "resource", "detail")
     if resource is None:
         return ()
     out: list[Resource] = []
-    for bucket_path, item in f.opt_objects(resource, "s3BucketDetails", "detail.resource"):
+    for bucket_path, item in f.opt_objects(resource, "s3BucketDetails", _RESOURCE):
         bucket = f.req_str(item, "name", bucket_path)
         for object_path, obj in f.opt_objects(item, "s3ObjectDetails", bucket_path):
             key = f.req_str(obj, "key", object_path)
@@ -103,7 +121,118 @@ def _resources(detail: dict[str, Any], region: str, partition: str) -> tuple[Res
             out.append(s3_object(partition, region, bucket, key, version_id, etag))
         arn = f.opt_str(item, "arn", bucket_path) or None
         out.append(s3_bucket(partition, region, bucket, arn))
-    return tuple(out)
+    place = (partition, region, account)
+    for block in _BLOCKS.get(f.opt_str(resource, "resourceType", _RESOURCE) or "", ()):
+        details = f.opt_obj(resource, block, _RESOURCE)
+        if details is not None:
+            out.append(_READERS[block](details, f"{_RESOURCE}.{block}", *place))
+    credentials = f.opt_obj(resource, "accessKeyDetails", _RESOURCE)
+    if credentials is not None:
+        out.extend(_access_key(credentials, f"{_RESOURCE}.accessKeyDetails", region))
+    return with_principals(tuple(out), partition=partition, account=account)
+
+
+def _instance(
+    item: dict[str, Any], path: str, partition: str, region: str, account: str
+) -> Resource:
+    """``instanceDetails``: the instance, its network interfaces, profile and tags."""
+    details: dict[str, Any] = {}
+    interfaces = []
+    for eni_path, eni in f.opt_objects(item, "networkInterfaces", path):
+        interfaces.append(
+            {
+                "id": f.opt_str(eni, "networkInterfaceId", eni_path),
+                "security_groups": [
+                    f.req_str(group, "groupId", group_path)
+                    for group_path, group in f.opt_objects(eni, "securityGroups", eni_path)
+                ],
+                "vpc_id": f.opt_str(eni, "vpcId", eni_path),
+                "subnet_id": f.opt_str(eni, "subnetId", eni_path),
+            }
+        )
+    if interfaces:
+        details["network_interfaces"] = interfaces
+    profile = f.opt_obj(item, "iamInstanceProfile", path)
+    if profile is not None:
+        arn = f.opt_str(profile, "arn", f"{path}.iamInstanceProfile")
+        if arn:
+            details["iam_instance_profile_arn"] = arn
+    details["tags"] = tags(f.opt_list(item, "tags", path), "key", f"{path}.tags")
+    return ec2_instance(
+        f.req_str(item, "instanceId", path),
+        partition=partition,
+        region=region,
+        account=account,
+        type_name="AwsEc2Instance",
+        details=details,
+    )
+
+
+def _named(
+    kind: ResourceKind, type_name: str, name_key: str, arn_key: str, arn_format: str
+) -> Callable[[dict[str, Any], str, str, str, str], Resource]:
+    """A reader of a block that names a resource and (usually) its ARN."""
+
+    def read(
+        item: dict[str, Any], path: str, partition: str, region: str, account: str
+    ) -> Resource:
+        name = f.req_str(item, name_key, path)
+        arn = f.opt_str(item, arn_key, path) or arn_format.format(
+            partition=partition, region=region, account=account, name=name
+        )
+        return by_arn(kind, arn, name, type_name, region)
+
+    return read
+
+
+_READERS: dict[str, Callable[[dict[str, Any], str, str, str, str], Resource]] = {
+    "instanceDetails": _instance,
+    "eksClusterDetails": _named(
+        ResourceKind.EKS_CLUSTER,
+        "AwsEksCluster",
+        "name",
+        "arn",
+        "arn:{partition}:eks:{region}:{account}:cluster/{name}",
+    ),
+    "ecsClusterDetails": _named(
+        ResourceKind.ECS_CLUSTER,
+        "AwsEcsCluster",
+        "name",
+        "arn",
+        "arn:{partition}:ecs:{region}:{account}:cluster/{name}",
+    ),
+    "rdsDbInstanceDetails": _named(
+        ResourceKind.RDS_DB_INSTANCE,
+        "AwsRdsDbInstance",
+        "dbInstanceIdentifier",
+        "dbInstanceArn",
+        "arn:{partition}:rds:{region}:{account}:db:{name}",
+    ),
+    "lambdaDetails": _named(
+        ResourceKind.LAMBDA_FUNCTION,
+        "AwsLambdaFunction",
+        "functionName",
+        "functionArn",
+        "arn:{partition}:lambda:{region}:{account}:function:{name}",
+    ),
+}
+
+
+def _access_key(item: dict[str, Any], path: str, region: str) -> list[Resource]:
+    """``accessKeyDetails``: the key (when GuardDuty names one) and who it belongs to."""
+    key_id = f.opt_str(item, "accessKeyId", path)
+    if not key_id:
+        return []
+    return [
+        access_key(
+            key_id,
+            user_name=f.opt_str(item, "userName", path) or None,
+            principal_id=f.opt_str(item, "principalId", path),
+            user_type=f.opt_str(item, "userType", path),
+            type_name="AwsIamAccessKey",
+            region=region,
+        )
+    ]
 
 
 def _threats(detail: dict[str, Any]) -> tuple[Detection, ...]:

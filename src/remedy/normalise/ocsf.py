@@ -13,7 +13,9 @@ mapping onto remedy's model, so the same policy rules apply with the same match 
 - type: Macie's own type for Macie findings, ``Object:S3/MaliciousFile`` for GuardDuty's
   infected uploads, else the first of ``finding_info.types``, else ``class_name``;
 - control id ``compliance.control``, compliance ``compliance.status_id``;
-- ``resources[]`` by CloudFormation type (``AWS::S3::Bucket``...). A resource whose
+- ``resources[]`` by type (``AWS::S3::Bucket``, or its ASFF name), each named by whichever
+  of ``uid`` and ``uid_alt`` is an ARN (`remedy.normalise.resources`); an S3 object named
+  by its key alone takes the finding's one bucket resource. A resource whose
   ``owner.account.uid`` is another account is kept for people to read but never acted on:
   remedy acts only in the account the finding lives in.
 """
@@ -26,9 +28,22 @@ from typing import Any
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
+from remedy.normalise.batch import read_each
 from remedy.normalise.copies import identity
 from remedy.normalise.products import aws_product, custom_product
 from remedy.normalise.registry import register
+from remedy.normalise.resources import (
+    access_key,
+    access_key_id,
+    after,
+    by_arn,
+    ec2_instance,
+    instance_from_arn,
+    is_arn,
+    kind_of,
+    tags,
+    with_principals,
+)
 
 IMPORTED_V2 = "Findings Imported V2"
 #: ``parameters["format"]`` of an OCSF finding: its feedback goes through BatchUpdateFindingsV2.
@@ -69,31 +84,13 @@ _CLOSE = 3  # activity_id Close
 _COMPLIANCE_BY_ID = {1: "PASSED", 2: "WARNING", 3: "FAILED"}
 _COMPLIANCE_CHOICES = "an OCSF compliance status_id (0-3 or 99)"
 
-_KINDS = {
-    "AWS::S3::Bucket": ResourceKind.S3_BUCKET,
-    "AWS::S3::Object": ResourceKind.S3_OBJECT,
-    "AWS::EC2::SecurityGroup": ResourceKind.SECURITY_GROUP,
-    "AWS::IAM::Policy": ResourceKind.IAM_POLICY,
-    "AWS::EC2::Instance": ResourceKind.EC2_INSTANCE,
-    "AWS::EC2::InternetGateway": ResourceKind.INTERNET_GATEWAY,
-}
-#: Where the id starts in the ARN of the kinds remedy acts on by id.
-_ID_AFTER = {
-    ResourceKind.EC2_INSTANCE: "instance/",
-    ResourceKind.INTERNET_GATEWAY: "internet-gateway/",
-}
-
 
 @register("securityhub-ocsf", {"source": ["aws.securityhub"], "detail-type": [IMPORTED_V2]})
 def normalise_ocsf(event: Mapping[str, Any]) -> list[Finding]:
     detail: dict[str, Any] = event["detail"]
-    items = f.req_list(detail, "findings", "detail")
-    if not items:
-        raise InvalidEvent("expected at least one finding, got an empty array", "detail.findings")
     envelope_account: str = event["account"]
-    return [
-        _finding(item, f"detail.findings[{i}]", envelope_account) for i, item in enumerate(items)
-    ]
+    # One unreadable finding does not sink the others (issue 18.10), as in ASFF.
+    return read_each(detail, lambda item, path: _finding(item, path, envelope_account))
 
 
 def _finding(item: object, path: str, envelope_account: str) -> Finding:
@@ -117,9 +114,15 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     info = f.req_obj(item, "finding_info", path)
     finding_id = f.req_str(info, "uid", info_path)
     types = _types(info, info_path)
-    resources = tuple(
-        _resource(raw, f"{path}.resources[{i}]", account, region)
-        for i, raw in enumerate(f.opt_list(item, "resources", path))
+    raw_resources = f.opt_list(item, "resources", path)
+    buckets = _buckets(raw_resources)
+    resources = with_principals(
+        tuple(
+            _resource(raw, f"{path}.resources[{i}]", account, region, buckets)
+            for i, raw in enumerate(raw_resources)
+        ),
+        partition=f.partition_of(region),
+        account=account,
     )
 
     finding_type = types[0] if types else f.opt_str(item, "class_name", path)
@@ -218,43 +221,62 @@ def _severity(item: dict[str, Any], path: str) -> Severity:
     raise InvalidEvent(f"missing, expected {_SEVERITY_CHOICES}", f"{path}.severity_id")
 
 
-def _arn_tail(text: str) -> str:
-    """What follows ``:::`` in an S3 ARN (``bucket`` or ``bucket/key``); a bare name as it is."""
-    return text.partition(":::")[2] if text.startswith("arn:") else text
+def _identity(item: dict[str, Any], path: str) -> tuple[str, str | None, str | None]:
+    """(``uid``, the ARN, the bare id) of a resource: whichever of ``uid`` and
+    ``uid_alt`` is an ARN is the ARN (captured payloads put it in either)."""
+    uid = f.req_str(item, "uid", path)
+    uid_alt = f.opt_str(item, "uid_alt", path) or None
+    if is_arn(uid):
+        return uid, uid, None if is_arn(uid_alt) else uid_alt
+    if is_arn(uid_alt):
+        return uid, uid_alt, uid
+    return uid, None, uid
 
 
-def _after(text: str, marker: str) -> str | None:
-    _, found, tail = text.rpartition(marker)
-    return tail if found and tail else None
+def _s3_tail(arn: str) -> str:
+    """What follows ``:::`` in an S3 ARN: ``bucket`` or ``bucket/key``."""
+    return arn.partition(":::")[2]
 
 
-def _resource(item: object, path: str, account: str, finding_region: str) -> Resource:
+def _buckets(raw: list[Any]) -> set[str]:
+    """The buckets the finding's bucket resources name, for objects named by key alone."""
+    out: set[str] = set()
+    for item in raw:
+        if isinstance(item, dict) and kind_of(str(item.get("type"))) is ResourceKind.S3_BUCKET:
+            uid, uid_alt = item.get("uid"), item.get("uid_alt")
+            arn = uid if is_arn(uid) else uid_alt if is_arn(uid_alt) else None
+            name = _s3_tail(arn).partition("/")[0] if arn else uid
+            if isinstance(name, str) and name:
+                out.add(name)
+    return out
+
+
+def _resource(
+    item: object, path: str, account: str, finding_region: str, buckets: set[str]
+) -> Resource:
     if not isinstance(item, dict):
         raise f.wrong_type(path, "an object", item)
     rtype = f.req_str(item, "type", path)
-    uid = f.req_str(item, "uid", path)
-    uid_alt = f.opt_str(item, "uid_alt", path) or None
+    uid, arn, bare = _identity(item, path)
     region = f.opt_str(item, "region", path) or finding_region
     owner = _owner(item, path)
-    kind = _KINDS.get(rtype, ResourceKind.OTHER)
+    kind = kind_of(rtype)
     if owner is not None and owner != account:
         # Not the finding's account: shown, never acted on (principle 2).
         return Resource(
             kind=ResourceKind.OTHER,
-            id=uid,
+            id=arn or uid,
             type=rtype,
+            name=bare if arn else None,
             region=region,
             details={"owner_account": owner},
         )
+    partition = f.opt_str(item, "cloud_partition", path) or f.partition_of(region)
     if kind is ResourceKind.S3_OBJECT:
-        bucket, _, key = _arn_tail(uid).partition("/")
-        if not bucket or not key:
-            raise f.bad_value(
-                f"{path}.uid", "an S3 object ARN such as arn:aws:s3:::bucket/key", uid
-            )
+        bucket, key = _object(arn, bare, path, buckets)
         return Resource(
             kind=kind,
-            id=uid,
+            id=f"arn:{partition}:s3:::{bucket}/{key}",
             type=rtype,
             region=region,
             bucket=bucket,
@@ -262,23 +284,93 @@ def _resource(item: object, path: str, account: str, finding_region: str) -> Res
             version_id=f.opt_str(item, "version", path) or None,
         )
     if kind is ResourceKind.S3_BUCKET:
-        bucket = _arn_tail(uid).partition("/")[0]
+        bucket = (_s3_tail(arn) if arn else uid).partition("/")[0]
         if not bucket:
             raise f.bad_value(f"{path}.uid", "an S3 bucket ARN such as arn:aws:s3:::bucket", uid)
-        return Resource(kind=kind, id=uid, type=rtype, region=region, bucket=bucket)
-    if kind is ResourceKind.SECURITY_GROUP:
-        group = uid_alt if uid_alt and uid_alt.startswith("sg-") else _after(uid, "security-group/")
-        return Resource(kind=kind, id=group or uid, type=rtype, region=region, details={"arn": uid})
-    marker = _ID_AFTER.get(kind)
-    if marker is not None:
         return Resource(
             kind=kind,
-            id=_after(uid, marker) or uid,
+            id=arn or f"arn:{partition}:s3:::{bucket}",
             type=rtype,
             region=region,
-            details={"arn": uid},
+            bucket=bucket,
         )
-    return Resource(kind=kind, id=uid, type=rtype, region=region)
+    if kind is ResourceKind.SECURITY_GROUP:
+        group = (bare if bare and bare.startswith("sg-") else None) or (
+            after(arn, "security-group/") if arn else None
+        )
+        return Resource(
+            kind=kind, id=group or uid, type=rtype, region=region, details={"arn": arn or uid}
+        )
+    if kind is ResourceKind.EC2_INSTANCE:
+        details = _instance_details(item, path)
+        if arn:
+            found = instance_from_arn(
+                arn,
+                partition=partition,
+                region=region,
+                account=account,
+                type_name=rtype,
+                details=details,
+            )
+            if found is not None:
+                return found
+        return ec2_instance(
+            uid,
+            partition=partition,
+            region=region,
+            account=account,
+            type_name=rtype,
+            details=details,
+        )
+    if kind is ResourceKind.INTERNET_GATEWAY:
+        gateway = after(arn, "internet-gateway/") if arn else None
+        return Resource(
+            kind=kind, id=gateway or uid, type=rtype, region=region, details={"arn": arn or uid}
+        )
+    if kind is ResourceKind.IAM_ACCESS_KEY:
+        key_id = access_key_id(uid)
+        if key_id is not None:
+            return access_key(
+                key_id,
+                user_name=f.opt_str(item, "name", path) or None,
+                principal_id=None,
+                user_type=None,
+                type_name=rtype,
+                region=region,
+            )
+        kind = ResourceKind.OTHER
+    if arn:
+        return by_arn(kind, arn, bare, rtype, region)
+    # No ARN: what it is cannot be told apart from a name anyone could write.
+    return Resource(kind=ResourceKind.OTHER, id=uid, type=rtype, region=region)
+
+
+def _object(arn: str | None, key: str | None, path: str, buckets: set[str]) -> tuple[str, str]:
+    """The bucket and key of an S3 object resource: from its own ARN, else its key and
+    the finding's one bucket resource. Never from the key itself: a captured ``uid``
+    ``people/2026/contract.pdf`` is a key, not ``bucket/key``."""
+    if arn is not None:
+        bucket, _, key = _s3_tail(arn).partition("/")
+        if not bucket or not key:
+            raise f.bad_value(
+                f"{path}.uid", "an S3 object ARN such as arn:aws:s3:::bucket/key", arn
+            )
+        return bucket, key
+    assert key is not None  # the bare uid, required
+    if len(buckets) != 1:
+        found = "none" if not buckets else ", ".join(sorted(buckets))
+        raise InvalidEvent(
+            "an S3 object named by its key alone needs its bucket: an S3 object ARN in uid or "
+            f"uid_alt, or exactly one AWS::S3::Bucket resource in the finding (found {found})",
+            f"{path}.uid",
+        )
+    (bucket,) = buckets
+    return bucket, key
+
+
+def _instance_details(item: dict[str, Any], path: str) -> dict[str, Any]:
+    raw = f.opt_list(item, "tags", path)
+    return {"tags": tags(raw, "name", f"{path}.tags")} if raw else {}
 
 
 def _owner(item: dict[str, Any], path: str) -> str | None:

@@ -53,6 +53,14 @@ def aws_product(product_arn: str) -> str | None:
     return AWS_PRODUCTS.get(name, name)
 
 
+def one_spelling(product_arn: str) -> str:
+    """`product_arn` as ASFF spells it: the new Security Hub names the same product
+    ``.../productv2/aws/guardduty`` where ASFF says ``.../product/aws/guardduty``, so a
+    finding that arrives both ways keys on this, not on either spelling."""
+    head, found, tail = product_arn.partition(":productv2/")
+    return f"{head}:product/{tail}" if found else product_arn
+
+
 def custom_product(own_name: str) -> str:
     """The product name of a custom or partner product that calls itself `own_name`."""
     return CUSTOM_PREFIX + own_name

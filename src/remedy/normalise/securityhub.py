@@ -1,8 +1,9 @@
 """AWS Security Hub events: ``Findings - Imported`` and ``Findings - Custom Action`` (ASFF).
 
 One event carries one or more findings, possibly from several member accounts when it
-comes from the administrator (aggregator) account. Each is read on its own: some that
-cannot be read beside others that can raise `PartlyInvalid`, which carries the good ones.
+comes from the administrator (aggregator) account. Each is read on its own
+(`remedy.normalise.batch`): some that cannot be read beside others that can raise
+`PartlyInvalid`, which carries the good ones.
 Each finding's account is its own ``AwsAccountId``, never the envelope's and never one
 parsed out of a resource ARN.
 
@@ -21,12 +22,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from remedy.errors import InvalidEvent, PartlyInvalid, UnreadableFinding
+from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
+from remedy.normalise.batch import read_each
 from remedy.normalise.copies import identity
 from remedy.normalise.products import AWS_PRODUCTS, aws_product, custom_product
 from remedy.normalise.registry import register
+from remedy.normalise.resources import (
+    access_key,
+    access_key_id,
+    after,
+    by_arn,
+    instance_from_arn,
+    kind_of,
+    with_principals,
+)
 
 IMPORTED = "Security Hub Findings - Imported"
 CUSTOM_ACTION = "Security Hub Findings - Custom Action"
@@ -48,23 +59,8 @@ def normalise_securityhub(event: Mapping[str, Any]) -> list[Finding]:
     if event["detail-type"] == CUSTOM_ACTION:
         # The console action a person chose; the policy maps it to a remediation.
         action_name = f.req_str(detail, "actionName", "detail")
-    items = f.req_list(detail, "findings", "detail")
-    if not items:
-        raise InvalidEvent("expected at least one finding, got an empty array", "detail.findings")
     envelope_account: str = event["account"]
-    findings: list[Finding] = []
-    bad: list[UnreadableFinding] = []
-    for i, item in enumerate(items):
-        try:
-            findings.append(_finding(item, f"detail.findings[{i}]", envelope_account, action_name))
-        except InvalidEvent as error:
-            bad.append(UnreadableFinding(i, error, item))
-    if bad and not findings:
-        # Nothing in it can be read: the event as a whole is invalid (and goes to the DLQ).
-        raise bad[0].error
-    if bad:
-        raise PartlyInvalid(findings, bad)
-    return findings
+    return read_each(detail, lambda item, path: _finding(item, path, envelope_account, action_name))
 
 
 def _finding(item: object, path: str, envelope_account: str, action_name: str | None) -> Finding:
@@ -79,8 +75,13 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     aws = aws_product(product_arn)
     product = _product(item, product_arn, aws, product_fields, path)
     types = _types(item, path)
-    resources = tuple(
-        _resource(raw, f"{path}.Resources[{i}]", region) for i, raw in enumerate(raw_resources)
+    resources = with_principals(
+        tuple(
+            _resource(raw, f"{path}.Resources[{i}]", region, account)
+            for i, raw in enumerate(raw_resources)
+        ),
+        partition=f.partition_of(region),
+        account=account,
     )
 
     copied = identity(
@@ -253,13 +254,7 @@ def _s3_path(arn: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _after(text: str, marker: str) -> str | None:
-    """What follows the last `marker`, e.g. the id in ``...:instance/i-0abc``."""
-    _, found, tail = text.rpartition(marker)
-    return tail if found and tail else None
-
-
-def _resource(item: object, path: str, finding_region: str) -> Resource:
+def _resource(item: object, path: str, finding_region: str, account: str) -> Resource:
     if not isinstance(item, dict):
         raise f.wrong_type(path, "an object", item)
     rtype = f.req_str(item, "Type", path)
@@ -301,7 +296,7 @@ def _resource(item: object, path: str, finding_region: str) -> Resource:
             group = f.opt_obj(details, "AwsEc2SecurityGroup", f"{path}.Details")
             if group is not None:
                 group_id = f.opt_str(group, "GroupId", f"{path}.Details.AwsEc2SecurityGroup")
-        group_id = group_id or _after(rid, "security-group/") or rid
+        group_id = group_id or after(rid, "security-group/") or rid
         return Resource(
             kind=ResourceKind.SECURITY_GROUP,
             id=group_id,
@@ -309,14 +304,66 @@ def _resource(item: object, path: str, finding_region: str) -> Resource:
             region=region,
             details={"arn": rid},
         )
-    if rtype == "AwsEc2Instance":
-        return Resource(
-            kind=ResourceKind.EC2_INSTANCE,
-            id=_after(rid, "instance/") or rid,
-            type=rtype,
+    kind = kind_of(rtype)
+    if kind is ResourceKind.EC2_INSTANCE:
+        details = _instance_details(item, path)
+        instance = instance_from_arn(
+            rid,
+            partition=f.opt_str(item, "Partition", path) or f.partition_of(region),
             region=region,
-            details={"arn": rid},
+            account=account,
+            type_name=rtype,
+            details=details,
         )
-    if rtype == "AwsIamPolicy":
-        return Resource(kind=ResourceKind.IAM_POLICY, id=rid, type=rtype, region=region)
+        if instance is not None:
+            return instance
+    elif kind is ResourceKind.IAM_ACCESS_KEY:
+        return _access_key(item, rid, path, region)
+    elif kind is not ResourceKind.INTERNET_GATEWAY and rid.startswith("arn:"):
+        return by_arn(kind, rid, None, rtype, region)
     return Resource(kind=ResourceKind.OTHER, id=rid, type=rtype, region=region)
+
+
+def _instance_details(item: dict[str, Any], path: str) -> dict[str, Any]:
+    """What ``Details.AwsEc2Instance`` and ``Tags`` say that containment reads."""
+    out: dict[str, Any] = {}
+    details = f.opt_obj(item, "Details", path)
+    instance = f.opt_obj(details, "AwsEc2Instance", f"{path}.Details") if details else None
+    if instance is not None:
+        profile = f.opt_str(instance, "IamInstanceProfileArn", f"{path}.Details.AwsEc2Instance")
+        if profile:
+            out["iam_instance_profile_arn"] = profile
+    resource_tags = f.opt_obj(item, "Tags", path)
+    if resource_tags:
+        out["tags"] = {str(k): str(v) for k, v in resource_tags.items()}
+    return out
+
+
+def _access_key(item: dict[str, Any], rid: str, path: str, region: str) -> Resource:
+    """GuardDuty's ``AwsIamAccessKey``: ``Id`` ``AWS::IAM::AccessKey:<key id>``, the
+    principal in ``Details.AwsIamAccessKey``. A key written ``null`` stays as given."""
+    details = f.opt_obj(item, "Details", path)
+    key_path = f"{path}.Details.AwsIamAccessKey"
+    key = f.opt_obj(details, "AwsIamAccessKey", f"{path}.Details") if details else None
+    key = key or {}
+    # UserName is the older field (an IAM user's); PrincipalName/Type the current ones.
+    user_name = f.opt_str(key, "PrincipalName", key_path) or f.opt_str(key, "UserName", key_path)
+    user_type = f.opt_str(key, "PrincipalType", key_path) or ("IAMUser" if user_name else None)
+    key_id = access_key_id(f.opt_str(key, "AccessKeyId", key_path) or rid)
+    if key_id is None:
+        return Resource(
+            kind=ResourceKind.OTHER,
+            id=rid,
+            type=item["Type"],
+            name=user_name,
+            region=region,
+            details={"user_type": user_type},
+        )
+    return access_key(
+        key_id,
+        user_name=user_name,
+        principal_id=f.opt_str(key, "PrincipalId", key_path),
+        user_type=user_type,
+        type_name=item["Type"],
+        region=region,
+    )

@@ -1,0 +1,216 @@
+"""What an affected resource is, whichever format names it.
+
+Security Hub CSPM (ASFF) names a resource by its ARN in ``Id`` and an ASFF type
+(``AwsEc2Instance``); the new Security Hub (OCSF) by a CloudFormation type
+(``AWS::EC2::Instance``, sometimes the ASFF one) with the ARN in ``uid`` or, as captured
+payloads show, the bare id in ``uid`` and the ARN in ``uid_alt``; GuardDuty natively by its
+own details (``resource.instanceDetails.instanceId``). Every normaliser builds such
+resources here, so one thing has one identity in all of them: ``id`` is its ARN where AWS
+defines one (built from its parts, so a malformed ARN in a payload names the same thing),
+``name`` its bare id (instance id, function name, user name).
+
+The shapes of an EC2 instance, an access key and its principal are what the containment
+actions read (``details`` keys included); change them together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from remedy.model import Resource, ResourceKind
+from remedy.normalise import fields as f
+
+#: Both spellings of each type remedy knows: ASFF's and CloudFormation's (OCSF uses both).
+KINDS: dict[str, ResourceKind] = {
+    "AwsS3Bucket": ResourceKind.S3_BUCKET,
+    "AWS::S3::Bucket": ResourceKind.S3_BUCKET,
+    "AwsS3Object": ResourceKind.S3_OBJECT,
+    "AWS::S3::Object": ResourceKind.S3_OBJECT,
+    "AwsEc2SecurityGroup": ResourceKind.SECURITY_GROUP,
+    "AWS::EC2::SecurityGroup": ResourceKind.SECURITY_GROUP,
+    "AwsIamPolicy": ResourceKind.IAM_POLICY,
+    "AWS::IAM::Policy": ResourceKind.IAM_POLICY,
+    "AwsEc2Instance": ResourceKind.EC2_INSTANCE,
+    "AWS::EC2::Instance": ResourceKind.EC2_INSTANCE,
+    "AwsEc2InternetGateway": ResourceKind.INTERNET_GATEWAY,
+    "AWS::EC2::InternetGateway": ResourceKind.INTERNET_GATEWAY,
+    "AwsIamAccessKey": ResourceKind.IAM_ACCESS_KEY,
+    "AWS::IAM::AccessKey": ResourceKind.IAM_ACCESS_KEY,
+    "AwsIamUser": ResourceKind.IAM_USER,
+    "AWS::IAM::User": ResourceKind.IAM_USER,
+    "AwsIamRole": ResourceKind.IAM_ROLE,
+    "AWS::IAM::Role": ResourceKind.IAM_ROLE,
+    "AwsLambdaFunction": ResourceKind.LAMBDA_FUNCTION,
+    "AWS::Lambda::Function": ResourceKind.LAMBDA_FUNCTION,
+    "AwsSqsQueue": ResourceKind.SQS_QUEUE,
+    "AWS::SQS::Queue": ResourceKind.SQS_QUEUE,
+    "AwsEksCluster": ResourceKind.EKS_CLUSTER,
+    "AWS::EKS::Cluster": ResourceKind.EKS_CLUSTER,
+    "AwsEcsCluster": ResourceKind.ECS_CLUSTER,
+    "AWS::ECS::Cluster": ResourceKind.ECS_CLUSTER,
+    "AwsRdsDbInstance": ResourceKind.RDS_DB_INSTANCE,
+    "AWS::RDS::DBInstance": ResourceKind.RDS_DB_INSTANCE,
+}
+
+#: An access key in GuardDuty's ASFF copy: ``AWS::IAM::AccessKey:<id>`` (``null`` if unknown).
+_ACCESS_KEY_ID_PREFIX = "AWS::IAM::AccessKey:"
+_UNKNOWN = "null"
+
+
+def kind_of(type_name: str) -> ResourceKind:
+    return KINDS.get(type_name, ResourceKind.OTHER)
+
+
+def is_arn(text: str | None) -> bool:
+    return text is not None and text.startswith("arn:")
+
+
+def after(text: str, marker: str) -> str | None:
+    """What follows the last `marker`, e.g. the id in ``...:instance/i-0abc``."""
+    _, found, tail = text.rpartition(marker)
+    return tail if found and tail else None
+
+
+def arn_place(arn: str, partition: str, region: str, account: str) -> tuple[str, str, str]:
+    """(partition, region, account) of `arn`, each part the ARN lacks taken from the
+    arguments. The fields are found by what they look like, not by position: AWS's own
+    examples have a stray colon (``arn:aws::ec2:us-east-1:...``)."""
+    parts = arn.split(":", 6)
+    found_partition = parts[1] if len(parts) > 1 and parts[1] else partition
+    found_region = next((p for p in parts[2:6] if f.is_region(p)), region)
+    found_account = next(
+        (p for p in parts[2:6] if len(p) == 12 and p.isascii() and p.isdigit()), account
+    )
+    return found_partition, found_region, found_account
+
+
+def ec2_instance(
+    instance_id: str,
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    type_name: str,
+    details: dict[str, Any],
+) -> Resource:
+    """An EC2 instance: ``id`` its ARN, ``name`` its id; ``details`` may hold
+    ``network_interfaces`` (``id``, ``security_groups``, ``vpc_id``, ``subnet_id``),
+    ``iam_instance_profile_arn`` and ``tags``, each when the finding says."""
+    return Resource(
+        kind=ResourceKind.EC2_INSTANCE,
+        id=f"arn:{partition}:ec2:{region}:{account}:instance/{instance_id}",
+        type=type_name,
+        name=instance_id,
+        region=region,
+        details=details,
+    )
+
+
+def instance_from_arn(
+    arn: str, *, partition: str, region: str, account: str, type_name: str, details: dict[str, Any]
+) -> Resource | None:
+    """The instance an ARN names (None if it names none)."""
+    instance_id = after(arn, "instance/")
+    if instance_id is None:
+        return None
+    partition, region, account = arn_place(arn, partition, region, account)
+    return ec2_instance(
+        instance_id,
+        partition=partition,
+        region=region,
+        account=account,
+        type_name=type_name,
+        details=details,
+    )
+
+
+def access_key_id(text: str) -> str | None:
+    """The key id in ``AWS::IAM::AccessKey:<id>`` or a bare key id; None when unknown."""
+    key_id = text.removeprefix(_ACCESS_KEY_ID_PREFIX)
+    return None if not key_id or key_id == _UNKNOWN else key_id
+
+
+def access_key(
+    key_id: str,
+    *,
+    user_name: str | None,
+    principal_id: str | None,
+    user_type: str | None,
+    type_name: str,
+    region: str | None,
+) -> Resource:
+    """Credentials: ``id`` the access key id, ``name`` the user (or role) it belongs to."""
+    return Resource(
+        kind=ResourceKind.IAM_ACCESS_KEY,
+        id=key_id,
+        type=type_name,
+        name=user_name,
+        region=region,
+        details={"principal_id": principal_id, "user_type": user_type},
+    )
+
+
+def principal(
+    user_type: str | None, name: str | None, *, partition: str, account: str
+) -> Resource | None:
+    """The IAM user or role behind credentials, when the finding names it.
+
+    GuardDuty gives the name, not the path, so the ARN is the one of the default path
+    ``/``; IAM addresses users and roles by name (unique in the account), which is what
+    an action should use."""
+    if not name:
+        return None
+    if user_type == "IAMUser":
+        return Resource(
+            kind=ResourceKind.IAM_USER,
+            id=f"arn:{partition}:iam::{account}:user/{name}",
+            type="AwsIamUser",
+            name=name,
+        )
+    if user_type == "AssumedRole":
+        return Resource(
+            kind=ResourceKind.IAM_ROLE,
+            id=f"arn:{partition}:iam::{account}:role/{name}",
+            type="AwsIamRole",
+            name=name,
+        )
+    return None
+
+
+def with_principals(
+    resources: tuple[Resource, ...], *, partition: str, account: str
+) -> tuple[Resource, ...]:
+    """`resources` and, after them, the IAM user or role of each access key among them."""
+    found = [
+        p
+        for r in resources
+        if r.kind is ResourceKind.IAM_ACCESS_KEY or "user_type" in r.details
+        for p in (
+            principal(r.details.get("user_type"), r.name, partition=partition, account=account),
+        )
+        if p is not None
+    ]
+    if not found:
+        return resources
+    known = {r.id for r in resources}
+    extra = {p.id: p for p in found if p.id not in known}
+    return resources + tuple(extra.values())
+
+
+def by_arn(
+    kind: ResourceKind, arn: str, name: str | None, type_name: str, region: str | None
+) -> Resource:
+    """Any other resource AWS names by ARN: ``id`` the ARN, ``name`` its bare id if given."""
+    return Resource(kind=kind, id=arn, type=type_name, name=name, region=region)
+
+
+def tags(items: list[Any], key: str, path: str) -> dict[str, str]:
+    """A list of ``{key|name: ..., value: ...}`` objects as a dict (GuardDuty says
+    ``key``, OCSF ``name``)."""
+    out: dict[str, str] = {}
+    for i, item in enumerate(items):
+        item_path = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise f.wrong_type(item_path, "an object", item)
+        out[f.req_str(item, key, item_path)] = f.opt_str(item, "value", item_path) or ""
+    return out
