@@ -205,6 +205,19 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         Action.APPROVE,
         "approve-personal-data",
     ),
+    # In a bucket Macie says anyone can read: moved first, not asked about.
+    (
+        "public personal data",
+        finding(type="SensitiveData:S3Object/Personal", public=True),
+        Action.QUARANTINE,
+        "quarantine-public-sensitive-data",
+    ),
+    (
+        "public custom identifier: the owners are still asked",
+        finding(type="SensitiveData:S3Object/CustomIdentifier", public=True),
+        Action.APPROVE,
+        "approve-personal-data",
+    ),
     # Macie policy findings: a public bucket gets Block Public Access, the rest notify.
     (
         "macie public bucket",
@@ -726,6 +739,12 @@ REMEDIATION_CASES: list[tuple[Finding, str, str, dict[str, Any]]] = [
     (
         finding(type="SensitiveData:S3Object/Personal"),
         "approve-personal-data",
+        "s3-quarantine",
+        {},
+    ),
+    (
+        finding(type="SensitiveData:S3Object/Multiple", public=True),
+        "quarantine-public-sensitive-data",
         "s3-quarantine",
         {},
     ),

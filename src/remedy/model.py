@@ -174,6 +174,7 @@ _OPTIONAL_FIELDS = (
     "error_code",
     "created_at",
     "updated_at",
+    "public",
 )
 
 
@@ -213,6 +214,9 @@ class Finding:
     parameters: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
     updated_at: str | None = None
+    #: True when the source itself says the data is readable by anyone (Macie's bucket
+    #: ``publicAccess.effectivePermission`` PUBLIC); None when it does not say so.
+    public: bool | None = None
 
     @property
     def s3_objects(self) -> tuple[Resource, ...]:

@@ -27,7 +27,14 @@ from remedy.normalise.malware import (
 )
 from remedy.normalise.malware_scan import PRODUCT
 from remedy.normalise.registry import register
-from remedy.normalise.resources import access_key, by_arn, ec2_instance, tags, with_principals
+from remedy.normalise.resources import (
+    access_key,
+    by_arn,
+    ec2_instance,
+    is_public,
+    tags,
+    with_principals,
+)
 
 FINDING = "GuardDuty Finding"
 
@@ -42,6 +49,7 @@ def normalise_guardduty(event: Mapping[str, Any]) -> list[Finding]:
     finding_type = f.req_str(detail, "type", path)
     finding_arn = f.req_str(detail, "arn", path)
     resources = _resources(detail, region, partition, account)
+    public = _public(detail)
     key = None
     if is_malicious_file((finding_type,)):
         key = malicious_file_key(account, region, resources)
@@ -66,6 +74,7 @@ def normalise_guardduty(event: Mapping[str, Any]) -> list[Finding]:
             product_arn=finding_arn,
             created_at=f.opt_str(detail, "createdAt", path),
             updated_at=f.opt_str(detail, "updatedAt", path),
+            public=public,
         )
     ]
 
@@ -233,6 +242,17 @@ def _access_key(item: dict[str, Any], path: str, region: str) -> list[Resource]:
             region=region,
         )
     ]
+
+
+def _public(detail: dict[str, Any]) -> bool | None:
+    """Whether GuardDuty says one of the finding's buckets is PUBLIC."""
+    resource = detail.get("resource")
+    if not isinstance(resource, dict):
+        return None
+    for bucket_path, item in f.opt_objects(resource, "s3BucketDetails", _RESOURCE):
+        if is_public(item, bucket_path):
+            return True
+    return None
 
 
 def _threats(detail: dict[str, Any]) -> tuple[Detection, ...]:

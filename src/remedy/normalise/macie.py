@@ -15,6 +15,7 @@ from remedy.model import Detection, Finding, Resource, ResourceKind, Severity, S
 from remedy.normalise import fields as f
 from remedy.normalise.keys import MACIE_PREFIX, s3_object_key
 from remedy.normalise.registry import register
+from remedy.normalise.resources import is_public
 
 PRODUCT = "Macie"
 #: ``Finding.parameters`` key of a policy finding's occurrence count (Macie's ``count``).
@@ -148,6 +149,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
             parameters=parameters,
             created_at=f.opt_str(detail, "createdAt", path),
             updated_at=f.opt_str(detail, "updatedAt", path),
+            public=is_public(bucket_obj, bucket_path),
         )
     ]
 

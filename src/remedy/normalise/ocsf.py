@@ -40,6 +40,7 @@ from remedy.normalise.resources import (
     ec2_instance,
     instance_from_arn,
     is_arn,
+    is_public,
     kind_of,
     tags,
     with_principals,
@@ -178,6 +179,8 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         parameters=parameters,
         created_at=f.opt_str(info, "created_time_dt", info_path),
         updated_at=f.opt_str(info, "modified_time_dt", info_path),
+        # AWS's own word only: anyone may import a finding under their own product.
+        public=_public(raw_resources, f"{path}.resources") if aws is not None else None,
     )
 
 
@@ -366,6 +369,16 @@ def _object(arn: str | None, key: str | None, path: str, buckets: set[str]) -> t
         )
     (bucket,) = buckets
     return bucket, key
+
+
+def _public(raw: list[Any], path: str) -> bool | None:
+    """True when a bucket resource's ``data`` says PUBLIC, as Macie's bucket details do."""
+    for i, item in enumerate(raw):
+        if isinstance(item, dict) and kind_of(str(item.get("type"))) is ResourceKind.S3_BUCKET:
+            data = f.opt_obj(item, "data", f"{path}[{i}]")
+            if data is not None and is_public(data, f"{path}[{i}].data"):
+                return True
+    return None
 
 
 def _instance_details(item: dict[str, Any], path: str) -> dict[str, Any]:

@@ -204,6 +204,20 @@ def by_arn(
     return Resource(kind=kind, id=arn, type=type_name, name=name, region=region)
 
 
+#: Macie's and GuardDuty's word for a bucket anyone can read (``effectivePermission``).
+PUBLIC = "PUBLIC"
+
+
+def is_public(bucket: dict[str, Any], path: str) -> bool | None:
+    """True when a bucket's ``publicAccess.effectivePermission`` is PUBLIC (Macie's and
+    GuardDuty's bucket details); None otherwise (NOT_PUBLIC, UNKNOWN or not said)."""
+    access = f.opt_obj(bucket, "publicAccess", path)
+    if access is None:
+        return None
+    permission = f.opt_str(access, "effectivePermission", f"{path}.publicAccess")
+    return True if permission == PUBLIC else None
+
+
 def tags(items: list[Any], key: str, path: str) -> dict[str, str]:
     """A list of ``{key|name: ..., value: ...}`` objects as a dict (GuardDuty says
     ``key``, OCSF ``name``)."""

@@ -27,9 +27,11 @@ from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
 from remedy.normalise.batch import read_each
 from remedy.normalise.copies import identity
+from remedy.normalise.macie import PRODUCT as MACIE
 from remedy.normalise.products import AWS_PRODUCTS, aws_product, custom_product
 from remedy.normalise.registry import register
 from remedy.normalise.resources import (
+    PUBLIC,
     access_key,
     access_key_id,
     after,
@@ -46,6 +48,8 @@ _LABELS = {s.name: s for s in Severity}
 _LABEL_CHOICES = "one of " + ", ".join(_LABELS)
 _SEVERITY_LABEL_FIELD = "aws/securityhub/SeverityLabel"
 _PRODUCT_NAME_FIELD = "aws/securityhub/ProductName"
+#: Macie's copy carries its native fields by dotted path (as ``S3Object.Path``).
+_EFFECTIVE_PERMISSION = "S3Bucket.effectivePermission"
 _KNOWN_AWS_PRODUCTS = frozenset(AWS_PRODUCTS.values())
 
 
@@ -140,6 +144,10 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         parameters=parameters,
         created_at=f.opt_str(item, "CreatedAt", path),
         updated_at=f.opt_str(item, "UpdatedAt", path),
+        # Macie's own word only: ProductFields are the importer's to write.
+        public=True
+        if product == MACIE and product_fields.get(_EFFECTIVE_PERMISSION) == PUBLIC
+        else None,
     )
 
 

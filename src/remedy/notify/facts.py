@@ -48,6 +48,8 @@ GUARD_STATUS: Mapping[State, str] = {
     State.RELEASED: "Released: the previous configuration is restored",
 }
 OBJECT_REMEDIATION = "s3-quarantine"
+#: What people are told about a finding whose data anyone can read (`Finding.public`).
+PUBLICLY_READABLE = "publicly readable"
 
 
 def status_of(entry: Entry) -> str:
@@ -112,6 +114,8 @@ class Facts:
     outcome: str
     events: tuple[Event, ...]
     links: tuple[Link, ...]
+    #: How exposed the data is, when the source says: `PUBLICLY_READABLE`, else "".
+    exposure: str = ""
 
     @property
     def headline(self) -> str:
@@ -304,4 +308,5 @@ def facts_of(entry: Entry, account_name: str) -> Facts:
         outcome=_outcome(entry),
         events=_events(entry),
         links=_links(entry, finding),
+        exposure=PUBLICLY_READABLE if finding.get("public") is True else "",
     )

@@ -71,6 +71,8 @@ def render_text(
         lines.append(f"Title:     {facts.title}")
     for i, resource in enumerate(facts.resources):
         lines.append(f"{'Resource:' if i == 0 else '':<10} {resource}")
+    if facts.exposure:
+        lines.append(f"Exposure:  {facts.exposure}")
     if facts.found:
         lines.append(f"Found:     {facts.found}")
     lines.append(f"Decision:  {facts.action} (rule {facts.rule})")

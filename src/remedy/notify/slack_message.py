@@ -166,6 +166,8 @@ def _fields(facts: Facts) -> list[MarkdownTextObject]:
         _field("Region", escape(facts.region)),
         _field("Resource", "\n".join(resources) or "none named"),
     ]
+    if facts.exposure:
+        fields.append(_field("Exposure", f":warning: {escape(facts.exposure)}"))
     if facts.found:
         fields.append(_field("Found", escape(facts.found)))
     fields.append(_field("Decision", f"{escape(facts.action)} (rule {escape(facts.rule)})"))

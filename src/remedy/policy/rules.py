@@ -219,6 +219,13 @@ def _custom_product(wanted: bool) -> Test:
     return test
 
 
+def _public(wanted: bool) -> Test:
+    def test(finding: Finding, account: AccountInfo) -> bool:
+        return (finding.public is True) is wanted
+
+    return test
+
+
 def _control_id(patterns: Sequence[str]) -> Test:
     match = compile_globs(patterns).match
 
@@ -274,6 +281,8 @@ def _tests(match: Mapping[str, Any]) -> tuple[Test, ...]:
         tests.append(_glob("product", match["product"], ignore_case=True))
     if "custom_product" in match:
         tests.append(_custom_product(match["custom_product"]))
+    if "public" in match:
+        tests.append(_public(match["public"]))
     if "product_arn" in match:
         tests.append(_glob("product_arn", match["product_arn"]))
     if "type" in match:
