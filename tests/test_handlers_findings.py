@@ -23,6 +23,7 @@ from fixtures_aws import (
     securityhub_copy,
     world_fixture,  # noqa: F401 - the fixture
 )
+from ocsf_support import CAPTURED, ocsf_copy
 from remedy.handlers import findings
 from remedy.handlers.runtime import Runtime
 from remedy.ledger.base import State
@@ -218,3 +219,48 @@ def test_one_bad_finding_in_an_aggregated_event_is_rejected_alone(
     assert keys(world) - before == set(added)
     out = capsys.readouterr().out
     assert "InvalidFindings" not in out, out
+
+
+def test_ocsf_copies_in_the_captured_layout_quarantine_exactly_their_objects(
+    world: World, handler_env: list[dict[str, Any]]
+) -> None:
+    """Issue 17.1: the new Security Hub names an S3 object by its key alone (``uid``) beside
+    its bucket's resource. In A and B, the key's first segment is itself a bucket of the
+    same account holding the rest of the key: reading ``uid`` as ``bucket/key`` would move
+    that other object. The administrator's one event carries both findings."""
+    stored, decoys = [], []
+    for account in (A, B):
+        decoy_bucket = world.bucket(account, "people")
+        decoys.append(world.put(account, decoy_bucket, "2026/contract.pdf", b"someone else's"))
+        bucket = world.bucket(account, "hr", versioned=True)
+        key = f"{decoy_bucket}/2026/contract.pdf"
+        stored.append(world.put(account, bucket, key, b"AWS_SECRET_ACCESS_KEY=x"))
+    events = [
+        ocsf_copy(
+            securityhub_copy(s.account, s.bucket, s.key, version_id=s.version_id, etag=s.etag),
+            CAPTURED,
+        )
+        for s in stored
+    ]
+    event = events[0]
+    event["detail"]["findings"] += events[1]["detail"]["findings"]
+    assert all(
+        r["uid"] == s.key
+        for f, s in zip(event["detail"]["findings"], stored, strict=True)
+        for r in f["resources"]
+        if r["type"] == "AWS::S3::Object"
+    )
+    before = keys(world)
+
+    response = findings.handler({"Records": [record(json.dumps(event))]}, LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert all(world.quarantined(s) == [s.body] for s in stored)
+    assert not any(world.still_at_source(s) for s in stored)
+    # The objects the key's first segment names are where they were, in no quarantine.
+    assert all(world.still_at_source(d) and world.quarantined(d) == [] for d in decoys)
+    added = [world.store.get(key) for key in keys(world) - before]
+    assert sorted((e.account, e.state) for e in added if e is not None) == [
+        (A, State.QUARANTINED),
+        (B, State.QUARANTINED),
+    ]
