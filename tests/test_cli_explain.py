@@ -481,6 +481,10 @@ EVENT_DECISIONS: dict[str, list[tuple[str, str, str]]] = {
     "securityhub-v2-macie-personal-copy.json": [
         ("111111111111", "approve", "approve-personal-data"),
     ],
+    # The captured layout: the object named by its key, beside its bucket's resource.
+    "securityhub-v2-macie-credentials-captured-layout.json": [
+        ("222222222222", "quarantine", "quarantine-credentials"),
+    ],
     "macie-classification-credentials.json": [
         ("111111111111", "quarantine", "quarantine-credentials"),
     ],

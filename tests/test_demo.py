@@ -35,6 +35,8 @@ EXPECTED = {
     "guardduty-finding-s3-maliciousfile.json": ({"quarantine"}, {"QUARANTINED"}),
     # From the administrator, about a member's bucket.
     "securityhub-v2-control-s3.8-block-public-access.json": ({"quarantine"}, {"QUARANTINED"}),
+    # The new Security Hub's Macie copy as captured: the object named by its key alone.
+    "securityhub-v2-macie-credentials-captured-layout.json": ({"quarantine"}, {"QUARANTINED"}),
     "macie-policy-s3bucketpublic.json": ({"notify", "quarantine"}, {"NOTIFIED", "QUARANTINED"}),
     "macie-classification-forged-cross-account.json": ({"reject"}, {"REJECTED"}),
     "cloudtrail-ec2-authorizesecuritygroupingress-world-rdp.json": (
@@ -103,6 +105,7 @@ def test_each_finding_is_decided_and_ends_as_the_policy_says(
         "macie-classification-credentials.json",
         "macie-classification-financial.json",
         "guardduty-malware-scan-threats-found.json",
+        "securityhub-v2-macie-credentials-captured-layout.json",
     ):
         row = rows[sample]
         assert row["where"].startswith(f"s3://remedy-quarantine-{row['account']}-"), row

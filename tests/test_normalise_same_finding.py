@@ -408,3 +408,16 @@ def test_every_resource_type_has_one_identity_in_every_layout(event: dict[str, A
     assert identities(asff) == identities(by_arn) == identities(captured)
     assert asff.key == by_arn.key == captured.key
     assert all(r.kind is not ResourceKind.OTHER for r in captured.resources)
+
+
+def test_another_accounts_bucket_is_no_candidate() -> None:
+    """A bucket resource of another account is never the object's bucket (remedy acts only
+    in the finding's account): with it alone, the object has no bucket."""
+    event = _captured_macie("people/2026/contract.pdf")
+    item = event["detail"]["findings"][0]
+    for resource in item["resources"]:
+        if resource["type"] == "AWS::S3::Bucket":
+            resource["owner"] = {"account": {"uid": "333333333333"}}
+    with pytest.raises(InvalidEvent) as caught:
+        normalise(event)
+    assert caught.value.message.endswith("in the finding (found none)")

@@ -4,7 +4,7 @@ Normalisers (``remedy.normalise``) build these; the policy (``remedy.policy``) d
 them; actions (``remedy.actions``) act on them. Everything here is plain data: slotted
 dataclasses that serialise to JSON with ``to_dict``. They are treated as immutable by
 convention but not declared ``frozen``: a frozen dataclass costs ~4x more to construct,
-and normalising must stay within 2x of ``json.loads`` (bench/decide.py).
+and normalising must stay within 1.2x of ``json.loads`` (bench/decide.py).
 """
 
 from __future__ import annotations

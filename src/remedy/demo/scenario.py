@@ -43,6 +43,7 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
     cards = samples.get(second, "financial/card-payments.csv")
     third_creds = samples.get(third, "credentials/deploy.env")
     second_personal = samples.get(second, "personal/customers.csv")
+    second_creds = samples.get(second, "credentials/deploy.env")
     public, partner_drop = samples.public
     eicar = samples.get(first, "malware/eicar.com")
     (group,) = samples.groups
@@ -116,6 +117,13 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
             core,
             lambda event: _ocsf_bucket(event, partner_drop),
             bucket=partner_drop,
+        ),
+        item(
+            "new Security Hub (OCSF, as captured): credentials, object named by its key",
+            "securityhub-v2-macie-credentials-captured-layout.json",
+            core,
+            lambda event: _ocsf_object(event, second_creds),
+            objects=(second_creds,),
         ),
         item(
             "Macie: bucket policy made public",
@@ -240,6 +248,22 @@ def _ocsf_bucket(event: dict[str, Any], public: PublicBucket) -> dict[str, Any]:
     (resource,) = finding["resources"]
     event = _replace(event, {resource["uid_alt"]: public.bucket})
     return _set_account(event, finding["cloud"]["account"]["uid"], public.account)
+
+
+def _ocsf_object(event: dict[str, Any], stored: Stored) -> dict[str, Any]:
+    """The captured layout: the bucket's resource has its name in ``uid``, the object's
+    its key alone."""
+    (finding,) = event["detail"]["findings"]
+    bucket = next(r for r in finding["resources"] if r["type"] == "AWS::S3::Bucket")
+    event = _replace(event, {bucket["uid"]: stored.bucket})
+    event = _set_account(event, finding["cloud"]["account"]["uid"], stored.account)
+    (finding,) = event["detail"]["findings"]
+    obj = next(r for r in finding["resources"] if r["type"] == "AWS::S3::Object")
+    obj["uid"] = stored.key
+    obj.pop("version", None)
+    if stored.version_id:
+        obj["version"] = stored.version_id
+    return event
 
 
 def _group_event(event: dict[str, Any], group: OpenGroup) -> dict[str, Any]:

@@ -116,7 +116,7 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     finding_id = f.req_str(info, "uid", info_path)
     types = _types(info, info_path)
     raw_resources = f.opt_list(item, "resources", path)
-    buckets = _buckets(raw_resources)
+    buckets = _buckets(raw_resources, account)
     resources = with_principals(
         tuple(
             _resource(raw, f"{path}.resources[{i}]", account, region, buckets)
@@ -241,11 +241,16 @@ def _s3_tail(arn: str) -> str:
     return arn.partition(":::")[2]
 
 
-def _buckets(raw: list[Any]) -> set[str]:
-    """The buckets the finding's bucket resources name, for objects named by key alone."""
+def _buckets(raw: list[Any], account: str) -> set[str]:
+    """The buckets the finding's own bucket resources name (another account's never count),
+    for objects named by key alone."""
     out: set[str] = set()
     for item in raw:
         if isinstance(item, dict) and kind_of(str(item.get("type"))) is ResourceKind.S3_BUCKET:
+            owner = item.get("owner")
+            owner_account = owner.get("account") if isinstance(owner, dict) else None
+            if isinstance(owner_account, dict) and owner_account.get("uid") not in (None, account):
+                continue
             uid, uid_alt = item.get("uid"), item.get("uid_alt")
             arn = uid if is_arn(uid) else uid_alt if is_arn(uid_alt) else None
             name = _s3_tail(arn).partition("/")[0] if arn else uid

@@ -15,7 +15,7 @@ actions read (``details`` keys included); change them together.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from remedy.model import Resource, ResourceKind
 from remedy.normalise import fields as f
@@ -61,8 +61,8 @@ def kind_of(type_name: str) -> ResourceKind:
     return KINDS.get(type_name, ResourceKind.OTHER)
 
 
-def is_arn(text: str | None) -> bool:
-    return text is not None and text.startswith("arn:")
+def is_arn(text: object) -> TypeGuard[str]:
+    return isinstance(text, str) and text.startswith("arn:")
 
 
 def after(text: str, marker: str) -> str | None:
