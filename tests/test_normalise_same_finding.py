@@ -421,3 +421,25 @@ def test_another_accounts_bucket_is_no_candidate() -> None:
     with pytest.raises(InvalidEvent) as caught:
         normalise(event)
     assert caught.value.message.endswith("in the finding (found none)")
+
+
+@pytest.mark.parametrize(
+    ("tag", "message"),
+    [
+        ("Name", "detail.resource.instanceDetails.tags[1]: expected an object, got a string"),
+        (
+            {"value": "x"},
+            "detail.resource.instanceDetails.tags[1].key: missing, expected a non-empty string",
+        ),
+        (
+            {"key": "k", "value": 5},
+            "detail.resource.instanceDetails.tags[1].value: expected a string, got a number",
+        ),
+    ],
+)
+def test_guardduty_bad_tag_names_its_field(tag: Any, message: str) -> None:
+    event = load_json(CONFORMANCE / "guardduty-ec2-recon-portprobeunprotectedport.json")
+    event["detail"]["resource"]["instanceDetails"]["tags"][1] = tag
+    with pytest.raises(InvalidEvent) as caught:
+        normalise(event)
+    assert str(caught.value) == message

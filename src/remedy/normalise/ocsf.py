@@ -30,6 +30,7 @@ from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 from remedy.normalise import fields as f
 from remedy.normalise.batch import read_each
 from remedy.normalise.copies import identity
+from remedy.normalise.macie import PRODUCT as MACIE
 from remedy.normalise.products import aws_product, custom_product
 from remedy.normalise.registry import register
 from remedy.normalise.resources import (
@@ -116,10 +117,9 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     finding_id = f.req_str(info, "uid", info_path)
     types = _types(info, info_path)
     raw_resources = f.opt_list(item, "resources", path)
-    buckets = _buckets(raw_resources, account)
     resources = with_principals(
         tuple(
-            _resource(raw, f"{path}.resources[{i}]", account, region, buckets)
+            _resource(raw, f"{path}.resources[{i}]", account, region, raw_resources)
             for i, raw in enumerate(raw_resources)
         ),
         partition=f.partition_of(region),
@@ -179,8 +179,8 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         parameters=parameters,
         created_at=f.opt_str(info, "created_time_dt", info_path),
         updated_at=f.opt_str(info, "modified_time_dt", info_path),
-        # AWS's own word only: anyone may import a finding under their own product.
-        public=_public(raw_resources, f"{path}.resources") if aws is not None else None,
+        # Macie's own word only: anyone may import a finding under their own product.
+        public=_public(raw_resources, f"{path}.resources") if product == MACIE else None,
     )
 
 
@@ -260,7 +260,7 @@ def _buckets(raw: list[Any], account: str) -> set[str]:
 
 
 def _resource(
-    item: object, path: str, account: str, finding_region: str, buckets: set[str]
+    item: object, path: str, account: str, finding_region: str, siblings: list[Any]
 ) -> Resource:
     if not isinstance(item, dict):
         raise f.wrong_type(path, "an object", item)
@@ -281,7 +281,7 @@ def _resource(
         )
     partition = f.opt_str(item, "cloud_partition", path) or f.partition_of(region)
     if kind is ResourceKind.S3_OBJECT:
-        bucket, key = _object(arn, bare, path, buckets)
+        bucket, key = _object(arn, bare, path, siblings, account)
         return Resource(
             kind=kind,
             id=f"arn:{partition}:s3:::{bucket}/{key}",
@@ -353,7 +353,9 @@ def _resource(
     return Resource(kind=ResourceKind.OTHER, id=uid, type=rtype, region=region)
 
 
-def _object(arn: str | None, key: str | None, path: str, buckets: set[str]) -> tuple[str, str]:
+def _object(
+    arn: str | None, key: str | None, path: str, siblings: list[Any], account: str
+) -> tuple[str, str]:
     """The bucket and key of an S3 object resource: from its own ARN, else its key and
     the finding's one bucket resource. Never from the key itself: a captured ``uid``
     ``people/2026/contract.pdf`` is a key, not ``bucket/key``."""
@@ -365,6 +367,7 @@ def _object(arn: str | None, key: str | None, path: str, buckets: set[str]) -> t
             )
         return bucket, key
     assert key is not None  # the bare uid, required
+    buckets = _buckets(siblings, account)
     if len(buckets) != 1:
         found = "none" if not buckets else ", ".join(sorted(buckets))
         raise InvalidEvent(

@@ -223,8 +223,15 @@ def tags(items: list[Any], key: str, path: str) -> dict[str, str]:
     ``key``, OCSF ``name``)."""
     out: dict[str, str] = {}
     for i, item in enumerate(items):
-        item_path = f"{path}[{i}]"
-        if not isinstance(item, dict):
-            raise f.wrong_type(item_path, "an object", item)
-        out[f.req_str(item, key, item_path)] = f.opt_str(item, "value", item_path) or ""
+        # The path is only built for an error: tags are many and read on every finding.
+        if isinstance(item, dict):
+            name = item.get(key)
+            value = item.get("value")
+            if isinstance(name, str) and name and (value is None or isinstance(value, str)):
+                out[name] = value or ""
+                continue
+            item_path = f"{path}[{i}]"
+            f.req_str(item, key, item_path)
+            raise f.wrong_type(f"{item_path}.value", "a string", value)
+        raise f.wrong_type(f"{path}[{i}]", "an object", item)
     return out
