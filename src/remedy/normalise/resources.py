@@ -52,6 +52,11 @@ KINDS: dict[str, ResourceKind] = {
     "AWS::RDS::DBInstance": ResourceKind.RDS_DB_INSTANCE,
 }
 
+#: GuardDuty's ``userType`` of a principal with an IAM ARN: its kind, ARN segment and type.
+_PRINCIPALS = {
+    "IAMUser": (ResourceKind.IAM_USER, "user", "AwsIamUser"),
+    "AssumedRole": (ResourceKind.IAM_ROLE, "role", "AwsIamRole"),
+}
 #: An access key in GuardDuty's ASFF copy: ``AWS::IAM::AccessKey:<id>`` (``null`` if unknown).
 _ACCESS_KEY_ID_PREFIX = "AWS::IAM::AccessKey:"
 _UNKNOWN = "null"
@@ -158,23 +163,13 @@ def principal(
     GuardDuty gives the name, not the path, so the ARN is the one of the default path
     ``/``; IAM addresses users and roles by name (unique in the account), which is what
     an action should use."""
-    if not name:
+    found = _PRINCIPALS.get(user_type or "")
+    if not name or found is None:
         return None
-    if user_type == "IAMUser":
-        return Resource(
-            kind=ResourceKind.IAM_USER,
-            id=f"arn:{partition}:iam::{account}:user/{name}",
-            type="AwsIamUser",
-            name=name,
-        )
-    if user_type == "AssumedRole":
-        return Resource(
-            kind=ResourceKind.IAM_ROLE,
-            id=f"arn:{partition}:iam::{account}:role/{name}",
-            type="AwsIamRole",
-            name=name,
-        )
-    return None
+    kind, segment, type_name = found
+    return Resource(
+        kind=kind, id=f"arn:{partition}:iam::{account}:{segment}/{name}", type=type_name, name=name
+    )
 
 
 def with_principals(
