@@ -277,3 +277,23 @@ def test_status_is_worded_for_what_the_remediation_does() -> None:
     assert status_of(entry_for(obj, state=State.GONE)) == "Already gone: nothing to quarantine"
     shown = "\n".join(texts(build_message(guard(State.GONE), "x").blocks_json()))
     assert "Nothing to do: already fixed, allow-listed or not risky" in shown
+
+
+def test_guardduty_instance_and_credentials_are_named() -> None:
+    """Issue 17.4: a native GuardDuty finding about an instance (or made with an access
+    key) names it, by its bare id beside the ARN the ledger keys on."""
+    shown = {}
+    for name in (
+        "guardduty-ec2-recon-portprobeunprotectedport.json",
+        "guardduty-s3-pentest-parrotlinux.json",
+    ):
+        event = json.loads((CONFORMANCE / name).read_text("utf-8"))
+        finding = normalise(event)[0]
+        shown[name] = "\n".join(texts(build_message(entry_for(finding), "x").blocks_json()))
+    assert (
+        "AwsEc2Instance i-0d6c314027f74dc82"
+        in shown["guardduty-ec2-recon-portprobeunprotectedport.json"]
+    )
+    pentest = shown["guardduty-s3-pentest-parrotlinux.json"]
+    assert "access key GeneratedFindingAccessKeyId of GeneratedFindingUserName" in pentest
+    assert "AwsIamUser GeneratedFindingUserName" in pentest

@@ -182,8 +182,12 @@ def resource_label(resource: Mapping[str, Any]) -> str:
         return f"security group {resource.get('id', '')}"
     if kind == "iam-policy":
         return f"IAM policy {resource.get('id', '')}"
+    if kind == "iam-access-key":
+        owner = resource.get("name")
+        return f"access key {resource.get('id', '')}" + (f" of {owner}" if owner else "")
     kind_name = resource.get("type") or kind or "resource"
-    return f"{kind_name} {resource.get('id', '')}"
+    # The bare id (i-0abc…, a function's name) reads better than the ARN beside it.
+    return f"{kind_name} {resource.get('name') or resource.get('id', '')}"
 
 
 def destination(attrs: Mapping[str, Any]) -> Mapping[str, Any] | None:
