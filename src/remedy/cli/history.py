@@ -32,12 +32,13 @@ def moment(text: str) -> datetime:
 
 
 def add_parser(subparsers: Any) -> None:
+    from remedy.cli.parser import account_id
     from remedy.ledger.base import State
 
     parser = subparsers.add_parser(
         "history", help="the audit trail: who did what, when, how and why", description=__doc__
     )
-    parser.add_argument("--account", help="only this account id")
+    parser.add_argument("--account", type=account_id, help="only this account id (12 digits)")
     parser.add_argument("--since", type=moment, help="from this date or time (default: 7 days ago)")
     parser.add_argument("--until", type=moment, help="up to this date or time (default: now)")
     parser.add_argument(
