@@ -23,7 +23,7 @@ from remedy.errors import RemedyError
 DEBUG_ENV = "REMEDY_DEBUG"
 
 NO_REGION = (
-    "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or region in your AWS profile) "
+    "no AWS region: set AWS_DEFAULT_REGION (or region in your AWS profile) "
     "to the core stack's region"
 )
 NO_CREDENTIALS = (
@@ -61,3 +61,15 @@ def describe(error: BaseException) -> str:
         f"unexpected {type(error).__name__}: {error} (a bug: please report it; "
         f"{DEBUG_ENV}=1 shows the traceback)"
     )
+
+
+def ledger(table: str, error: BaseException) -> str:
+    """One line for a ledger read that failed: a missing table says which setting names it."""
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == (
+        "ResourceNotFoundException"
+    ):
+        return (
+            f"ledger table {table!r} not found: set REMEDY_LEDGER_TABLE to the core stack's "
+            "LedgerTableName output and AWS_DEFAULT_REGION to its region"
+        )
+    return f"ledger table {table}: {describe(error)}"

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from remedy.cli import failure
     from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
     from remedy.ledger.queries import LedgerQueries
     from remedy.policy import load_policy
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             entries = list(queries.touched(since or now, args.account))
         found = steps(entries, accounts, filters)
     except (ClientError, BotoCoreError) as error:
-        print(f"remedy history: ledger table {settings.ledger_table}: {error}", file=sys.stderr)
+        print(f"remedy history: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(as_dicts(found), indent=2))

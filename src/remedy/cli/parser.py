@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 _MARKUP = re.compile(r"``([^`]*)``|`([^`]*)`")
@@ -40,6 +41,18 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # Named for the command they were given to, not for the top-level parser.
+            prog = getattr(parsed, "cli_prog", self.prog)
+            self.exit(
+                2, f"{prog}: unrecognized arguments: {' '.join(extras)} (see {prog} --help)\n"
+            )
+        return parsed
 
     def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
         # Case-insensitive choices: the value a person typed, spelt as the choice is.
