@@ -150,7 +150,7 @@ def test_make_refuses_to_build_or_deploy_the_shipped_examples(tmp_path: Path) ->
         ["make", "-n", "deploy-core"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.splitlines()
     check = next(i for i, line in enumerate(dry) if "policy validate --for-deploy policies" in line)
-    build = next(i for i, line in enumerate(dry) if line.endswith("sam build"))
+    build = next(i for i, line in enumerate(dry) if "sam build --config-env dev" in line)
     assert check < build
 
 
