@@ -59,7 +59,7 @@ unit: $(STAMP) tools browser
 # missing from the nav. Open site/index.html, or `$(BIN)/mkdocs serve`.
 site: $(STAMP)
 	$(BIN)/python scripts/reference_docs.py
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 test: lint typecheck lock-check site unit
 

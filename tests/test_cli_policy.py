@@ -59,8 +59,7 @@ def _refusal(file: Path, aggregators: list[int], accounts: list[str]) -> list[st
             "approvers), or remove this one"
             for account in accounts
         ),
-        f"not deployable: {file} still names the example accounts remedy ships "
-        "(see README 'Trust')",
+        f"not deployable: {file} still names the example accounts remedy ships (see docs/trust.md)",
     ]
 
 

@@ -56,7 +56,7 @@ def run_validate(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         print(
             f"not deployable: {accounts_file} still names the example accounts remedy ships "
-            "(see README 'Trust')",
+            "(see docs/trust.md)",
             file=sys.stderr,
         )
         return 2
