@@ -141,18 +141,11 @@ lambda-python:
 # The first deploy of an environment is guided and saves its answers (parameter_overrides)
 # to samconfig.toml; every later one, and any in a pipeline, runs without a prompt.
 ENV ?= dev
-HAS_PARAMETERS = $(BIN)/python -c 'import sys, tomllib; \
-  c = tomllib.load(open("samconfig.toml", "rb")).get(sys.argv[1], {}); \
-  sys.exit("parameter_overrides" not in c.get("deploy", {}).get("parameters", {}))' $(ENV)
 deploy-core: $(STAMP) policy-deployable lock-check tools
+	$(BIN)/python scripts/deploy_mode.py $(ENV) >/dev/null
 	$(SAM) build --config-env $(ENV)
-	@if $(HAS_PARAMETERS); then \
-	  echo $(SAM) deploy --config-env $(ENV); $(SAM) deploy --config-env $(ENV); \
-	elif [ -t 0 ]; then \
-	  echo $(SAM) deploy --guided --config-env $(ENV); $(SAM) deploy --guided --config-env $(ENV); \
-	else \
-	  echo "deploy-core: samconfig.toml has no parameter_overrides for ENV=$(ENV): run make deploy-core ENV=$(ENV) once in a terminal (guided) and commit samconfig.toml" >&2; exit 2; \
-	fi
+	guided=$$($(BIN)/python scripts/deploy_mode.py $(ENV)) && \
+	  $(SAM) deploy --config-env $(ENV) $$guided
 
 # Member accounts: a SERVICE_MANAGED StackSet (run in the management account or a delegated
 # administrator) for OUS and REGIONS, parameterised from the core stack's outputs.

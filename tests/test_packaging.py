@@ -24,6 +24,7 @@ import pytest
 from conftest import EVENTS, ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
+import deploy_mode
 import lock_check
 
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
@@ -250,3 +251,58 @@ def test_lambda_python_is_run_not_looked_up(
         check=False,
     )
     assert (result.returncode == 0) is works, result.stderr
+
+
+# --- make deploy-core ENV=...: guided the first time only -------------------------------------
+
+
+def _deploy_mode(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "deploy_mode.py"), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_pipeline_before_the_first_deploy_is_told_what_to_do() -> None:
+    # The shipped samconfig.toml holds no answers: no terminal, so no prompt to hang on.
+    result = _deploy_mode("prod")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"deploy-core: {ROOT / 'samconfig.toml'} has no parameter_overrides for ENV=prod: run "
+        "make deploy-core ENV=prod once in a terminal (guided) and commit samconfig.toml\n"
+    )
+    assert deploy_mode.mode("prod", ROOT / "samconfig.toml", interactive=True) == "--guided"
+
+
+def test_saved_answers_deploy_without_a_prompt(tmp_path: Path) -> None:
+    samconfig = tmp_path / "samconfig.toml"
+    text = (
+        (ROOT / "samconfig.toml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "[prod.deploy.parameters]\n",
+            '[prod.deploy.parameters]\nparameter_overrides = "Prefix=\\"remedy\\""\n',
+        )
+    )
+    samconfig.write_text(text, encoding="utf-8")
+    result = _deploy_mode("prod", str(samconfig))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "\n", "")
+    # Another environment of the same file still needs its first, guided deploy.
+    assert _deploy_mode("dev", str(samconfig)).returncode == 2
+
+
+def test_deploy_core_deploys_the_environment_it_is_given() -> None:
+    dry = subprocess.run(
+        ["make", "-n", "deploy-core", "ENV=prod"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "scripts/deploy_mode.py prod >/dev/null" in dry
+    assert dry.index("deploy_mode.py prod >") < dry.index("sam build --config-env prod")
+    assert "sam deploy --config-env prod $guided" in dry
+    assert "--guided" not in dry.replace("$guided", "")
