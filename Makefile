@@ -9,7 +9,7 @@ CHECKOV_VENV := .tools/checkov
 SAM_VERSION     := 1.170.0
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: test lint typecheck unit demo bench tools deploy-core deploy-members clean
+.PHONY: test lint typecheck unit site demo bench tools deploy-core deploy-members clean lock lock-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,7 +54,14 @@ docs: $(STAMP) browser
 unit: $(STAMP) tools browser
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/pytest
 
-test: lint typecheck unit
+# The documentation site (mkdocs.yml, docs/): the references generated from the schemas and
+# the action registry first, then a strict build, which fails on a broken link or a page
+# missing from the nav. Open site/index.html, or `$(BIN)/mkdocs serve`.
+site: $(STAMP)
+	$(BIN)/python scripts/reference_docs.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint typecheck lock-check site unit
 
 demo: $(STAMP)
 	$(BIN)/remedy demo
@@ -78,40 +85,67 @@ SAM := SAM_CLI_TELEMETRY=0 $(CURDIR)/$(SAM_VENV)/bin/sam
 # platform, so sam build needs neither that Python nor Docker here.
 LAMBDA_PYTHON   := 3.13
 LAMBDA_PLATFORM := manylinux2014_aarch64
-RUNTIME_REQS    := .aws-sam/runtime-requirements.txt
 FUNCTIONS       := FindingsFunction RemediatorFunction InteractionsFunction EmailApprovalFunction SlackOutboxFunction
 .PHONY: $(addprefix build-,$(FUNCTIONS))
 
+# The Lambda's dependencies, each pinned with its hashes for Lambda's Python and platform:
+# what sam build installs. After changing [project].dependencies, run `make lock`;
+# `make lock-check` (sam build and make test run it) fails while the two disagree.
+LOCK := requirements/lambda.txt
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version $(LAMBDA_PYTHON) \
+	  --python-platform aarch64-manylinux_2_17 --custom-compile-command "make lock" -o $(LOCK)
+
+lock-check: $(STAMP)
+	$(BIN)/python scripts/lock_check.py pyproject.toml $(LOCK)
+
 # The policy that ships must pass its schemas and name your own accounts: the example ids
-# of the shipped accounts.yaml (an aggregator above all) are refused (README "Trust").
+# of the shipped accounts.yaml (an aggregator above all) are refused (docs/deploy.md).
 .PHONY: policy-deployable
 policy-deployable: $(STAMP)
 	$(BIN)/remedy policy validate --for-deploy policies
 
 # sam build (BuildMethod: makefile, build_in_source in samconfig.toml) runs build-<LogicalId>
-# with ARTIFACTS_DIR set. A policy that is not deployable fails here, before anything ships.
-$(addprefix build-,$(FUNCTIONS)): policy-deployable
-	mkdir -p $(dir $(RUNTIME_REQS))
-	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > $(RUNTIME_REQS)
-	$(BIN)/python -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" \
+# with ARTIFACTS_DIR set. A policy that is not deployable fails here, before anything ships;
+# so does a lock that disagrees with pyproject.toml. remedy itself is installed as its
+# wheel would be (its version in its metadata, the policy folder as package data).
+$(addprefix build-,$(FUNCTIONS)): policy-deployable lock-check
+	$(BIN)/python -m pip install --quiet --no-compile --require-hashes --target "$(ARTIFACTS_DIR)" \
 	  --platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON) \
-	  --only-binary=:all: -r $(RUNTIME_REQS)
-	cp -R src/remedy "$(ARTIFACTS_DIR)/remedy"
+	  --only-binary=:all: -r $(LOCK)
+	@# setuptools' build/ keeps files deleted from src/: start from none.
+	rm -rf build
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps --no-build-isolation \
+	  --target "$(ARTIFACTS_DIR)" .
 	@# The demo and its local Slack server are dev tools (they import moto): never shipped.
-	rm -rf "$(ARTIFACTS_DIR)/remedy/demo" "$(ARTIFACTS_DIR)/remedy/devtools"
+	rm -rf "$(ARTIFACTS_DIR)/remedy/demo" "$(ARTIFACTS_DIR)/remedy/devtools" "$(ARTIFACTS_DIR)/bin"
 	cp -R policies "$(ARTIFACTS_DIR)/policies"
 	find "$(ARTIFACTS_DIR)/remedy" -name __pycache__ -type d -prune -exec rm -rf {} +
 	@# Lambda cannot write .pyc into /var/task: without them every cold start compiles each
 	@# module it imports, boto3's included (bench/cold_start.py). Compiled with Lambda's
-	@# Python, which must be the one to write them; without it the build warns and ships none.
-	if command -v python$(LAMBDA_PYTHON) >/dev/null; then \
+	@# Python, which must be the one to write them (lambda-python).
+	if $(LAMBDA_PYTHON_WORKS) 2>/dev/null; then \
 	  python$(LAMBDA_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"; \
-	else echo "warning: python$(LAMBDA_PYTHON) not on PATH: no .pyc shipped, slower cold starts" >&2; fi
+	else echo "warning: no working python$(LAMBDA_PYTHON): no .pyc shipped, slower cold starts" >&2; fi
 
-# The core account: build, then a guided deploy (answers are saved to samconfig.toml).
-deploy-core: $(STAMP) policy-deployable tools
-	$(SAM) build
-	$(SAM) deploy --guided
+# Succeeds when python$(LAMBDA_PYTHON) runs and is that version: the interpreter is run and
+# asked, since a pyenv shim on PATH answers `command -v` for a Python it does not have.
+comma := ,
+LAMBDA_PYTHON_WORKS = python$(LAMBDA_PYTHON) -c \
+  'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma),$(LAMBDA_PYTHON))))'
+.PHONY: lambda-python
+lambda-python:
+	@$(LAMBDA_PYTHON_WORKS)
+
+# The core account, one samconfig.toml environment each (ENV=dev, the default, or prod).
+# The first deploy of an environment is guided and saves its answers (parameter_overrides)
+# to samconfig.toml; every later one, and any in a pipeline, runs without a prompt.
+ENV ?= dev
+deploy-core: $(STAMP) policy-deployable lock-check tools
+	$(BIN)/python scripts/deploy_mode.py $(ENV) >/dev/null
+	$(SAM) build --config-env $(ENV)
+	guided=$$($(BIN)/python scripts/deploy_mode.py $(ENV)) && \
+	  $(SAM) deploy --config-env $(ENV) $$guided
 
 # Member accounts: a SERVICE_MANAGED StackSet (run in the management account or a delegated
 # administrator) for OUS and REGIONS, parameterised from the core stack's outputs.
@@ -124,4 +158,4 @@ deploy-members: $(STAMP)
 	  --break-glass-role-name "$(BREAK_GLASS_ROLE)" $(MEMBER_ARGS)
 
 clean:
-	rm -rf $(VENV) .tools .aws-sam
+	rm -rf $(VENV) .tools .aws-sam site build

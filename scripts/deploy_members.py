@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from remedy.cli.failure import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "member-account-template.yaml"
@@ -288,9 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             home_region=args.home_region,
             call_as=args.call_as,
         )
-    except (DeployError, ClientError) as exc:
+    except DeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        # No credentials, no region, a refused call: one line, as the remedy command says it.
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        return 2
     print(f"StackSet {args.stack_set_name}: operations {' '.join(ops)} succeeded")
     return 0
 

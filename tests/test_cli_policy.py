@@ -59,8 +59,7 @@ def _refusal(file: Path, aggregators: list[int], accounts: list[str]) -> list[st
             "approvers), or remove this one"
             for account in accounts
         ),
-        f"not deployable: {file} still names the example accounts remedy ships "
-        "(see README 'Trust')",
+        f"not deployable: {file} still names the example accounts remedy ships (see docs/trust.md)",
     ]
 
 
@@ -150,7 +149,7 @@ def test_make_refuses_to_build_or_deploy_the_shipped_examples(tmp_path: Path) ->
         ["make", "-n", "deploy-core"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.splitlines()
     check = next(i for i, line in enumerate(dry) if "policy validate --for-deploy policies" in line)
-    build = next(i for i, line in enumerate(dry) if line.endswith("sam build"))
+    build = next(i for i, line in enumerate(dry) if "sam build --config-env dev" in line)
     assert check < build
 
 

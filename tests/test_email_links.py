@@ -162,7 +162,7 @@ def test_the_key_is_read_from_secrets_manager_and_must_be_long(core: Core) -> No
         LinkKey(short, client=client)()
     assert str(caught.value) == (
         f"email-link key {short} holds fewer than 32 characters: store a long random string "
-        "(README, Approval by email)"
+        "(docs/notifications.md, Approval by email)"
     )
     empty = client.create_secret(Name="empty")["ARN"]
     with pytest.raises(LinkKeyError) as caught:

@@ -22,6 +22,7 @@ from moto import mock_aws
 
 from conftest import EVENTS, fake_aws_credentials, load_json
 from fixtures_aws import admin_session
+from remedy.cli.failure import NO_CREDENTIALS, NO_REGION
 from remedy.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -404,11 +405,24 @@ def test_deploy_members_command_line(
         *("--parameter", "QuarantineRetentionDays=400"),
     ]
     monkeypatch.delenv("REMEDY_EXTERNAL_ID", raising=False)
-    assert module.main(argv) == 1
+    assert module.main(argv) == 2
     assert "ExternalId is missing" in capsys.readouterr().err
     assert boto3.client("cloudformation").list_stack_sets()["Summaries"] == []
 
     monkeypatch.setenv("REMEDY_EXTERNAL_ID", EXTERNAL_ID)
+    # No credentials, then no region: one line and exit 2 each (was a traceback).
+    for unset, line in (
+        (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), NO_CREDENTIALS),
+        (("AWS_DEFAULT_REGION", "AWS_REGION"), NO_REGION),
+    ):
+        with monkeypatch.context() as without:
+            for name in unset:
+                without.delenv(name, raising=False)
+            without.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            without.setenv("AWS_CONFIG_FILE", "/nonexistent")
+            without.setenv("AWS_EC2_METADATA_DISABLED", "true")
+            assert module.main(argv) == 2
+            assert capsys.readouterr().err == f"error: {line}\n"
     assert module.main(argv) == 0
     assert "succeeded" in capsys.readouterr().out
     assert_role(admin_session(accounts[0], "us-east-1"), accounts[0], org_id)

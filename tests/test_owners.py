@@ -276,7 +276,11 @@ def test_cli_errors_exit_2(
     assert "accounts.yaml" in capsys.readouterr().err
     missing = arn.replace("remedy-owners", "nope")
     assert main(["owners", "sync", "--policy", str(ROOT / "policies"), "--topic-arn", missing]) == 2
-    assert "NotFound" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"remedy owners sync: {missing}: not found (ListSubscriptionsByTopic): Topic does not "
+        "exist: is the core stack deployed in this account and region, and do the REMEDY_* "
+        "settings name it?\n"
+    )
 
 
 def test_pending_confirmations_are_reported_not_touched(aws: None, accounts: Accounts) -> None:

@@ -244,9 +244,8 @@ def test_an_unreadable_ledger_is_one_line_and_exit_2(
     assert main(["report", "--html", str(out), *PERIOD]) == 2
     assert capsys.readouterr() == (
         "",
-        "remedy report: ledger table gone-ledger: An error occurred "
-        "(ResourceNotFoundException) when calling the Query operation: Requested resource "
-        "not found\n",
+        "remedy report: ledger table 'gone-ledger' not found: set REMEDY_LEDGER_TABLE to the "
+        "core stack's LedgerTableName output and AWS_DEFAULT_REGION to its region\n",
     )
     assert not out.exists()
     assert boto3.client("dynamodb").list_tables()["TableNames"] == [TABLE]

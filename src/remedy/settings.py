@@ -7,7 +7,30 @@ email-link key) are fetched from Secrets Manager by ARN and cached.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from remedy.errors import RemedyError
+
+
+class SettingError(RemedyError):
+    """A ``REMEDY_*`` environment variable that cannot be read; the message names it."""
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, unit: str) -> int:
+    text = env.get(name, "")
+    if not text.strip():
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingError(
+            f"{name}={text!r} is not a whole number of {unit}: set it to one such as {default}, "
+            "or unset it"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +57,8 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings of this environment; a value that cannot be read raises
+        `SettingError` naming its variable."""
         env = os.environ
         return cls(
             ledger_table=env.get("REMEDY_LEDGER_TABLE", "remedy-ledger"),
@@ -45,10 +70,10 @@ class Settings:
             policy_dir=env.get("REMEDY_POLICY_DIR"),
             remediator_function=env.get("REMEDY_REMEDIATOR_FUNCTION", ""),
             partition=env.get("REMEDY_PARTITION", "aws"),
-            ledger_ttl_days=int(env.get("REMEDY_LEDGER_TTL_DAYS", "365")),
+            ledger_ttl_days=_whole(env, "REMEDY_LEDGER_TTL_DAYS", 365, "days"),
             link_secret_arn=env.get("REMEDY_LINK_SECRET_ARN", ""),
             public_url=env.get("REMEDY_PUBLIC_URL", ""),
-            link_ttl_hours=int(env.get("REMEDY_LINK_TTL_HOURS", "72")),
+            link_ttl_hours=_whole(env, "REMEDY_LINK_TTL_HOURS", 72, "hours"),
             org_role_arn=env.get("REMEDY_ORG_ROLE_ARN", ""),
         )
 

@@ -149,7 +149,7 @@ class LinkKey:
         if not isinstance(value, str) or len(value.strip()) < MIN_KEY_CHARS:
             raise LinkKeyError(
                 f"email-link key {self.secret_arn} holds fewer than {MIN_KEY_CHARS} characters: "
-                "store a long random string (README, Approval by email)"
+                "store a long random string (docs/notifications.md, Approval by email)"
             )
         return value.strip().encode("utf-8")
 

@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="leave the local AWS and Slack up afterwards, with commands to look around (Ctrl-C)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, local=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,25 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from remedy.cli import org_role
+from remedy.cli.parser import account_id
 from remedy.errors import InvalidEvent, PartlyInvalid
 from remedy.model import Finding
 from remedy.normalise import normalise
 from remedy.policy import Policy, decide
 from remedy.policy.organizations import OrganizationsUnavailable
-
-_ACCOUNT_ID = re.compile(r"[0-9]{12}\Z")
-
-
-def _account_id(value: str) -> str:
-    if not _ACCOUNT_ID.match(value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account id")
-    return value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -54,7 +46,7 @@ def add_parser(subparsers: Any) -> None:
         "--aggregator",
         action="append",
         default=[],
-        type=_account_id,
+        type=account_id,
         metavar="ACCOUNT",
         help="also trust this account to deliver other accounts' findings (repeatable)",
     )
@@ -67,7 +59,7 @@ def add_parser(subparsers: Any) -> None:
         "--account-info",
         action="append",
         default=[],
-        type=_account_id,
+        type=account_id,
         metavar="ACCOUNT",
         help="also show what this account resolves to and which layer gave each field (repeatable)",
     )

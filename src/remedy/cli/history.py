@@ -32,12 +32,13 @@ def moment(text: str) -> datetime:
 
 
 def add_parser(subparsers: Any) -> None:
+    from remedy.cli.parser import account_id
     from remedy.ledger.base import State
 
     parser = subparsers.add_parser(
         "history", help="the audit trail: who did what, when, how and why", description=__doc__
     )
-    parser.add_argument("--account", help="only this account id")
+    parser.add_argument("--account", type=account_id, help="only this account id (12 digits)")
     parser.add_argument("--since", type=moment, help="from this date or time (default: 7 days ago)")
     parser.add_argument("--until", type=moment, help="up to this date or time (default: now)")
     parser.add_argument(
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from remedy.cli import failure
     from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
     from remedy.ledger.queries import LedgerQueries
     from remedy.policy import load_policy
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             entries = list(queries.touched(since or now, args.account))
         found = steps(entries, accounts, filters)
     except (ClientError, BotoCoreError) as error:
-        print(f"remedy history: ledger table {settings.ledger_table}: {error}", file=sys.stderr)
+        print(f"remedy history: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(as_dicts(found), indent=2))

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from remedy.cli import org_role
+from remedy.cli import failure, org_role
 from remedy.notify import owners
 from remedy.policy.organizations import OrganizationsUnavailable
 from remedy.settings import Settings
@@ -70,7 +70,7 @@ def run_sync(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as exc:
-        print(f"remedy owners sync: {topic_arn}: {exc}", file=sys.stderr)
+        print(f"remedy owners sync: {topic_arn}: {failure.describe(exc)}", file=sys.stderr)
         return 2
     for resolution in resolutions.values():
         info = resolution.info

@@ -44,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         help="policy folder (default: $REMEDY_POLICY_DIR, else the policies/ shipped with remedy)",
     )
-    validate.set_defaults(func=run_validate)
+    validate.set_defaults(func=run_validate, local=True)
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -56,7 +56,7 @@ def run_validate(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         print(
             f"not deployable: {accounts_file} still names the example accounts remedy ships "
-            "(see README 'Trust')",
+            "(see docs/trust.md)",
             file=sys.stderr,
         )
         return 2

@@ -6,7 +6,7 @@ Runs with the AWS credentials of the environment (the core account: the ledger t
 and sts:AssumeRole on the member remediation roles) and the same settings as the
 functions (``REMEDY_*`` environment variables). Prints one JSON document; exit 0 when
 released, 2 when the entry cannot be released (refused or denied; the ledger is
-unchanged), 1 on any other AWS or configuration error.
+unchanged) or on any other AWS or configuration error.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from remedy.actions.reversible import ActionFailed
     from remedy.actions.session import AccountSessions
     from remedy.approvals.release import release
+    from remedy.cli.failure import describe
     from remedy.errors import RemedyError
     from remedy.ledger.base import Conflict
     from remedy.ledger.dynamodb import DynamoDBLedgerStore
@@ -70,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"remedy release: {args.key}: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError, RemedyError) as error:
-        print(f"remedy release: {args.key}: {error}", file=sys.stderr)
-        return 1
+        print(f"remedy release: {args.key}: {describe(error)}", file=sys.stderr)
+        return 2
     print(
         json.dumps(
             {"key": entry.key, "state": entry.state.value, "release": entry.attrs.get("release")},

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from remedy.cli import failure
     from remedy.cli.history import moment
     from remedy.errors import RemedyError
     from remedy.ledger.dynamodb import utc_now
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = read(queries, accounts, period)
     except (ClientError, BotoCoreError) as error:
-        print(f"{PROG}: ledger table {settings.ledger_table}: {error}", file=sys.stderr)
+        print(f"{PROG}: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
         return 2
     try:
         text = page(report, generated=now)

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from remedy.cli import failure
     from remedy.ledger.dynamodb import utc_now
     from remedy.ledger.queries import LedgerQueries
     from remedy.notify.outbox import SlackOutbox
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             utc_now(),
         )
     except (ClientError, BotoCoreError) as error:
-        print(f"remedy status: ledger table {settings.ledger_table}: {error}", file=sys.stderr)
+        print(f"remedy status: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -77,7 +77,7 @@ class SlackSecrets:
         if missing:
             raise SecretError(
                 f"Slack secret {self.secret_arn} has no {' or '.join(missing)}: fill it as "
-                "README 'Slack and owner notifications' says"
+                "docs/deploy.md (the Slack app) says"
             )
         return SlackSecret(bot_token=value["bot_token"], signing_secret=value["signing_secret"])
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,16 @@ ENV_VAR = "REMEDY_POLICY_DIR"
 
 
 def shipped_dir() -> Path:
-    """The ``policies/`` folder that comes with this code.
+    """The ``policies/`` folder that comes with this code (its schemas and example policy).
 
-    In a checkout it is the repository's ``policies/`` beside ``src/``; in the Lambda
-    artifact (and any install laid out the same way) it is ``policies/`` beside the
-    ``remedy`` package, i.e. ``<task root>/policies``.
+    Installed from the wheel (pip, pipx) it is the package data ``remedy/policies``, read
+    through importlib.resources; in a checkout (an editable install) it is the repository's
+    ``policies/`` beside ``src/``; in the Lambda artifact it is ``policies/`` beside the
+    ``remedy`` package, i.e. ``<task root>/policies`` (template.yaml's REMEDY_POLICY_DIR).
     """
+    packaged = resources.files("remedy") / "policies"
+    if packaged.is_dir():
+        return Path(str(packaged))
     package = Path(remedy.__file__).resolve().parent
     checkout = package.parent.parent / "policies"
     if package.parent.name == "src" and checkout.is_dir():
