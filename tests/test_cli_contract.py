@@ -198,3 +198,13 @@ def test_an_account_id_that_is_not_12_digits_is_refused(
         run(["history", "--account", value], capsys),
         f"argument --account: {value!r} is not a 12-digit AWS account id",
     )
+
+
+def test_top_level_help_lists_every_command_without_markup(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(["--help"], capsys)
+    assert status == 0
+    assert "`" not in out
+    for path, _parser in COMMANDS:
+        assert path[0] in out
