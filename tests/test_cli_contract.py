@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from conftest import fake_aws_credentials
+from conftest import EVENTS, POLICIES, fake_aws_credentials
 from remedy.cli import build_parser, main
 
 
@@ -31,14 +31,23 @@ def _leaves(
             yield from _leaves(child, (*path, name))
 
 
+#: Placeholders by metavar, so that a command gets past reading its own inputs to the AWS
+#: calls the cases are about; any other argument gets "x".
+PLACEHOLDERS = {
+    "DIR": str(POLICIES),
+    "EVENT.json": str(EVENTS / "macie-classification-credentials.json"),
+}
+
+
 def _minimal_argv(path: tuple[str, ...], parser: argparse.ArgumentParser) -> list[str]:
     """The command with a placeholder for every argument it requires."""
     argv = list(path)
     for action in parser._actions:
+        value = PLACEHOLDERS.get(str(action.metavar), "x")
         if not action.option_strings and action.nargs not in ("?", "*", 0):
-            argv.append("x")
+            argv.append(value)
         elif action.option_strings and action.required:
-            argv += [action.option_strings[0], "x"]
+            argv += [action.option_strings[0], value]
     return argv
 
 
@@ -198,3 +207,13 @@ def test_an_account_id_that_is_not_12_digits_is_refused(
         run(["history", "--account", value], capsys),
         f"argument --account: {value!r} is not a 12-digit AWS account id",
     )
+
+
+def test_top_level_help_lists_every_command_without_markup(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(["--help"], capsys)
+    assert status == 0
+    assert "`" not in out
+    for path, _parser in COMMANDS:
+        assert path[0] in out

@@ -1,5 +1,5 @@
 """The site's reference pages are what scripts/reference_docs.py makes from the JSON Schemas
-and the action registry: a schema field or a remediation added without `make site` fails
+and the action registry: a schema field or a remediation added without `make reference` fails
 here, naming the page. (`make test` also builds the site with mkdocs --strict.)"""
 
 from __future__ import annotations
@@ -53,5 +53,5 @@ def test_a_stale_page_is_named(tmp_path, monkeypatch, capsys) -> None:  # type: 
     monkeypatch.setattr(reference_docs, "ROOT", tmp_path)
     monkeypatch.setattr(reference_docs, "pages", lambda: {page: "new\n"})
     assert reference_docs.main(["--check"]) == 1
-    assert capsys.readouterr().err == "policy.md is out of date: run make site\n"
+    assert capsys.readouterr().err == "policy.md is out of date: run make reference\n"
     assert page.read_text(encoding="utf-8") == "old\n"

@@ -488,3 +488,37 @@ def test_a_subscription_waiting_for_confirmation_is_named(deployed: dict[str, st
         "FAIL  owner topic: 1 of 2 not confirmed (new-owner@example.com): each must click the "
         "link in AWS's email; remedy owners sync shows them"
     )
+
+
+def test_a_bus_open_to_the_organization_accepts_its_members(deployed: dict[str, str]) -> None:
+    # OrganizationId without MemberAccountIds: template.yaml's condition on aws:PrincipalOrgID.
+    events = boto3.client("events")
+    bus = deployed["bus"]
+    statement = bus_policy(MEMBERS, bus)
+    statement["Statement"][0]["Condition"] = {
+        "StringEquals": {"aws:PrincipalOrgID": "o-ab12cd34ef"}
+    }
+    events.put_permission(EventBusName="remedy-core", Policy=json.dumps(statement))
+    try:
+        found = lines(checks())
+    finally:
+        events.put_permission(
+            EventBusName="remedy-core", Policy=json.dumps(bus_policy(MEMBERS, bus))
+        )
+    assert found[2] == "PASS  core bus policy: accepts organization o-ab12cd34ef"
+    assert [line for line in found if line.startswith("FAIL")] == []
+
+
+def test_a_sample_checks_that_many_accounts(
+    deployed: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["doctor", "--account", MEMBERS[0], "--account", MEMBERS[1], "--region", REGION]
+    assert main([*argv, "--sample", "1"]) == 0
+    out = capsys.readouterr().out
+    checked = {line.split()[2].rstrip(":") for line in out.splitlines() if "  member " in line}
+    assert len(checked) == 1 and checked <= set(MEMBERS)
+    assert main([*argv, "--sample", "0"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "remedy doctor: --sample 0: give a number of accounts, 1 or more\n",
+    )
