@@ -31,6 +31,8 @@ class Settings:
     #: The role in the management account (or a delegated administrator) that reads
     #: accounts' units and tags from AWS Organizations; empty: accounts.yaml alone.
     org_role_arn: str = ""
+    #: The core stack's policy bucket (`remedy.policy_live`); empty: `policy_dir` alone.
+    policy_bucket: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,6 +52,7 @@ class Settings:
             public_url=env.get("REMEDY_PUBLIC_URL", ""),
             link_ttl_hours=int(env.get("REMEDY_LINK_TTL_HOURS", "72")),
             org_role_arn=env.get("REMEDY_ORG_ROLE_ARN", ""),
+            policy_bucket=env.get("REMEDY_POLICY_BUCKET", ""),
         )
 
     def quarantine_bucket(self, account: str, region: str) -> str:

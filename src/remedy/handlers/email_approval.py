@@ -13,6 +13,8 @@ import binascii
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from remedy.handlers.runtime import policy_changed
+
 if TYPE_CHECKING:
     from remedy.approvals.page import ApprovalPage, Page
     from remedy.notify.composite import CompositeNotifier
@@ -72,7 +74,7 @@ def _response(page: Page) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _app
-    if _app is None:
+    if _app is None or policy_changed():
         _app = build()
     page, notifier = _app
     method = event.get("requestContext", {}).get("http", {}).get("method", "")

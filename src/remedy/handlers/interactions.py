@@ -13,6 +13,8 @@ import binascii
 import os
 from typing import TYPE_CHECKING, Any
 
+from remedy.handlers.runtime import policy_changed
+
 if TYPE_CHECKING:
     from remedy.approvals.slack import Interactions
 
@@ -83,7 +85,7 @@ def build(session: Any = None) -> Interactions:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _app
-    if _app is None:
+    if _app is None or policy_changed():
         _app = build()
     raw = event.get("body") or ""
     try:

@@ -20,6 +20,15 @@ METRICS_NAMESPACE = "remedy"
 METRICS_SERVICE = "remedy"
 
 
+def policy_changed() -> bool:
+    """Whether a new policy version took effect (`remedy.policy_live.loader`): a handler
+    asks before using what it built from the policy, and builds it again if so. Imported
+    here, not with the module: by then the first request has loaded it."""
+    from remedy.policy_live.loader import policy_changed as changed
+
+    return changed()
+
+
 class Runtime:
     def __init__(self, metrics: Any) -> None:
         self.metrics = metrics
@@ -38,6 +47,11 @@ class Runtime:
 
     @property
     def pipeline(self) -> Pipeline:
+        if self._pipeline is not None and policy_changed():
+            # A new policy version: what was built from the old one is built again, after
+            # the old notifier has sent what it holds.
+            self.flush()
+            self._pipeline = None
         if self._pipeline is None:
             import boto3
 

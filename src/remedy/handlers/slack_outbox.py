@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
+from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE, policy_changed
 
 if TYPE_CHECKING:
     from remedy.approvals.deadlines import Deadlines
@@ -103,7 +103,7 @@ def build(session: Any = None) -> Scheduled:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     global _scheduled
-    if _scheduled is None:
+    if _scheduled is None or policy_changed():
         _scheduled = build()
     _scheduled.slack.flush()
     owed = _scheduled.slack.owed()
