@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -20,7 +19,7 @@ from remedy.errors import InvalidEvent
 from remedy.ledger.base import Entry, State, stamp
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.ledger.indexes import TABLE_SCHEMA
-from remedy.model import Action, Finding
+from remedy.model import Finding
 from remedy.normalise import normalise
 from remedy.pipeline import UNREADABLE
 from remedy.policy import decide, load_policy
@@ -80,7 +79,8 @@ def ignore_rule(folder: Path) -> None:
     text = rules.read_text(encoding="utf-8")
     block = text[text.index(f"  - id: {RULE}") :]
     block = block[: block.index("    action: notify\n") + len("    action: notify\n")]
-    rules.write_text(text.replace(block, block.replace("action: notify", "action: ignore")), "utf-8")
+    changed = block.replace("action: notify", "action: ignore")
+    rules.write_text(text.replace(block, changed), encoding="utf-8")
 
 
 def test_the_stored_snapshot_decides_again_exactly_as_recorded(
@@ -95,9 +95,7 @@ def test_the_stored_snapshot_decides_again_exactly_as_recorded(
         assert entry is not None
         again = decide(Finding.from_dict(entry.finding), policy)
         assert again.to_dict() == entry.decision
-    result = replay(
-        ((f.key, f.to_dict()) for f in findings), policy, load_policy(folder)
-    )
+    result = replay(((f.key, f.to_dict()) for f in findings), policy, load_policy(folder))
     assert result.replayed == len(findings) and result.changes == []
     assert len({f.key for f in findings}) < len(findings)  # copies share an entry
 
@@ -167,4 +165,3 @@ def test_diff_of_a_folder_that_does_not_load_names_the_problem(
     assert capsys.readouterr().err == (
         f"{live}/remediation.yaml:rules: {{}} is not of type 'array'\n"
     )
-
