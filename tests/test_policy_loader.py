@@ -19,9 +19,9 @@ from moto import mock_aws
 
 from conftest import fake_aws_credentials
 from live_policy_support import BUCKET, OWN_IDS, REGION, deployable, make_bucket, versions
+from remedy import policy_files
 from remedy.cli import main
 from remedy.model import Severity
-from remedy.policy_files import ENV_VAR
 from remedy.policy_live import loader
 from remedy.policy_live.bucket import KEY, PolicyBucket
 from remedy.policy_live.bundle import content_hash
@@ -61,7 +61,7 @@ def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     fake_aws_credentials(monkeypatch, REGION)
     monkeypatch.setenv("REMEDY_POLICY_BUCKET", BUCKET)
     # The loader points the process at the folder of the version in effect.
-    monkeypatch.setenv(ENV_VAR, str(tmp_path / "unused"))
+    monkeypatch.setattr(policy_files, "_in_effect", None)
     monkeypatch.setattr(loader, "_live", None)
     with mock_aws():
         yield make_bucket()
@@ -126,7 +126,7 @@ def test_warm_invocations_cost_no_call_and_a_push_takes_effect_within_a_minute(
     assert channel(policy.get()) == NEW_CHANNEL
     assert policy.version == versions(s3)[0]
     # The actions' guard lists come from the same version's folder.
-    assert Path(loader.os.environ[ENV_VAR]) == policy.get().directory
+    assert policy_files.default_dir() == policy.get().directory
     assert (policy.get().directory / "accounts.yaml").read_text(encoding="utf-8") == (
         folder / "accounts.yaml"
     ).read_text(encoding="utf-8")
@@ -236,10 +236,12 @@ def test_functions_use_the_bucket_their_settings_name(
     assert settings.policy_bucket == BUCKET
     policy = loader.current_policy(settings)
     assert channel(policy) == CHANNEL
-    assert loader.policy_changed() is False  # within the minute: no call
+    first = loader.version(check=True)  # within the minute: no call
+    assert first == versions(s3)[0]
     change_channel(folder, NEW_CHANNEL)
     assert main(["policy", "push", str(folder)]) == 0
     assert loader._live is not None
     monkeypatch.setattr(loader._live, "_checked_at", loader._live._checked_at - 60)
-    assert loader.policy_changed() is True
+    assert loader.version() == first
+    assert loader.version(check=True) == versions(s3)[0] != first
     assert channel(loader.current_policy(settings)) == NEW_CHANNEL

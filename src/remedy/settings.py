@@ -33,6 +33,8 @@ class Settings:
     org_role_arn: str = ""
     #: The core stack's policy bucket (`remedy.policy_live`); empty: `policy_dir` alone.
     policy_bucket: str = ""
+    #: How often a warm function asks the policy bucket for a new version.
+    policy_refresh_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,6 +55,7 @@ class Settings:
             link_ttl_hours=int(env.get("REMEDY_LINK_TTL_HOURS", "72")),
             org_role_arn=env.get("REMEDY_ORG_ROLE_ARN", ""),
             policy_bucket=env.get("REMEDY_POLICY_BUCKET", ""),
+            policy_refresh_seconds=float(env.get("REMEDY_POLICY_REFRESH_SECONDS", "60")),
         )
 
     def quarantine_bucket(self, account: str, region: str) -> str:

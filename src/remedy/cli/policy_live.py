@@ -15,7 +15,7 @@ import difflib
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,14 +144,19 @@ def _deployable(folder: Path, allow_examples: bool) -> Bundle:
     return bundle
 
 
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _push(store: PolicyBucket, bundle: Bundle, expect: Any, **record: Any) -> str:
     import boto3
 
     from remedy.policy_live.bundle import Bundle, Record
 
     who = boto3.client("sts").get_caller_identity()["Arn"]
-    at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    stamped = Bundle(bundle.files, Record(pushed_by=who, pushed_at=at, **record))
+    stamped = Bundle(
+        bundle.files, Record(pushed_by=who, pushed_at=_utc(datetime.now(UTC)), **record)
+    )
     return store.put(stamped, expect)
 
 
@@ -247,15 +252,6 @@ def _progress(total: int | None, what: str) -> Any:
     return tqdm(total=total, desc=what, unit=" findings", file=sys.stderr, leave=False)
 
 
-def _snapshots(entries: Any, start: datetime) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    from remedy.ledger.base import stamp
-
-    first = stamp(start)
-    for entry in entries:
-        if entry.created_at >= first:
-            yield entry.key, entry.finding
-
-
 def run_diff(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
@@ -280,7 +276,7 @@ def run_diff(args: argparse.Namespace) -> int:
         queries = LedgerQueries(settings.ledger_table, boto3.client("dynamodb"))
         bar = _progress(None, "replaying")
         result = replay(
-            _snapshots(queries.touched(args.since), args.since),
+            queries.snapshots(args.since),
             old,
             new,
             tick=bar.update if bar is not None else None,
@@ -295,7 +291,7 @@ def run_diff(args: argparse.Namespace) -> int:
         return _failed("diff", error)
     from remedy.views.table import table
 
-    period = args.since.isoformat(timespec="seconds").replace("+00:00", "Z")
+    period = _utc(args.since)
     print(
         f"\nreplayed {result.replayed} findings received since {period} through version "
         f"{version} and {folder}: {len(result.changes)} decisions change"
@@ -334,9 +330,7 @@ def run_history(args: argparse.Namespace) -> int:
         store = _store(args)
         for i, version in enumerate(store.versions()[: args.limit]):
             stored = store.fetch(version.version_id)
-            when = (
-                version.last_modified.isoformat(timespec="seconds") if version.last_modified else ""
-            )
+            when = _utc(version.last_modified) if version.last_modified else ""
             try:
                 body = stored.body if stored is not None else b""
                 found = from_bytes(body, store.where(version.version_id))

@@ -7,8 +7,8 @@ request that S3 answers 304 while nothing changed.
 
 A bundle is written into its own folder under the function's ``/tmp`` and loaded from
 there exactly as ``remedy policy validate`` loads a folder; only then does it take
-effect, and ``REMEDY_POLICY_DIR`` points at that folder, so the remediation actions'
-guard lists (`remedy.policy_files`) are read from the same version. A bundle that
+effect, and it becomes the process's policy folder (`remedy.policy_files.use`), so the
+remediation actions' guard lists are read from the same version. A bundle that
 cannot be read or fails validation never takes effect: the function keeps the policy
 it has, logs the version refused and why, and emits ``PolicyLoadFailed`` (the core
 template's PolicyLoadFailedAlarm), once at the refusal and again at every check while
@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from remedy import policy_files
 from remedy.errors import PolicyError, RemedyError
 from remedy.policy import Policy, load_policy
-from remedy.policy_files import ENV_VAR
 from remedy.policy_live import bundle
 from remedy.policy_live.bucket import PolicyBucket, Stored
 
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 60.0
 METRIC = "PolicyLoadFailed"
+#: What names the policy bucket in a function's environment (`remedy.settings.Settings`).
+BUCKET_ENV = "REMEDY_POLICY_BUCKET"
 #: `LivePolicy.version` while the function runs on the policy built into it.
 BUILT_IN = "built-in"
 
@@ -151,7 +153,7 @@ class LivePolicy:
             log.info("policy version %s in effect (was %s)", version, self.version)
         self._policy, self.version = policy, version
         # The actions' guard lists are read from the folder the policy came from.
-        os.environ[ENV_VAR] = str(policy.directory)
+        policy_files.use(policy.directory)
 
     def _load(self, stored: Stored) -> Policy:
         where = self.store.where(stored.version_id)
@@ -207,16 +209,28 @@ def current_policy(
     global _live
     if not settings.policy_bucket:
         return load_policy(settings.policy_dir)
-    if _live is None:
+    if _live is None or _live.store.bucket != settings.policy_bucket:
         import boto3
 
         client = (session or boto3.session.Session()).client("s3", config=config)
         built_in = Path(settings.policy_dir) if settings.policy_dir else None
-        _live = LivePolicy(PolicyBucket(client, settings.policy_bucket), built_in=built_in)
+        _live = LivePolicy(
+            PolicyBucket(client, settings.policy_bucket),
+            built_in=built_in,
+            interval=settings.policy_refresh_seconds,
+        )
     return _live.get()
 
 
-def policy_changed() -> bool:
-    """Whether a new policy took effect since the last call (at most one conditional GET
-    a minute): a handler asks at the start of each invocation and rebuilds if so."""
-    return _live is not None and _live.refresh()
+def version(*, check: bool = False) -> str | None:
+    """The live policy version this process acts on (None: it reads no policy bucket);
+    with `check`, after asking the bucket (at most one conditional GET a minute). A handler
+    compares it with the version it built its pieces with, and builds them again if a new
+    one took effect."""
+    # Only for the bucket this process is set up with (one per Lambda function; the demo
+    # runs several functions, and the tests several setups, in one process).
+    if _live is None or _live.store.bucket != os.environ.get(BUCKET_ENV):
+        return None
+    if check:
+        _live.refresh()
+    return _live.version
