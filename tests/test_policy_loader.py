@@ -245,3 +245,25 @@ def test_functions_use_the_bucket_their_settings_name(
     assert loader.version() == first
     assert loader.version(check=True) == versions(s3)[0] != first
     assert channel(loader.current_policy(settings)) == NEW_CHANNEL
+
+
+def test_a_warm_function_rebuilds_its_pipeline_when_a_new_version_takes_effect(
+    s3: Any, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools import Metrics
+
+    from remedy.handlers.runtime import Runtime
+
+    monkeypatch.setenv("REMEDY_POLICY_REFRESH_SECONDS", "0")
+    monkeypatch.setenv("REMEDY_EXTERNAL_ID", "remedy-tests-external-id-0001")
+    assert main(["policy", "push", str(folder)]) == 0
+    runtime = Runtime(Metrics(namespace="remedy", service="remedy"))
+    first = runtime.pipeline
+    assert channel(first.policy) == CHANNEL
+    assert runtime.pipeline is first  # nothing new: the same pieces
+    change_channel(folder, NEW_CHANNEL)
+    assert main(["policy", "push", str(folder)]) == 0
+    second = runtime.pipeline
+    assert second is not first
+    assert channel(second.policy) == NEW_CHANNEL
+    assert runtime.pipeline is second

@@ -38,6 +38,8 @@ from remedy.policy_live.bucket import KEY
 
 SAMPLE = "securityhub-guardduty-ec2-command-and-control.json"
 NEW_CHANNEL = "#analytics-security"
+#: The findings this step sends, one new ledger entry each: after the push, after the damage.
+FINDINGS = ("push", "damage")
 #: How long the functions take a new version here (their check runs every second).
 SETTLE_SECONDS = 1.1
 
@@ -113,7 +115,7 @@ def run(demo: Any, emit: Callable[[list[Item]], list[str]]) -> list[Claim]:
     good = out.strip()
     time.sleep(SETTLE_SECONDS)
     before = len(slack.messages(new_channel))
-    emit([_item("after the push: a new GuardDuty finding", event, org.core, "push")])
+    emit([_item("after the push: a new GuardDuty finding", event, org.core, FINDINGS[0])])
     after_push = slack.messages(new_channel)[before:]
     claims.append(
         Claim(
@@ -150,7 +152,7 @@ def run(demo: Any, emit: Callable[[list[Item]], list[str]]) -> list[Claim]:
     logger.addHandler(refusals)
     try:
         before = len(slack.messages(new_channel))
-        emit([_item("after the damage: another GuardDuty finding", event, org.core, "damage")])
+        emit([_item("after the damage: another GuardDuty finding", event, org.core, FINDINGS[1])])
     finally:
         logger.removeHandler(refusals)
     kept = slack.messages(new_channel)[before:]
