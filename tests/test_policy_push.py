@@ -20,7 +20,7 @@ from live_policy_support import BUCKET, REGION, SHIPPED, deployable, make_bucket
 from remedy.cli import main
 from remedy.cli.policy_live import BASE_FILE
 from remedy.policy_live.bucket import KEY
-from remedy.policy_live.bundle import MAX_FILE_BYTES, content_hash
+from remedy.policy_live.bundle import MAX_BUNDLE_BYTES, MAX_FILE_BYTES, content_hash
 
 
 @pytest.fixture
@@ -263,3 +263,19 @@ def test_rollback_to_a_version_that_no_longer_validates_is_refused(
         f"remedy policy rollback: s3://{BUCKET}/{KEY} has no version no-such-version; "
         "see remedy policy history\n"
     )
+
+
+def test_a_folder_whose_bundle_would_be_too_large_is_refused(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = deployable(tmp_path / "policy")
+    for i in range(MAX_BUNDLE_BYTES // MAX_FILE_BYTES):
+        (folder / f"notes-{i}.yaml").write_text("#" * MAX_FILE_BYTES, encoding="utf-8")
+    assert push(folder) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(
+        re.escape(f"{folder}: its ") + r"\d+ policy files make a [\d,]+-byte bundle, more "
+        r"than the 4,194,304 a function reads; move what is not policy out of the folder",
+        line,
+    ), line
+    assert versions(s3) == []

@@ -101,7 +101,17 @@ def from_folder(folder: Path, record: Record | None = None) -> Bundle:
         raise PolicyError(problems)
     if not files:
         raise PolicyError([f"{folder}: no {PATTERN} policy files in the folder"])
-    return Bundle(files, record or Record())
+    bundle = Bundle(files, record or Record())
+    size = len(bundle.to_bytes())
+    if size > MAX_BUNDLE_BYTES:
+        raise PolicyError(
+            [
+                f"{folder}: its {len(files)} policy files make a {size:,}-byte bundle, more "
+                f"than the {MAX_BUNDLE_BYTES:,} a function reads; move what is not policy "
+                "out of the folder"
+            ]
+        )
+    return bundle
 
 
 def from_bytes(data: bytes, where: str) -> Bundle:
