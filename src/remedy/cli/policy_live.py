@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import re
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remedy.errors import PolicyError, RemedyError
+
+Runner = Callable[[argparse.Namespace], int]
 
 if TYPE_CHECKING:
     from remedy.policy import Policy
@@ -39,18 +42,13 @@ class Refused(RemedyError):
 
 def since(text: str) -> datetime:
     """``7d``, ``12h`` or an ISO 8601 date or time (UTC unless it says otherwise)."""
+    from remedy.cli.history import moment
+
     span = _SPAN.match(text)
-    now = datetime.now(UTC)
-    if span:
-        count, unit = int(span.group(1)), span.group(2)
-        return now - (timedelta(days=count) if unit == "d" else timedelta(hours=count))
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a span such as 7d or 12h nor an ISO 8601 date or time"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if span is None:
+        return moment(text)
+    count, unit = int(span.group(1)), span.group(2)
+    return datetime.now(UTC) - (timedelta(days=count) if unit == "d" else timedelta(hours=count))
 
 
 def add_commands(commands: Any) -> None:
@@ -125,9 +123,27 @@ def _store(args: argparse.Namespace) -> PolicyBucket:
     return PolicyBucket(boto3.client("s3"), name)
 
 
-def _failed(command: str, error: Exception) -> int:
-    print(f"remedy policy {command}: {' '.join(str(error).split())}", file=sys.stderr)
-    return 2
+def _one_line(command: str) -> Callable[[Runner], Runner]:
+    """`command` with AWS's errors and its refusals said in one line, exit status 2; a
+    policy's problems go on to `remedy.cli.main`, which says each in its own line."""
+
+    def wrap(run: Runner) -> Runner:
+        @functools.wraps(run)
+        def guarded(args: argparse.Namespace) -> int:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                return run(args)
+            except PolicyError:
+                raise
+            except (ClientError, BotoCoreError, RemedyError) as error:
+                said = " ".join(str(error).split())
+                print(f"remedy policy {command}: {said}", file=sys.stderr)
+                return 2
+
+        return guarded
+
+    return wrap
 
 
 def _deployable(folder: Path, allow_examples: bool) -> Bundle:
@@ -160,37 +176,24 @@ def _push(store: PolicyBucket, bundle: Bundle, expect: Any, **record: Any) -> st
     return store.put(stamped, expect)
 
 
+@_one_line("push")
 def run_push(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     folder = Path(args.directory)
-    try:
-        bundle = _deployable(folder, args.allow_example_accounts)
-        store = _store(args)
-        live = store.live()
-        marker = folder / BASE_FILE
-        base = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
-        if live is not None and base != live.version_id and not args.force:
-            raise Refused(
-                f"the live version is {live.version_id}, but {folder} is based on "
-                f"{base or 'no version (no ' + BASE_FILE + ')'}: someone else pushed since; "
-                f"see 'remedy policy diff {folder}', start again from 'remedy policy pull', "
-                "or overwrite with --force"
-            )
-        version = _push(
-            store,
-            bundle,
-            live,
-            base=live.version_id if live else None,
-            message=args.message,
+    bundle = _deployable(folder, args.allow_example_accounts)
+    store = _store(args)
+    live = store.live()
+    marker = folder / BASE_FILE
+    base = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
+    if live is not None and base != live.version_id and not args.force:
+        raise Refused(
+            f"the live version is {live.version_id}, but {folder} is based on "
+            f"{base or 'no version (no ' + BASE_FILE + ')'}: someone else pushed since; "
+            f"see 'remedy policy diff {folder}', start again from 'remedy policy pull', "
+            "or overwrite with --force"
         )
-        marker.write_text(version + "\n", encoding="utf-8")
-    except (Refused, ClientError, BotoCoreError) as error:
-        return _failed("push", error)
-    except PolicyError:
-        raise
-    except RemedyError as error:
-        return _failed("push", error)
+    base = live.version_id if live else None
+    version = _push(store, bundle, live, base=base, message=args.message)
+    marker.write_text(version + "\n", encoding="utf-8")
     print(version)
     print(
         f"pushed {folder} ({bundle.sha256[:12]}) as version {version} of {store.uri}; "
@@ -211,15 +214,10 @@ def _live_bundle(store: PolicyBucket) -> tuple[str, Bundle]:
     return stored.version_id, from_bytes(stored.body, store.where(stored.version_id))
 
 
+@_one_line("pull")
 def run_pull(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     folder = Path(args.directory)
-    try:
-        store = _store(args)
-        version, bundle = _live_bundle(store)
-    except (ClientError, BotoCoreError, RemedyError) as error:
-        return _failed("pull", error)
+    version, bundle = _live_bundle(_store(args))
     bundle.write(folder)
     (folder / BASE_FILE).write_text(version + "\n", encoding="utf-8")
     print(f"version {version} written to {folder}", file=sys.stderr)
@@ -252,9 +250,9 @@ def _progress(total: int | None, what: str) -> Any:
     return tqdm(total=total, desc=what, unit=" findings", file=sys.stderr, leave=False)
 
 
+@_one_line("diff")
 def run_diff(args: argparse.Namespace) -> int:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
     from remedy.ledger.queries import LedgerQueries
     from remedy.policy import load_policy
@@ -265,30 +263,19 @@ def run_diff(args: argparse.Namespace) -> int:
 
     folder = Path(args.directory)
     settings = Settings.from_env()
-    try:
-        store = _store(args)
-        version, live = _live_bundle(store)
-        candidate = from_folder(folder)
-        sys.stdout.write(text_diff(live.files, candidate.files, f"live:{version}", str(folder)))
-        new = attach(load_policy(folder), settings)
-        with tempfile.TemporaryDirectory(prefix="remedy-live-") as tmp:
-            old: Policy = attach(validate(live, Path(tmp), f"live:{version}"), settings)
-        queries = LedgerQueries(settings.ledger_table, boto3.client("dynamodb"))
-        bar = _progress(None, "replaying")
-        result = replay(
-            queries.snapshots(args.since),
-            old,
-            new,
-            tick=bar.update if bar is not None else None,
-        )
-        if bar is not None:
-            bar.close()
-    except (ClientError, BotoCoreError) as error:
-        return _failed("diff", error)
-    except PolicyError:
-        raise
-    except RemedyError as error:
-        return _failed("diff", error)
+    version, live = _live_bundle(_store(args))
+    candidate = from_folder(folder)
+    sys.stdout.write(text_diff(live.files, candidate.files, f"live:{version}", str(folder)))
+    new = attach(load_policy(folder), settings)
+    with tempfile.TemporaryDirectory(prefix="remedy-live-") as tmp:
+        old: Policy = attach(validate(live, Path(tmp), f"live:{version}"), settings)
+    queries = LedgerQueries(settings.ledger_table, boto3.client("dynamodb"))
+    bar = _progress(None, "replaying")
+    result = replay(
+        queries.snapshots(args.since), old, new, tick=bar.update if bar is not None else None
+    )
+    if bar is not None:
+        bar.close()
     from remedy.views.table import table
 
     period = _utc(args.since)
@@ -319,71 +306,57 @@ def run_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+@_one_line("history")
 def run_history(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from remedy.policy_live.bundle import from_bytes
     from remedy.views.table import table
 
     rows = []
-    try:
-        store = _store(args)
-        for i, version in enumerate(store.versions()[: args.limit]):
-            stored = store.fetch(version.version_id)
-            when = _utc(version.last_modified) if version.last_modified else ""
-            try:
-                body = stored.body if stored is not None else b""
-                found = from_bytes(body, store.where(version.version_id))
-                record = found.record
-                said = record.message
-                if record.rollback_of and record.rollback_of not in said:
-                    said += f" (rollback of {record.rollback_of})"
-                rows.append(
-                    (
-                        version.version_id + (" (live)" if i == 0 else ""),
-                        record.pushed_at or when,
-                        record.pushed_by,
-                        found.sha256[:12],
-                        said,
-                    )
-                )
-            except PolicyError as error:
-                rows.append((version.version_id, when, "", "", f"refused: {error.problems[0]}"))
-    except (ClientError, BotoCoreError, RemedyError) as error:
-        return _failed("history", error)
+    store = _store(args)
+    for i, version in enumerate(store.versions()[: args.limit]):
+        stored = store.fetch(version.version_id)
+        when = _utc(version.last_modified) if version.last_modified else ""
+        try:
+            body = stored.body if stored is not None else b""
+            found = from_bytes(body, store.where(version.version_id))
+        except PolicyError as error:
+            rows.append((version.version_id, when, "", "", f"refused: {error.problems[0]}"))
+            continue
+        record = found.record
+        said = record.message
+        if record.rollback_of and record.rollback_of not in said:
+            said += f" (rollback of {record.rollback_of})"
+        label = version.version_id + (" (live)" if i == 0 else "")
+        rows.append((label, record.pushed_at or when, record.pushed_by, found.sha256[:12], said))
     print(table(("version", "pushed at", "by", "sha256", "message"), rows))
     return 0
 
 
+@_one_line("rollback")
 def run_rollback(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from remedy.policy_live.bundle import from_bytes
 
-    try:
-        store = _store(args)
-        stored = store.fetch(args.version)
-        if stored is None:
-            raise Refused(f"{store.uri} has no version {args.version}; see remedy policy history")
-        earlier = from_bytes(stored.body, store.where(args.version))
-        live = store.live()
-        with tempfile.TemporaryDirectory(prefix="remedy-rollback-") as tmp:
-            # Validated again, against the schemas and actions of today's remedy.
+    store = _store(args)
+    stored = store.fetch(args.version)
+    if stored is None:
+        raise Refused(f"{store.uri} has no version {args.version}; see remedy policy history")
+    where = store.where(args.version)
+    earlier = from_bytes(stored.body, where)
+    live = store.live()
+    with tempfile.TemporaryDirectory(prefix="remedy-rollback-") as tmp:
+        # Validated again, against the schemas and remediations of today's remedy.
+        try:
             bundle = _deployable(earlier.write(Path(tmp)), args.allow_example_accounts)
-        version = _push(
-            store,
-            bundle,
-            live,
-            base=live.version_id if live else None,
-            message=args.message or f"rollback to {args.version}",
-            rollback_of=args.version,
-        )
-    except (ClientError, BotoCoreError) as error:
-        return _failed("rollback", error)
-    except PolicyError:
-        raise
-    except RemedyError as error:
-        return _failed("rollback", error)
+        except PolicyError as error:
+            raise PolicyError([p.replace(tmp, where) for p in error.problems]) from None
+    version = _push(
+        store,
+        bundle,
+        live,
+        base=live.version_id if live else None,
+        message=args.message or f"rollback to {args.version}",
+        rollback_of=args.version,
+    )
     print(version)
     print(f"version {args.version} is live again as version {version}", file=sys.stderr)
     return 0
