@@ -26,6 +26,7 @@ from remedy.policy_live import loader
 from remedy.policy_live.bucket import KEY, PolicyBucket
 from remedy.policy_live.bundle import content_hash
 from remedy.settings import Settings
+from template_support import properties, seen_by
 
 CHANNEL = "#payments-security"
 NEW_CHANNEL = "#payments-sec-2"
@@ -198,11 +199,8 @@ def test_the_refusal_is_the_policy_load_failed_metric(
     capsys.readouterr()
     clock.now += 60
     policy.refresh()
-    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "_aws" in x]
-    assert line["PolicyLoadFailed"] == [1.0] or line["PolicyLoadFailed"] == 1.0
-    (directive,) = line["_aws"]["CloudWatchMetrics"]
-    assert directive["Namespace"] == "remedy"
-    assert directive["Dimensions"] == [["service"]] and line["service"] == "remedy"
+    # Exactly what PolicyLoadFailedAlarm selects: namespace, name and dimensions.
+    assert seen_by("PolicyLoadFailedAlarm", capsys.readouterr().out) == [1.0]
 
 
 def test_an_empty_bucket_means_the_policy_built_into_the_function(
@@ -267,3 +265,49 @@ def test_a_warm_function_rebuilds_its_pipeline_when_a_new_version_takes_effect(
     assert second is not first
     assert channel(second.policy) == NEW_CHANNEL
     assert runtime.pipeline is second
+
+
+def test_the_core_template_holds_the_bucket_private_versioned_and_encrypted() -> None:
+    bucket = properties("PolicyBucket")
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["CoreKey", "Arn"]},
+    }
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+
+
+def _actions(policy: str) -> set[str]:
+    found: set[str] = set()
+    for statement in properties(policy)["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow"
+        action = statement["Action"]
+        found.update([action] if isinstance(action, str) else action)
+    return found
+
+
+def test_functions_read_the_policy_and_pushers_add_versions_and_nothing_deletes() -> None:
+    assert _actions("PolicyReadGrant") == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucketVersions",
+        "kms:Decrypt",
+    }
+    roles = {r["Ref"] for r in properties("PolicyReadGrant")["Roles"]}
+    assert roles == {
+        "RemediatorRole",
+        "InteractionsFunctionRole",
+        "EmailApprovalFunctionRole",
+        "SlackOutboxFunctionRole",
+    }
+    assert _actions("PolicyPusherPolicy") == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:ListBucketVersions",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "dynamodb:Query",
+    }
