@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 #: The live version a policy folder was pushed from or pulled at (not part of the bundle).
 BASE_FILE = ".remedy-policy-version"
 DEFAULT_SINCE = "7d"
+#: What every command's help says after its own line: the docstring's second paragraph.
+_ABOUT = " ".join(__doc__.split("\n\n")[1].replace("``", "").split())
 _SPAN = re.compile(r"(\d+)([dh])\Z")
 
 
@@ -54,7 +56,7 @@ def since(text: str) -> datetime:
 def add_commands(commands: Any) -> None:
     def command(name: str, help: str, func: Any) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = commands.add_parser(
-            name, help=help, description=f"{help}. {__doc__.split(chr(10) + chr(10))[1]}"
+            name, help=help, description=f"{help}. {_ABOUT}"
         )
         parser.add_argument(
             "--bucket", help="the policy bucket (default: $REMEDY_POLICY_BUCKET)", default=None
