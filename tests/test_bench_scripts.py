@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ["bench/cold_start.py", "--repeat", "1", "--clicks", "1"],
         ["bench/burst.py", "--sizes", "20", "--accounts", "3", "--containers", "2"],
         ["bench/cost.py", "--accounts", "10", "--markdown"],
+        ["bench/policy_replay.py", "--findings", "300", "--repeat", "1"],
     ],
     ids=[
         "decide",
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
         "cold_start",
         "burst",
         "cost",
+        "policy_replay",
     ],
 )
 def test_bench_script_runs(args: list[str]) -> None:

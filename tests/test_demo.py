@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from remedy.demo import policy_change
 from remedy.demo.core_stack import TemplateError, api_resources, load_template, translate
 from test_report import external_references
 
@@ -213,6 +214,6 @@ def test_demo_writes_the_html_report_beside_the_json_one(
     assert external_references(text) == []
     assert len(re.findall(r'<svg [^>]*class="chart"', text)) == 7
     # Every finding the demo received, one ledger entry each (the Security Hub copy of
-    # the Macie finding shares its entry).
+    # the Macie finding shares its entry), and those the live policy step sent.
     entries = {row["key"] for row in data["findings"] if row["key"]}
-    assert f"<b>{len(entries)}</b>findings" in text
+    assert f"<b>{len(entries) + len(policy_change.FINDINGS)}</b>findings" in text

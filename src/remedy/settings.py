@@ -54,6 +54,10 @@ class Settings:
     #: The role in the management account (or a delegated administrator) that reads
     #: accounts' units and tags from AWS Organizations; empty: accounts.yaml alone.
     org_role_arn: str = ""
+    #: The core stack's policy bucket (`remedy.policy_live`); empty: `policy_dir` alone.
+    policy_bucket: str = ""
+    #: How often a warm function asks the policy bucket for a new version.
+    policy_refresh_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -75,6 +79,8 @@ class Settings:
             public_url=env.get("REMEDY_PUBLIC_URL", ""),
             link_ttl_hours=_whole(env, "REMEDY_LINK_TTL_HOURS", 72, "hours"),
             org_role_arn=env.get("REMEDY_ORG_ROLE_ARN", ""),
+            policy_bucket=env.get("REMEDY_POLICY_BUCKET", ""),
+            policy_refresh_seconds=float(env.get("REMEDY_POLICY_REFRESH_SECONDS", "60")),
         )
 
     def quarantine_bucket(self, account: str, region: str) -> str:

@@ -6,15 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from remedy.cli import policy_live
 from remedy.policy import load_policy
-from remedy.policy.examples import example_accounts
-from remedy.policy_files import (
-    ACCOUNTS_FILE,
-    ALLOWLIST_FILE,
-    REMEDIATION_FILE,
-    RESTRICTED_FILE,
-    read_checked,
-)
+from remedy.policy.examples import examples_in
+from remedy.policy_files import ACCOUNTS_FILE, ALLOWLIST_FILE, REMEDIATION_FILE, RESTRICTED_FILE
 
 _FILES = f"{REMEDIATION_FILE}, {ACCOUNTS_FILE}, {RESTRICTED_FILE} and {ALLOWLIST_FILE}"
 
@@ -45,12 +40,13 @@ def add_parser(subparsers: Any) -> None:
         help="policy folder (default: $REMEDY_POLICY_DIR, else the policies/ shipped with remedy)",
     )
     validate.set_defaults(func=run_validate, local=True)
+    policy_live.add_commands(commands)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     policy = load_policy(args.directory)
     accounts_file = policy.directory / ACCOUNTS_FILE
-    examples = example_accounts(read_checked(accounts_file, "accounts.schema.json"), accounts_file)
+    examples = examples_in(policy.directory)
     if examples and args.for_deploy:
         for line in examples:
             print(line, file=sys.stderr)

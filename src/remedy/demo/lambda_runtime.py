@@ -5,12 +5,14 @@ container), invoked with the environment the template gives it and the credentia
 own role, with a Lambda context object. Logs and the metrics Powertools prints go to the
 demo's log file, as Lambda sends them to CloudWatch Logs.
 
-Two things differ from Lambda, and only because this is one process on one machine:
+Three things differ from Lambda, and only because this is one process on one machine:
 
 - The template's task-root paths (``/var/task/...``) are mapped to the checkout, where the
   artifact's content lies (``policies/`` at the top).
 - The Slack Web API base URL (``REMEDY_SLACK_API_URL``) names the local Slack server; on
   AWS it is unset and remedy calls slack.com.
+- The functions ask the policy bucket for a new version every second
+  (``REMEDY_POLICY_REFRESH_SECONDS``), not every minute.
 
 The event shapes are Lambda's: `sqs_event` for the SQS event source mapping,
 `http_api_event` for an HTTP API (payload format 2.0) route.
@@ -90,6 +92,8 @@ class LocalFunction:
             for name, value in function.environment.items()
         }
         env[SLACK_API_ENV] = slack_api_url
+        # A pushed policy is taken within a second, not a minute: the demo lasts seconds.
+        env["REMEDY_POLICY_REFRESH_SECONDS"] = "1"
         env["AWS_LAMBDA_FUNCTION_NAME"] = function.name
         env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(function.memory)
         self.environment = {**env, **aws.assume(function.role_arn)}

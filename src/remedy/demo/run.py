@@ -8,11 +8,12 @@ import signal
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
 import remedy
-from remedy.demo import samples, scenario, verify, wire
+from remedy.demo import policy_change, samples, scenario, verify, wire
 from remedy.demo.approval import Approver, Click
 from remedy.demo.lambda_runtime import (
     AsyncRun,
@@ -185,6 +186,9 @@ class Demo:
         self.aws.stop_recording()
         report.claims = self._verify(outcomes, clicks, before, entries)
         report.claims.append(outage)
+        report.claims += policy_change.run(
+            self, partial(self._emit, service, findings, router, store, keys=keys)
+        )
         principals = {
             f.environment["AWS_ACCESS_KEY_ID"]: f.function.role_arn for f in functions.values()
         }

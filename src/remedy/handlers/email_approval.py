@@ -13,11 +13,15 @@ import binascii
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from remedy.handlers.runtime import policy_version
+
 if TYPE_CHECKING:
     from remedy.approvals.page import ApprovalPage, Page
     from remedy.notify.composite import CompositeNotifier
 
 _app: tuple[ApprovalPage, CompositeNotifier] | None = None
+#: The live policy version it was built with (`remedy.handlers.runtime.policy_version`).
+_policy: str | None = None
 
 
 def build(session: Any = None) -> tuple[ApprovalPage, CompositeNotifier]:
@@ -71,9 +75,10 @@ def _response(page: Page) -> dict[str, Any]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _app
-    if _app is None:
+    global _app, _policy
+    if _app is None or _policy != policy_version(check=True):
         _app = build()
+        _policy = policy_version()
     page, notifier = _app
     method = event.get("requestContext", {}).get("http", {}).get("method", "")
     if method == "GET":

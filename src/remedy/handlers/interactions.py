@@ -13,10 +13,14 @@ import binascii
 import os
 from typing import TYPE_CHECKING, Any
 
+from remedy.handlers.runtime import policy_version
+
 if TYPE_CHECKING:
     from remedy.approvals.slack import Interactions
 
 _app: Interactions | None = None
+#: The live policy version it was built with (`remedy.handlers.runtime.policy_version`).
+_policy: str | None = None
 
 
 def build(session: Any = None) -> Interactions:
@@ -82,9 +86,10 @@ def build(session: Any = None) -> Interactions:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _app
-    if _app is None:
+    global _app, _policy
+    if _app is None or _policy != policy_version(check=True):
         _app = build()
+        _policy = policy_version()
     raw = event.get("body") or ""
     try:
         body = (

@@ -20,10 +20,21 @@ METRICS_NAMESPACE = "remedy"
 METRICS_SERVICE = "remedy"
 
 
+def policy_version(*, check: bool = False) -> str | None:
+    """The live policy version in effect (`remedy.policy_live.loader.version`): a handler
+    keeps the one it built its pieces with and builds them again when another took
+    effect. Imported here, not with the module: by then the first request has loaded it."""
+    from remedy.policy_live.loader import version
+
+    return version(check=check)
+
+
 class Runtime:
     def __init__(self, metrics: Any) -> None:
         self.metrics = metrics
         self._pipeline: Pipeline | None = None
+        #: The live policy version the pipeline was built with.
+        self._policy: str | None = None
         self._notifier: Any = None
 
     def count(self, name: str) -> None:
@@ -38,6 +49,11 @@ class Runtime:
 
     @property
     def pipeline(self) -> Pipeline:
+        if self._pipeline is not None and self._policy != policy_version(check=True):
+            # A new policy version: what was built from the old one is built again, after
+            # the old notifier has sent what it holds.
+            self.flush()
+            self._pipeline = None
         if self._pipeline is None:
             import boto3
 
@@ -60,6 +76,7 @@ class Runtime:
             )
             pipeline.announce.notifiers = (self._notifier,)
             self._pipeline = pipeline
+            self._policy = policy_version()
         return self._pipeline
 
     def flush(self) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE
+from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE, policy_version
 
 if TYPE_CHECKING:
     from remedy.approvals.deadlines import Deadlines
@@ -46,6 +46,8 @@ class Scheduled:
 
 
 _scheduled: Scheduled | None = None
+#: The live policy version it was built with (`remedy.handlers.runtime.policy_version`).
+_policy: str | None = None
 
 
 def build(session: Any = None) -> Scheduled:
@@ -102,9 +104,10 @@ def build(session: Any = None) -> Scheduled:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    global _scheduled
-    if _scheduled is None:
+    global _scheduled, _policy
+    if _scheduled is None or _policy != policy_version(check=True):
         _scheduled = build()
+        _policy = policy_version()
     _scheduled.slack.flush()
     owed = _scheduled.slack.owed()
     metrics.add_metric(name=OWED_METRIC, unit=MetricUnit.Count, value=owed)

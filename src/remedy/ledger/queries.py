@@ -8,6 +8,7 @@ items DynamoDB examined (``ScannedCount``) and the requests, which the benchmark
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,17 @@ class LedgerQueries:
 
     def _query(self, index: str, partition: str, since: datetime | None = None) -> Iterator[Entry]:
         """One partition of `index`, its items written at or after `since` if given."""
+        for item in self._items(index, partition, since):
+            yield DynamoDBLedgerStore._entry(item)
+
+    def _items(
+        self,
+        index: str,
+        partition: str,
+        since: datetime | None = None,
+        projection: tuple[str, ...] = (),
+    ) -> Iterator[dict[str, Any]]:
+        """The raw items of `_query`, only the `projection` attributes if named."""
         hash_key, range_key = _KEYS[index]
         condition = "#h = :h"
         names = {"#h": hash_key}
@@ -56,12 +68,14 @@ class LedgerQueries:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
+        if projection:
+            names.update((f"#p{i}", name) for i, name in enumerate(projection))
+            kwargs["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(projection)))
         while True:
             page = self.client.query(**kwargs)
             self.reads.requests += 1
             self.reads.items += int(page.get("ScannedCount", len(page.get("Items", ()))))
-            for item in page.get("Items", ()):
-                yield DynamoDBLedgerStore._entry(item)
+            yield from page.get("Items", ())
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -103,11 +117,36 @@ class LedgerQueries:
         if account is not None:
             yield from self._query(ACCOUNT_INDEX, account, since)
             return
+        for partition in self._days(since):
+            yield from self._query(ACTIVITY_INDEX, partition, since)
+
+    def _days(self, since: datetime) -> Iterator[str]:
+        """The activity index's partitions from `since`'s day to today."""
         day = since.astimezone(UTC).date()
         while day <= self.clock().date():
             for shard in range(ACTIVITY_SHARDS):
-                yield from self._query(ACTIVITY_INDEX, f"{day.isoformat()}#{shard}", since)
+                yield f"{day.isoformat()}#{shard}"
             day += timedelta(days=1)
+
+    def snapshots(self, since: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(key, finding snapshot)`` of every entry created at or after `since`, what
+        ``remedy policy diff`` decides again: only those attributes are read and parsed
+        (a whole entry costs more to deserialise than deciding its finding twice)."""
+        first = stamp(since)
+        for partition in self._days(since):
+            for item in self._items(ACTIVITY_INDEX, partition, since, SNAPSHOT_ATTRIBUTES):
+                if item["created_at"]["S"] >= first:
+                    yield snapshot(item)
+
+
+#: What `LedgerQueries.snapshots` reads of an entry.
+SNAPSHOT_ATTRIBUTES = ("pk", "created_at", "finding")
+
+
+def snapshot(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An item's key and finding snapshot (stored as JSON text, `remedy.ledger.dynamodb`)."""
+    finding = item.get("finding")
+    return item["pk"]["S"], json.loads(finding["S"]) if finding else {}
 
 
 _KEYS = {

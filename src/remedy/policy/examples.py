@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from remedy.policy_files import ACCOUNTS_FILE, read_checked
 from remedy.policy_files.schema import problem
 
 #: Twelve equal digits, and AWS documentation's placeholder account ids.
@@ -50,3 +51,9 @@ def example_accounts(document: Mapping[str, Any], file: Path) -> list[str]:
                 )
             )
     return found
+
+
+def examples_in(folder: Path) -> list[str]:
+    """`example_accounts` of the accounts.yaml in a policy folder that loads."""
+    file = folder / ACCOUNTS_FILE
+    return example_accounts(read_checked(file, "accounts.schema.json"), file)

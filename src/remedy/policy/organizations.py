@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from remedy.errors import RemedyError
-from remedy.policy import Policy, load_policy
+from remedy.policy import Policy
 from remedy.policy.accounts import OrgUnit, Placement
 
 if TYPE_CHECKING:
@@ -247,6 +247,9 @@ def attach(
 def load_resolved_policy(
     settings: Settings, *, session: Any = None, config: Config | None = None
 ) -> Policy:
-    """The policy a function runs with: its folder's, resolving accounts through
-    Organizations where the settings name a role (`attach`)."""
-    return attach(load_policy(settings.policy_dir), settings, session=session, config=config)
+    """The policy a function runs with: the live bundle's (`remedy.policy_live.loader`),
+    resolving accounts through Organizations where the settings name a role (`attach`)."""
+    from remedy.policy_live.loader import current_policy
+
+    policy = current_policy(settings, session=session, config=config)
+    return attach(policy, settings, session=session, config=config)

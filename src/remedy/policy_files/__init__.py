@@ -49,8 +49,22 @@ def shipped_dir() -> Path:
     return package.parent / "policies"
 
 
+#: The folder of the live policy version a function acts on (`remedy.policy_live.loader`
+#: sets it when a version takes effect), so the guard lists are read from that version.
+_in_effect: Path | None = None
+
+
+def use(folder: Path) -> None:
+    """Make `folder` the policy folder of this process (a live version took effect)."""
+    global _in_effect
+    _in_effect = folder
+
+
 def default_dir() -> Path:
-    """Where the policy is read from: ``$REMEDY_POLICY_DIR`` if set, else `shipped_dir`."""
+    """Where the policy is read from: the live version's folder in a function that took
+    one (`use`), else ``$REMEDY_POLICY_DIR`` if set, else `shipped_dir`."""
+    if _in_effect is not None:
+        return _in_effect
     configured = os.environ.get(ENV_VAR)
     return Path(configured) if configured else shipped_dir()
 
