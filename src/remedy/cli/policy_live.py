@@ -181,9 +181,10 @@ def _push(store: PolicyBucket, bundle: Bundle, expect: Any, **record: Any) -> st
 @_one_line("push")
 def run_push(args: argparse.Namespace) -> int:
     folder = Path(args.directory)
-    bundle = _deployable(folder, args.allow_example_accounts)
+    # Where it would go first: no AWS or no bucket is one line before the folder's problems.
     store = _store(args)
     live = store.live()
+    bundle = _deployable(folder, args.allow_example_accounts)
     marker = folder / BASE_FILE
     base = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
     if live is not None and base != live.version_id and not args.force:
