@@ -35,6 +35,7 @@ from remedy import occurrences
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
+from remedy.approvals import source_closed
 from remedy.approvals.decide import AWAITING, DECIDER, PENDING_DECISION, SYSTEM_ACTOR
 from remedy.errors import PartlyInvalid, RemedyError, UnreadableFinding
 from remedy.ledger.base import (
@@ -309,6 +310,12 @@ class Pipeline:
         """A finding whose key is in the ledger: a new occurrence gets an entry of its own,
         anything else resumes the occurrence it belongs with (a redelivery, the other copy)."""
         current = self._current(first, finding)
+        if decision.action is not Action.REJECT:
+            marked = source_closed.mark(self.store, current, finding, self._now())
+            if marked is not None:
+                log.warning("%s: approval closed at the source", marked.key)
+                self.announce(marked)
+                return marked
         released = self._released_bytes(first, current, finding)
         if released is not None and decision.action in occurrences.ACTS:
             return self._keep_released(released, finding)
