@@ -21,9 +21,10 @@ the newest),
   ETag and, unversioned, no version id: only the time tells them apart (`WRITTEN_AGAIN`).
   The other reports of one write (GuardDuty's finding, Security Hub's copies) may be
   created after remedy acted on the first, so they never count as a new write; or
-- that occurrence did not act (IGNORED or REJECTED): an ignored or untrusted copy that
-  came first must never pre-empt the real finding (a later actionable decision takes over
-  as a new entry, so the ignored one keeps its record); or
+- that occurrence did not act (IGNORED or REJECTED), or was about a sample finding and
+  this one is real: an ignored or untrusted copy, or a generated sample, that came first
+  must never pre-empt the real finding (a later actionable decision takes over as a new
+  entry, so the ignored one keeps its record); or
 - that occurrence is closed (nothing more will happen to it), the product said the
   problem went away after what it recorded (compliance PASSED, record ARCHIVED), and this
   finding is later still and shows the problem again: compliance FAILED (after a PASSED,
@@ -232,7 +233,7 @@ def opens_new(current: Entry, finding: Finding, decision: Decision) -> str | Non
     seen, recorded_bytes = identity(finding), identity_of(current)
     if seen is not None and recorded_bytes is not None and not same_bytes(seen, recorded_bytes):
         return OTHER_BYTES
-    if current.state in NOT_ACTED:
+    if current.state in NOT_ACTED or (current.finding.get("sample") and not finding.sample):
         return SUPERSEDES
     if not is_closed(current):
         return None

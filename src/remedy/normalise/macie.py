@@ -119,9 +119,6 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
     # Said the ASFF way so one guard covers both sources.
     record_state = "ARCHIVED" if f.opt_bool(detail, "archived", path) else None
     parameters: dict[str, Any] = {}
-    if f.opt_bool(detail, "sample", path):
-        # Macie's generated sample findings: the policy may want to tell them apart.
-        parameters["sample"] = True
     count = f.opt_int(detail, "count", path)
     if category == "POLICY" and count is not None:
         # Macie counts a policy finding's occurrences in the one finding (its id and so its
@@ -148,6 +145,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
             parameters=parameters,
             created_at=f.opt_str(detail, "createdAt", path),
             updated_at=f.opt_str(detail, "updatedAt", path),
+            sample=f.opt_bool(detail, "sample", path) is True,
         )
     ]
 

@@ -139,6 +139,7 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         parameters=parameters,
         created_at=f.opt_str(item, "CreatedAt", path),
         updated_at=f.opt_str(item, "UpdatedAt", path),
+        sample=f.opt_bool(item, "Sample", path) is True,
     )
 
 
