@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -447,3 +448,13 @@ def test_an_archive_forwarded_by_another_member_marks_nothing(scene: Scene) -> N
     assert seen.key == entry.key and CLOSED_AT_SOURCE not in seen.attrs
     scene.world.clock.advance(hours=2)
     assert scene.deadlines().run() == Report(pending=1, timed_out=1)
+
+
+def test_an_archive_about_other_bytes_at_the_key_marks_nothing(scene: Scene) -> None:
+    stored, entry = scene.ask(B, "timeout-personal")
+    earlier = replace(stored, etag='"9e107d9d372bb6826bd81d3542a419d6"')
+
+    (seen,) = scene.pipeline.process(archived(earlier))
+
+    assert CLOSED_AT_SOURCE not in scene.entry(entry.key).attrs
+    assert seen.key != entry.key or CLOSED_AT_SOURCE not in seen.attrs

@@ -23,6 +23,8 @@ import logging
 from remedy.approvals.decide import AWAITING, CLOSED_AT_SOURCE, SYSTEM_ACTOR, awaiting_decision
 from remedy.ledger.base import Conflict, Entry, LedgerStore
 from remedy.model import Finding
+from remedy.normalise.keys import same_bytes
+from remedy.occurrences import identity, identity_of
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ def mark(store: LedgerStore, entry: Entry, finding: Finding, at: str) -> Entry |
     why = why_closed(finding)
     if why is None or not awaiting_decision(entry) or entry.attrs.get(CLOSED_AT_SOURCE):
         return None
+    seen, asked = identity(finding), identity_of(entry)
+    if seen is not None and asked is not None and not same_bytes(seen, asked):
+        return None  # about other bytes at the key: not the finding this approval asks about
     said = finding.updated_at or at
     note = (
         f"closed at the source ({why}): the finding was closed at {said} while waiting for "
