@@ -479,3 +479,27 @@ def test_at_most_one_new_occurrence_per_period_the_rest_recorded(world: World) -
     world.clock.advance(minutes=61)
     third = flap(3, 10)
     assert third.key == f"{first.key}.3" and third.state is State.QUARANTINED
+
+
+def test_an_object_finding_archived_then_unarchived_is_not_quarantined_again(
+    world: World,
+) -> None:
+    """The object is gone with its quarantine: only a new write of it is a new occurrence,
+    never the finding's record state going back and forth."""
+    bucket = world.bucket(C, "archive-flip")
+    pipeline = world.pipeline()
+    stored = world.put(C, bucket, "keys/old.pem", b"-----BEGIN OLD KEY-----")
+    event = macie_event(C, bucket, stored.key, etag=stored.etag)
+    (first,) = pipeline.process(copy.deepcopy(event))
+    assert first.state is State.QUARANTINED, first.history[-1].note
+
+    for archived, hour in ((True, 11), (False, 12), (True, 13), (False, 14)):
+        world.clock.advance(minutes=61)
+        flip = copy.deepcopy(event)
+        flip["detail"]["archived"] = archived
+        flip["detail"]["updatedAt"] = f"2026-11-05T{hour}:00:00.000Z"
+        (seen,) = pipeline.process(flip)
+        assert seen.key == first.key
+
+    assert world.store.get(f"{first.key}.2") is None
+    assert world.quarantined(stored) == [stored.body]

@@ -25,8 +25,8 @@ the newest),
   this one is real: an ignored or untrusted copy, or a generated sample, that came first
   must never pre-empt the real finding (a later actionable decision takes over as a new
   entry, so the ignored one keeps its record); or
-- that occurrence is closed (nothing more will happen to it), the product said the
-  problem went away after what it recorded (compliance PASSED, record ARCHIVED), and this
+- that occurrence is closed (nothing more will happen to it) and did not remove an
+  object (that takes a new write, above), the product said the problem went away after what it recorded (compliance PASSED, record ARCHIVED), and this
   finding is later still and shows the problem again: compliance FAILED (after a PASSED,
   or whenever the finding carries a compliance status), else a record not ARCHIVED
   (`REOPENED`). Only what the product sets counts: Workflow is anyone's to set with
@@ -237,13 +237,11 @@ def opens_new(current: Entry, finding: Finding, decision: Decision) -> str | Non
         return SUPERSEDES
     if not is_closed(current):
         return None
-    if (
-        seen is not None
-        and current.state is State.QUARANTINED
-        and reports_a_write(finding)
-        and _later(finding.created_at, removed_at(current))
-    ):
-        return WRITTEN_AGAIN
+    if seen is not None and current.state is State.QUARANTINED:
+        # remedy removed the object: only a new write of it brings the problem back.
+        if reports_a_write(finding) and _later(finding.created_at, removed_at(current)):
+            return WRITTEN_AGAIN
+        return None
     resolved = current.attrs.get(RESOLVED_AT)
     if (
         resolved is not None
