@@ -26,10 +26,10 @@ the newest),
   must never pre-empt the real finding (a later actionable decision takes over as a new
   entry, so the ignored one keeps its record); or
 - that occurrence is closed (nothing more will happen to it) and did not remove an
-  object (that takes a new write, above), the product said the problem went away after what it recorded (compliance PASSED, record ARCHIVED), and this
-  finding is later still and shows the problem again: compliance FAILED (after a PASSED,
-  or whenever the finding carries a compliance status), else a record not ARCHIVED
-  (`REOPENED`). Only what the product sets counts: Workflow is anyone's to set with
+  object (that takes a new write, above), the product said the problem went away after
+  what it recorded (compliance PASSED, record ARCHIVED), and this finding is later still
+  and shows the problem again: compliance FAILED (after a PASSED, or whenever the
+  finding carries a compliance status), else a record not ARCHIVED (`REOPENED`). Only what the product sets counts: Workflow is anyone's to set with
   ``BatchUpdateFindings`` in the member, and remedy sets it itself, so a workflow
   RESOLVED then NEW is never a return. Timestamps are the finding's own ``UpdatedAt``,
   which its provider only moves forward, so a late redelivery never looks like a return; or
