@@ -29,10 +29,11 @@ the newest),
   object (that takes a new write, above), the product said the problem went away after
   what it recorded (compliance PASSED, record ARCHIVED), and this finding is later still
   and shows the problem again: compliance FAILED (after a PASSED, or whenever the
-  finding carries a compliance status), else a record not ARCHIVED (`REOPENED`). Only what the product sets counts: Workflow is anyone's to set with
-  ``BatchUpdateFindings`` in the member, and remedy sets it itself, so a workflow
-  RESOLVED then NEW is never a return. Timestamps are the finding's own ``UpdatedAt``,
-  which its provider only moves forward, so a late redelivery never looks like a return; or
+  finding carries a compliance status), else a record not ARCHIVED (`REOPENED`). Only
+  what the product sets counts: Workflow is anyone's to set with ``BatchUpdateFindings``
+  in the member, and remedy sets it itself, so a workflow RESOLVED then NEW is never a
+  return. Timestamps are the finding's own ``UpdatedAt``, which its provider only moves
+  forward, so a late redelivery never looks like a return; or
 - that occurrence is closed and the finding counts more occurrences than it recorded
   (Macie's ``count`` of a policy finding, raised in place when the problem recurs;
   `COUNTED`).
