@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fixtures_aws import (
@@ -503,3 +505,27 @@ def test_an_object_finding_archived_then_unarchived_is_not_quarantined_again(
 
     assert world.store.get(f"{first.key}.2") is None
     assert world.quarantined(stored) == [stored.body]
+
+
+def test_the_recurrence_period_is_the_policys(world: World, tmp_path: Path) -> None:
+    """``defaults.recurrence_period_minutes: 0``: every re-opening acts."""
+    folder = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", folder)
+    rules = folder / "remediation.yaml"
+    text = rules.read_text()
+    assert "  recurrence_period_minutes: 60\n" in text
+    rules.write_text(text.replace("recurrence_period_minutes: 60", "recurrence_period_minutes: 0"))
+    bucket = world.bucket(C, "unbounded")
+    s3 = world.s3(C)
+    pipeline = world.pipeline(policy_dir=folder)
+
+    keys = []
+    for hour in (10, 11, 12):
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+        pipeline.process(s38(C, bucket, f"2026-11-04T{hour}:00:00.000Z", compliance="PASSED"))
+        (entry,) = pipeline.process(s38(C, bucket, f"2026-11-04T{hour}:30:00.000Z"))
+        assert entry.state is State.QUARANTINED, entry.history[-1].note
+        keys.append(entry.key)
+
+    # The first PASSED is recorded IGNORED (the key's first entry); each FAILED is the next.
+    assert [k.rpartition(".")[2] for k in keys] == ["2", "3", "4"]
