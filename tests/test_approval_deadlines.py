@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,12 @@ from fixtures_aws import (
     World,
     macie_event,
     org_fixture,  # noqa: F401 - the fixture
+    securityhub_copy,
     world_fixture,  # noqa: F401 - the fixture
 )
 from notify_support import atomic_dynamodb, slack, slack_client
 from remedy.approvals.deadlines import REMINDERS, Deadlines, Report
-from remedy.approvals.decide import Decided, Decider, Decisions
+from remedy.approvals.decide import CLOSED_AT_SOURCE, Decided, Decider, Decisions
 from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import Conflict, Entry, State, stamp
 from remedy.ledger.indexes import PENDING
@@ -35,6 +37,7 @@ from remedy.ledger.queries import LedgerQueries
 from remedy.normalise import normalise
 from remedy.notify.composite import CompositeNotifier
 from remedy.notify.owners import OwnersNotifier
+from remedy.notify.securityhub import feedback_for
 from remedy.notify.slack import SlackNotifier
 from remedy.notify.slack_message import permalink
 from remedy.policy import load_policy
@@ -355,3 +358,103 @@ def test_a_reminder_slack_refuses_is_counted_and_the_email_still_goes(scene: Sce
     assert len(scene.emails()) == 1
     # Claimed: the period's reminder is not sent twice; the next period tries again.
     assert scene.entry(entry.key).attrs[REMINDERS] == 1
+
+
+# -- issue 18, item 4: an approval whose finding was closed at its source -------------------
+
+PERSONAL_ASFF = "Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal"
+
+
+def archived(stored: Stored, *, envelope: str | None = None) -> dict[str, Any]:
+    """Macie's update of the finding about `stored`: archived (a suppression rule)."""
+    event = macie_event(
+        stored.account,
+        stored.bucket,
+        stored.key,
+        version_id=stored.version_id,
+        etag=stored.etag,
+        finding_type=PERSONAL,
+        envelope_account=envelope,
+    )
+    event["detail"]["archived"] = True
+    return event
+
+
+def suppressed(stored: Stored) -> dict[str, Any]:
+    """Security Hub's copy of the same finding, its workflow set to SUPPRESSED."""
+    event = securityhub_copy(
+        stored.account,
+        stored.bucket,
+        stored.key,
+        version_id=stored.version_id,
+        etag=stored.etag,
+        asff_type=PERSONAL_ASFF,
+    )
+    finding = event["detail"]["findings"][0]
+    finding["Workflow"]["Status"] = finding["WorkflowState"] = "SUPPRESSED"
+    return event
+
+
+def test_an_archived_finding_is_never_quarantined_by_its_deadline(scene: Scene) -> None:
+    stored, entry = scene.ask(B, "timeout-personal")
+    updates = len(scene.slack.calls("chat.update"))
+
+    (marked,) = scene.pipeline.process(archived(stored))
+    (again,) = scene.pipeline.process(archived(stored))  # said twice: marked once
+
+    assert marked.key == again.key == entry.key
+    assert marked.state is State.PENDING_APPROVAL
+    assert marked.attrs[CLOSED_AT_SOURCE]["why"] == "RecordState ARCHIVED"
+    assert again.version == marked.version and len(again.history) == len(marked.history)
+    note = marked.history[-1].note
+    assert note.startswith("closed at the source (RecordState ARCHIVED):")
+    # The approval's Slack message now says so.
+    (update,) = scene.slack.calls("chat.update")[updates:]
+    assert update["ts"] == marked.attrs["slack"]["ts"]
+    assert "closed at the source (RecordState ARCHIVED)" in json.dumps(update["blocks"])
+
+    scene.world.clock.advance(hours=30)
+    assert scene.deadlines().run() == Report(pending=1)
+
+    after = scene.entry(entry.key)
+    assert after.state is State.PENDING_APPROVAL
+    assert scene.handed == []
+    assert scene.world.still_at_source(stored)
+
+
+def test_a_suppressed_finding_is_no_longer_reminded(scene: Scene) -> None:
+    stored, entry = scene.ask(B, "personal")
+    scene.emails()
+    posts = len(scene.posts())
+
+    (marked,) = scene.pipeline.process(suppressed(stored))
+
+    assert marked.key == entry.key
+    assert marked.attrs[CLOSED_AT_SOURCE]["why"] == "Workflow SUPPRESSED"
+    # Security Hub's workflow stays as the source set it (no NOTIFIED written over it).
+    assert feedback_for(marked) is None
+    for _ in range(3):
+        scene.world.clock.advance(hours=4)
+        assert scene.deadlines().run() == Report(pending=1)
+    assert len(scene.posts()) == posts and scene.emails() == []
+    assert REMINDERS not in scene.entry(entry.key).attrs
+
+
+def test_an_archive_forwarded_by_another_member_marks_nothing(scene: Scene) -> None:
+    stored, entry = scene.ask(B, "timeout-personal")
+
+    (seen,) = scene.pipeline.process(archived(stored, envelope=A))
+
+    assert seen.key == entry.key and CLOSED_AT_SOURCE not in seen.attrs
+    scene.world.clock.advance(hours=2)
+    assert scene.deadlines().run() == Report(pending=1, timed_out=1)
+
+
+def test_an_archive_about_other_bytes_at_the_key_marks_nothing(scene: Scene) -> None:
+    stored, entry = scene.ask(B, "timeout-personal")
+    earlier = replace(stored, etag='"9e107d9d372bb6826bd81d3542a419d6"')
+
+    (seen,) = scene.pipeline.process(archived(earlier))
+
+    assert CLOSED_AT_SOURCE not in scene.entry(entry.key).attrs
+    assert seen.key != entry.key or CLOSED_AT_SOURCE not in seen.attrs

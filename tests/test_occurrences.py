@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fixtures_aws import (
@@ -23,7 +25,10 @@ from fixtures_aws import (
 )
 from remedy import occurrences
 from remedy.approvals.release import release
-from remedy.ledger.base import State
+from remedy.ledger.base import State, stamp
+from remedy.policy import load_policy
+from remedy.views.history import Filters, steps
+from test_malware_pipeline import EICAR, scan_result
 
 A, B, C = MEMBERS
 BPA_OFF = {
@@ -120,8 +125,10 @@ def test_a_security_hub_control_that_fails_again_is_remediated_again(world: Worl
     ):
         (seen,) = pipeline.process(resolved)
         assert seen.key == first.key and seen.state is State.QUARANTINED
-    # A user turns Block Public Access off again; Security Hub reopens the same finding.
+    # A user turns Block Public Access off again; Security Hub reopens the same finding
+    # (after the hour in which a re-opening is held: see the rate bound below).
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+    world.clock.advance(minutes=61)
     reopened = s38(A, bucket, "2026-11-02T09:00:00.000Z")
 
     (second,) = pipeline.process(reopened)
@@ -177,6 +184,7 @@ def test_a_macie_policy_finding_that_recurs_is_remediated_again(world: World) ->
     (first,) = pipeline.process(macie_policy(C, bucket, 1))
     (again,) = pipeline.process(macie_policy(C, bucket, 1))  # a redelivery
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+    world.clock.advance(minutes=61)
     (second,) = pipeline.process(macie_policy(C, bucket, 2))
     (stale,) = pipeline.process(macie_policy(C, bucket, 1))  # the first, delivered late
 
@@ -261,3 +269,263 @@ def test_a_forged_copy_that_comes_first_does_not_pre_empt_the_real_finding(
     assert acted.state is State.QUARANTINED, acted.history[-1].note
     assert forged_again.key == acted.key and forged_again.version == acted.version
     assert world.quarantined(stored) == [stored.body]
+
+
+# -- issue 18: the same bytes again, released bytes, re-opening and its rate ----------------
+
+
+def _later(world: World, event: dict[str, Any], minutes: float = 1) -> dict[str, Any]:
+    """`event` as made `minutes` from now (the finding's own creation time), with the clock
+    moved there: a finding made after everything remedy did so far."""
+    world.clock.advance(minutes=minutes)
+    now = stamp(world.clock.now)
+    if event.get("source") == "aws.macie":
+        event["detail"]["createdAt"] = event["detail"]["updatedAt"] = now
+    else:
+        event["time"] = now
+    return event
+
+
+def test_the_same_secret_uploaded_again_after_its_quarantine_is_quarantined_again(
+    world: World,
+) -> None:
+    bucket = world.bucket(B, "plain")  # unversioned: the same bytes get the same ETag
+    pipeline = world.pipeline()
+    stored = world.put(B, bucket, "ops/deploy.pem", b"-----BEGIN RSA PRIVATE KEY-----")
+    original = macie_event(B, bucket, stored.key, etag=stored.etag)
+    (first,) = pipeline.process(original)
+    assert first.state is State.QUARANTINED, first.history[-1].note
+
+    again = world.put(B, bucket, stored.key, stored.body)
+    assert again.etag == stored.etag
+    event = _later(world, macie_event(B, bucket, again.key, etag=again.etag))
+    (second,) = pipeline.process(event)
+    (redelivered,) = pipeline.process(copy.deepcopy(event))
+    # The first finding, delivered late: made before remedy removed anything, so no write.
+    (late,) = pipeline.process(copy.deepcopy(original))
+
+    assert second.key == f"{first.key}.2"
+    assert second.state is State.QUARANTINED, second.history[-1].note
+    assert world.read(B, bucket, stored.key) is None
+    assert world.quarantined(stored) == [stored.body, stored.body]
+    assert redelivered.key == late.key == second.key
+    assert redelivered.version == late.version == second.version
+    assert world.store.get(f"{first.key}.3") is None
+
+
+def test_the_same_malware_uploaded_again_after_its_quarantine_is_quarantined_again(
+    world: World,
+) -> None:
+    bucket = world.bucket(C, "plain-uploads")
+    pipeline = world.pipeline(policy_dir=ROOT / "policies")
+    infected = world.put(C, bucket, "inbound/tool.exe", EICAR)
+    (first,) = pipeline.process(scan_result(infected))
+    assert first.state is State.QUARANTINED, first.history[-1].note
+
+    again = world.put(C, bucket, infected.key, EICAR)
+    (second,) = pipeline.process(_later(world, scan_result(again)))
+
+    assert second.key == f"{first.key}.2"
+    assert second.state is State.QUARANTINED, second.history[-1].note
+    assert world.read(C, bucket, infected.key) is None
+
+
+def _release(world: World, pipeline: Any, event: dict[str, Any], stored: Stored) -> Any:
+    """`stored` quarantined on `event`, then released by a person: the entry and the object
+    as release put it back (a new version, the same bytes)."""
+    (first,) = pipeline.process(event)
+    assert first.state is State.QUARANTINED, first.history[-1].note
+    released = release(
+        first.key,
+        by="alice",
+        store=world.store,
+        actions=pipeline.actions,
+        reason="false positive: the vendor's signed installer",
+    )
+    assert released.state is State.RELEASED
+    (restored,) = [
+        v for v in world.versions(stored.account, stored.bucket, stored.key) if v["IsLatest"]
+    ]
+    back = Stored(
+        stored.account,
+        stored.bucket,
+        stored.key,
+        restored["VersionId"],
+        restored["ETag"],
+        stored.body,
+    )
+    assert back.version_id != stored.version_id and back.etag == stored.etag
+    return released, back
+
+
+def _kept(world: World, released: Any, back: Stored) -> None:
+    """Nothing was done to `back`, and the released entry says why, once."""
+    assert world.store.get(f"{released.key}.2") is None
+    assert world.still_at_source(back)
+    after = world.store.get(released.key)
+    assert after is not None and after.state is State.RELEASED
+    assert after.attrs[occurrences.RELEASE_HOLDS]["count"] == 2
+    assert after.attrs[occurrences.RELEASE_HOLDS]["last"]["version_id"] == back.version_id
+    (note,) = [h.note for h in after.history if h.source == h.target]
+    assert note.startswith(
+        f"a new finding about the bytes alice released (ETag {back.etag.strip(chr(34))}, "
+        f"now version {back.version_id}): not acted on"
+    )
+    assert note.endswith(
+        "their reason: false positive: the vendor's signed installer; "
+        "later ones are counted in attrs.release_holds"
+    )
+
+
+def test_malware_a_person_released_stays_released_when_guardduty_scans_it_again(
+    world: World,
+) -> None:
+    bucket = world.bucket(A, "vendor", versioned=True)
+    pipeline = world.pipeline(policy_dir=ROOT / "policies")
+    infected = world.put(A, bucket, "installers/setup.exe", EICAR)
+    original = scan_result(infected)
+    released, back = _release(world, pipeline, copy.deepcopy(original), infected)
+    calls = s3_calls(world, A)
+
+    # GuardDuty scans the version release wrote (CopyObject is an upload), then again.
+    for _ in range(2):
+        (rescan,) = pipeline.process(_later(world, scan_result(back)))
+        assert rescan.key == released.key and rescan.state is State.RELEASED
+    (redelivered,) = pipeline.process(original)  # the first, again: no note, no count
+
+    assert redelivered.key == released.key
+    assert "CopyObject" not in calls and "DeleteObject" not in calls
+    _kept(world, released, back)
+    # remedy history shows it, as a step by remedy on the released entry.
+    shown = [
+        s
+        for s in steps(
+            [world.store.get(released.key)], load_policy(ROOT / "policies").accounts, Filters()
+        )
+        if s.source == s.target
+    ]  # type: ignore[list-item]
+    assert [(s.how, s.target) for s in shown] == [("system", "RELEASED")]
+
+    # The bytes change: that is another object, quarantined.
+    changed = world.put(A, bucket, infected.key, EICAR + b" and more")
+    (second,) = pipeline.process(_later(world, scan_result(changed)))
+    assert second.key == f"{released.key}.2" and second.state is State.QUARANTINED
+    assert not world.still_at_source(changed)
+
+
+def test_a_secret_a_person_released_stays_released_when_macie_finds_it_again(
+    world: World,
+) -> None:
+    bucket = world.bucket(B, "fixtures", versioned=True)
+    pipeline = world.pipeline()
+    stored = world.put(B, bucket, "tests/fake-key.pem", b"-----BEGIN FAKE KEY-----")
+    event = macie_event(B, bucket, stored.key, version_id=stored.version_id, etag=stored.etag)
+    released, back = _release(world, pipeline, event, stored)
+
+    for _ in range(2):
+        again = macie_event(B, bucket, back.key, version_id=back.version_id, etag=back.etag)
+        (seen,) = pipeline.process(_later(world, again))
+        assert seen.key == released.key and seen.state is State.RELEASED
+
+    _kept(world, released, back)
+
+
+def test_a_workflow_reopened_by_the_member_is_not_a_new_occurrence(world: World) -> None:
+    """Workflow is anyone's to set (BatchUpdateFindings); ten re-opens change nothing."""
+    bucket = world.bucket(A, "storm")
+    s3 = world.s3(A)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+    pipeline = world.pipeline(policy_dir=ROOT / "policies")
+    calls = s3_calls(world, A)
+    (first,) = pipeline.process(s38(A, bucket, "2026-11-01T10:00:00.000Z"))
+    assert first.state is State.QUARANTINED, first.history[-1].note
+
+    for hour in range(10):
+        world.clock.advance(hours=2)
+        for workflow, minute in (("RESOLVED", "00"), ("NEW", "30")):
+            at = f"2026-11-02T{hour:02}:{minute}:00.000Z"
+            (seen,) = pipeline.process(s38(A, bucket, at, workflow=workflow))
+            assert seen.key == first.key
+
+    assert calls.count("PutPublicAccessBlock") == 1
+    assert world.store.get(f"{first.key}.2") is None
+
+
+def test_at_most_one_new_occurrence_per_period_the_rest_recorded(world: World) -> None:
+    bucket = world.bucket(B, "flapping")
+    s3 = world.s3(B)
+    pipeline = world.pipeline(policy_dir=ROOT / "policies")
+    calls = s3_calls(world, B)
+
+    def flap(day: int, hour: int) -> Any:
+        """The control passes, then fails again (someone turned the block off again)."""
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+        at = f"2026-11-{day:02}T{hour:02}:"
+        pipeline.process(s38(B, bucket, at + "00:00.000Z", compliance="PASSED"))
+        return pipeline.process(s38(B, bucket, at + "30:00.000Z"))[0]
+
+    (first,) = pipeline.process(s38(B, bucket, "2026-11-01T10:00:00.000Z"))
+    world.clock.advance(minutes=61)
+    reopened = [flap(2, hour) for hour in range(10)]  # within the hour: one acts
+
+    assert [e.key for e in reopened] == [f"{first.key}.2"] * 10
+    second = world.store.get(f"{first.key}.2")
+    assert second is not None and second.state is State.QUARANTINED
+    assert second.attrs[occurrences.HELD]["count"] == 9
+    notes = [h.note for h in second.history if h.source == h.target]
+    assert len(notes) == 1 and notes[0].startswith(
+        "a new occurrence within 60 minutes of this one: recorded, not acted on"
+    )
+    assert calls.count("PutPublicAccessBlock") == 2
+
+    world.clock.advance(minutes=61)
+    third = flap(3, 10)
+    assert third.key == f"{first.key}.3" and third.state is State.QUARANTINED
+
+
+def test_an_object_finding_archived_then_unarchived_is_not_quarantined_again(
+    world: World,
+) -> None:
+    """The object is gone with its quarantine: only a new write of it is a new occurrence,
+    never the finding's record state going back and forth."""
+    bucket = world.bucket(C, "archive-flip")
+    pipeline = world.pipeline()
+    stored = world.put(C, bucket, "keys/old.pem", b"-----BEGIN OLD KEY-----")
+    event = macie_event(C, bucket, stored.key, etag=stored.etag)
+    (first,) = pipeline.process(copy.deepcopy(event))
+    assert first.state is State.QUARANTINED, first.history[-1].note
+
+    for archived, hour in ((True, 11), (False, 12), (True, 13), (False, 14)):
+        world.clock.advance(minutes=61)
+        flip = copy.deepcopy(event)
+        flip["detail"]["archived"] = archived
+        flip["detail"]["updatedAt"] = f"2026-11-05T{hour}:00:00.000Z"
+        (seen,) = pipeline.process(flip)
+        assert seen.key == first.key
+
+    assert world.store.get(f"{first.key}.2") is None
+    assert world.quarantined(stored) == [stored.body]
+
+
+def test_the_recurrence_period_is_the_policys(world: World, tmp_path: Path) -> None:
+    """``defaults.recurrence_period_minutes: 0``: every re-opening acts."""
+    folder = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", folder)
+    rules = folder / "remediation.yaml"
+    text = rules.read_text()
+    assert "  recurrence_period_minutes: 60\n" in text
+    rules.write_text(text.replace("recurrence_period_minutes: 60", "recurrence_period_minutes: 0"))
+    bucket = world.bucket(C, "unbounded")
+    s3 = world.s3(C)
+    pipeline = world.pipeline(policy_dir=folder)
+
+    keys = []
+    for hour in (10, 11, 12):
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+        pipeline.process(s38(C, bucket, f"2026-11-04T{hour}:00:00.000Z", compliance="PASSED"))
+        (entry,) = pipeline.process(s38(C, bucket, f"2026-11-04T{hour}:30:00.000Z"))
+        assert entry.state is State.QUARANTINED, entry.history[-1].note
+        keys.append(entry.key)
+
+    # The first PASSED is recorded IGNORED (the key's first entry); each FAILED is the next.
+    assert [k.rpartition(".")[2] for k in keys] == ["2", "3", "4"]

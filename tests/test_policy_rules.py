@@ -467,6 +467,12 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         Action.IGNORE,
         "builtin:passed",
     ),
+    (
+        "a sample finding (CreateSampleFindings)",
+        finding(**MACIE_SH, sample=True),
+        Action.IGNORE,
+        "ignore-samples",
+    ),
 ]
 
 

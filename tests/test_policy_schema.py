@@ -201,6 +201,17 @@ REMEDIATION_CASES = [
             "rules[0].approval_deadline_hours: '4h' is not of type 'number'",
         ],
     ),
+    (
+        "a recurrence period that is no time or not a number",
+        "version: 1\ndefaults: {recurrence_period_minutes: -5}\n"
+        "rules:\n  - {id: a, match: {}, action: notify}\n",
+        ["defaults.recurrence_period_minutes: -5 is less than the minimum of 0"],
+    ),
+    (
+        "sample that is not a boolean",
+        "version: 1\nrules:\n  - {id: a, match: {sample: 'yes'}, action: ignore}\n",
+        ["rules[0].match.sample: 'yes' is not of type 'boolean'"],
+    ),
     ("empty file", "", [": the file is empty"]),
     ("not a mapping", "- 1\n", [":(root): [1] is not of type 'object'"]),
 ]

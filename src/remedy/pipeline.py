@@ -35,6 +35,7 @@ from remedy import occurrences
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
+from remedy.approvals import source_closed
 from remedy.approvals.decide import AWAITING, DECIDER, PENDING_DECISION, SYSTEM_ACTOR
 from remedy.errors import PartlyInvalid, RemedyError, UnreadableFinding
 from remedy.ledger.base import (
@@ -254,9 +255,8 @@ class Pipeline:
 
     def handle(self, finding: Finding) -> Entry:
         decision = decide(finding, self.policy)
-        name = occurrences.object_attr(occurrences.identity(finding))
         created, entry = self.store.create(
-            self._new_entry(finding, decision, finding.key, {name: finding.key} if name else {})
+            self._new_entry(finding, decision, finding.key, occurrences.hints(finding, finding.key))
         )
         if not created:
             return self._known(finding, decision, entry)
@@ -310,8 +310,19 @@ class Pipeline:
         """A finding whose key is in the ledger: a new occurrence gets an entry of its own,
         anything else resumes the occurrence it belongs with (a redelivery, the other copy)."""
         current = self._current(first, finding)
+        if decision.action is not Action.REJECT:
+            marked = source_closed.mark(self.store, current, finding, self._now())
+            if marked is not None:
+                log.warning("%s: approval closed at the source", marked.key)
+                self.announce(marked)
+                return marked
+        released = self._released_bytes(first, current, finding)
+        if released is not None and decision.action in occurrences.ACTS:
+            return self._keep_released(released, finding)
         number = occurrences.latest(first)
-        while occurrences.opens_new(current, finding, decision):
+        while (why := occurrences.opens_new(current, finding, decision)) is not None:
+            if why in occurrences.RATE_BOUND and self._too_soon(current):
+                return self._hold(current, finding, why)
             number += 1
             previous = occurrences.key_of(first.key, number - 1)
             created, entry = self.store.create(
@@ -331,9 +342,9 @@ class Pipeline:
             seen, claimed = occurrences.identity(finding), occurrences.identity_of(entry)
             if seen is None or claimed is None or same_bytes(seen, claimed):
                 current = entry
-        resolved_at = occurrences.resolution(current, finding)
-        if resolved_at is not None:
-            current = self.store.update_attrs(current.key, {occurrences.RESOLVED_AT: resolved_at})
+        resolved = occurrences.resolution(current, finding)
+        if resolved is not None:
+            current = self.store.update_attrs(current.key, resolved)
         self.count("DuplicateFindings")
         log.info("finding %s already in the ledger as %s", current.key, current.state)
         return self._resume(current)
@@ -351,10 +362,34 @@ class Pipeline:
     def _point(self, first: Entry, entry: Entry, finding: Finding) -> None:
         """Tell the first entry about a new occurrence (hints only: see remedy.occurrences)."""
         hints: dict[str, Any] = {occurrences.LATEST: occurrences.number_of(entry)}
-        name = occurrences.object_attr(occurrences.identity(finding))
-        if name:
-            hints[name] = entry.key
-        self.store.update_attrs(first.key, hints)
+        self.store.update_attrs(first.key, {**hints, **occurrences.hints(finding, entry.key)})
+
+    def _released_bytes(self, first: Entry, current: Entry, finding: Finding) -> Entry | None:
+        """The RELEASED occurrence that saw the finding's bytes (its ETag), if any."""
+        key = occurrences.released_key(first, finding)
+        if key is None:
+            return None
+        found = next((e for e in (current, first) if e.key == key), None) or self.store.get(key)
+        return found if found is not None and found.state is State.RELEASED else None
+
+    def _keep_released(self, released: Entry, finding: Finding) -> Entry:
+        """Bytes a person released stay released: recorded, not acted on."""
+        entry = occurrences.keep_released(self.store, released, finding, self._now())
+        self.count("ReleasedBytesKept")
+        log.info("finding %s names bytes released in %s: not acted on", finding.key, entry.key)
+        return entry
+
+    def _too_soon(self, current: Entry) -> bool:
+        period = self.policy.recurrence_period
+        return bool(period) and self.clock() - _parse(current.created_at) < period
+
+    def _hold(self, current: Entry, finding: Finding, why: str) -> Entry:
+        """A re-opening within the period of the newest occurrence: recorded on it only."""
+        minutes = self.policy.recurrence_period.total_seconds() / 60
+        entry = occurrences.hold(self.store, current, finding, why, minutes, self._now())
+        self.count("RecurrencesHeld")
+        log.warning("%s re-opened within %g minutes: recorded, not acted on", current.key, minutes)
+        return entry
 
     def _contain_first(self, decision: Decision) -> bool:
         """An approve rule whose remediation contains at once and asks afterwards (the

@@ -35,6 +35,7 @@ from remedy.approvals.decide import (
     Decisions,
     is_contained_awaiting,
 )
+from remedy.approvals.source_closed import is_marked
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State, stamp
 from remedy.model import ApprovalDeadline, OnTimeout
 from remedy.views.status import age, parse_stamp, waiting_since
@@ -115,7 +116,8 @@ class Deadlines:
         for entry in self.pending():
             pending += 1
             late = overdue(entry, self.default_hours, now)
-            if late is None:
+            # Closed at the source: a person's to decide, never reminded about.
+            if late is None or is_marked(entry):
                 continue
             if late.deadline.on_timeout is OnTimeout.QUARANTINE:
                 timed_out += self._time_out(late)

@@ -46,6 +46,9 @@ AWAITING = AWAITING_ATTR
 PENDING_DECISION = "pending_decision"
 #: The ledger ``by`` of that verdict's decider, for the history of carrying it out.
 DECIDER = "decided_actor"
+#: A pending approval whose finding its source closed (`remedy.approvals.source_closed`):
+#: no reminders, and remedy never decides it on its own.
+CLOSED_AT_SOURCE = "closed_at_source"
 #: What a decision on a contained entry will do, for the history note.
 CONTAINED_EFFECT: Mapping[State, str] = {
     State.APPROVED: "the original is being restored",

@@ -75,8 +75,16 @@ def normalise_guardduty(event: Mapping[str, Any]) -> list[Finding]:
             created_at=f.opt_str(detail, "createdAt", path),
             updated_at=f.opt_str(detail, "updatedAt", path),
             public=public,
+            sample=_sample(detail),
         )
     ]
+
+
+def _sample(detail: dict[str, Any]) -> bool:
+    """GuardDuty marks its generated findings in ``service.additionalInfo.sample``."""
+    service = f.opt_obj(detail, "service", "detail") or {}
+    info = f.opt_obj(service, "additionalInfo", "detail.service") or {}
+    return f.opt_bool(info, "sample", "detail.service.additionalInfo") is True
 
 
 def _severity(detail: dict[str, Any]) -> Severity:

@@ -120,9 +120,6 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
     # Said the ASFF way so one guard covers both sources.
     record_state = "ARCHIVED" if f.opt_bool(detail, "archived", path) else None
     parameters: dict[str, Any] = {}
-    if f.opt_bool(detail, "sample", path):
-        # Macie's generated sample findings: the policy may want to tell them apart.
-        parameters["sample"] = True
     count = f.opt_int(detail, "count", path)
     if category == "POLICY" and count is not None:
         # Macie counts a policy finding's occurrences in the one finding (its id and so its
@@ -150,6 +147,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
             created_at=f.opt_str(detail, "createdAt", path),
             updated_at=f.opt_str(detail, "updatedAt", path),
             public=is_public(bucket_obj, bucket_path),
+            sample=f.opt_bool(detail, "sample", path) is True,
         )
     ]
 

@@ -148,6 +148,7 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         public=True
         if product == MACIE and product_fields.get(_EFFECTIVE_PERMISSION) == PUBLIC
         else None,
+        sample=f.opt_bool(item, "Sample", path) is True,
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from remedy.approvals.decide import awaiting_decision, is_contained_awaiting
 from remedy.approvals.email_links import ApprovalLinks, LinkKeyError
+from remedy.approvals.source_closed import is_marked
 from remedy.errors import RemedyError
 from remedy.ledger.base import OUTCOMES, Entry, State
 from remedy.notify.facts import Facts, facts_of
@@ -134,7 +135,8 @@ class OwnersNotifier:
             return None
 
     def on_change(self, entry: Entry) -> None:
-        if entry.state not in PUBLISHED_STATES:
+        # An approval its source closed is not the owners' to be asked again.
+        if entry.state not in PUBLISHED_STATES or is_marked(entry):
             return
         self._publish(entry)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from remedy.approvals.decide import decider_name
+from remedy.approvals.source_closed import is_marked
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
 from remedy.normalise.ocsf import OCSF
@@ -68,7 +69,8 @@ def _who(entry: Entry) -> str:
 def feedback_for(entry: Entry) -> Feedback | None:
     """The workflow status and note for `entry`'s state, or None to leave Security Hub be."""
     status = WORKFLOW.get(entry.state)
-    if status is None:
+    # An approval its source closed: the source's workflow (SUPPRESSED) stays.
+    if status is None or is_marked(entry):
         return None
     rule = entry.decision.get("rule", "")
     if entry.state is State.PENDING_APPROVAL:

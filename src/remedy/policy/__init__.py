@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,10 @@ __all__ = [
 ]
 
 
+#: ``defaults.recurrence_period_minutes`` when the policy does not say.
+DEFAULT_RECURRENCE_MINUTES = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     directory: Path
@@ -59,6 +64,8 @@ class Policy:
     min_severity: Severity
     #: Accounts trusted to deliver other accounts' findings: accounts.yaml's and any added.
     aggregators: frozenset[str]
+    #: At most one re-opening of a key acts per period (`remedy.occurrences`); 0: no bound.
+    recurrence_period: timedelta = timedelta(minutes=DEFAULT_RECURRENCE_MINUTES)
 
     def with_aggregators(self, extra: Iterable[str]) -> Policy:
         return replace(self, aggregators=self.aggregators | frozenset(extra))
@@ -109,12 +116,16 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
     problems += _check_action_files(folder)
     if problems or accounts is None or remediation_doc is None:
         raise PolicyError(problems)
+    defaults = remediation_doc.get("defaults", {})
     return Policy(
         directory=folder,
         rules=rules.compile_rules(remediation_doc, remediations),
         accounts=accounts,
-        min_severity=Severity[remediation_doc.get("defaults", {}).get("min_severity", "LOW")],
+        min_severity=Severity[defaults.get("min_severity", "LOW")],
         aggregators=accounts.aggregators,
+        recurrence_period=timedelta(
+            minutes=defaults.get("recurrence_period_minutes", DEFAULT_RECURRENCE_MINUTES)
+        ),
     )
 
 
