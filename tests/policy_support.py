@@ -11,6 +11,9 @@ import yaml
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
 
 SHIPPED = Path(__file__).resolve().parent.parent / "policies"
+#: How many rules the shipped remediation.yaml writes, read as plain YAML, so that the
+#: loader's count can be checked against the file rather than against a number to keep in step.
+SHIPPED_RULES = len(yaml.safe_load((SHIPPED / "remediation.yaml").read_text())["rules"])
 #: An accounts.yaml of the default block alone, to add units and settings to.
 DEFAULT_ONLY_ACCOUNTS = """\
 version: 1

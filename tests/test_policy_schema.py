@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from policy_support import SHIPPED, policy_dir
+from policy_support import SHIPPED, SHIPPED_RULES, policy_dir
 from remedy.actions import actions
 from remedy.errors import PolicyError
 from remedy.policy import default_dir, load_policy, shipped_dir
@@ -41,7 +41,7 @@ def test_schemas_are_valid_json_schemas(name: str) -> None:
 def test_shipped_policy_loads() -> None:
     policy = load_policy(SHIPPED)
     assert policy.directory == SHIPPED
-    assert len(policy.rules.ids) == len(set(policy.rules.ids)) == 22
+    assert len(policy.rules.ids) == len(set(policy.rules.ids)) == SHIPPED_RULES
     assert policy.aggregators == {"999999999999"}
 
 
