@@ -418,6 +418,7 @@ def test_member_rules_forward_to_the_core_bus_through_the_forwarder(
         "SecurityHubV2FindingsRule",
         "GuardDutyMalwareScanRule",
         "GuardDutyMalwareFindingRule",
+        "GuardDutyThreatFindingRule",
     }
     for name, rule in rules.items():
         (target,) = rule["Properties"]["Targets"]
@@ -439,6 +440,7 @@ def test_member_rules_forward_to_the_core_bus_through_the_forwarder(
     assert member["Parameters"]["ForwardSecurityHubV2"]["Default"] == "false"
     for name in ("GuardDutyMalwareScanRule", "GuardDutyMalwareFindingRule"):
         assert "Condition" not in rules[name]
+    assert "Condition" not in rules["GuardDutyThreatFindingRule"]
     assert rules["GuardDutyMalwareFindingRule"]["Properties"]["EventPattern"]["detail"] == {
         "type": ["Object:S3/MaliciousFile"]
     }

@@ -4,6 +4,8 @@ Each guard answers "is there anything to do at all?": a failed API call changed 
 an archived or passing Security Hub finding needs no fix, and a Security Hub update that
 is not NEW is (often our own) follow-up of a finding already handled; acting on it again
 would loop. A custom action is exempt from the workflow guard: a person sent it on purpose.
+A GuardDuty sample finding (generated to test alerting) names made-up resources: it is
+told, never acted on.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ ARCHIVED = "builtin:archived"
 PASSED = "builtin:passed"
 NOT_NEW = "builtin:workflow-status"
 BELOW_MINIMUM = "builtin:min-severity"
+SAMPLE = "builtin:sample"
 
 
 def check(finding: Finding, min_severity: Severity) -> Decision | None:
-    """An ``ignore`` decision if a guard applies, else None (the rules decide)."""
+    """An ``ignore`` (or, for a sample, ``notify``) decision if a guard applies, else None
+    (the rules decide)."""
     if finding.error_code is not None:
         return Decision(
             Action.IGNORE, FAILED_CALL, f"the call failed ({finding.error_code}); nothing changed"
@@ -37,6 +41,12 @@ def check(finding: Finding, min_severity: Severity) -> Decision | None:
             NOT_NEW,
             f"workflow status is {finding.workflow_status}, not NEW: "
             "an update of a finding already handled",
+        )
+    if finding.product == "GuardDuty" and finding.parameters.get("sample") is True:
+        return Decision(
+            Action.NOTIFY,
+            SAMPLE,
+            "a GuardDuty sample finding (generated to test alerting): told, never acted on",
         )
     if finding.severity < min_severity:
         return Decision(
