@@ -362,10 +362,13 @@ def test_remediation_role_reaches_only_this_account(member: dict[str, Any]) -> N
     for statement in statements(policy["Properties"]["PolicyDocument"]):
         for resource in (sub(r, NAMES) for r in as_list(statement["Resource"])):
             if resource == "*":
-                # Only calls IAM cannot scope to a resource: EC2's Describe*.
-                assert all(a.startswith("ec2:Describe") for a in as_list(statement["Action"]))
-            elif resource.startswith("arn:aws:s3:::"):
-                # S3 ARNs carry no account: the condition confines them.
+                # Only calls IAM cannot scope to a resource: EC2's and Auto Scaling's Describe*.
+                assert all(
+                    a.startswith(("ec2:Describe", "autoscaling:Describe"))
+                    for a in as_list(statement["Action"])
+                )
+            elif resource.startswith(("arn:aws:s3:::", "arn:aws:ec2:*::snapshot/")):
+                # S3 and snapshot ARNs carry no account: the condition confines them.
                 assert statement["Condition"] == {
                     "StringEquals": {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}
                 }
