@@ -283,15 +283,14 @@ class ContainPrincipal(ReversibleAction):
             said = []
             if "policy_name" in attrs:
                 try:
-                    said.append(
-                        revoke_sessions.remove(
-                            iam, principal, attrs["policy_name"], attrs["revoked_before"]
-                        )
+                    removed = revoke_sessions.remove(
+                        iam, principal, attrs["policy_name"], attrs["revoked_before"]
                     )
                 except revoke_sessions.Changed as changed:
                     raise ActionFailed(
                         State.CHANGED, f"{changed}; not restoring anything"
                     ) from None
+                said.append(removed or f"the revocation on {principal} was already removed")
             if key is not None and key["prior_status"] == "Active":
                 if reactivate:
                     iam.update_access_key(

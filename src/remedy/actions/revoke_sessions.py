@@ -129,13 +129,14 @@ def put(iam: Any, principal: Principal, ledger_key: str, now: datetime) -> tuple
     return name, stamp, False
 
 
-def remove(iam: Any, principal: Principal, name: str, stamp: str) -> str:
-    """Remove the revocation `put` made; a sentence saying what was done.
+def remove(iam: Any, principal: Principal, name: str, stamp: str) -> str | None:
+    """Remove the revocation `put` made; a sentence saying so, or None when it was
+    already removed.
 
     Raises `Changed` when the policy by that name is no longer remedy's revocation."""
     found = read(iam, principal, name)
     if found is None:
-        return f"the revocation on {principal} was already removed"
+        return None
     if issued_before(found) != stamp:
         raise Changed(f"inline policy {name} of {principal} is no longer remedy's revocation")
     _call(iam, "delete", principal, name)

@@ -88,7 +88,7 @@ def groups_by_name(
 
 
 def create(ec2: Any, vpc: str, name: str) -> dict[str, Any]:
-    """A new group as `groups_by_name` would list it: EC2 gives it one egress rule."""
+    """A new group, described: EC2 gives it egress rules (IPv6 too in a dual-stack VPC)."""
     group_id = ec2.create_security_group(
         GroupName=name,
         Description=_DESCRIPTIONS[name],
@@ -97,19 +97,14 @@ def create(ec2: Any, vpc: str, name: str) -> dict[str, Any]:
             {"ResourceType": "security-group", "Tags": [{"Key": "remedy:purpose", "Value": name}]}
         ],
     )["GroupId"]
-    return {
-        "GroupId": group_id,
-        "VpcId": vpc,
-        "GroupName": name,
-        "IpPermissions": [],
-        "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-    }
+    found: dict[str, Any] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    return found
 
 
 def empty(ec2: Any, group: Mapping[str, Any]) -> bool:
     """Revoke every rule of `group`; whether it had any."""
-    ingress = [_bare(p) for p in group.get("IpPermissions", [])]
-    egress = [_bare(p) for p in group.get("IpPermissionsEgress", [])]
+    ingress = [q for p in group.get("IpPermissions", []) for q in _pieces(p)]
+    egress = [q for p in group.get("IpPermissionsEgress", []) for q in _pieces(p)]
     if ingress:
         ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=ingress)
     if egress:
@@ -127,9 +122,14 @@ def allow_all(ec2: Any, group: Mapping[str, Any]) -> None:
         ec2.authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=egress)
 
 
-def _bare(permission: Mapping[str, Any]) -> dict[str, Any]:
-    """A described rule as a revoke request takes it (no empty lists EC2 may reject)."""
-    return {k: v for k, v in permission.items() if v not in ([], None)}
+_TARGETS = ("IpRanges", "Ipv6Ranges", "UserIdGroupPairs", "PrefixListIds")
+
+
+def _pieces(permission: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A described rule as revoke requests: one per kind of source, none empty (moto's
+    egress revoke drops IPv6 ranges named beside IPv4 ones; EC2 takes either form)."""
+    base = {k: v for k, v in permission.items() if k not in _TARGETS and v is not None}
+    return [{**base, name: permission[name]} for name in _TARGETS if permission.get(name)]
 
 
 def move(ec2: Any, eni: str, groups: Sequence[str]) -> None:

@@ -136,14 +136,14 @@ def _restore(
         said.append(f"in service again in Auto Scaling group {plan.exit_group}")
     profile = attrs.get("profile") or {}
     if "policy_name" in profile:
-        principal = Principal("role", profile["role"], finding.account)
-        iam = client("iam", finding.region)
-        if revoke_sessions.read(iam, principal, profile["policy_name"]) is not None:
-            said.append(
-                revoke_sessions.remove(
-                    iam, principal, profile["policy_name"], profile["revoked_before"]
-                )
-            )
+        done = revoke_sessions.remove(
+            client("iam", finding.region),
+            Principal("role", profile["role"], finding.account),
+            profile["policy_name"],
+            profile["revoked_before"],
+        )
+        if done is not None:
+            said.append(done)
     if not attrs.get("termination_protection_before", True):
         on = ec2.describe_instance_attribute(
             InstanceId=attrs["instance_id"], Attribute="disableApiTermination"
