@@ -97,7 +97,14 @@ def foreign(finding: Finding, resource: Resource) -> Outcome | None:
 class _Target:
     principal: Principal | None
     key_id: str | None = None
-    refused: str | None = None
+    #: When refused: who, and what a person should do instead.
+    refused: tuple[str, str] | None = None
+
+
+_ROOT = (
+    "the root user",
+    "Act in the account yourself: rotate root's password and MFA, delete its access keys",
+)
 
 
 def _from_arn(kind: str, resource: Resource, account: str) -> _Target:
@@ -113,21 +120,28 @@ def _target(finding: Finding) -> _Target | None:
             user_type = str(resource.details.get("user_type") or "IAMUser")
             name = resource.name or ""
             if user_type == "Root" or name == "Root":
-                return _Target(None, resource.id, "the root user")
+                return _Target(None, resource.id, _ROOT)
             if not name:
-                return _Target(None, resource.id, f"access key {resource.id} names no principal")
+                return _Target(
+                    None,
+                    resource.id,
+                    (f"access key {resource.id}", "The finding names no user or role for it"),
+                )
             if user_type in _ROLE_TYPES:
                 return _Target(Principal("role", name, finding.account))
             if user_type != "IAMUser":
                 return _Target(
                     None,
                     resource.id,
-                    f"{user_type} {name}: revoke it at the IAM user or provider that issued it",
+                    (
+                        f"{user_type} {name}",
+                        "Revoke it at the IAM user or identity provider that issued its session",
+                    ),
                 )
             return _Target(Principal("user", name, finding.account), resource.id)
         if resource.kind in (ResourceKind.IAM_ROLE, ResourceKind.IAM_USER):
             if resource.id.endswith(":root"):
-                return _Target(None, None, "the root user")
+                return _Target(None, None, _ROOT)
             kind = "role" if resource.kind is ResourceKind.IAM_ROLE else "user"
             return _from_arn(kind, resource, finding.account)
     return None
@@ -177,11 +191,11 @@ class ContainPrincipal(ReversibleAction):
                 State.FAILED, "the finding names no IAM user, role or access key; nothing changed"
             )
         if target.principal is None:
+            assert target.refused is not None
+            who, todo = target.refused
             return Outcome(
                 State.FAILED,
-                f"refused: {target.refused} cannot be contained by remedy; nothing changed. "
-                "Act in the account yourself (for root: rotate its password and MFA, delete "
-                "its access keys)",
+                f"refused: {who} cannot be contained by remedy; nothing changed. {todo}",
             )
         principal = target.principal
         account = finding.account
