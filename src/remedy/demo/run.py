@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import remedy
-from remedy.demo import samples, scenario, verify, wire
+from remedy.demo import containment, samples, scenario, verify, wire
 from remedy.demo.approval import Approver, Click
 from remedy.demo.lambda_runtime import (
     AsyncRun,
@@ -178,12 +178,15 @@ class Demo:
             for item in items
         ]
         report = Report(problems=problems)
+        report.claims = containment.show(
+            self, service, functions[FINDINGS], functions[INTERACTIONS], store
+        )
         report.rows = [self._row(o) for o in outcomes]
         report.approvals = [_click_summary(c) for c in clicks]
         report.counts = self._counts(functions, tally)
         requests = self.aws.recorded()
         self.aws.stop_recording()
-        report.claims = self._verify(outcomes, clicks, before, entries)
+        report.claims += self._verify(outcomes, clicks, before, entries)
         report.claims.append(outage)
         principals = {
             f.environment["AWS_ACCESS_KEY_ID"]: f.function.role_arn for f in functions.values()
