@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
 
@@ -855,3 +856,31 @@ def test_core_outputs(core: dict[str, Any]) -> None:
         "OwnerTopicArn",
         "SlackSecretArn",
     }
+
+
+def test_guardduty_threats_the_policy_contains_are_forwarded_and_routed(
+    core: dict[str, Any], member: dict[str, Any]
+) -> None:
+    """Every GuardDuty type a shipped containment (or root) rule names reaches the core
+    natively: the members forward it and the core routes it, by the same pattern."""
+    patterns = [
+        resources(t, "AWS::Events::Rule")["GuardDutyThreatFindingRule"]["Properties"][
+            "EventPattern"
+        ]
+        for t in (member, core)
+    ]
+    assert patterns[0] == patterns[1]
+    assert patterns[0]["source"] == ["aws.guardduty"]
+    assert patterns[0]["detail-type"] == ["GuardDuty Finding"]
+    prefixes = [p["prefix"] for p in patterns[0]["detail"]["type"]]
+    shipped = yaml.safe_load((ROOT / "policies" / "remediation.yaml").read_text(encoding="utf-8"))
+    wanted = [
+        glob
+        for rule in shipped["rules"]
+        if rule.get("remediation") in ("isolate-instance", "contain-principal")
+        or rule["id"] in ("notify-root-credential-usage", "notify-threats-below-high")
+        for glob in rule["match"]["type"]
+    ]
+    assert len(wanted) >= 10
+    for glob in wanted:
+        assert any(glob.removesuffix("*").startswith(p) for p in prefixes), glob
