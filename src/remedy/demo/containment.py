@@ -53,13 +53,14 @@ def show(
 ) -> list[Claim]:
     account = demo.org.members[0]
     session = demo.aws.session(account)
-    instance = _workload(session, demo.aws.region)
-    before = _read(session, instance)
+    instance = workload(session)
+    before = read_back(session, instance)
     demo.progress(f"containment: instance {instance} in {account}, in Auto Scaling group web")
     entry = _handle(
-        findings, _finding(account, demo.aws.region, C2, _instance(account, demo, instance))
+        findings,
+        containment_finding(account, demo.aws.region, C2, _instance(account, demo, instance)),
     )
-    isolated = _read(session, instance)
+    isolated = read_back(session, instance)
     demo.progress(f"  {C2} on {instance}: {entry.state.value}: {_note(entry)}")
     claims = [_isolated(entry, instance, isolated)]
     # The notifier records where it posted on the entry after `handle` returned it.
@@ -76,17 +77,17 @@ def show(
     user = demo.policy.accounts.get(account).approvers.users[0]
     click = approver.click(entry.key, QUARANTINE_ACTION, user)
     released = store.get(entry.key)
-    after = _read(session, instance)
+    after = read_back(session, instance)
     demo.progress(
         f"  {user} approved (release) from Slack: HTTP {click.status}; "
         f"{released.state.value if released else 'no entry'}"
     )
     claims.append(_released(released, before, after, isolated))
 
-    key = _user_with_key(session)
+    key = user_with_key(session)
     stolen = _handle(
         findings,
-        _finding(
+        containment_finding(
             account,
             demo.aws.region,
             EXFILTRATION,
@@ -116,7 +117,7 @@ def _handle(findings: LocalFunction, finding: Finding) -> Entry:
     return findings.call(step)
 
 
-def _finding(account: str, region: str, type: str, resource: Resource) -> Finding:
+def containment_finding(account: str, region: str, type: str, resource: Resource) -> Finding:
     return Finding(
         key=f"demo-guardduty-{resource.name or resource.id}",
         source=Source.GUARDDUTY,
@@ -143,7 +144,7 @@ def _instance(account: str, demo: Demo, instance: str) -> Resource:
     )
 
 
-def _workload(session: Any, region: str) -> str:
+def workload(session: Any) -> str:
     """A web server as it runs: two security groups, an extra volume, an instance profile
     whose role has its own policy, in an Auto Scaling group; its instance id."""
     ec2, iam = session.client("ec2"), session.client("iam")
@@ -183,14 +184,14 @@ def _workload(session: Any, region: str) -> str:
     return instance
 
 
-def _user_with_key(session: Any) -> str:
+def user_with_key(session: Any) -> str:
     iam = session.client("iam")
     iam.create_user(UserName="ci-deploy")
     key: str = iam.create_access_key(UserName="ci-deploy")["AccessKey"]["AccessKeyId"]
     return key
 
 
-def _read(session: Any, instance: str) -> dict[str, Any]:
+def read_back(session: Any, instance: str) -> dict[str, Any]:
     """What isolation changes, as the member reads it (snapshots apart: they stay)."""
     ec2 = session.client("ec2")
     found = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
