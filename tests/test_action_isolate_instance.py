@@ -25,7 +25,7 @@ from fixtures_containment import (
     snapshots,
     state_of,
 )
-from fixtures_guard import MEMBERS, Core, admin, enforced, install_role, running_core
+from fixtures_guard import MEMBERS, REGION, Core, admin, enforced, install_role, running_core
 from remedy.actions.isolate_instance import IsolateInstance
 from remedy.actions.isolate_instance.network import ISOLATION_GROUP, TRANSIT_GROUP
 from remedy.actions.reversible import ActionFailed
@@ -477,3 +477,36 @@ def test_release_without_a_declared_permission_is_denied(core: Core, missing: st
         f"releasing instance {target}: the remediation role in {A} may not call {missing}; "
         "update the member stack so its role grants what the remediation actions declare",
     )
+
+
+def test_every_describe_pins_the_owner(core: Core) -> None:
+    """EC2 has no owner parameter on its changes; every read that finds what they act on
+    is confined to the finding's account (moto does not enforce the filter)."""
+    net, arn = member(A)
+    target = instance(A, net, arn)
+    core.prime(A)
+    ec2 = core.sessions.client("ec2", A, REGION, finding_key="x")
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def keep(params: dict[str, Any], model: Any, **_: Any) -> None:
+        seen.append((model.name, dict(params)))
+
+    ec2.meta.events.register("provide-client-params.ec2.*", keep)
+    action = IsolateInstance(core.sessions, core.settings)
+    found = instance_finding(A, target)
+    with enforced():
+        action.release(found, action.run(found, {}, resume=False).attrs)
+    ec2.meta.events.unregister("provide-client-params.ec2.*", keep)
+    reads = [(name, params) for name, params in seen if name.startswith("Describe")]
+    assert {name for name, _ in reads} == {
+        "DescribeInstances",
+        "DescribeSnapshots",
+        "DescribeNetworkInterfaces",
+        "DescribeSecurityGroups",
+        "DescribeInstanceAttribute",
+    }
+    for name, params in reads:
+        if name == "DescribeSnapshots":
+            assert params["OwnerIds"] == [A]
+        elif name != "DescribeInstanceAttribute":  # names the instance found above
+            assert {"Name": "owner-id", "Values": [A]} in params["Filters"], (name, params)

@@ -226,7 +226,7 @@ class IsolateInstance(ReversibleAction):
         for vpc in sorted(vpcs):
             group = groups.get((vpc, network.ISOLATION_GROUP))
             if group is None:
-                group = network.create(ec2, vpc, network.ISOLATION_GROUP)
+                group = network.create(ec2, vpc, network.ISOLATION_GROUP, account)
             network.empty(ec2, group)
             isolation[vpc] = group["GroupId"]
         done["isolation_groups"] = isolation
@@ -253,7 +253,7 @@ class IsolateInstance(ReversibleAction):
         for vpc in sorted({e.vpc_id for e in pending}):
             group = groups.get((vpc, network.TRANSIT_GROUP))
             if group is None:
-                group = network.create(ec2, vpc, network.TRANSIT_GROUP)
+                group = network.create(ec2, vpc, network.TRANSIT_GROUP, account)
             network.allow_all(ec2, group)
             transit[vpc] = group
         for eni in pending:

@@ -87,7 +87,7 @@ def groups_by_name(
     return {(g["VpcId"], g["GroupName"]): g for g in found}
 
 
-def create(ec2: Any, vpc: str, name: str) -> dict[str, Any]:
+def create(ec2: Any, vpc: str, name: str, account: str) -> dict[str, Any]:
     """A new group, described: EC2 gives it egress rules (IPv6 too in a dual-stack VPC)."""
     group_id = ec2.create_security_group(
         GroupName=name,
@@ -97,7 +97,9 @@ def create(ec2: Any, vpc: str, name: str) -> dict[str, Any]:
             {"ResourceType": "security-group", "Tags": [{"Key": "remedy:purpose", "Value": name}]}
         ],
     )["GroupId"]
-    found: dict[str, Any] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    found: dict[str, Any] = ec2.describe_security_groups(
+        GroupIds=[group_id], Filters=[{"Name": "owner-id", "Values": [account]}]
+    )["SecurityGroups"][0]
     return found
 
 
