@@ -14,7 +14,14 @@ count. Three kinds of object, each over ``--objects`` objects:
 
 Target: at most 5 calls per object for the common case.
 
-    .venv/bin/python bench/api_calls.py [--objects 50]
+Then the containments (isolate-instance, contain-principal) and their releases, called as
+the pipeline calls them, on a member with the remediation role (as in their tests): after
+one warm-up (role assumed, the VPC's isolation groups made), each further instance (two
+interfaces, two volumes, an instance profile, in an Auto Scaling group) or user's access
+key is contained, then released, and every call the role makes is counted, cross-checked
+against moto's requests the same way.
+
+    .venv/bin/python bench/api_calls.py [--objects 50] [--containments 10]
 """
 
 from __future__ import annotations
@@ -106,9 +113,88 @@ def measure(world: aws.World, *, objects: int, versioned: bool, tagged: bool) ->
     }
 
 
+def containments(count: int) -> dict[str, dict[str, Any]]:
+    """Calls per containment and per release, for both containment actions."""
+    import fixtures_containment as fc
+    import fixtures_guard as fg
+    from remedy.actions.contain_principal import ContainPrincipal
+    from remedy.actions.isolate_instance import IsolateInstance
+
+    account = fg.MEMBERS[0]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        world = fg.running_core(monkeypatch)
+        core = next(world)
+        fg.install_role(account, IsolateInstance.permissions | ContainPrincipal.permissions)
+        net = fc.network(account)
+        fc.scaling_group(account, net)
+        profile = fc.profile(account)
+        core.prime(account)
+        isolate = IsolateInstance(core.sessions, core.settings)
+        contain = ContainPrincipal(core.sessions, core.settings)
+
+        def instance(index: int) -> Any:
+            return fc.instance_finding(
+                account, fc.instance(account, net, profile), key=f"bench-{index}"
+            )
+
+        def key(index: int) -> Any:
+            user = f"bench-{index}"
+            return fc.key_finding(
+                account, _access_key(account, user), user, key=f"bench-key-{index}"
+            )
+
+        out = {
+            "isolate-instance": _contain_and_release(core, account, isolate, instance, count),
+            "contain-principal": _contain_and_release(core, account, contain, key, count),
+        }
+        next(world, None)  # the fixture's checks: every AssumeRole carried the ExternalId
+    return out
+
+
+def _access_key(account: str, user: str) -> str:
+    import fixtures_guard as fg
+
+    iam = fg.admin(account, "iam")
+    iam.create_user(UserName=user)
+    created: str = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    return created
+
+
+def _contain_and_release(
+    core: Any, account: str, action: Any, target: Any, count: int
+) -> dict[str, Any]:
+    from fixtures_containment import recorded
+
+    def once(index: int, tally: dict[str, Counter[str]]) -> None:
+        found = target(index)
+        with moto_requests() as seen, recorded(core, account) as calls:
+            outcome = action.run(found, {}, resume=False)
+        if outcome.state is not State.QUARANTINED or len(calls.names) != seen[0]:
+            raise SystemExit(f"{action.name}: {outcome.state} {outcome.reason}; {seen[0]}")
+        tally["contain"].update(calls.names)
+        with moto_requests() as seen, recorded(core, account) as calls:
+            action.release(found, outcome.attrs)
+        if len(calls.names) != seen[0]:
+            raise SystemExit(f"{action.name} release: {len(calls.names)} != {seen[0]}")
+        tally["release"].update(calls.names)
+
+    once(-1, {"contain": Counter(), "release": Counter()})  # warm-up
+    tally: dict[str, Counter[str]] = {"contain": Counter(), "release": Counter()}
+    for index in range(count):
+        once(index, tally)
+    return {
+        step: {
+            "per_action": sum(calls.values()) / count,
+            "breakdown": {name: n / count for name, n in sorted(calls.items())},
+        }
+        for step, calls in tally.items()
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=50)
+    parser.add_argument("--containments", type=int, default=10)
     args = parser.parse_args()
     results = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -137,6 +223,18 @@ def main() -> int:
     verdict = "meets" if common <= TARGET else "misses"
     print(f"\ncommon case {common:.2f} per object: {verdict} the target of at most {TARGET}")
     print(json.dumps({k: v["per_object"] for k, v in results.items()}))
+    contained = containments(args.containments)
+    print(f"\nAWS API calls per containment and per release, {args.containments} each:")
+    for name, steps in contained.items():
+        for step, result in steps.items():
+            print(f"\n  {name}, {step}: {result['per_action']:.2f} calls")
+            for call, n in result["breakdown"].items():
+                print(f"    {n:5.2f}  {call}")
+    print(
+        json.dumps(
+            {f"{n} {step}": r["per_action"] for n, s in contained.items() for step, r in s.items()}
+        )
+    )
     return 0 if common <= TARGET else 1
 
 

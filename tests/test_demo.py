@@ -192,8 +192,9 @@ def test_demo_ends_with_remedy_status(
 ) -> None:
     run, _ = demo
     status = run.stdout[run.stdout.index("\n$ remedy status\n") :]
-    # The finding that arrived during the Slack outage still waits for its approver.
-    assert "Pending approvals: 1\n" in status
+    # The finding that arrived during the Slack outage still waits for its approver, and
+    # so does the stolen key the containment step deactivated (remedy.demo.containment).
+    assert "Pending approvals: 2\n" in status
     assert "staging-analytics (222222222222)" in status
     assert "U0ANALYTIC1" in status
     assert "remedy-remediator-dlq  0" in status
@@ -214,6 +215,7 @@ def test_demo_writes_the_html_report_beside_the_json_one(
     assert external_references(text) == []
     assert len(re.findall(r'<svg [^>]*class="chart"', text)) == 7
     # Every finding the demo received, one ledger entry each (the Security Hub copy of
-    # the Macie finding shares its entry), and those the live policy step sent.
+    # the Macie finding shares its entry), those the live policy step sent, and the
+    # containment step's two findings.
     entries = {row["key"] for row in data["findings"] if row["key"]}
-    assert f"<b>{len(entries) + len(policy_change.FINDINGS)}</b>findings" in text
+    assert f"<b>{len(entries) + len(policy_change.FINDINGS) + 2}</b>findings" in text

@@ -51,6 +51,7 @@ REGIONAL_RULES = {
     "remedy-forward-api-guard",
     "remedy-forward-guardduty-malware-scan",
     "remedy-forward-guardduty-malware-finding",
+    "remedy-forward-guardduty-threats",
 }
 
 
@@ -246,6 +247,7 @@ def test_security_hub_forwarding_can_be_turned_off() -> None:
         "remedy-forward-api-guard",
         "remedy-forward-guardduty-malware-scan",
         "remedy-forward-guardduty-malware-finding",
+        "remedy-forward-guardduty-threats",
     }
 
 
@@ -275,6 +277,19 @@ def test_guardduty_and_new_security_hub_events_are_forwarded_once(v2: str) -> No
         assert deliveries(member, queue, load_json(EVENTS / name)) == 1, name
     ocsf = load_json(EVENTS / "securityhub-v2-control-s3.8-block-public-access.json")
     assert deliveries(member, queue, ocsf) == (1 if v2 == "true" else 0)
+    # The threats remedy contains, and root credential use, natively too (by prefix).
+    for threat in (
+        "Backdoor:EC2/C&CActivity.B",
+        "CryptoCurrency:EC2/BitcoinTool.B!DNS",
+        "UnauthorizedAccess:EC2/TorClient",
+        "Execution:Runtime/NewBinaryExecuted",
+        "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+        "CredentialAccess:IAMUser/AnomalousBehavior",
+        "Policy:IAMUser/RootCredentialUsage",
+    ):
+        event = load_json(EVENTS / "guardduty-finding-s3-maliciousfile.json")
+        event["detail"]["type"] = threat
+        assert deliveries(member, queue, event) == 1, threat
     # Other GuardDuty findings come through Security Hub, not natively.
     other = load_json(EVENTS / "guardduty-finding-s3-maliciousfile.json")
     other["detail"]["type"] = "Recon:EC2/Portscan"

@@ -47,6 +47,17 @@ PUBLIC_BUCKET = {"type": "Policy:IAMUser/S3BucketPublic", "category": "POLICY"}
 # A GuardDuty Malware Protection scan result; its `type` says what the scan found.
 SCAN = {"source": Source.GUARDDUTY, "product": "GuardDuty"}
 MALWARE = {"type": "Object:S3/MaliciousFile", "category": "MALWARE"}
+INSTANCE = Resource(
+    ResourceKind.EC2_INSTANCE,
+    "arn:aws:ec2:eu-west-1:111111111111:instance/i-0abc",
+    name="i-0abc",
+)
+ACCESS_KEY = Resource(
+    ResourceKind.IAM_ACCESS_KEY,
+    "AKIAEXAMPLE",
+    name="deploy",
+    details={"user_type": "IAMUser"},
+)
 
 
 def _call(api: str, severity: Severity, *resources: Resource) -> Finding:
@@ -132,8 +143,69 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         "builtin:min-severity",
     ),
     (
-        "native GuardDuty finding, HIGH",
+        "native GuardDuty instance finding naming no instance: notify instead",
         finding(**SCAN, type="Backdoor:EC2/C&CActivity.B", resources=()),
+        Action.NOTIFY,
+        "isolate-compromised-instances",
+    ),
+    (
+        "C&C activity on an instance, HIGH: isolate, then ask",
+        finding(**SCAN, type="Backdoor:EC2/C&CActivity.B", resources=(INSTANCE,)),
+        Action.APPROVE,
+        "isolate-compromised-instances",
+    ),
+    (
+        "the Security Hub copy of a CRITICAL runtime finding on an instance",
+        securityhub(
+            product="GuardDuty",
+            type="CryptoCurrency:Runtime/BitcoinTool.B",
+            severity=Severity.CRITICAL,
+            resources=(INSTANCE,),
+        ),
+        Action.APPROVE,
+        "isolate-compromised-instances",
+    ),
+    (
+        "exfiltrated instance credentials, HIGH: contain, then ask",
+        finding(
+            **SCAN,
+            type="UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+            resources=(ACCESS_KEY,),
+        ),
+        Action.APPROVE,
+        "contain-stolen-credentials",
+    ),
+    (
+        "anomalous credential use, MEDIUM: notify only",
+        finding(
+            **SCAN,
+            type="CredentialAccess:IAMUser/AnomalousBehavior",
+            severity=Severity.MEDIUM,
+            resources=(ACCESS_KEY,),
+        ),
+        Action.NOTIFY,
+        "notify-threats-below-high",
+    ),
+    (
+        "root credential usage: notify only",
+        finding(**SCAN, type="Policy:IAMUser/RootCredentialUsage", resources=(ACCESS_KEY,)),
+        Action.NOTIFY,
+        "notify-root-credential-usage",
+    ),
+    (
+        "a GuardDuty sample finding is never acted on",
+        finding(
+            **SCAN,
+            type="Backdoor:EC2/C&CActivity.B",
+            resources=(INSTANCE,),
+            sample=True,
+        ),
+        Action.IGNORE,
+        "ignore-samples",
+    ),
+    (
+        "native GuardDuty finding of another type, HIGH",
+        finding(**SCAN, type="Recon:EC2/PortProbeUnprotectedPort", resources=()),
         Action.NOTIFY,
         "notify-guardduty-high",
     ),
@@ -735,6 +807,22 @@ def test_notify_and_ignore_carry_no_remediation(shipped: Policy) -> None:
 # The remediation (and options) each acting rule hands to the action registry.
 REMEDIATION_CASES: list[tuple[Finding, str, str, dict[str, Any]]] = [
     (finding(**SCAN, **MALWARE), "quarantine-malware", "s3-quarantine", {}),
+    (
+        finding(**SCAN, type="Trojan:EC2/DNSDataExfiltration", resources=(INSTANCE,)),
+        "isolate-compromised-instances",
+        "isolate-instance",
+        {"break_glass": ["BreakGlass"]},
+    ),
+    (
+        finding(
+            **SCAN,
+            type="UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS",
+            resources=(ACCESS_KEY,),
+        ),
+        "contain-stolen-credentials",
+        "contain-principal",
+        {"break_glass": ["BreakGlass"]},
+    ),
     (finding(), "quarantine-credentials", "s3-quarantine", {}),
     (
         finding(type="SensitiveData:S3Object/Financial"),

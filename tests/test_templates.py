@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
 
@@ -362,10 +363,13 @@ def test_remediation_role_reaches_only_this_account(member: dict[str, Any]) -> N
     for statement in statements(policy["Properties"]["PolicyDocument"]):
         for resource in (sub(r, NAMES) for r in as_list(statement["Resource"])):
             if resource == "*":
-                # Only calls IAM cannot scope to a resource: EC2's Describe*.
-                assert all(a.startswith("ec2:Describe") for a in as_list(statement["Action"]))
-            elif resource.startswith("arn:aws:s3:::"):
-                # S3 ARNs carry no account: the condition confines them.
+                # Only calls IAM cannot scope to a resource: EC2's and Auto Scaling's Describe*.
+                assert all(
+                    a.startswith(("ec2:Describe", "autoscaling:Describe"))
+                    for a in as_list(statement["Action"])
+                )
+            elif resource.startswith(("arn:aws:s3:::", "arn:aws:ec2:*::snapshot/")):
+                # S3 and snapshot ARNs carry no account: the condition confines them.
                 assert statement["Condition"] == {
                     "StringEquals": {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}
                 }
@@ -418,6 +422,7 @@ def test_member_rules_forward_to_the_core_bus_through_the_forwarder(
         "SecurityHubV2FindingsRule",
         "GuardDutyMalwareScanRule",
         "GuardDutyMalwareFindingRule",
+        "GuardDutyThreatFindingRule",
     }
     for name, rule in rules.items():
         (target,) = rule["Properties"]["Targets"]
@@ -439,6 +444,7 @@ def test_member_rules_forward_to_the_core_bus_through_the_forwarder(
     assert member["Parameters"]["ForwardSecurityHubV2"]["Default"] == "false"
     for name in ("GuardDutyMalwareScanRule", "GuardDutyMalwareFindingRule"):
         assert "Condition" not in rules[name]
+    assert "Condition" not in rules["GuardDutyThreatFindingRule"]
     assert rules["GuardDutyMalwareFindingRule"]["Properties"]["EventPattern"]["detail"] == {
         "type": ["Object:S3/MaliciousFile"]
     }
@@ -850,3 +856,31 @@ def test_core_outputs(core: dict[str, Any]) -> None:
         "OwnerTopicArn",
         "SlackSecretArn",
     }
+
+
+def test_guardduty_threats_the_policy_contains_are_forwarded_and_routed(
+    core: dict[str, Any], member: dict[str, Any]
+) -> None:
+    """Every GuardDuty type a shipped containment (or root) rule names reaches the core
+    natively: the members forward it and the core routes it, by the same pattern."""
+    patterns = [
+        resources(t, "AWS::Events::Rule")["GuardDutyThreatFindingRule"]["Properties"][
+            "EventPattern"
+        ]
+        for t in (member, core)
+    ]
+    assert patterns[0] == patterns[1]
+    assert patterns[0]["source"] == ["aws.guardduty"]
+    assert patterns[0]["detail-type"] == ["GuardDuty Finding"]
+    prefixes = [p["prefix"] for p in patterns[0]["detail"]["type"]]
+    shipped = yaml.safe_load((ROOT / "policies" / "remediation.yaml").read_text(encoding="utf-8"))
+    wanted = [
+        glob
+        for rule in shipped["rules"]
+        if rule.get("remediation") in ("isolate-instance", "contain-principal")
+        or rule["id"] in ("notify-root-credential-usage", "notify-threats-below-high")
+        for glob in rule["match"]["type"]
+    ]
+    assert len(wanted) >= 10
+    for glob in wanted:
+        assert any(glob.removesuffix("*").startswith(p) for p in prefixes), glob

@@ -9,8 +9,10 @@ from __future__ import annotations
 # Imported to register them: s3-quarantine and the guards (iam-policy-guard,
 # detach-internet-gateway, s3-block-public-access, revoke-open-ingress).
 from remedy.actions import (  # noqa: F401
+    contain_principal,
     iam_policy_guard,
     igw_detach,
+    isolate_instance,
     s3_block_public,
     s3_quarantine,
     sg_open_ingress,

@@ -27,12 +27,12 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -40,6 +40,8 @@ from aws_lambda_powertools import Logger
 from remedy.demo.local_aws import LocalAWS
 from remedy.demo.org import Function
 from remedy.demo.wire import async_invokes
+
+_T = TypeVar("_T")
 
 TASK_ROOT = "/var/task"
 SLACK_API_ENV = "REMEDY_SLACK_API_URL"
@@ -131,6 +133,13 @@ class LocalFunction:
                     if isinstance(handler, logging.StreamHandler):
                         handler.setStream(self.log)
         return getattr(module, attr)
+
+    def call(self, step: Callable[[], _T]) -> _T:
+        """`step()` as code in this function's process runs (its environment and boto3
+        default session): for a demo step that hands the function's pipeline a finding
+        no event can carry yet (remedy.demo.containment)."""
+        with self._container():
+            return step()
 
     def invoke(self, event: Mapping[str, Any]) -> Any:
         """Run the handler on `event`; its exception, if any, propagates (a function error)."""

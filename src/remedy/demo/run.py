@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import remedy
-from remedy.demo import policy_change, samples, scenario, verify, wire
+from remedy.demo import containment, policy_change, samples, scenario, verify, wire
 from remedy.demo.approval import Approver, Click
 from remedy.demo.lambda_runtime import (
     AsyncRun,
@@ -179,12 +179,15 @@ class Demo:
             for item in items
         ]
         report = Report(problems=problems)
+        report.claims = containment.show(
+            self, service, functions[FINDINGS], functions[INTERACTIONS], store
+        )
         report.rows = [self._row(o) for o in outcomes]
         report.approvals = [_click_summary(c) for c in clicks]
         report.counts = self._counts(functions, tally)
         requests = self.aws.recorded()
         self.aws.stop_recording()
-        report.claims = self._verify(outcomes, clicks, before, entries)
+        report.claims += self._verify(outcomes, clicks, before, entries)
         report.claims.append(outage)
         report.claims += policy_change.run(
             self, partial(self._emit, service, findings, router, store, keys=keys)

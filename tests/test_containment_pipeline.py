@@ -1,0 +1,140 @@
+"""Containment through the pipeline and the ledger, with the shipped policy, on members
+that have the member template deployed: contained at once, asked, a redelivery acting
+once, approved, released and read back.
+
+Not under moto's IAM enforcement: moto authorises every non-S3 call against resource "*",
+so the template's account-scoped EC2 and IAM grants cannot match there. Each action's own
+tests enforce its declared permissions; tests/test_member_permissions.py holds the
+template to exactly those."""
+
+from __future__ import annotations
+
+from fixtures_aws import (
+    MEMBERS,
+    REGION,
+    ROOT,
+    World,
+    org_fixture,  # noqa: F401 - the fixture
+    world_fixture,  # noqa: F401 - the fixture
+)
+from remedy.approvals.decide import Decider, Decisions
+from remedy.demo.containment import (
+    C2,
+    EXFILTRATION,
+    containment_finding,
+    read_back,
+    user_with_key,
+    workload,
+)
+from remedy.ledger.base import Entry, State
+from remedy.model import Resource, ResourceKind
+from remedy.pipeline import Pipeline
+
+A, B, _ = MEMBERS
+ADA = Decider("U0ADA", "ada", "slack:U0ADA", "in Slack by ada")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[Entry] = []
+
+    def on_change(self, entry: Entry) -> None:
+        self.seen.append(entry)
+
+
+def pipeline(world: World, notifier: Recorder) -> Pipeline:
+    return world.pipeline(policy_dir=ROOT / "policies", notifiers=[notifier])
+
+
+def test_an_instance_is_isolated_asked_about_and_released_through_the_ledger(
+    world: World,
+) -> None:
+    session = world.admin(A)
+    instance = workload(session)
+    before = read_back(session, instance)
+    notifier = Recorder()
+    found = containment_finding(
+        A,
+        REGION,
+        C2,
+        Resource(
+            ResourceKind.EC2_INSTANCE,
+            f"arn:aws:ec2:{REGION}:{A}:instance/{instance}",
+            name=instance,
+            region=REGION,
+        ),
+    )
+    entry = pipeline(world, notifier).handle(found)
+    assert (entry.state, entry.decision["rule"]) == (
+        State.QUARANTINED,
+        "isolate-compromised-instances",
+    ), entry.history[-1].note
+    assert entry.attrs["awaiting_approval"] is True
+    isolated = read_back(session, instance)
+    assert isolated["auto_scaling"] == ["Standby"]
+    assert len(isolated["snapshots"]) == 2
+    # A redelivery finds the entry and changes nothing.
+    again = pipeline(world, notifier).handle(found)
+    assert again.state is State.QUARANTINED
+    assert read_back(session, instance) == isolated
+
+    handed: list[str] = []
+    Decisions(world.store, notifier, handed.append).decide(entry.key, State.APPROVED, ADA)
+    assert handed == [entry.key]
+    released = pipeline(world, notifier).remediate(entry.key)
+    assert released.state is State.RELEASED
+    after = read_back(session, instance)
+    assert {k: v for k, v in after.items() if k != "snapshots"} == {
+        k: v for k, v in before.items() if k != "snapshots"
+    }
+    assert after["snapshots"] == isolated["snapshots"]
+
+
+def test_a_stolen_key_is_contained_and_a_low_one_only_notified(world: World) -> None:
+    session = world.admin(B)
+    key = user_with_key(session)
+    resource = Resource(
+        ResourceKind.IAM_ACCESS_KEY,
+        key,
+        name="ci-deploy",
+        details={"principal_id": "AIDAX", "user_type": "IAMUser"},
+    )
+    notifier = Recorder()
+    low = containment_finding(B, REGION, EXFILTRATION, resource)
+    low.severity = low.severity.MEDIUM
+    low.key = "medium-one"
+    told = pipeline(world, notifier).handle(low)
+    assert (told.state, told.decision["rule"]) == (State.NOTIFIED, "notify-threats-below-high")
+    iam = session.client("iam")
+    assert iam.list_access_keys(UserName="ci-deploy")["AccessKeyMetadata"][0]["Status"] == (
+        "Active"
+    )
+    entry = pipeline(world, notifier).handle(containment_finding(B, REGION, EXFILTRATION, resource))
+    assert entry.state is State.QUARANTINED, entry.history[-1].note
+    assert iam.list_access_keys(UserName="ci-deploy")["AccessKeyMetadata"][0]["Status"] == (
+        "Inactive"
+    )
+    assert iam.list_user_policies(UserName="ci-deploy")["PolicyNames"] == [
+        entry.attrs["policy_name"]
+    ]
+
+
+def test_a_sample_finding_is_only_told(world: World) -> None:
+    session = world.admin(A)
+    key = user_with_key(session)
+    found = containment_finding(
+        A,
+        REGION,
+        EXFILTRATION,
+        Resource(
+            ResourceKind.IAM_ACCESS_KEY, key, name="ci-deploy", details={"user_type": "IAMUser"}
+        ),
+    )
+    found.sample = True
+    found.key = "a-sample"
+    entry = pipeline(world, Recorder()).handle(found)
+    assert (entry.state, entry.decision["rule"]) == (State.IGNORED, "ignore-samples")
+    iam = session.client("iam")
+    assert iam.list_access_keys(UserName="ci-deploy")["AccessKeyMetadata"][0]["Status"] == (
+        "Active"
+    )
