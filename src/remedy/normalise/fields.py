@@ -196,7 +196,7 @@ def opt_region(parent: Mapping[str, Any], key: str, path: str) -> str | None:
 
 
 def is_region(text: str) -> bool:
-    return _REGION.fullmatch(text) is not None
+    return text in _SEEN_REGIONS or _REGION.fullmatch(text) is not None
 
 
 def partition_of(region: str) -> str:

@@ -154,19 +154,7 @@ def _instance(
 ) -> Resource:
     """``instanceDetails``: the instance, its network interfaces, profile and tags."""
     details: dict[str, Any] = {}
-    interfaces = []
-    for eni_path, eni in f.opt_objects(item, "networkInterfaces", path):
-        interfaces.append(
-            {
-                "id": f.opt_str(eni, "networkInterfaceId", eni_path),
-                "security_groups": [
-                    f.req_str(group, "groupId", group_path)
-                    for group_path, group in f.opt_objects(eni, "securityGroups", eni_path)
-                ],
-                "vpc_id": f.opt_str(eni, "vpcId", eni_path),
-                "subnet_id": f.opt_str(eni, "subnetId", eni_path),
-            }
-        )
+    interfaces = _interfaces(item, path)
     if interfaces:
         details["network_interfaces"] = interfaces
     profile = f.opt_obj(item, "iamInstanceProfile", path)
@@ -183,6 +171,34 @@ def _instance(
         type_name="AwsEc2Instance",
         details=details,
     )
+
+
+def _interfaces(item: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """``networkInterfaces[]``: id, security group ids, VPC and subnet of each. Paths are
+    built per interface only (an instance has one or two), never per group."""
+    out = []
+    for i, eni in enumerate(f.opt_list(item, "networkInterfaces", path)):
+        eni_path = f"{path}.networkInterfaces[{i}]"
+        if not isinstance(eni, dict):
+            raise f.wrong_type(eni_path, "an object", eni)
+        groups = []
+        for j, group in enumerate(f.opt_list(eni, "securityGroups", eni_path)):
+            group_id = group.get("groupId") if isinstance(group, dict) else None
+            if not isinstance(group_id, str) or not group_id:
+                group_path = f"{eni_path}.securityGroups[{j}]"
+                if not isinstance(group, dict):
+                    raise f.wrong_type(group_path, "an object", group)
+                f.req_str(group, "groupId", group_path)  # raises: says what is wrong
+            groups.append(group_id)
+        out.append(
+            {
+                "id": f.opt_str(eni, "networkInterfaceId", eni_path),
+                "security_groups": groups,
+                "vpc_id": f.opt_str(eni, "vpcId", eni_path),
+                "subnet_id": f.opt_str(eni, "subnetId", eni_path),
+            }
+        )
+    return out
 
 
 def _named(

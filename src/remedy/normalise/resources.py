@@ -81,12 +81,17 @@ def arn_place(arn: str, partition: str, region: str, account: str) -> tuple[str,
     arguments. The fields are found by what they look like, not by position: AWS's own
     examples have a stray colon (``arn:aws::ec2:us-east-1:...``)."""
     parts = arn.split(":", 6)
+    if len(parts) > 5 and f.is_region(parts[3]) and _is_account(parts[4]):
+        # Well formed, as nearly every ARN is: arn:partition:service:region:account:...
+        return parts[1] or partition, parts[3], parts[4]
     found_partition = parts[1] if len(parts) > 1 and parts[1] else partition
     found_region = next((p for p in parts[2:6] if f.is_region(p)), region)
-    found_account = next(
-        (p for p in parts[2:6] if len(p) == 12 and p.isascii() and p.isdigit()), account
-    )
+    found_account = next((p for p in parts[2:6] if _is_account(p)), account)
     return found_partition, found_region, found_account
+
+
+def _is_account(text: str) -> bool:
+    return len(text) == 12 and text.isascii() and text.isdigit()
 
 
 def ec2_instance(
@@ -176,20 +181,16 @@ def with_principals(
     resources: tuple[Resource, ...], *, partition: str, account: str
 ) -> tuple[Resource, ...]:
     """`resources` and, after them, the IAM user or role of each access key among them."""
-    found = [
-        p
-        for r in resources
-        if r.kind is ResourceKind.IAM_ACCESS_KEY or "user_type" in r.details
-        for p in (
-            principal(r.details.get("user_type"), r.name, partition=partition, account=account),
-        )
-        if p is not None
-    ]
+    found: dict[str, Resource] = {}
+    for r in resources:
+        if r.kind is ResourceKind.IAM_ACCESS_KEY or (r.details and "user_type" in r.details):
+            p = principal(r.details.get("user_type"), r.name, partition=partition, account=account)
+            if p is not None:
+                found.setdefault(p.id, p)
     if not found:
         return resources
     known = {r.id for r in resources}
-    extra = {p.id: p for p in found if p.id not in known}
-    return resources + tuple(extra.values())
+    return resources + tuple(p for key, p in found.items() if key not in known)
 
 
 def by_arn(
