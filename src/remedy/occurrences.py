@@ -54,7 +54,7 @@ RESOLVED_AT = "resolved_at"
 LATEST = "latest"
 _OBJECT = "object:"
 
-NOT_ACTED = frozenset({State.IGNORED, State.REJECTED})
+NOT_ACTED = frozenset({State.IGNORED, State.REJECTED, State.DRY_RUN})
 ACTS = frozenset({Action.QUARANTINE, Action.APPROVE, Action.NOTIFY})
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from remedy.actions import registry
 from remedy.errors import PolicyError
 from remedy.model import Decision, Finding, Severity
 from remedy.policy import accounts as _accounts
-from remedy.policy import guards, rules, trust
+from remedy.policy import guards, rails, rules, trust
 from remedy.policy.accounts import AccountInfo, Accounts
+from remedy.policy.rails import RailsPolicy
 from remedy.policy.rules import RuleSet
 from remedy.policy_files import (
     ACCOUNTS_FILE,
@@ -59,6 +60,8 @@ class Policy:
     min_severity: Severity
     #: Accounts trusted to deliver other accounts' findings: accounts.yaml's and any added.
     aggregators: frozenset[str]
+    #: The safety rails (`remedy.policy.rails`, applied by `remedy.rails`).
+    rails: RailsPolicy = field(default_factory=RailsPolicy)
 
     def with_aggregators(self, extra: Iterable[str]) -> Policy:
         return replace(self, aggregators=self.aggregators | frozenset(extra))
@@ -106,6 +109,7 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
             accounts.environments if accounts is not None else None,
             remediations,
         )
+        problems += rails.check(remediation_doc, str(folder / REMEDIATION_FILE))
     problems += _check_action_files(folder)
     if problems or accounts is None or remediation_doc is None:
         raise PolicyError(problems)
@@ -115,6 +119,7 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
         accounts=accounts,
         min_severity=Severity[remediation_doc.get("defaults", {}).get("min_severity", "LOW")],
         aggregators=accounts.aggregators,
+        rails=rails.build(remediation_doc),
     )
 
 
