@@ -24,6 +24,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "status",
     "history",
     "report",
+    "breaker",
     "demo",
 )
 

@@ -43,6 +43,7 @@ class Runtime:
 
             from remedy.notify.composite import build_notifier
             from remedy.pipeline import Pipeline
+            from remedy.rails.alerts import BreakerAlerts
             from remedy.settings import Settings
 
             settings = Settings.from_env()
@@ -59,6 +60,7 @@ class Runtime:
                 metrics=self.metrics,
             )
             pipeline.announce.notifiers = (self._notifier,)
+            pipeline.rails.alert = BreakerAlerts(pipeline.policy.accounts, self._notifier)
             self._pipeline = pipeline
         return self._pipeline
 

@@ -5,7 +5,10 @@ deploy through CloudFormation); Terraform and others carry a tag the policy name
 (``rails.managed.tags``). A configuration fix made in place drifts back at the next
 deploy, and is drift itself, so the rail asks first. Reading the tags is one call in the
 member account, as the remediation role, and is made only for a rule that would change a
-resource's configuration on its own: the resource kinds below, one call each.
+resource's configuration on its own: buckets (``GetBucketTagging``, which
+s3-block-public-access declares for it), security groups and internet gateways (the
+Describe call their remediations already make, which returns the tags). IAM policies are
+not read: the IAM policy guard contains first and asks anyway.
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ def _read(clients: Clients, finding: Finding, resource: Resource) -> dict[str, s
     if resource.kind is ResourceKind.S3_BUCKET and resource.bucket:
         s3 = clients("s3", account, region, key)
         try:
-            return _tags(s3.get_bucket_tagging(Bucket=resource.bucket)["TagSet"])
+            return _tags(
+                s3.get_bucket_tagging(Bucket=resource.bucket, ExpectedBucketOwner=account)["TagSet"]
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchTagSet":
                 return {}
@@ -68,9 +73,6 @@ def _read(clients: Clients, finding: Finding, resource: Resource) -> dict[str, s
         ec2 = clients("ec2", account, region, key)
         (gateway,) = ec2.describe_internet_gateways(InternetGatewayIds=[ec2_id])["InternetGateways"]
         return _tags(gateway.get("Tags", ()))
-    if resource.kind is ResourceKind.IAM_POLICY and ":policy/" in resource.id:
-        iam = clients("iam", account, region, key)
-        return _tags(iam.list_policy_tags(PolicyArn=resource.id)["Tags"])
     return None
 
 
