@@ -28,11 +28,19 @@ from fixtures_aws import (
     org_fixture,  # noqa: F401 - the fixture
     world_fixture,  # noqa: F401 - the fixture
 )
+from notify_support import slack, slack_client
+from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import State
 from remedy.model import Finding
+from remedy.notify.composite import CompositeNotifier
+from remedy.notify.owners import OwnersNotifier
+from remedy.notify.slack import SlackNotifier
 from remedy.pipeline import Pipeline
 from remedy.rails import Rails
+from remedy.rails.alerts import BreakerAlerts
 from remedy.rails.breaker import Breaker, Opening
+
+__all__ = ["slack"]
 
 A, B, C = MEMBERS
 BLOCK_RULE = """\
@@ -344,3 +352,42 @@ def test_managed_notify_tells_people_and_object_quarantine_reads_no_tags(world: 
     assert pipeline.process(event)[0].state is State.QUARANTINED
     assert "GetBucketTagging" not in calls
     assert not world.still_at_source(stored)
+
+
+def test_the_breaker_opening_sends_one_slack_message_and_one_email(
+    world: World, slack: SlackServer
+) -> None:
+    folder = policy(world, "rails:\n  breaker: {per_rule: 2}\n")
+    pipeline = with_rails(world, folder)
+    accounts = pipeline.policy.accounts
+    sns, sqs = world.core.client("sns"), world.core.client("sqs")
+    topic = sns.create_topic(Name=f"owners-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"owners-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    notifier = CompositeNotifier(
+        [
+            ("slack", SlackNotifier(world.store, accounts, slack_client(slack))),
+            ("owners", OwnersNotifier(topic, accounts, sns)),
+        ]
+    )
+    pipeline.rails.alert = BreakerAlerts(accounts, notifier)
+    bucket = world.bucket(A, "alerts", versioned=True)
+
+    states = [pipeline.process(credentials(world, A, bucket, n)[1])[0].state for n in range(6)]
+
+    assert states == [State.QUARANTINED] * 2 + [State.PENDING_APPROVAL] * 4
+    top = accounts.get(A).channels[-1]
+    (message,) = [m for m in slack.messages() if "circuit breaker open" in m.text]
+    assert message.channel == slack.channel_id(top)
+    assert message.text.startswith(
+        f"remedy: circuit breaker open (rule:quarantine-credentials:{A}). Automatic "
+        "remediation is paused there: further findings wait for approval, nothing is "
+        "dropped. the breaker is open: 2 automatic remediations in the last hour"
+    )
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    (email,) = [json.loads(m["Body"]) for m in received]
+    assert email["Subject"] == (
+        f"remedy: circuit breaker open in {A} (rule:quarantine-credentials:{A})"
+    )
+    assert email["MessageAttributes"]["account_id"]["Value"] == A

@@ -4,6 +4,7 @@ settings, and the defaults."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from conftest import EVENTS
 from policy_support import finding, policy_dir
+from remedy.cli import main
 from remedy.errors import PolicyError
 from remedy.model import Mode
 from remedy.policy import Policy, load_policy
@@ -228,3 +231,60 @@ def test_defaults_and_rule_settings(tmp_path: Path) -> None:
     assert (other.mode, other.managed) == (Mode.ACT, Managed.APPROVE)
     shipped = load_policy(Path(__file__).resolve().parent.parent / "policies")
     assert shipped.rails.breaker.cooldown is None and shipped.rails.freezes == ()
+
+
+def test_explain_shows_the_freeze_on_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = {
+        "version": 1,
+        "rules": [QUARANTINE],
+        "rails": {
+            "freezes": [
+                {
+                    "name": "year-end",
+                    "zone": "Europe/Paris",
+                    "rrule": "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=18",
+                    "start": "2026-12-18T17:00",
+                    "duration_hours": 72,
+                    "where": {"environment": ["prod"]},
+                }
+            ]
+        },
+    }
+    folder = policy_dir(tmp_path, remediation=yaml.safe_dump(document))
+    event = str(EVENTS / "macie-classification-credentials.json")
+
+    status = main(["explain", event, "--policy", str(folder), "--at", "2026-12-19T09:00Z"])
+
+    assert status == 0
+    (found,) = json.loads(capsys.readouterr().out)["events"][0]["findings"]
+    assert found["decision"]["action"] == "quarantine"
+    rails = found["rails"]
+    assert rails["freezes"] == [
+        "change freeze year-end (FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=18 from 2026-12-18T17:00 "
+        "for 72 h, Europe/Paris) is on from 2026-12-18 17:00 to 2026-12-21 17:00 local time"
+    ]
+    assert rails["mode"] == "hold"
+    assert rails["decision"]["action"] == "approve"
+    assert rails["decision"]["reason"].endswith("waits for approval: " + rails["freezes"][0])
+    assert "breaker" not in rails
+
+    # Before the window: no freeze, and the breaker limits it counts against.
+    main(["explain", event, "--policy", str(folder), "--at", "2026-12-18T15:59Z"])
+    (found,) = json.loads(capsys.readouterr().out)["events"][0]["findings"]
+    assert "freezes" not in found["rails"] and "decision" not in found["rails"]
+    assert found["rails"]["breaker"] == (
+        "counted: at most 20 by rule quarantine-credentials in 111111111111, 50 in the "
+        "account and 200 in all per 60 minutes; past that it waits for approval"
+    )
+
+
+def test_explain_refuses_a_time_without_an_offset(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["explain", "x.json", "--at", "2026-12-19T09:00"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "remedy explain: error: argument --at: '2026-12-19T09:00' has no offset: add one "
+        "(Z or +01:00), times are compared in UTC"
+    )

@@ -23,8 +23,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from remedy.actions.registry import RemediationAction
-from remedy.actions.reversible import ReversibleAction
 from remedy.model import Action, ApprovalDeadline, Decision, Finding, Mode, ResourceKind
 from remedy.policy import Policy
 from remedy.policy.rails import Managed
@@ -172,12 +170,52 @@ class Rails:
         return hold(decision, verdict.refused)
 
 
-def automatic(decision: Decision, action: RemediationAction | None) -> bool:
-    """The decision would change something before a person said yes."""
+def automatic(decision: Decision, action: Any) -> bool:
+    """The decision would change something before a person said yes. `action` is a
+    registered action, or its class (`remedy explain` has no AWS to build one with)."""
     if decision.action is Action.QUARANTINE:
         return True
-    return (
-        decision.action is Action.APPROVE
-        and isinstance(action, ReversibleAction)
-        and action.contain_first
-    )
+    return decision.action is Action.APPROVE and bool(getattr(action, "contain_first", False))
+
+
+def preview(
+    finding: Finding,
+    decision: Decision,
+    policy: Policy,
+    remediations: Mapping[str, Any],
+    at: datetime,
+) -> dict[str, Any]:
+    """What the rails would do with `decision` at `at`, without AWS (`remedy explain`):
+    the decision they turn it into, the freezes on and why, whether the tags would be read
+    and the breaker limits it would count against."""
+    reviewed = Rails(clock=lambda: at).review(finding, decision, policy, remediations)
+    # No time in the output: explaining stays stable to diff while no freeze is on.
+    out: dict[str, Any] = {"mode": reviewed.mode.value}
+    if reviewed != decision:
+        out["decision"] = reviewed.to_dict()
+    account = policy.accounts.get(finding.account)
+    freezes = [why for w in policy.rails.freezes if (why := w.applies(finding, account, at))]
+    if freezes:
+        out["freezes"] = freezes
+    action = remediations.get(decision.remediation or "")
+    if reviewed.mode is Mode.ACT and automatic(decision, action):
+        limits = policy.rails.breaker
+        out["breaker"] = (
+            f"counted: at most {limits.for_rule(decision.rule)} by rule {decision.rule} in "
+            f"{finding.account}, {limits.per_account} in the account and {limits.overall} in "
+            f"all per {round(limits.window.total_seconds() / 60)} minutes; past that it waits "
+            "for approval"
+        )
+        kinds = frozenset(map(ResourceKind, getattr(action, "resource_kinds", ())))
+        managed_choice = policy.rails.rule(decision.rule).managed
+        if managed_choice is not Managed.ACT and not (kinds and kinds <= OBJECT_KINDS):
+            out["managed"] = (
+                f"{managed_choice.value}: at run time the resource's tags are read (one call); "
+                "if a stack or a managed-by tag owns it, "
+                + (
+                    "people are told instead"
+                    if managed_choice is Managed.NOTIFY
+                    else "it waits for approval"
+                )
+            )
+    return out
