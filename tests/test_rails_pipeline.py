@@ -10,7 +10,8 @@ import json
 import shutil
 import tempfile
 import uuid
-from datetime import UTC
+from collections import Counter
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,19 @@ from fixtures_aws import (
 from notify_support import slack, slack_client
 from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import State
+from remedy.ledger.queries import LedgerQueries
 from remedy.model import Finding
 from remedy.notify.composite import CompositeNotifier
+from remedy.notify.outbox import SlackOutbox
 from remedy.notify.owners import OwnersNotifier
 from remedy.notify.slack import SlackNotifier
 from remedy.pipeline import Pipeline
 from remedy.rails import Rails
 from remedy.rails.alerts import BreakerAlerts
 from remedy.rails.breaker import Breaker, Opening
+from remedy.views import report
+from remedy.views import status as views_status
+from remedy.views.report import Period
 
 __all__ = ["slack"]
 
@@ -204,8 +210,31 @@ def test_a_dry_run_rule_records_the_plan_and_touches_nothing_on_the_wire(world: 
     assert world.assume_calls == []
     assert world.still_at_source(stored) and world.quarantined(stored) == []
     # Not counted by the breaker either.
-    status = Breaker(world.store.client, LEDGER_TABLE, pipeline.policy.rails.breaker).status()
-    assert status.counts == {}
+    counted = Breaker(world.store.client, LEDGER_TABLE, pipeline.policy.rails.breaker).status()
+    assert counted.counts == {}
+
+    # remedy status and remedy report show it apart from what was done.
+    queries = LedgerQueries(LEDGER_TABLE, world.store.client, clock=world.clock)
+    now = world.clock()
+    shown = views_status.status(
+        queries,
+        SlackOutbox(world.store.client, LEDGER_TABLE),
+        None,
+        pipeline.policy.accounts,
+        [],
+        now,
+    )
+    (mine,) = [d for d in shown.dry_runs if d.account == C]
+    assert (mine.rule, mine.would, mine.count, mine.latest) == (
+        "quarantine-credentials",
+        "s3-quarantine: act at once",
+        1,
+        entry.key,
+    )
+    assert not shown.needs_person or all(w.key != entry.key for w in shown.pending)
+    period = Period(now - timedelta(hours=1), now + timedelta(hours=1))
+    per_day = report.compute([entry], pipeline.policy.accounts, period).per_day
+    assert sum(per_day.values(), Counter()) == Counter({"quarantine (dry run)": 1})
 
 
 def test_an_account_in_dry_run_mode_in_accounts_yaml(world: World) -> None:
