@@ -187,3 +187,28 @@ def test_a_new_window_counts_from_zero(ledger: Ledger) -> None:
         assert b.admit(RULE, A, f"k{i}").refused is None
     clock.now += 3600
     assert [b.admit(RULE, A, f"n{i}").refused is None for i in range(3)] == [True] * 3
+
+
+def test_what_one_process_remembers_never_lets_it_pass_another_s_decision(
+    ledger: Ledger,
+) -> None:
+    clock = Clock()
+    first, second = (
+        breaker(ledger, clock, per_account=100, overall=100),
+        breaker(ledger, clock, per_account=100, overall=100),
+    )
+    calls: list[str] = []
+    ledger.client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
+    assert first.admit(RULE, A, "a").refused is None  # reads the breaker item once
+    calls.clear()
+    assert first.admit(RULE, A, "b").refused is None
+    assert calls == ["UpdateItem"]  # then one write per admission
+    # The second process trips it; the first still remembers it closed, and is refused.
+    assert second.admit(RULE, A, "c").refused is None
+    assert second.admit(RULE, A, "d").opened is not None
+    assert first.admit(RULE, A, "e").refused is not None
+    # A person closes it through the second; the first remembers it open, reads it again.
+    second.close(RULE, by="alice", reason="ok")
+    assert first.admit(RULE, A, "f").refused is None

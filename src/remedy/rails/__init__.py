@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +73,7 @@ class Rails:
     alert: Callable[[Opening, Finding], None] = _no_alert
     count: Callable[[str], None] = _no_count
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _breaker: Breaker | None = field(default=None, init=False, repr=False)
 
     def review(
         self, finding: Finding, decision: Decision, policy: Policy, actions: Mapping[str, Any]
@@ -149,12 +150,15 @@ class Rails:
             or not automatic(decision, actions.get(decision.remediation or ""))
         ):
             return decision
-        breaker = Breaker(
-            self.dynamodb,
-            self.table,
-            policy.rails.breaker,
-            clock=lambda: self.clock().timestamp(),
-        )
+        breaker = self._breaker
+        if breaker is None or breaker.limits is not policy.rails.breaker:
+            # One per process (it remembers the breaker item), again if the policy changed.
+            breaker = self._breaker = Breaker(
+                self.dynamodb,
+                self.table,
+                policy.rails.breaker,
+                clock=lambda: self.clock().timestamp(),
+            )
         verdict = breaker.admit(decision.rule, finding.account, key)
         if verdict.refused is None:
             return decision

@@ -190,6 +190,11 @@ class Breaker:
         self.key_attribute = key_attribute
         self.ttl_attribute = ttl_attribute
         self.clock = clock
+        # The breaker item as this process last read it. Counting trusts it, so an
+        # admission is one write: a stale copy can only make the count's condition
+        # stricter (bases only grow in a window; an open scope's count is at its limit),
+        # and a failed condition or an open scope reads the item again before deciding.
+        self._known: dict[str, Any] | None = None
 
     # -- admitting -------------------------------------------------------------------------
 
@@ -202,10 +207,14 @@ class Breaker:
                 strict=True,
             )
         )
+        state, fresh = self._known, False
         for _ in range(ATTEMPTS):
-            verdict = self._attempt(limits, key, what)
+            if state is None:
+                state, fresh = self._state(), True
+            verdict = self._attempt(limits, key, what, state, fresh)
             if verdict is not None:
                 return verdict
+            state = None
         # Every scope had room each time it was read back: writes kept racing this one.
         return Verdict(
             f"the breaker could not count this remediation ({ATTEMPTS} attempts raced "
@@ -213,20 +222,25 @@ class Breaker:
             OVERALL,
         )
 
-    def _attempt(self, limits: Mapping[str, int], key: str, what: str) -> Verdict | None:
+    def _attempt(
+        self, limits: Mapping[str, int], key: str, what: str, state: Mapping[str, Any], fresh: bool
+    ) -> Verdict | None:
+        """The verdict, or None to read the breaker item again and retry: what this process
+        knew of it may be stale (a closing raised a base), or a write raced this one."""
         now = self.clock()
         window = self._window(now)
-        state = self._state()
         opened = state.get("open", {}).get("M", {})
         allowed: dict[str, int] = {}
         for scope, limit in limits.items():
             opening = Opening.from_item(scope, opened[scope]) if scope in opened else None
             if opening is not None and opening.is_open(now):
-                return Verdict(opening.reason, scope)
+                return Verdict(opening.reason, scope) if fresh else None
             allowed[scope] = limit + self._base(state, scope, opening, window)
         old = self._count(window, key, allowed, now)
         if old is None or key in old.get("keys", {}).get("SS", ()):
             return ADMITTED
+        if not fresh:
+            return None
         for scope, limit in limits.items():
             if int(old.get(scope, {}).get("N", "0")) >= allowed[scope]:
                 return self._open(scope, window, allowed[scope], limit, now, what)
@@ -334,6 +348,7 @@ class Breaker:
             TableName=self.table, Key=self._state_key(), ConsistentRead=True
         )
         item: dict[str, Any] = response.get("Item", {})
+        self._known = item
         return item
 
     def _ensure_state(self) -> None:
