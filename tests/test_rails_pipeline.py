@@ -288,6 +288,8 @@ def policy_call(account: str, bucket: str) -> dict[str, Any]:
     event["account"] = event["detail"]["recipientAccountId"] = account
     event["region"] = event["detail"]["awsRegion"] = REGION
     event["detail"]["requestParameters"]["bucketName"] = bucket
+    # Each call its own: the finding's key is the call's event id.
+    event["id"] = event["detail"]["eventID"] = str(uuid.uuid4())
     return event
 
 
