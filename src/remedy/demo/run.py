@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import remedy
-from remedy.demo import samples, scenario, verify, wire
+from remedy.demo import rails, samples, scenario, verify, wire
 from remedy.demo.approval import Approver, Click
 from remedy.demo.lambda_runtime import (
     AsyncRun,
@@ -185,6 +185,7 @@ class Demo:
         self.aws.stop_recording()
         report.claims = self._verify(outcomes, clicks, before, entries)
         report.claims.append(outage)
+        report.claims += rails.show(self.aws, self.root, org, findings, self.slack, self.progress)
         principals = {
             f.environment["AWS_ACCESS_KEY_ID"]: f.function.role_arn for f in functions.values()
         }
