@@ -13,11 +13,12 @@ import pytest
 import yaml
 
 from conftest import EVENTS
-from policy_support import finding, policy_dir
+from policy_support import DEFAULT_ONLY_ACCOUNTS, finding, policy_dir
 from remedy.cli import main
 from remedy.errors import PolicyError
 from remedy.model import Mode
 from remedy.policy import Policy, load_policy
+from remedy.policy.accounts import OrgUnit, Placement
 from remedy.policy.rails import Managed
 
 QUARANTINE = {
@@ -288,3 +289,28 @@ def test_explain_refuses_a_time_without_an_offset(capsys: pytest.CaptureFixture[
         "remedy explain: error: argument --at: '2026-12-19T09:00' has no offset: add one "
         "(Z or +01:00), times are compared in UTC"
     )
+
+
+def test_dry_run_for_an_organizational_unit_and_the_accounts_below_it(tmp_path: Path) -> None:
+    accounts = (
+        DEFAULT_ONLY_ACCOUNTS.replace("accounts: {}\n", "")
+        + 'accounts:\n  "222222222222": {name: trial, environment: unknown, mode: act}\n'
+        + "organizational_units:\n  Root/Workloads/NewTeam:\n    mode: dry-run\n"
+    )
+    folder = policy_dir(
+        tmp_path,
+        remediation=yaml.safe_dump({"version": 1, "rules": [QUARANTINE]}),
+        accounts=accounts,
+    )
+    policy = load_policy(folder)
+    unit = (
+        OrgUnit("ou-ab12-cdef3456", "Root/Workloads/NewTeam/Payments"),
+        OrgUnit("ou-ab12-aaaa1111", "Root/Workloads/NewTeam"),
+    )
+    below = policy.accounts.resolve_placement(Placement("111111111111", ous=unit))
+    assert below.info.mode is Mode.DRY_RUN
+    assert below.sources["mode"] == 'accounts.yaml organizational_units["Root/Workloads/NewTeam"]'
+    # The account's own entry wins over its unit.
+    own = policy.accounts.resolve_placement(Placement("222222222222", ous=unit))
+    assert own.info.mode is Mode.ACT
+    assert policy.accounts.resolve_placement(Placement("333333333333")).info.mode is Mode.ACT
