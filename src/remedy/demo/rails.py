@@ -39,6 +39,8 @@ from remedy.rails.breaker import Breaker
 
 BURST = 6
 LIMIT = 3
+#: The findings this part sends: the burst, the managed bucket's call, the dry run.
+FINDINGS = BURST + 2
 STACK = "payments-site"
 
 
