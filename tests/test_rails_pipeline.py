@@ -422,3 +422,20 @@ def test_the_breaker_opening_sends_one_slack_message_and_one_email(
         f"remedy: circuit breaker open in {A} (rule:quarantine-credentials:{A})"
     )
     assert email["MessageAttributes"]["account_id"]["Value"] == A
+
+
+def test_a_storm_of_recurring_findings_trips_the_breaker(world: World) -> None:
+    # A member rewriting one object again and again: each rewrite is a new occurrence of
+    # the same finding, a new ledger entry, and counts.
+    pipeline = with_rails(world, policy(world, "rails:\n  breaker: {per_rule: 2}\n"))
+    bucket = world.bucket(C, "recurring")
+    entries = []
+    for day in range(4):
+        stored = world.put(C, bucket, "nightly/users.csv", f"day {day} secrets".encode())
+        event = macie_event(C, bucket, stored.key, etag=stored.etag)
+        entries.append(pipeline.process(event)[0])
+
+    assert [e.state for e in entries] == [State.QUARANTINED] * 2 + [State.PENDING_APPROVAL] * 2
+    assert [e.key for e in entries[1:]] == [f"{entries[0].key}.{n}" for n in (2, 3, 4)]
+    assert "the breaker is open: 2 automatic remediations" in entries[3].decision["reason"]
+    assert world.read(C, bucket, "nightly/users.csv") == b"day 3 secrets"
