@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.s3.models import s3_backends
 
 from conftest import CONFORMANCE, load_json
 from fixtures_aws import (
@@ -30,6 +29,7 @@ from fixtures_aws import (
     world_fixture,  # noqa: F401 - the fixture
 )
 from notify_support import slack, slack_client
+from remedy.demo.rails import stack_bucket
 from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import State
 from remedy.ledger.queries import LedgerQueries
@@ -67,11 +67,19 @@ def no_breakers(world: World) -> None:
 
 
 def policy(
-    world: World, rails: str = "", rules: str = "", accounts: dict[str, Any] | None = None
+    world: World,
+    rails: str = "",
+    rules: str = "",
+    accounts: dict[str, Any] | None = None,
+    after: tuple[str, str] | None = None,
 ) -> Path:
+    """The test policy with the block-public rule, `rails`, and `after[1]` added after the
+    line `after[0]` of a rule."""
     folder = Path(tempfile.mkdtemp(prefix="policy-", dir=world.policy_dir.parent))
     shutil.copytree(world.policy_dir, folder, dirs_exist_ok=True)
     text = TEST_RULES.replace("rules:\n", "rules:\n" + rules, 1) + BLOCK_RULE + rails
+    if after is not None:
+        text = text.replace(after[0], after[0] + after[1], 1)
     (folder / "remediation.yaml").write_text(text, encoding="utf-8")
     if accounts:
         path = folder / "accounts.yaml"
@@ -179,15 +187,7 @@ def test_a_held_finding_is_carried_out_when_approved(world: World) -> None:
 
 
 def test_a_dry_run_rule_records_the_plan_and_touches_nothing_on_the_wire(world: World) -> None:
-    folder = policy(world)
-    text = (folder / "remediation.yaml").read_text(encoding="utf-8")
-    (folder / "remediation.yaml").write_text(
-        text.replace(
-            "  - id: quarantine-credentials\n",
-            "  - id: quarantine-credentials\n    mode: dry-run\n",
-        ),
-        encoding="utf-8",
-    )
+    folder = policy(world, after=("  - id: quarantine-credentials\n", "    mode: dry-run\n"))
     pipeline = with_rails(world, folder)
     bucket = world.bucket(C, "dry", versioned=True)
     stored, event = credentials(world, C, bucket, 1)
@@ -301,32 +301,9 @@ def tag_calls(world: World, account: str) -> list[str]:
     return calls
 
 
-def stack_bucket(world: World, account: str, stack: str) -> str:
-    """A bucket CloudFormation deployed in `account`, with the tags AWS gives it."""
-    bucket = f"{stack}-data-{uuid.uuid4().hex[:8]}"
-    cloudformation = world.admin(account).client("cloudformation", region_name=REGION)
-    stack_id = cloudformation.create_stack(
-        StackName=stack,
-        TemplateBody=json.dumps(
-            {
-                "Resources": {
-                    "Data": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}}
-                }
-            }
-        ),
-    )["StackId"]
-    # moto's CloudFormation does not add the aws:cloudformation:* tags AWS adds, and its
-    # S3 API refuses aws: tags from a requester (as AWS does): set them as AWS would.
-    s3_backends[account]["global"].put_bucket_tagging(
-        bucket,
-        {"aws:cloudformation:stack-id": stack_id, "aws:cloudformation:stack-name": stack},
-    )
-    return bucket
-
-
 def test_a_cloudformation_managed_bucket_gets_an_approval_naming_the_stack(world: World) -> None:
     pipeline = with_rails(world, policy(world))
-    bucket = stack_bucket(world, A, "payments-prod")
+    bucket = stack_bucket(world.admin(A), A, "payments-prod", f"payments-{uuid.uuid4().hex[:8]}")
     s3 = world.s3(A)
     calls = tag_calls(world, A)
 
@@ -356,14 +333,10 @@ def test_an_unmanaged_bucket_is_fixed_after_one_tag_call(world: World) -> None:
 
 
 def test_managed_notify_tells_people_and_object_quarantine_reads_no_tags(world: World) -> None:
-    folder = policy(world, "rails:\n  managed: {tags: [terraform:workspace]}\n")
-    text = (folder / "remediation.yaml").read_text(encoding="utf-8")
-    (folder / "remediation.yaml").write_text(
-        text.replace(
-            "    remediation: s3-block-public-access\n",
-            "    remediation: s3-block-public-access\n    managed: notify\n",
-        ),
-        encoding="utf-8",
+    folder = policy(
+        world,
+        "rails:\n  managed: {tags: [terraform:workspace]}\n",
+        after=("    remediation: s3-block-public-access\n", "    managed: notify\n"),
     )
     pipeline = with_rails(world, folder)
     bucket = world.bucket(C, "terraformed", versioned=True)

@@ -92,29 +92,21 @@ def _bucket(aws: LocalAWS, account: str, name: str) -> str:
     return name
 
 
-def _stack_bucket(aws: LocalAWS, account: str) -> str:
-    """A bucket deployed by a CloudFormation stack, tagged as AWS tags a stack's bucket."""
+def stack_bucket(session: Any, account: str, stack: str, bucket: str) -> str:
+    """`bucket`, deployed in `account` by CloudFormation stack `stack` through `session`
+    (an administrator's), tagged as AWS tags a stack's resources; also used by the tests."""
     from moto.s3.models import s3_backends
 
-    bucket = f"{STACK}-{account}"
-    stack_id = (
-        aws.session(account)
-        .client("cloudformation")
-        .create_stack(
-            StackName=STACK,
-            TemplateBody=json.dumps(
-                {
-                    "Resources": {
-                        "Site": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}}
-                    }
-                }
-            ),
-        )["StackId"]
-    )
+    template = {
+        "Resources": {"Data": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}}}
+    }
+    stack_id = session.client("cloudformation").create_stack(
+        StackName=stack, TemplateBody=json.dumps(template)
+    )["StackId"]
     # moto's CloudFormation adds no aws:cloudformation:* tags, and its S3 API refuses aws:
     # tags from a requester (as AWS does): set them in moto as AWS would.
     s3_backends[account]["global"].put_bucket_tagging(
-        bucket, {"aws:cloudformation:stack-id": stack_id, "aws:cloudformation:stack-name": STACK}
+        bucket, {"aws:cloudformation:stack-id": stack_id, "aws:cloudformation:stack-name": stack}
     )
     return bucket
 
@@ -154,7 +146,7 @@ def show(
         _put(aws, first, burst_bucket, f"deploy/{n}/.env", b"aws_secret_access_key=demo")
         for n in range(BURST)
     ]
-    managed = _stack_bucket(aws, second)
+    managed = stack_bucket(aws.session(second), second, STACK, f"{STACK}-{second}")
     cards = _put(
         aws,
         third,
