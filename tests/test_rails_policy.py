@@ -206,12 +206,15 @@ def test_a_bad_window_is_refused_at_load_naming_where(
 
 
 def test_managed_and_breaker_limit_only_on_rules_that_remediate(tmp_path: Path) -> None:
-    notify = {"id": "tell", "match": {}, "action": "notify", "managed": "act"}
+    notify = {"id": "tell", "match": {}, "action": "notify", "managed": "act", "mode": "dry-run"}
     with pytest.raises(PolicyError) as error:
         load(tmp_path, {}, [QUARANTINE, notify])
+    file = tmp_path / "policies" / "remediation.yaml"
     assert error.value.problems == [
-        f"{tmp_path / 'policies' / 'remediation.yaml'}:rules[1].managed: only a quarantine or "
-        "approve rule takes managed (this rule's action is notify)"
+        f"{file}:rules[1].mode: only a quarantine or approve rule takes mode (this rule's "
+        "action is notify)",
+        f"{file}:rules[1].managed: only a quarantine or approve rule takes managed (this "
+        "rule's action is notify)",
     ]
 
 
@@ -268,6 +271,8 @@ def test_explain_shows_the_freeze_on_and_why(
     ]
     assert rails["mode"] == "hold"
     assert rails["decision"]["action"] == "approve"
+    # Held by a rail: the deadline only reminds, never approves in a person's place.
+    assert rails["decision"]["deadline"] == {"hours": 24.0, "on_timeout": "keep-waiting"}
     assert rails["decision"]["reason"].endswith("waits for approval: " + rails["freezes"][0])
     assert "breaker" not in rails
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from remedy.model import Mode
 from remedy.policy.freeze import Freeze, build_freeze, check_freeze
-from remedy.policy.rules import _tests
+from remedy.policy.rules import DEFAULT_DEADLINE_HOURS, _tests
 from remedy.policy_files.schema import problem
 
 #: Automatic remediations per window for one rule in one account, for one account, in all.
@@ -63,6 +63,8 @@ class RailsPolicy:
     #: Tag keys that mark a resource managed as code, besides CloudFormation's.
     managed_tags: tuple[str, ...] = ()
     rules: Mapping[str, RuleRails] = field(default_factory=dict)
+    #: How long a held approval waits before it is announced again (the policy's default).
+    deadline_hours: float = DEFAULT_DEADLINE_HOURS
 
     def rule(self, rule_id: str) -> RuleRails:
         return self.rules.get(rule_id, _ACT)
@@ -95,6 +97,9 @@ def build(document: Mapping[str, Any]) -> RailsPolicy:
             for r in document["rules"]
             if "mode" in r or "managed" in r
         },
+        deadline_hours=float(
+            document.get("defaults", {}).get("approval_deadline_hours", DEFAULT_DEADLINE_HOURS)
+        ),
     )
 
 
@@ -116,7 +121,7 @@ def check(document: Mapping[str, Any], file: str) -> list[str]:
         names.setdefault(window["name"], i)
         problems += check_freeze(window, file, path)
     for i, rule in enumerate(document["rules"]):
-        for key in ("managed", "breaker_limit"):
+        for key in ("mode", "managed", "breaker_limit"):
             if key in rule and rule["action"] not in ("quarantine", "approve"):
                 problems.append(
                     problem(

@@ -48,9 +48,10 @@ def _no_alert(opening: Opening, finding: Finding) -> None:
     return None
 
 
-def hold(decision: Decision, why: str) -> Decision:
-    """`decision` turned into an approval that asks first, saying why."""
-    hours = decision.deadline.hours if decision.deadline else DEFAULT_DEADLINE_HOURS
+def hold(decision: Decision, why: str, hours: float = DEFAULT_DEADLINE_HOURS) -> Decision:
+    """`decision` turned into an approval that asks first, saying why (an approve rule's
+    deadline kept, else `hours`)."""
+    hours = decision.deadline.hours if decision.deadline else hours
     return replace(
         decision,
         action=Action.APPROVE,
@@ -105,11 +106,11 @@ class Rails:
             why = window.applies(finding, account, now)
             if why is not None:
                 self.count(f"{HELD_METRIC}Freeze")
-                return hold(decision, why)
+                return hold(decision, why, policy.rails.deadline_hours)
         kinds = frozenset(map(ResourceKind, action.resource_kinds)) if action else frozenset()
         if rule.managed is Managed.ACT or (kinds and kinds <= OBJECT_KINDS):
             return decision
-        return self._managed(finding, decision, kinds, rule.managed, policy.rails.managed_tags)
+        return self._managed(finding, decision, kinds, rule.managed, policy)
 
     def _managed(
         self,
@@ -117,15 +118,16 @@ class Rails:
         decision: Decision,
         kinds: frozenset[ResourceKind],
         choice: Managed,
-        tag_keys: tuple[str, ...],
+        policy: Policy,
     ) -> Decision:
         if self.clients is None:
             return decision
+        hours = policy.rails.deadline_hours
         try:
-            owner = managed.owner(self.clients, finding, kinds, tag_keys)
+            owner = managed.owner(self.clients, finding, kinds, policy.rails.managed_tags)
         except managed.TagsUnreadable as exc:
             self.count(f"{HELD_METRIC}Managed")
-            return hold(decision, f"{exc}, so whether it is managed as code is unknown")
+            return hold(decision, f"{exc}, so whether it is managed as code is unknown", hours)
         if owner is None:
             return decision
         self.count(f"{HELD_METRIC}Managed")
@@ -133,7 +135,7 @@ class Rails:
             return Decision(
                 Action.NOTIFY, decision.rule, f"{decision.reason}; {owner.note()}", mode=Mode.HOLD
             )
-        return hold(decision, owner.note())
+        return hold(decision, owner.note(), hours)
 
     def admit(
         self,
@@ -171,7 +173,7 @@ class Rails:
                 # The breaker is open either way; the metric's alarm still fires.
                 log.exception("breaker %s opened but the alert failed", verdict.scope)
                 self.count("BreakerAlertFailed")
-        return hold(decision, verdict.refused)
+        return hold(decision, verdict.refused, policy.rails.deadline_hours)
 
 
 def automatic(decision: Decision, action: Any) -> bool:
