@@ -4,7 +4,9 @@ Pending approvals (oldest first, with who may approve), entries in an outcome a 
 must look at (`remedy.ledger.indexes.NEEDS_PERSON`), the Slack messages still owed
 (`remedy.notify.outbox`) and the dead-letter queues' depths. Everything is read with
 boto3 through the ledger's ``attention`` index and SQS, so it costs what the answer
-holds, on AWS and on the demo's local AWS alike.
+holds, on AWS and on the demo's local AWS alike. The dry runs of the last week
+(`remedy.rails`) are the exception: they are found among the week's entries, read through
+the ``activity`` index, so that part costs the week's entries.
 """
 
 from __future__ import annotations
