@@ -5,8 +5,7 @@ must look at (`remedy.ledger.indexes.NEEDS_PERSON`), the Slack messages still ow
 (`remedy.notify.outbox`) and the dead-letter queues' depths. Everything is read with
 boto3 through the ledger's ``attention`` index and SQS, so it costs what the answer
 holds, on AWS and on the demo's local AWS alike. The dry runs of the last week
-(`remedy.rails`) are the exception: they are found among the week's entries, read through
-the ``activity`` index, so that part costs the week's entries.
+(`remedy.rails`) are read through the same index, apart.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from remedy.ledger.base import Entry, State
-from remedy.ledger.indexes import PENDING
+from remedy.ledger.indexes import DRY_RUN, PENDING
 from remedy.ledger.queries import LedgerQueries
 from remedy.notify.facts import resource_label, state_note, status_of
 from remedy.notify.outbox import SlackOutbox
@@ -186,7 +185,7 @@ def status(
     result.attention.sort(key=lambda w: w.since)
     result.slack_owed = outbox.count()
     result.queues = queue_depths(sqs, queue_names)
-    result.dry_runs = dry_runs(queries.touched(now - timedelta(days=DRY_RUN_DAYS)))
+    result.dry_runs = dry_runs(queries.waiting(DRY_RUN, now - timedelta(days=DRY_RUN_DAYS)))
     return result
 
 
