@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from remedy.demo import policy_change
+from remedy.demo import policy_change, rails
 from remedy.demo.core_stack import TemplateError, api_resources, load_template, translate
 from test_report import external_references
 
@@ -192,9 +192,12 @@ def test_demo_ends_with_remedy_status(
 ) -> None:
     run, _ = demo
     status = run.stdout[run.stdout.index("\n$ remedy status\n") :]
-    # The finding that arrived during the Slack outage still waits for its approver, and
-    # so does the stolen key the containment step deactivated (remedy.demo.containment).
-    assert "Pending approvals: 2\n" in status
+    # The finding that arrived during the Slack outage still waits for its approver, as do
+    # the stolen key the containment step deactivated (remedy.demo.containment) and the
+    # rails' part (remedy.demo.rails): the 4 credentials findings held past the breaker
+    # (the story's own quarantine left 2 of its 3) and the stack-managed bucket.
+    assert "Pending approvals: 7\n" in status
+    assert "Dry runs, last 7 days (nothing was done): 1\n" in status
     assert "staging-analytics (222222222222)" in status
     assert "U0ANALYTIC1" in status
     assert "remedy-remediator-dlq  0" in status
@@ -215,7 +218,8 @@ def test_demo_writes_the_html_report_beside_the_json_one(
     assert external_references(text) == []
     assert len(re.findall(r'<svg [^>]*class="chart"', text)) == 7
     # Every finding the demo received, one ledger entry each (the Security Hub copy of
-    # the Macie finding shares its entry), those the live policy step sent, and the
-    # containment step's two findings.
+    # the Macie finding shares its entry), those the live policy step sent, the
+    # containment step's two findings and the rails' findings (remedy.demo.rails).
     entries = {row["key"] for row in data["findings"] if row["key"]}
-    assert f"<b>{len(entries) + len(policy_change.FINDINGS) + 2}</b>findings" in text
+    expected = len(entries) + len(policy_change.FINDINGS) + 2 + rails.FINDINGS
+    assert f"<b>{expected}</b>findings" in text

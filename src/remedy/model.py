@@ -74,6 +74,17 @@ class Action(StrEnum):
     REJECT = "reject"
 
 
+class Mode(StrEnum):
+    """How a decision is carried out; the safety rails (`remedy.rails`) set the other two."""
+
+    ACT = "act"
+    #: A rail (breaker, freeze, managed as code) turned an automatic remediation into an
+    #: approval: ask first, never contain first.
+    HOLD = "hold"
+    #: Record what would be done and the calls it would make; do nothing.
+    DRY_RUN = "dry-run"
+
+
 class OnTimeout(StrEnum):
     """What an approval rule does once its deadline passes with no decision."""
 
@@ -288,6 +299,7 @@ class Decision:
     options: dict[str, Any] = field(default_factory=dict)
     #: Approve decisions only: when to remind, and whether to act without an approver.
     deadline: ApprovalDeadline | None = None
+    mode: Mode = Mode.ACT
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -301,4 +313,6 @@ class Decision:
             out["options"] = self.options
         if self.deadline is not None:
             out["deadline"] = self.deadline.to_dict()
+        if self.mode is not Mode.ACT:
+            out["mode"] = self.mode.value
         return out

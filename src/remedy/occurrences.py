@@ -97,7 +97,7 @@ COUNTED = "the product counts another occurrence"
 #: The reasons the rate bound holds (a new write of an object is never held).
 RATE_BOUND = frozenset({REOPENED, COUNTED})
 
-NOT_ACTED = frozenset({State.IGNORED, State.REJECTED})
+NOT_ACTED = frozenset({State.IGNORED, State.REJECTED, State.DRY_RUN})
 ACTS = frozenset({Action.QUARANTINE, Action.APPROVE, Action.NOTIFY})
 
 

@@ -47,11 +47,13 @@ from remedy.ledger.base import (
     State,
     stamp,
 )
-from remedy.model import Action, Decision, Finding
+from remedy.model import Action, Decision, Finding, Mode
 from remedy.normalise import normalise
 from remedy.normalise.keys import invalid_key, same_bytes
 from remedy.notify.base import Notifier
 from remedy.policy import Policy, decide
+from remedy.rails import Rails
+from remedy.rails.dry_run import PLAN, plan
 
 if TYPE_CHECKING:
     from remedy.settings import Settings
@@ -170,6 +172,8 @@ class Pipeline:
     #: Records a duration metric in seconds (`TIME_TO_REMEDIATE_METRIC`).
     measure: Callable[[str, float], None] = _no_measure
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: The safety rails (`remedy.rails`): dry run, freezes, managed as code, the breaker.
+    rails: Rails = field(default_factory=Rails)
 
     @classmethod
     def from_settings(
@@ -191,15 +195,24 @@ class Pipeline:
         from remedy.policy.organizations import load_resolved_policy
 
         sessions = AccountSessions(settings)
+        store = DynamoDBLedgerStore.from_settings(
+            settings, session.client("dynamodb") if session else None
+        )
         return cls(
-            store=DynamoDBLedgerStore.from_settings(
-                settings, session.client("dynamodb") if session else None
-            ),
+            store=store,
             policy=load_resolved_policy(settings, session=session),
             actions=build(sessions, settings),
             announce=Announcer((), count),
             count=count,
             measure=measure,
+            rails=Rails(
+                store.client,
+                settings.ledger_table,
+                lambda service, account, region, key: sessions.client(
+                    service, account, region, finding_key=key
+                ),
+                count=count,
+            ),
         )
 
     # -- findings --------------------------------------------------------------------------
@@ -254,13 +267,16 @@ class Pipeline:
         return entry
 
     def handle(self, finding: Finding) -> Entry:
-        decision = decide(finding, self.policy)
+        decision = self.rails.review(
+            finding, decide(finding, self.policy), self.policy, self.actions
+        )
+        admitted = self._admit(finding, decision, finding.key)
         created, entry = self.store.create(
-            self._new_entry(finding, decision, finding.key, occurrences.hints(finding, finding.key))
+            self._new_entry(finding, admitted, finding.key, occurrences.hints(finding, finding.key))
         )
         if not created:
             return self._known(finding, decision, entry)
-        return self._begin(entry, decision)
+        return self._begin(entry, admitted)
 
     def _new_entry(
         self,
@@ -272,6 +288,12 @@ class Pipeline:
         first = (
             State.QUARANTINING if self._contain_first(decision) else FIRST_STATE[decision.action]
         )
+        if decision.mode is Mode.DRY_RUN:
+            first = State.DRY_RUN
+            attrs = {
+                **(attrs or {}),
+                PLAN: plan(finding, decision, self.actions.get(decision.remediation or "")),
+            }
         now = stamp(self.clock())
         note = decision.reason
         if attrs and occurrences.NUMBER in attrs:
@@ -325,18 +347,20 @@ class Pipeline:
                 return self._hold(current, finding, why)
             number += 1
             previous = occurrences.key_of(first.key, number - 1)
+            key = occurrences.key_of(first.key, number)
+            admitted = self._admit(finding, decision, key)
             created, entry = self.store.create(
                 self._new_entry(
                     finding,
-                    decision,
-                    occurrences.key_of(first.key, number),
+                    admitted,
+                    key,
                     {occurrences.NUMBER: number, occurrences.PREVIOUS: previous},
                 )
             )
             if created:
                 self._point(first, entry, finding)
                 self.count("Recurrences")
-                return self._begin(entry, decision)
+                return self._begin(entry, admitted)
             # Another delivery claimed this number first: if for the same bytes (or for a
             # finding naming no object), judge against it; else try the next number.
             seen, claimed = occurrences.identity(finding), occurrences.identity_of(entry)
@@ -391,12 +415,17 @@ class Pipeline:
         log.warning("%s re-opened within %g minutes: recorded, not acted on", current.key, minutes)
         return entry
 
+    def _admit(self, finding: Finding, decision: Decision, key: str) -> Decision:
+        """The decision for a new entry at `key`, past the circuit breaker (`remedy.rails`)."""
+        return self.rails.admit(finding, decision, key, self.policy, self.actions)
+
     def _contain_first(self, decision: Decision) -> bool:
         """An approve rule whose remediation contains at once and asks afterwards (the
         approver then keeps the containment or releases it)."""
         action = self.actions.get(decision.remediation or "")
         return (
             decision.action is Action.APPROVE
+            and decision.mode is Mode.ACT
             and isinstance(action, ReversibleAction)
             and action.contain_first
         )
@@ -492,6 +521,7 @@ class Pipeline:
             reason=str(entry.decision.get("reason", "")),
             remediation=entry.decision.get("remediation"),
             options=dict(entry.decision.get("options") or {}),
+            mode=Mode(entry.decision.get("mode", Mode.ACT)),
         )
         action = self.actions.get(decision.remediation or "")
         if action is None:

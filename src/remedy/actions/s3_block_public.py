@@ -91,6 +91,8 @@ class S3BlockPublicAccess(ReversibleAction):
             "s3:GetBucketPublicAccessBlock",
             # PutPublicAccessBlock and DeletePublicAccessBlock (release) both need this.
             "s3:PutBucketPublicAccessBlock",
+            # The managed-as-code rail reads the bucket's tags first (remedy.rails.managed).
+            "s3:GetBucketTagging",
         }
     )
     resource_kinds = frozenset({ResourceKind.S3_BUCKET.value})

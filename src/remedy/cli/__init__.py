@@ -33,6 +33,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "history",
     "report",
     "doctor",
+    "breaker",
     "demo",
 )
 

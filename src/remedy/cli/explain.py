@@ -10,6 +10,9 @@ several findings of which only some cannot be read lists the others in ``finding
 each bad one in ``rejected`` (``index``, ``path``, ``error``), with ``error`` saying how
 many, one stderr line per bad finding (``FILE: detail.findings[3].Resources[0].Id: ...``)
 and exit status 2.
+Each finding also has ``rails``: what the safety rails would do at ``--at TIME`` (default
+now): the mode, the decision they turn it into, each change freeze on and why, the
+breaker limits it counts against, and whether a managed-as-code tag would be read.
 ``--account-info ACCOUNT`` adds ``accounts``: what each account resolves to (owners,
 Slack routing, approvers, environment, units) and which layer gave each field.
 """
@@ -19,9 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from remedy import rails
+from remedy.actions import registry
 from remedy.cli import org_role
 from remedy.cli.parser import account_id
 from remedy.errors import InvalidEvent, PartlyInvalid
@@ -63,8 +69,29 @@ def add_parser(subparsers: Any) -> None:
         metavar="ACCOUNT",
         help="also show what this account resolves to and which layer gave each field (repeatable)",
     )
+    parser.add_argument(
+        "--at",
+        type=_moment,
+        metavar="TIME",
+        help="judge the change freezes at this time (ISO 8601 with offset, e.g. "
+        "2026-12-18T17:30+01:00; default now)",
+    )
     org_role.add_argument(parser)
     parser.set_defaults(func=run)
+
+
+def _moment(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a time (ISO 8601 with offset, e.g. 2026-12-18T17:30+01:00)"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} has no offset: add one (Z or +01:00), times are compared in UTC"
+        )
+    return moment
 
 
 def _one_line(text: str) -> str:
@@ -77,7 +104,7 @@ def _read(name: str) -> bytes:
     return Path(name).read_bytes()
 
 
-def explain_file(name: str, policy: Policy) -> dict[str, Any]:
+def explain_file(name: str, policy: Policy, at: datetime | None = None) -> dict[str, Any]:
     """The ``events[]`` entry for one file: its findings with decisions, or its error."""
     try:
         raw = _read(name)
@@ -93,7 +120,7 @@ def explain_file(name: str, policy: Policy) -> dict[str, Any]:
         findings = normalise(event)
     except PartlyInvalid as exc:
         return {
-            **_explained(name, exc.findings, policy),
+            **_explained(name, exc.findings, policy, at),
             "error": _one_line(f"{name}: {exc.summary()}"),
             "rejected": [
                 {"index": bad.index, "path": bad.error.field, "error": bad.error.message}
@@ -102,18 +129,24 @@ def explain_file(name: str, policy: Policy) -> dict[str, Any]:
         }
     except InvalidEvent as exc:
         return _failed(name, str(exc))
-    return _explained(name, findings, policy)
+    return _explained(name, findings, policy, at)
 
 
-def _explained(name: str, findings: list[Finding], policy: Policy) -> dict[str, Any]:
-    return {
-        "file": name,
-        "findings": [
-            {**finding.to_dict(), "decision": decide(finding, policy).to_dict()}
-            for finding in findings
-        ],
-        "error": None,
-    }
+def _explained(
+    name: str, findings: list[Finding], policy: Policy, at: datetime | None = None
+) -> dict[str, Any]:
+    when = at or datetime.now(UTC)
+    out = []
+    for finding in findings:
+        decision = decide(finding, policy)
+        out.append(
+            {
+                **finding.to_dict(),
+                "decision": decision.to_dict(),
+                "rails": rails.preview(finding, decision, policy, registry.actions(), when),
+            }
+        )
+    return {"file": name, "findings": out, "error": None}
 
 
 def _failed(name: str, message: str) -> dict[str, Any]:
@@ -136,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"remedy explain: {exc}", file=sys.stderr)
         return 2
     for name in args.events:
-        entry = explain_file(name, policy)
+        entry = explain_file(name, policy, args.at)
         if entry["error"] is not None:
             # Each bad finding of a partly readable event on a line of its own.
             lines = [f"{name}: {bad['path']}: {bad['error']}" for bad in entry.get("rejected", ())]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import remedy
-from remedy.demo import containment, policy_change, samples, scenario, verify, wire
+from remedy.demo import containment, policy_change, rails, samples, scenario, verify, wire
 from remedy.demo.approval import Approver, Click
 from remedy.demo.lambda_runtime import (
     AsyncRun,
@@ -192,6 +192,7 @@ class Demo:
         report.claims += policy_change.run(
             self, partial(self._emit, service, findings, router, store, keys=keys)
         )
+        report.claims += rails.show(self.aws, self.root, org, findings, self.slack, self.progress)
         principals = {
             f.environment["AWS_ACCESS_KEY_ID"]: f.function.role_arn for f in functions.values()
         }

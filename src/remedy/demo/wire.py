@@ -78,3 +78,18 @@ def assume_role_calls(requests: list[dict[str, Any]]) -> list[AssumeRole]:
             )
         )
     return found
+
+
+def published(requests: list[dict[str, Any]], containing: str) -> int:
+    """SNS ``Publish`` calls (query protocol) whose subject or message holds `containing`."""
+    count = 0
+    for request in requests:
+        body = _body(request)
+        if b"Action=Publish" not in body:
+            continue
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8")).items()}
+        if form.get("Action") == "Publish" and (
+            containing in form.get("Subject", "") or containing in form.get("Message", "")
+        ):
+            count += 1
+    return count

@@ -59,6 +59,7 @@ class Runtime:
 
             from remedy.notify.composite import build_notifier
             from remedy.pipeline import Pipeline
+            from remedy.rails.alerts import BreakerAlerts
             from remedy.settings import Settings
 
             settings = Settings.from_env()
@@ -75,6 +76,7 @@ class Runtime:
                 metrics=self.metrics,
             )
             pipeline.announce.notifiers = (self._notifier,)
+            pipeline.rails.alert = BreakerAlerts(pipeline.policy.accounts, self._notifier)
             self._pipeline = pipeline
             self._policy = policy_version()
         return self._pipeline

@@ -38,6 +38,8 @@ class State(StrEnum):
     IGNORED = "IGNORED"
     REJECTED = "REJECTED"
     RELEASED = "RELEASED"
+    #: A dry run (`remedy.rails.dry_run`): what would have been done is recorded, not done.
+    DRY_RUN = "DRY_RUN"
 
 
 OUTCOMES: frozenset[State] = frozenset(
@@ -64,6 +66,7 @@ TRANSITIONS: Mapping[State, frozenset[State]] = {
             State.NOTIFIED,
             State.IGNORED,
             State.REJECTED,
+            State.DRY_RUN,
         }
     ),
     State.PENDING_APPROVAL: frozenset({State.APPROVED, State.DISMISSED}),
@@ -80,6 +83,7 @@ TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.IGNORED: frozenset(),
     State.REJECTED: frozenset(),
     State.RELEASED: frozenset(),
+    State.DRY_RUN: frozenset(),
 }
 
 

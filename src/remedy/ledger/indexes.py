@@ -42,7 +42,10 @@ PENDING = State.PENDING_APPROVAL.value
 NEEDS_PERSON: frozenset[State] = frozenset(
     {State.LOCKED, State.DENIED, State.ARCHIVED, State.CHANGED, State.FAILED}
 )
-#: Every ``attention`` value, in the order ``remedy status`` lists them.
+#: Not a person's task, but listed apart by ``remedy status`` through the same index, so
+#: reading them costs what the answer holds: what a dry run would have done.
+DRY_RUN = State.DRY_RUN.value
+#: Every ``attention`` value of a person's task, in the order ``remedy status`` lists them.
 ATTENTION_VALUES: tuple[str, ...] = (PENDING, *sorted(s.value for s in NEEDS_PERSON))
 #: A contained entry's open approval question (`remedy.approvals.decide.AWAITING`; the ledger is
 #: below the approval module, so the attribute's name is part of the ledger's schema).
@@ -50,12 +53,13 @@ AWAITING_ATTR = "awaiting_approval"
 
 
 def attention(state: State, attrs: Mapping[str, Any]) -> str | None:
-    """Why an entry in `state`, written with `attrs`, needs a person; None if it does not."""
+    """Why an entry in `state`, written with `attrs`, needs a person (or, `DRY_RUN`, is
+    listed apart); None if neither."""
     if state is State.PENDING_APPROVAL:
         return PENDING
     if state is State.QUARANTINED and attrs.get(AWAITING_ATTR) is True:
         return PENDING
-    if state in NEEDS_PERSON:
+    if state in NEEDS_PERSON or state is State.DRY_RUN:
         return state.value
     return None
 

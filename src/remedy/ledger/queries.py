@@ -85,10 +85,10 @@ class LedgerQueries:
         for why in ATTENTION_VALUES:
             yield from self.waiting(why)
 
-    def waiting(self, why: str) -> Iterator[Entry]:
-        """The entries that need a person for `why` (an `ATTENTION_VALUES` value), oldest
-        first."""
-        return self._query(ATTENTION_INDEX, why)
+    def waiting(self, why: str, since: datetime | None = None) -> Iterator[Entry]:
+        """The entries that need a person for `why` (an `ATTENTION_VALUES` value, or
+        `DRY_RUN`), oldest first; those since `since` if given."""
+        return self._query(ATTENTION_INDEX, why, since)
 
     def count(self, why: str) -> int:
         """How many entries need a person for `why` (an `ATTENTION_VALUES` value), counted

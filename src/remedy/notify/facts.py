@@ -36,6 +36,7 @@ STATUS: Mapping[State, str] = {
     State.IGNORED: "Ignored by policy",
     State.REJECTED: "Rejected: delivered by an account that is not trusted for it",
     State.RELEASED: "Released: object put back (false positive)",
+    State.DRY_RUN: "Dry run: recorded what would be done, nothing done",
 }
 
 #: The same states worded for remediations that change configuration (security groups,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ from remedy.actions import registry
 from remedy.errors import PolicyError
 from remedy.model import Decision, Finding, Severity
 from remedy.policy import accounts as _accounts
-from remedy.policy import guards, rules, trust
+from remedy.policy import guards, rails, rules, trust
 from remedy.policy.accounts import AccountInfo, Accounts
+from remedy.policy.rails import RailsPolicy
 from remedy.policy.rules import RuleSet
 from remedy.policy_files import (
     ACCOUNTS_FILE,
@@ -66,6 +67,8 @@ class Policy:
     aggregators: frozenset[str]
     #: At most one re-opening of a key acts per period (`remedy.occurrences`); 0: no bound.
     recurrence_period: timedelta = timedelta(minutes=DEFAULT_RECURRENCE_MINUTES)
+    #: The safety rails (`remedy.policy.rails`, applied by `remedy.rails`).
+    rails: RailsPolicy = field(default_factory=RailsPolicy)
 
     def with_aggregators(self, extra: Iterable[str]) -> Policy:
         return replace(self, aggregators=self.aggregators | frozenset(extra))
@@ -113,6 +116,7 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
             accounts.environments if accounts is not None else None,
             remediations,
         )
+        problems += rails.check(remediation_doc, str(folder / REMEDIATION_FILE))
     problems += _check_action_files(folder)
     if problems or accounts is None or remediation_doc is None:
         raise PolicyError(problems)
@@ -126,6 +130,7 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
         recurrence_period=timedelta(
             minutes=defaults.get("recurrence_period_minutes", DEFAULT_RECURRENCE_MINUTES)
         ),
+        rails=rails.build(remediation_doc),
     )
 
 

@@ -23,10 +23,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from remedy.model import Severity
+from remedy.model import Mode, Severity
 
 #: The fields a layer may give, in the order they are explained.
-FIELDS = ("name", "environment", "owners", "slack", "approvers")
+FIELDS = ("name", "environment", "owners", "slack", "approvers", "mode")
 #: The tag keys read when accounts.yaml names none (``organizations.tags``).
 DEFAULT_TAG_KEYS: Mapping[str, str] = {
     "name": "remedy:name",
@@ -91,6 +91,8 @@ class AccountInfo:
     #: The organizational units the account sits in, closest first (none without the
     #: organization).
     ous: tuple[OrgUnit, ...] = ()
+    #: ``mode: dry-run`` on the account or its unit: its findings are only recorded.
+    mode: Mode = Mode.ACT
 
     def channel_for(self, severity: Severity) -> str:
         return self.channels[severity]
@@ -123,6 +125,7 @@ class Resolution:
             },
             "listed": info.listed,
             "ous": [{"id": ou.id, "path": ou.path} for ou in info.ous],
+            "mode": info.mode.value,
             "sources": dict(self.sources),
             "problems": list(self.problems),
         }
@@ -321,6 +324,7 @@ def _info(block: Mapping[str, Any], listed: bool, ous: tuple[OrgUnit, ...] = ())
         channels=_channels(block["slack"]),
         listed=listed,
         ous=ous,
+        mode=Mode(block.get("mode", Mode.ACT)),
     )
 
 

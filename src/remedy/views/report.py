@@ -175,7 +175,11 @@ def compute(entries: Iterable[Entry], accounts: Accounts, period: Period) -> Rep
         if not entry.created_at or not period.holds(entry.created_at):
             continue
         created = parse_stamp(entry.created_at).astimezone(UTC)
-        report.per_day[created.date()][str(entry.decision.get("action", "unknown"))] += 1
+        action = str(entry.decision.get("action", "unknown"))
+        if entry.state is State.DRY_RUN:
+            # What a dry-run rule would have done, apart from what was done.
+            action += " (dry run)"
+        report.per_day[created.date()][action] += 1
         label = account_label(accounts, entry.account)
         state = state_at(entry, period.until)
         report.by_account.setdefault(label, Counter())[state] += 1

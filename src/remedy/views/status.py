@@ -4,20 +4,21 @@ Pending approvals (oldest first, with who may approve), entries in an outcome a 
 must look at (`remedy.ledger.indexes.NEEDS_PERSON`), the Slack messages still owed
 (`remedy.notify.outbox`) and the dead-letter queues' depths. Everything is read with
 boto3 through the ledger's ``attention`` index and SQS, so it costs what the answer
-holds, on AWS and on the demo's local AWS alike.
+holds, on AWS and on the demo's local AWS alike. The dry runs of the last week
+(`remedy.rails`) are read through the same index, apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from remedy.ledger.base import Entry
-from remedy.ledger.indexes import PENDING
+from remedy.ledger.base import Entry, State
+from remedy.ledger.indexes import DRY_RUN, PENDING
 from remedy.ledger.queries import LedgerQueries
 from remedy.notify.facts import resource_label, state_note, status_of
 from remedy.notify.outbox import SlackOutbox
@@ -63,12 +64,30 @@ class QueueDepth:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class DryRuns:
+    """Dry-run entries of one rule in one account (`remedy.rails`): what would have been
+    done, how often, and the latest entry to read the plan of."""
+
+    rule: str
+    account: str
+    would: str
+    count: int
+    latest: str
+
+
+#: How far back ``remedy status`` reads dry runs: a team's trial week.
+DRY_RUN_DAYS = 7
+
+
 @dataclass
 class Status:
     pending: list[Waiting] = field(default_factory=list)
     attention: list[Waiting] = field(default_factory=list)
     slack_owed: int = 0
     queues: list[QueueDepth] = field(default_factory=list)
+    #: Dry runs of the last `DRY_RUN_DAYS`: apart from real outcomes, never a person's task.
+    dry_runs: list[DryRuns] = field(default_factory=list)
 
     @property
     def needs_person(self) -> bool:
@@ -88,6 +107,7 @@ class Status:
             "needs_attention": [asdict(w) for w in self.attention],
             "slack_messages_owed": self.slack_owed,
             "dead_letter_queues": [asdict(q) for q in self.queues],
+            "dry_runs": [asdict(d) for d in self.dry_runs],
         }
 
 
@@ -165,7 +185,24 @@ def status(
     result.attention.sort(key=lambda w: w.since)
     result.slack_owed = outbox.count()
     result.queues = queue_depths(sqs, queue_names)
+    result.dry_runs = dry_runs(queries.waiting(DRY_RUN, now - timedelta(days=DRY_RUN_DAYS)))
     return result
+
+
+def dry_runs(entries: Iterable[Entry]) -> list[DryRuns]:
+    """The DRY_RUN entries among `entries`, by rule and account, most first."""
+    groups: dict[tuple[str, str, str], list[Entry]] = {}
+    for entry in entries:
+        if entry.state is not State.DRY_RUN:
+            continue
+        plan = entry.attrs.get("dry_run") or {}
+        would = f"{plan.get('remediation')}: {plan.get('would')}"
+        groups.setdefault((str(entry.decision.get("rule")), entry.account, would), []).append(entry)
+    out = [
+        DryRuns(rule, account, would, len(found), max(found, key=lambda e: e.created_at).key)
+        for (rule, account, would), found in groups.items()
+    ]
+    return sorted(out, key=lambda d: (-d.count, d.rule, d.account))
 
 
 def age(seconds: int) -> str:
@@ -223,6 +260,17 @@ def render(result: Status, table: Callable[[Sequence[str], Sequence[Sequence[str
             [(q.name, str(q.depth) if q.depth is not None else q.error) for q in result.queues],
         )
     )
+    if result.dry_runs:
+        parts.append(
+            f"Dry runs, last {DRY_RUN_DAYS} days (nothing was done): "
+            f"{sum(d.count for d in result.dry_runs)}"
+        )
+        parts.append(
+            table(
+                ("rule", "account", "would have", "findings", "latest key"),
+                [(d.rule, d.account, d.would, str(d.count), d.latest) for d in result.dry_runs],
+            )
+        )
     verdict = "something needs a person" if result.needs_person else "nothing needs a person"
     parts.append(verdict)
     return "\n".join(parts)
