@@ -240,3 +240,22 @@ def test_history_refuses_a_bad_period(env: Ledger, capsys: pytest.CaptureFixture
         main(["history", "--since", "yesterday"])
     assert exit_.value.code == 2
     assert "'yesterday' is not an ISO 8601 date or time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["slack#outbox", "slack#digest#C0PAY#1700000000", "no-such-key"])
+def test_history_of_a_key_that_is_no_entry_says_so_and_exits_2(
+    env: Ledger, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    # The outbox and a digest window are bookkeeping items in the ledger table, not entries.
+    SlackOutbox(env.client, env.table).add("approved")
+    env.client.put_item(
+        TableName=env.table,
+        Item={"pk": {"S": "slack#digest#C0PAY#1700000000"}, "arrived": {"N": "3"}},
+    )
+    before = env.client.scan(TableName=env.table)["Items"]
+
+    assert main(["history", "--key", key]) == 2
+    out = capsys.readouterr()
+    assert out.err == f"remedy history: no ledger entry {key!r}\n"
+    assert out.out == ""
+    assert env.client.scan(TableName=env.table)["Items"] == before

@@ -6,7 +6,8 @@ offset is given; by default the last 7 days, or all of one entry's history with
 ``slack:U123``, ``email-link`` or an ARN, or a way: slack, email, cli, system) and
 ``--key``. Prints a table, ``--json`` or ``--csv`` (for a spreadsheet). Reads the ledger
 through its indexes with the AWS credentials and ``REMEDY_*`` settings of the
-environment. Exit 0, or 2 with a message when an argument or the ledger cannot be read.
+environment. Exit 0, or 2 with a message when an argument or the ledger cannot be read, or
+``--key`` names no ledger entry.
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.key:
             entry = DynamoDBLedgerStore(settings.ledger_table, dynamodb).get(args.key)
-            entries = [entry] if entry is not None else []
-            if entry is not None and args.account and entry.account != args.account:
+            if entry is None:
+                print(f"remedy history: no ledger entry {args.key!r}", file=sys.stderr)
+                return 2
+            entries = [entry]
+            if args.account and entry.account != args.account:
                 entries = []
         else:
             queries = LedgerQueries(settings.ledger_table, dynamodb, clock=lambda: now)

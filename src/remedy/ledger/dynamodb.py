@@ -148,7 +148,9 @@ class DynamoDBLedgerStore(LedgerStore):
             TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True
         )
         item = response.get("Item")
-        return self._entry(item) if item else None
+        # The table also holds bookkeeping (the Slack outbox, digest windows): no state,
+        # no entry.
+        return self._entry(item) if item and "state" in item else None
 
     @staticmethod
     def _entry(item: Mapping[str, Any]) -> Entry:
@@ -179,8 +181,8 @@ class DynamoDBLedgerStore(LedgerStore):
     def _conflict(self, error: ClientError, key: str, expected: Iterable[State]) -> Conflict | None:
         if not condition_failed(error):
             return None
-        old = error.response.get("Item")
-        return Conflict(key, expected, State(old["state"]["S"]) if old else None)
+        old = error.response.get("Item") or {}
+        return Conflict(key, expected, State(old["state"]["S"]) if "state" in old else None)
 
     def _expires_at(self, state: State, now: datetime) -> int | None:
         return int((now + self.ttl).timestamp()) if is_terminal(state) else None
