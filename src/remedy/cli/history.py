@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
     from remedy.ledger.queries import LedgerQueries
-    from remedy.policy import load_policy
+    from remedy.policy.organizations import OrganizationsUnavailable, load_resolved_policy
     from remedy.settings import Settings
     from remedy.views.history import COLUMNS, Filters, as_csv, as_dicts, as_rows, steps
     from remedy.views.table import table
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if since is not None and args.until is not None and since > args.until:
         print(f"remedy history: --since {since} is after --until {args.until}", file=sys.stderr)
         return 2
-    accounts = load_policy(settings.policy_dir).accounts
+    accounts = load_resolved_policy(settings).accounts
     dynamodb = boto3.client("dynamodb")
     try:
         if args.key:
@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         found = steps(entries, accounts, filters)
     except (ClientError, BotoCoreError) as error:
         print(f"remedy history: ledger table {settings.ledger_table}: {error}", file=sys.stderr)
+        return 2
+    except OrganizationsUnavailable as error:
+        print(f"remedy history: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(as_dicts(found), indent=2))
