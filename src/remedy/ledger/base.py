@@ -212,13 +212,14 @@ class LedgerStore(abc.ABC):
         attrs: Mapping[str, Any],
         *,
         by: str,
-        note: str,
+        note: str | None,
         also: Iterable[tuple[str, Any]] = (),
     ) -> Entry:
-        """Merge `attrs` and append a history note (from `state` to `state`), only while the
-        entry is in `state` and ``attrs[when[0]] == when[1]`` (or, with ``when[1]`` None,
-        while ``attrs`` has no `when[0]` yet), and so for every pair in `also`: one
-        conditional write.
+        """Merge `attrs` and append a history note (from `state` to `state`; none when
+        `note` is None, for a count that would otherwise grow the history without bound),
+        only while the entry is in `state` and ``attrs[when[0]] == when[1]`` (or, with
+        ``when[1]`` None, while ``attrs`` has no `when[0]` yet), and so for every pair in
+        `also`: one conditional write.
 
         Not a transition: the state and version stay, so the state machine is untouched.
         It claims a question an entry asks without leaving its state (a contained entry's

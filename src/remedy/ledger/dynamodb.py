@@ -354,16 +354,16 @@ class DynamoDBLedgerStore(LedgerStore):
         attrs: Mapping[str, Any],
         *,
         by: str,
-        note: str,
+        note: str | None,
         also: Iterable[tuple[str, Any]] = (),
     ) -> Entry:
-        step = HistoryItem(stamp(self.clock()), by, state.value, state.value, note)
+        step = HistoryItem(stamp(self.clock()), by, state.value, state.value, note or "")
         names = {"#state": "state"}
-        values: dict[str, Any] = {
-            ":state": {"S": state.value},
-            ":now": {"S": step.at},
-            ":step": _ser([_history_item(step)]),
-        }
+        values: dict[str, Any] = {":state": {"S": state.value}, ":now": {"S": step.at}}
+        sets = ["updated_at = :now"]
+        if note is not None:
+            values[":step"] = _ser([_history_item(step)])
+            sets.append("history = list_append(history, :step)")
         held = ["#state = :state"]
         for i, (name, value) in enumerate((when, *also)):
             names[f"#w{i}"] = name
@@ -376,7 +376,6 @@ class DynamoDBLedgerStore(LedgerStore):
             key, step.at, attention(state, attrs), moves_attention=AWAITING_ATTR in attrs
         )
         values.update(index_values)
-        sets = ["updated_at = :now", "history = list_append(history, :step)"]
         for i, (name, value) in enumerate(attrs.items()):
             names[f"#a{i}"] = name
             values[f":a{i}"] = _ser(value)
