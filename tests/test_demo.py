@@ -213,3 +213,7 @@ def test_demo_writes_the_html_report_beside_the_json_one(
     # the Macie finding shares its entry).
     entries = {row["key"] for row in data["findings"] if row["key"]}
     assert f"<b>{len(entries)}</b>findings" in text
+    # The findings are dated by the demo's run: remediated in seconds or minutes, never
+    # the samples' age in days.
+    (p90,) = re.findall(r"<b>([^<]*)</b>time to remediate p90", text)
+    assert re.fullmatch(r"\d+s|\d+m", p90), p90
