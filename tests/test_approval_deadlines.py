@@ -33,6 +33,7 @@ from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import Conflict, Entry, State, stamp
 from remedy.ledger.indexes import PENDING
 from remedy.ledger.queries import LedgerQueries
+from remedy.ledger.times import waiting_since
 from remedy.normalise import normalise
 from remedy.notify.composite import CompositeNotifier
 from remedy.notify.owners import OwnersNotifier
@@ -40,7 +41,7 @@ from remedy.notify.slack import SlackNotifier
 from remedy.notify.slack_message import permalink
 from remedy.policy import load_policy
 from remedy.views.history import Filters, steps
-from remedy.views.status import waiting, waiting_since
+from remedy.views.status import waiting
 
 __all__ = ["atomic_dynamodb", "slack"]
 

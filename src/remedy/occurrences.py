@@ -38,8 +38,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from remedy.approvals.decide import AWAITING, PENDING_DECISION
 from remedy.ledger.base import Entry, State, is_terminal
+from remedy.ledger.vocabulary import AWAITING, PENDING_DECISION
 from remedy.model import Action, Decision, Finding
 from remedy.normalise.keys import object_identity, same_bytes
 from remedy.normalise.macie import OCCURRENCES

@@ -37,16 +37,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from remedy.approvals.decide import (
-    AWAITING,
-    SYSTEM_ACTOR,
-    Decider,
-    Decisions,
-    is_contained_awaiting,
-)
-from remedy.ledger.base import Conflict, Entry, LedgerStore, State, stamp
+from remedy.approvals.decide import Decider, Decisions
+from remedy.ledger.base import Conflict, Entry, LedgerStore, State, parse_stamp, stamp
+from remedy.ledger.times import age, waiting_since
+from remedy.ledger.vocabulary import AWAITING, SYSTEM_ACTOR, is_contained_awaiting
 from remedy.model import ApprovalDeadline, OnTimeout
-from remedy.views.status import age, parse_stamp, waiting_since
 
 log = logging.getLogger(__name__)
 

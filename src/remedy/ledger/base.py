@@ -148,6 +148,11 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_stamp(at: str) -> datetime:
+    """A ledger timestamp (`stamp`'s, or a finding's ISO 8601 time) as a datetime."""
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
 def is_terminal(state: State) -> bool:
     """No transition leaves `state`: the entry's story is over."""
     return not TRANSITIONS[state]

@@ -46,7 +46,8 @@ from remedy.ledger.base import (
     is_terminal,
     stamp,
 )
-from remedy.ledger.indexes import AWAITING_ATTR, activity_day, attention
+from remedy.ledger.indexes import activity_day, attention
+from remedy.ledger.vocabulary import AWAITING
 
 if TYPE_CHECKING:
     from remedy.settings import Settings
@@ -373,7 +374,7 @@ class DynamoDBLedgerStore(LedgerStore):
                 held.append(f"attrs.#w{i} = :w{i}")
                 values[f":w{i}"] = _ser(value)
         indexed, index_values = _index_update(
-            key, step.at, attention(state, attrs), moves_attention=AWAITING_ATTR in attrs
+            key, step.at, attention(state, attrs), moves_attention=AWAITING in attrs
         )
         values.update(index_values)
         for i, (name, value) in enumerate(attrs.items()):

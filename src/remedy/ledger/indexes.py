@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from remedy.ledger.base import State
+from remedy.ledger.vocabulary import AWAITING
 
 ATTENTION_INDEX = "attention"
 ACCOUNT_INDEX = "account-time"
@@ -44,16 +45,13 @@ NEEDS_PERSON: frozenset[State] = frozenset(
 )
 #: Every ``attention`` value, in the order ``remedy status`` lists them.
 ATTENTION_VALUES: tuple[str, ...] = (PENDING, *sorted(s.value for s in NEEDS_PERSON))
-#: A contained entry's open approval question (`remedy.approvals.decide.AWAITING`; the ledger is
-#: below the approval module, so the attribute's name is part of the ledger's schema).
-AWAITING_ATTR = "awaiting_approval"
 
 
 def attention(state: State, attrs: Mapping[str, Any]) -> str | None:
     """Why an entry in `state`, written with `attrs`, needs a person; None if it does not."""
     if state is State.PENDING_APPROVAL:
         return PENDING
-    if state is State.QUARANTINED and attrs.get(AWAITING_ATTR) is True:
+    if state is State.QUARANTINED and attrs.get(AWAITING) is True:
         return PENDING
     if state in NEEDS_PERSON:
         return state.value

@@ -27,8 +27,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from remedy.approvals.decide import is_contained_awaiting
 from remedy.ledger.base import Entry, State
+from remedy.ledger.vocabulary import is_contained_awaiting
 from remedy.notify.facts import Event, Facts, facts_of
 
 QUARANTINE_ACTION = "remedy_quarantine"

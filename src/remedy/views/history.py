@@ -16,18 +16,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, astuple, dataclass, fields
 from datetime import datetime
 
-from remedy.approvals.decide import EMAIL_ACTOR
-from remedy.ledger.base import Entry
+from remedy.ledger.base import Entry, parse_stamp
+from remedy.ledger.vocabulary import EMAIL_ACTOR, SYSTEM_ACTOR
 from remedy.notify.facts import SLACK_ACTOR
-from remedy.pipeline import SYSTEM
 from remedy.policy.accounts import Accounts
-from remedy.views.status import parse_stamp
 from remedy.views.terminal import printable
 
 
 def how(by: str) -> str:
     """How a step was made, from its ``by``."""
-    if by == SYSTEM:
+    if by == SYSTEM_ACTOR:
         return "system"
     if by.startswith(SLACK_ACTOR):
         return "slack"

@@ -24,9 +24,9 @@ from typing import Any
 
 from remedy.errors import RemedyError
 from remedy.ledger.base import State
+from remedy.ledger.times import age
 from remedy.model import Action
 from remedy.views.report import Durations, Report, ranked, totals
-from remedy.views.status import age
 
 #: Longer axis labels are cut (the table under the chart has them whole); only the tick
 #: text is cut: each category keeps its own bar, however alike their first characters.
