@@ -320,7 +320,8 @@ def test_a_click_racing_the_timeout_gives_one_outcome(scene: Scene, atomic_dynam
     decisions = [h for h in final.history if h.target in ("APPROVED", "DISMISSED")]
     assert len(decisions) == 1
     if isinstance(results["click"], Decided):
-        assert results["timeout"] == Report(pending=1)
+        # The click may be written before the run lists what is pending, or after.
+        assert results["timeout"] in (Report(pending=1), Report())
         assert final.state is State.DISMISSED and handed == []
         assert decisions[0].by == ADA.actor
     else:
