@@ -635,3 +635,22 @@ def test_one_bad_ocsf_finding_is_reported_alone(tmp_path: Path) -> None:
     )
     assert entry["rejected"] == [{"index": 1, "path": path, "error": message}]
     assert result.stderr == f"remedy explain: {file}: {path}: {message}\n"
+
+
+def test_the_error_lines_escape_what_would_drive_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file named as the member's event was (a key it chose), with cursor-up and erase.
+    name = tmp_path / "event\x1b[1A\x1b[2K\u202e.json"
+    name.write_text("{", encoding="utf-8")
+
+    assert main(["explain", str(name)]) == 2
+
+    out = capsys.readouterr()
+    assert "\x1b" not in out.err and "\u202e" not in out.err
+    assert out.err == (
+        f"remedy explain: {tmp_path}/event\\x1b[1A\\x1b[2K\\u202e.json: not JSON: "
+        "Expecting property name enclosed in double quotes (line 1, column 2)\n"
+    )
+    # The JSON document keeps the name as it is (JSON escapes it its own way).
+    assert json.loads(out.out)["events"][0]["file"] == str(name)

@@ -7,8 +7,10 @@ deciders and ``remedy release`` write them (their ``by`` values), in several acc
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -240,3 +242,81 @@ def test_history_refuses_a_bad_period(env: Ledger, capsys: pytest.CaptureFixture
         main(["history", "--since", "yesterday"])
     assert exit_.value.code == 2
     assert "'yesterday' is not an ISO 8601 date or time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["slack#outbox", "slack#digest#C0PAY#1700000000", "no-such-key"])
+def test_history_of_a_key_that_is_no_entry_says_so_and_exits_2(
+    env: Ledger, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    # The outbox and a digest window are bookkeeping items in the ledger table, not entries.
+    SlackOutbox(env.client, env.table).add("approved")
+    env.client.put_item(
+        TableName=env.table,
+        Item={"pk": {"S": "slack#digest#C0PAY#1700000000"}, "arrived": {"N": "3"}},
+    )
+    before = env.client.scan(TableName=env.table)["Items"]
+
+    assert main(["history", "--key", key]) == 2
+    out = capsys.readouterr()
+    assert out.err == f"remedy history: no ledger entry {key!r}\n"
+    assert out.out == ""
+    assert env.client.scan(TableName=env.table)["Items"] == before
+
+
+#: Cursor up, erase the line, an OSC 8 hyperlink and a right-to-left override: what a member
+#: can put in an S3 key or a note to hide or disguise rows on the operator's terminal.
+HIDING = "\x1b[1A\x1b[2K\x1b]8;;https://evil.example\x07x\x1b]8;;\x07\u202e\x9b2J"
+
+
+def _hostile(ledger: Ledger) -> str:
+    base = finding_from("macie-classification-personal.json")
+    obj = dataclasses.replace(base.s3_objects[0], key=f"people{HIDING}.csv")
+    hostile = dataclasses.replace(base, resources=(obj,), type=f"Custom{HIDING}")
+    create_at(ledger, NOW, hostile, f"key{HIDING}", State.PENDING_APPROVAL, "approve")
+    store_at(ledger, NOW).transition(
+        f"key{HIDING}", [State.PENDING_APPROVAL], State.APPROVED, by="slack:U1", note=HIDING
+    )
+    create_at(ledger, NOW, hostile, "locked", State.QUARANTINING, "quarantine")
+    store_at(ledger, NOW).transition(
+        "locked", [State.QUARANTINING], State.LOCKED, by="remedy", note=f"held{HIDING}"
+    )
+    return f"people{HIDING}.csv"
+
+
+def _no_control_characters(text: str) -> None:
+    bad = [c for c in text if c not in "\n\r" and unicodedata.category(c) in ("Cc", "Cf")]
+    assert bad == []
+
+
+def test_status_and_history_escape_what_would_drive_the_terminal(
+    env: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _hostile(env)
+    put_entry(
+        store_at(env, NOW),
+        finding_from("macie-classification-financial.json"),
+        State.PENDING_APPROVAL,
+        key=f"pending{HIDING}",
+    )
+    shown = "\\x1b[1A\\x1b[2K\\x1b]8;;https://evil.example\\x07x"
+
+    assert main(["status"]) == 1
+    out = capsys.readouterr().out
+    _no_control_characters(out)
+    assert f"pending{shown}" in out
+    assert "held\\x1b[1A" in out
+
+    assert main(["history"]) == 0
+    out = capsys.readouterr().out
+    _no_control_characters(out)
+    assert f"key{shown}" in out
+
+    assert main(["history", "--csv"]) == 0
+    out = capsys.readouterr().out
+    _no_control_characters(out)
+    assert "\\u202e\\x9b2J" in out
+
+    # JSON escapes them already (its own \u001b), and stays the exact data.
+    assert main(["history", "--json"]) == 0
+    steps = json.loads(capsys.readouterr().out)
+    assert {s["why"] for s in steps} >= {HIDING, f"held{HIDING}"}

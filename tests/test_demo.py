@@ -223,3 +223,7 @@ def test_demo_writes_the_html_report_beside_the_json_one(
     entries = {row["key"] for row in data["findings"] if row["key"]}
     expected = len(entries) + len(policy_change.FINDINGS) + 2 + rails.FINDINGS
     assert f"<b>{expected}</b>findings" in text
+    # The findings are dated by the demo's run: remediated in seconds or minutes, never
+    # the samples' age in days.
+    (p90,) = re.findall(r"<b>([^<]*)</b>time to remediate p90", text)
+    assert re.fullmatch(r"\d+s|\d+m", p90), p90

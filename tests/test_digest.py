@@ -29,7 +29,7 @@ from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import Entry, State
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.model import Finding
-from remedy.notify.digest import PREFIX, DigestConfig, Digests
+from remedy.notify.digest import MAX_LABELS, PREFIX, DigestConfig, Digests
 from remedy.notify.outbox import SlackOutbox
 from remedy.notify.slack import SlackNotifier, SlackUnavailable
 from remedy.policy.accounts import Accounts
@@ -346,3 +346,70 @@ def test_a_finding_added_while_the_digest_renders_is_shown_before_the_lease_is_f
     ]
     # Nothing new since: a later refresh has nothing to do.
     assert digests.refresh(window.pk, post, update) is False
+
+
+def test_a_window_of_many_long_types_stays_bounded_and_drops_no_account(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer
+) -> None:
+    # One member sends findings of 450 distinct custom types of 1,000 characters each into
+    # the shared channel: unbounded, the window item would pass DynamoDB's 400 KB.
+    clock = Clock()
+    notifier = make_notifier(ledger, accounts, slack, clock)
+    member = BURST_ACCOUNTS[0]
+    entries = [
+        put_entry(
+            ledger.store,
+            dataclasses.replace(f, account=member, type=f"Custom/{i:04d}/" + "x" * 1000),
+            State.NOTIFIED,
+            action="notify",
+        )
+        for i, f in enumerate(burst_findings(THRESHOLD + 450))
+    ]
+    run_batches([notifier], entries)
+    # Then another account's finding reaches the same channel in the same window.
+    other = next(burst_findings(1, start=9000))
+    theirs = put_entry(
+        ledger.store,
+        dataclasses.replace(other, account=BURST_ACCOUNTS[1]),
+        State.NOTIFIED,
+        action="notify",
+    )
+    notifier.on_change(theirs)
+    notifier.flush()
+
+    window = (ledger.store.get(theirs.key) or theirs).attrs["slack"]["digest"]
+    item = ledger.client.get_item(TableName=ledger.table, Key={"pk": {"S": window}})["Item"]
+    assert len(json.dumps(item)) < 150_000
+    assert SlackOutbox(ledger.client, ledger.table).pending(10) == []
+    (digest,) = [m for m in slack.messages(CHANNEL) if m.text.startswith(":package: Digest")]
+    assert digest.text == f":package: Digest: 451 more findings in {CHANNEL}"
+    assert digest_counts(digest.blocks) == {"*By account*": 451, "*By type*": 451}
+    assert f"(others): {450 - MAX_LABELS + 1}" in json.dumps(digest.blocks)
+
+
+def test_any_failure_to_notify_leaves_the_message_owed(
+    ledger: Ledger, accounts: Accounts, slack: SlackServer
+) -> None:
+    # The digest's ledger write fails (here: a table that is not there), not Slack.
+    notifier = SlackNotifier(
+        ledger.store,
+        accounts,
+        slack_client(slack),
+        digests=Digests(ledger.client, "no-such-table", accounts, clock=Clock()),
+        outbox=SlackOutbox(ledger.client, ledger.table),
+    )
+    entry = put_entry(
+        ledger.store, next(burst_findings(1, start=7000)), State.NOTIFIED, action="notify"
+    )
+
+    with pytest.raises(SlackUnavailable) as owed:
+        notifier.on_change(entry)
+
+    assert str(owed.value).startswith(
+        f"Slack message for {entry.key} (NOTIFIED) not sent: An error occurred "
+        "(ResourceNotFoundException) when calling the UpdateItem operation"
+    )
+    assert (ledger.store.get(entry.key) or entry).attrs["slack_pending"] is True
+    assert SlackOutbox(ledger.client, ledger.table).pending(10) == [entry.key]
+    assert notifier.owed() == 1
+    assert slack.calls("chat.postMessage") == []

@@ -130,7 +130,7 @@ def run(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, int], list[float]
     """The run's answer but for the pending approvals (the test below), and the owed
     count exactly as SlackOwedAlarm selects it."""
     answer = slack_outbox.handler({}, LambdaContext(function_name="remedy-slack-outbox"))
-    for deadlines in ("pending_approvals", "reminded", "timed_out"):
+    for deadlines in ("pending_approvals", "reminded", "timed_out", "escalated", "failed"):
         answer.pop(deadlines)
     return answer, seen_by("SlackOwedAlarm", capsys.readouterr().out)
 
@@ -259,7 +259,14 @@ def test_overdue_approvals_are_reminded_or_decided_with_exactly_the_grant(
     )
     answer = slack_outbox.handler({}, LambdaContext(function_name="remedy-slack-outbox"))
 
-    assert answer == {"owed": 0, "pending_approvals": 2, "reminded": 1, "timed_out": 1}
+    assert answer == {
+        "owed": 0,
+        "pending_approvals": 2,
+        "reminded": 1,
+        "timed_out": 1,
+        "escalated": 0,
+        "failed": 0,
+    }
     assert dashboard_metric("PendingApprovals", capsys.readouterr().out) == [2.0]
     reminded = ledger.store.get(waiting.key)
     assert reminded is not None and reminded.attrs["reminders"] == 1

@@ -114,6 +114,41 @@ def test_src_remedy_has_no_import_cycle() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or ())
 
 
+def _reaches(graph: Graph, start: str) -> set[str]:
+    """Every module `start` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_ledger_s_words_and_times_are_read_downward() -> None:
+    """The ledger's vocabulary (actors, a contained entry's question) and its times sit
+    beside its state machine: the ledger reaches nothing above it, and the layers that
+    read them (pipeline, occurrences, notifiers, views, deadlines) do not reach up into
+    the approvals' decisions or into each other for them."""
+    graph = import_graph(SRC)
+    above_ledger = ("remedy.approvals", "remedy.pipeline", "remedy.notify", "remedy.views")
+    for name in [m for m in graph if m.startswith("remedy.ledger")]:
+        upward = sorted(m for m in _reaches(graph, name) if m.startswith(above_ledger))
+        assert upward == [], f"{name} reaches up to {upward}"
+    readers = [
+        m
+        for m in graph
+        if m in ("remedy.pipeline", "remedy.occurrences")
+        or m.startswith(("remedy.notify.", "remedy.views."))
+    ]
+    for name in readers:
+        assert "remedy.approvals.decide" not in graph[name], name
+    assert "remedy.pipeline" not in graph["remedy.views.report"]
+    assert "remedy.pipeline" not in graph["remedy.views.history"]
+    assert not any(m.startswith("remedy.views") for m in graph["remedy.approvals.deadlines"])
+
+
 # --- the graph builder itself, on small packages --------------------------------------------
 
 

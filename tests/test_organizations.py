@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from conftest import fake_aws_credentials
 from notify_support import (
     SIGNING_SECRET,
     TABLE,
+    Ledger,
     click_body,
+    create_at,
     create_table,
     finding_from,
     put_entry,
@@ -731,3 +734,39 @@ def test_a_slack_click_is_authorised_by_the_unit_s_approvers_through_the_deploye
             "changed. Try again shortly."
         )
         assert store.get(other.key) == other
+
+
+def test_status_history_and_report_name_accounts_and_approvers_as_organizations_does(
+    org: Org, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The operators' commands resolve accounts as the functions do: the unit's approvers
+    (whom Slack would accept) and the account's name, not accounts.yaml's default."""
+    _management_role()
+    payments, lab = org.accounts["payments"], org.accounts["lab"]
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    create_table(dynamodb)
+    ledger = Ledger(DynamoDBLedgerStore(TABLE, dynamodb), dynamodb, TABLE)
+    now = datetime.now(UTC)
+    pending = State.PENDING_APPROVAL
+    create_at(ledger, now, finding(account=payments), "k-payments", pending, "approve")
+    create_at(ledger, now, finding(account=lab), "k-lab", State.NOTIFIED, "notify")
+    for name in ("findings-dlq", "events-dlq", "remediator-dlq"):
+        boto3.client("sqs", region_name=REGION).create_queue(QueueName=f"remedy-{name}")
+    monkeypatch.setenv("REMEDY_LEDGER_TABLE", TABLE)
+    monkeypatch.setenv("REMEDY_POLICY_DIR", str(org.folder))
+    monkeypatch.setenv("REMEDY_ORG_ROLE_ARN", ROLE_ARN)
+
+    assert main(["status", "--json"]) == 1
+    (pending,) = json.loads(capsys.readouterr().out)["pending_approvals"]
+    assert (pending["account_name"], pending["approvers"]) == ("payments", ["U0PRODBYID1"])
+
+    assert main(["history", "--json"]) == 0
+    names = {s["key"]: s["account_name"] for s in json.loads(capsys.readouterr().out)}
+    assert names == {"k-payments": "payments", "k-lab": "lab"}
+
+    html = tmp_path / "report.html"
+    assert main(["report", "--html", str(html)]) == 0
+    capsys.readouterr()
+    text = html.read_text(encoding="utf-8")
+    assert f"payments ({payments})" in text and f"lab ({lab})" in text
+    assert "unlisted account" not in text

@@ -181,3 +181,30 @@ def test_the_release_command(
         f"remedy release: {entry.key}: ledger entry {entry.key} is RELEASED; only QUARANTINED "
         "entries can be released"
     )
+
+
+@pytest.mark.parametrize("key", ["slack#outbox", "slack#digest#C0PAY#1700000000"])
+def test_releasing_a_bookkeeping_item_says_no_ledger_entry(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    # The Slack outbox and digest windows share the ledger table but are no entries.
+    bucket = world.bucket(A, "release-bookkeeping", versioned=True)
+    entry = quarantine(world, world.put(A, bucket, "kept.txt", b"kept"))
+    dynamodb = world.core.client("dynamodb")
+    dynamodb.update_item(
+        TableName=LEDGER_TABLE,
+        Key={"pk": {"S": key}},
+        UpdateExpression="ADD pending :k",
+        ExpressionAttributeValues={":k": {"SS": [entry.key]}},
+    )
+    before = dynamodb.get_item(TableName=LEDGER_TABLE, Key={"pk": {"S": key}})["Item"]
+    monkeypatch.setenv("REMEDY_LEDGER_TABLE", LEDGER_TABLE)
+    monkeypatch.setenv("REMEDY_EXTERNAL_ID", EXTERNAL_ID)
+
+    assert main(["release", key]) == 2
+
+    assert capsys.readouterr().err == (
+        f"remedy release: {key}: no ledger entry {key!r}; nothing to release\n"
+    )
+    assert dynamodb.get_item(TableName=LEDGER_TABLE, Key={"pk": {"S": key}})["Item"] == before
+    assert world.store.get(entry.key) == entry

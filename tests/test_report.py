@@ -25,6 +25,7 @@ from remedy.ledger.queries import LedgerQueries
 from remedy.model import Finding
 from remedy.policy import load_policy
 from remedy.views.report import BadPeriod, Durations, Period, read
+from remedy.views.report_html import DECISION_COLOURS, LABEL_CHARS, STATE_COLOURS
 
 __all__ = ["aws", "ledger"]
 
@@ -278,3 +279,85 @@ def test_without_matplotlib_the_page_says_what_to_install(
         "e.g. pip install 'remedy[report]'\n"
     )
     assert not out.exists()
+
+
+def _figure(page: str, chart_id: str) -> str:
+    start = page.index(f'<figure id="{chart_id}">')
+    return page[start : page.index("</figure>", start)]
+
+
+def _svg_texts(figure: str) -> list[str]:
+    svg = figure[: figure.index("</svg>")]
+    return re.findall(r"<text [^>]*>([^<]*)</text>", svg)
+
+
+def test_labels_that_share_their_first_characters_stay_distinct_bars(
+    env: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Six objects under one long prefix, in two accounts: six resources, six bars.
+    prefix = "exports/" + "quarterly-ledger-reconciliation/" * 2
+    base = _finding(PAYMENTS, at(2, 8))
+    for i in range(6):
+        obj = replace(base.s3_objects[0], key=f"{prefix}part-{i}.csv")
+        finding = replace(base, resources=(obj,), account=(PAYMENTS, ANALYTICS)[i % 2])
+        _quarantined(env, f"k{i}", finding, at(2, 8), at(2, 9))
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), *PERIOD]) == 0
+    page = out.read_text(encoding="utf-8")
+
+    figure = _figure(page, "top-resources")
+    shown = [t for t in _svg_texts(figure) if t.startswith("s3://")]
+    assert len(shown) == 6
+    assert all(t.endswith("…") and len(t) == LABEL_CHARS for t in shown)
+    # The table has every label whole.
+    assert all(f"{prefix}part-{i}.csv" in figure for i in range(6))
+
+
+_LEGEND = re.compile(
+    r'style="fill: (#[0-9a-f]{6})"/>\s*</g>\s*<g id="text_\d+">\s*<text [^>]*>([^<]+)</text>'
+)
+
+
+def _legend(page: str, chart_id: str) -> dict[str, str]:
+    return {name: colour for colour, name in _LEGEND.findall(_figure(page, chart_id))}
+
+
+def test_a_state_has_one_colour_in_every_chart_and_every_report(
+    env: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Day 1: quarantines are the most frequent outcome; day 2: failures are.
+    for i in range(3):
+        _quarantined(env, f"q{i}", _finding(PAYMENTS, at(1, 8)), at(1, 8), at(1, 9))
+    create_at(env, at(1, 8), _finding(PAYMENTS, at(1, 8)), "f0", State.QUARANTINING, "quarantine")
+    store_at(env, at(1, 9)).transition("f0", [State.QUARANTINING], State.FAILED, by="remedy")
+    for i in range(1, 5):
+        key = f"f{i}"
+        create_at(
+            env, at(2, 8), _finding(ANALYTICS, at(2, 8)), key, State.QUARANTINING, "quarantine"
+        )
+        store_at(env, at(2, 9)).transition(key, [State.QUARANTINING], State.FAILED, by="remedy")
+    create_at(env, at(2, 8), _finding(ANALYTICS, at(2, 8)), "n0", State.NOTIFIED, "notify")
+    pages = []
+    for day in ("2026-11-01", "2026-11-02"):
+        out = tmp_path / f"{day}.html"
+        assert main(["report", "--html", str(out), "--since", day, "--until", f"{day}T23:59Z"]) == 0
+        pages.append(out.read_text(encoding="utf-8"))
+
+    first, second = (
+        {chart: _legend(page, chart) for chart in ("by-account", "by-type")} for page in pages
+    )
+    assert first["by-account"] == first["by-type"]
+    assert second["by-account"] == second["by-type"]
+    assert first["by-account"]["QUARANTINED"] == STATE_COLOURS["QUARANTINED"]
+    assert (
+        first["by-account"]["FAILED"] == second["by-account"]["FAILED"] == STATE_COLOURS["FAILED"]
+    )
+    assert second["by-account"]["NOTIFIED"] == STATE_COLOURS["NOTIFIED"]
+    # Every state and decision has its own colour.
+    assert len(set(STATE_COLOURS.values())) == len(State)
+    assert set(STATE_COLOURS) == {s.value for s in State}
+    per_day = _legend(pages[1], "per-day")
+    assert per_day == {
+        "quarantine": DECISION_COLOURS["quarantine"],
+        "notify": DECISION_COLOURS["notify"],
+    }

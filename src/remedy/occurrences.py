@@ -63,8 +63,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from remedy.approvals.decide import AWAITING, PENDING_DECISION, SYSTEM_ACTOR
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State, is_terminal
+from remedy.ledger.vocabulary import AWAITING, PENDING_DECISION, SYSTEM_ACTOR
 from remedy.model import Action, Decision, Finding, Source
 from remedy.normalise.keys import object_identity, same_bytes
 from remedy.normalise.macie import OCCURRENCES

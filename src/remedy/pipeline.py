@@ -36,7 +36,6 @@ from remedy.actions.outcome import Outcome
 from remedy.actions.registry import RemediationAction
 from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
 from remedy.approvals import source_closed
-from remedy.approvals.decide import AWAITING, DECIDER, PENDING_DECISION, SYSTEM_ACTOR
 from remedy.errors import PartlyInvalid, RemedyError, UnreadableFinding
 from remedy.ledger.base import (
     RETRYABLE,
@@ -45,8 +44,11 @@ from remedy.ledger.base import (
     HistoryItem,
     LedgerStore,
     State,
+    parse_stamp,
     stamp,
 )
+from remedy.ledger.times import time_to_remediate
+from remedy.ledger.vocabulary import AWAITING, DECIDER, PENDING_DECISION, SYSTEM_ACTOR
 from remedy.model import Action, Decision, Finding, Mode
 from remedy.normalise import normalise
 from remedy.normalise.keys import invalid_key, same_bytes
@@ -114,22 +116,12 @@ class UnknownEntry(RemedyError):
         super().__init__(f"no ledger entry {key!r}: check the key (remedy explain prints it)")
 
 
-def _parse(at: str) -> datetime:
-    return datetime.fromisoformat(at.replace("Z", "+00:00"))
-
-
 def _no_count(name: str) -> None:
     return None
 
 
 def _no_measure(name: str, seconds: float) -> None:
     return None
-
-
-def time_to_remediate(entry: Entry) -> float:
-    """Seconds from the finding's creation to the entry's latest write (its QUARANTINED)."""
-    start = entry.finding.get("created_at") or entry.created_at
-    return max(0.0, (_parse(entry.updated_at) - _parse(str(start))).total_seconds())
 
 
 @dataclass
@@ -405,7 +397,7 @@ class Pipeline:
 
     def _too_soon(self, current: Entry) -> bool:
         period = self.policy.recurrence_period
-        return bool(period) and self.clock() - _parse(current.created_at) < period
+        return bool(period) and self.clock() - parse_stamp(current.created_at) < period
 
     def _hold(self, current: Entry, finding: Finding, why: str) -> Entry:
         """A re-opening within the period of the newest occurrence: recorded on it only."""
@@ -449,7 +441,7 @@ class Pipeline:
                 entry = self._start(entry, "approved: quarantine starting")
                 return self._act(entry, resume=False)
             if entry.state is State.QUARANTINING:
-                until = _parse(entry.updated_at) + self.lease
+                until = parse_stamp(entry.updated_at) + self.lease
                 if self.clock() < until:
                     raise InProgress(entry.key, until)
                 entry = self.store.transition(
@@ -470,7 +462,9 @@ class Pipeline:
             if current is None:
                 raise
             if current.state is State.QUARANTINING:
-                raise InProgress(current.key, _parse(current.updated_at) + self.lease) from conflict
+                raise InProgress(
+                    current.key, parse_stamp(current.updated_at) + self.lease
+                ) from conflict
             return current
         return entry
 

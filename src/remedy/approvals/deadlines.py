@@ -12,10 +12,18 @@ deadline:
 - ``keep-waiting`` (the default): once per period of the deadline's length (at 1x, 2x, 3x
   the deadline...), announces it again: to Slack and the owners' email. The reminder is
   claimed first, in the ledger, with one conditional write on the last period announced
-  (``attrs.reminders``, ``attrs.reminded_at``, and a history note by remedy), so of
-  two runs at once only one reminds; a reminder Slack or SNS then refuses is logged and
-  counted, and the next period reminds again. A run that missed periods sends one reminder,
-  not one per period missed.
+  (``attrs.reminders``, ``attrs.reminded_at``), so of two runs at once only one reminds;
+  a reminder Slack or SNS then refuses is logged and counted, and the next period reminds
+  again. A run that missed periods sends one reminder, not one per period missed.
+  Reminders are bounded: after `MAX_REMINDERS` unanswered ones, the next period escalates
+  once (``attrs.escalated_at``, announced the same way, saying remedy reminds no more)
+  and then remedy only keeps waiting; `remedy status` still lists the approval. The
+  history is bounded too: the first reminder and the escalation each add a note, the
+  reminders in between only the count, so a forgotten approval cannot grow its entry
+  towards DynamoDB's 400 KB.
+
+Each entry is handled on its own: one that cannot be read or written (whatever the error)
+is logged and counted (``Report.failed``) and the run goes on with the others.
 - ``quarantine``: remedy decides, as a person's click would, with the same conditional
   write (`remedy.approvals.decide`): a click at the same moment and the timeout give
   exactly one decision, and the loser changes nothing.
@@ -24,21 +32,16 @@ deadline:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from remedy.approvals.decide import (
-    AWAITING,
-    SYSTEM_ACTOR,
-    Decider,
-    Decisions,
-    is_contained_awaiting,
-)
-from remedy.approvals.source_closed import is_marked
-from remedy.ledger.base import Conflict, Entry, LedgerStore, State, stamp
+from remedy.approvals.decide import Decider, Decisions
+from remedy.ledger.base import Conflict, Entry, LedgerStore, State, parse_stamp, stamp
+from remedy.ledger.times import age, waiting_since
+from remedy.ledger.vocabulary import AWAITING, SYSTEM_ACTOR, is_contained_awaiting, is_marked
 from remedy.model import ApprovalDeadline, OnTimeout
-from remedy.views.status import age, parse_stamp, waiting_since
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,11 @@ log = logging.getLogger(__name__)
 #: entry's ``attrs``).
 REMINDERS = "reminders"
 REMINDED_AT = "reminded_at"
+#: When remedy escalated an approval that its reminders did not get decided (the entry's
+#: ``attrs``); once set, remedy reminds no more.
+ESCALATED_AT = "escalated_at"
+#: Reminders sent before the one escalation.
+MAX_REMINDERS = 5
 #: Recorded with a decision remedy made because the deadline passed.
 TIMED_OUT = "timed_out"
 
@@ -90,6 +98,9 @@ class Report:
     pending: int = 0
     reminded: int = 0
     timed_out: int = 0
+    escalated: int = 0
+    #: Entries that could not be handled (logged); the others were.
+    failed: int = 0
 
 
 class Deadlines:
@@ -102,6 +113,7 @@ class Deadlines:
         *,
         default_hours: float,
         clock: Callable[[], datetime],
+        max_reminders: int = MAX_REMINDERS,
     ) -> None:
         self.pending = pending
         self.store = store
@@ -109,50 +121,79 @@ class Deadlines:
         self.remind = remind
         self.default_hours = default_hours
         self.clock = clock
+        self.max_reminders = max_reminders
 
     def run(self) -> Report:
         now = self.clock()
-        pending = reminded = timed_out = 0
+        done: Counter[str] = Counter()
         for entry in self.pending():
-            pending += 1
-            late = overdue(entry, self.default_hours, now)
-            # Closed at the source: a person's to decide, never reminded about.
-            if late is None or is_marked(entry):
-                continue
-            if late.deadline.on_timeout is OnTimeout.QUARANTINE:
-                timed_out += self._time_out(late)
-            else:
-                reminded += self._remind(late, now)
-        return Report(pending, reminded, timed_out)
+            done["pending"] += 1
+            try:
+                outcome = self._handle(entry, now)
+            except Exception:
+                # One entry (too large to write, a bad snapshot...) must not stop the
+                # deadlines of every approval listed after it.
+                log.exception("approval deadline of %s not handled; the others go on", entry.key)
+                outcome = "failed"
+            if outcome is not None:
+                done[outcome] += 1
+        return Report(**done)
 
-    def _remind(self, late: Overdue, now: datetime) -> int:
+    def _handle(self, entry: Entry, now: datetime) -> str | None:
+        """What was done for `entry`: a `Report` field's name, or None."""
+        late = overdue(entry, self.default_hours, now)
+        # Closed at the source: a person's to decide, never reminded about.
+        if late is None or is_marked(entry):
+            return None
+        if late.deadline.on_timeout is OnTimeout.QUARANTINE:
+            return "timed_out" if self._time_out(late) else None
+        return self._remind(late, now)
+
+    def _remind(self, late: Overdue, now: datetime) -> str | None:
         entry = late.entry
         sent = int(entry.attrs.get(REMINDERS) or 0)
-        if sent >= late.periods:
-            return 0
-        note = (
-            f"reminder {late.periods}: still waiting for approval after {late.waited_text} "
-            f"(deadline {late.deadline.hours:g} h); remedy keeps waiting for a person"
+        if sent >= late.periods or entry.attrs.get(ESCALATED_AT):
+            return None
+        waited = (
+            f"still waiting for approval after {late.waited_text} "
+            f"(deadline {late.deadline.hours:g} h)"
         )
+        if sent >= self.max_reminders:
+            kind = "escalated"
+            note = (
+                f"escalated: {waited} and {sent} reminders; remedy reminds no more and keeps "
+                "waiting for a person"
+            )
+            attrs: dict[str, object] = {ESCALATED_AT: stamp(now)}
+            recorded: str | None = note
+        else:
+            kind = "reminded"
+            note = f"reminder {late.periods}: {waited}; remedy keeps waiting for a person"
+            attrs = {REMINDERS: late.periods, REMINDED_AT: stamp(now)}
+            # The count is in attrs; the history notes the first reminder only.
+            recorded = note if not sent else None
         try:
             claimed = self.store.annotate(
                 entry.key,
                 entry.state,
                 # Absent before the first reminder: the condition is then "none sent yet".
                 (REMINDERS, sent or None),
-                {REMINDERS: late.periods, REMINDED_AT: stamp(now)},
+                attrs,
                 by=SYSTEM_ACTOR,
-                note=note,
+                note=recorded,
                 # A contained entry stays QUARANTINED when decided: still undecided, too.
-                also=[(AWAITING, True)] if is_contained_awaiting(entry) else [],
+                also=[
+                    (ESCALATED_AT, None),
+                    *([(AWAITING, True)] if is_contained_awaiting(entry) else []),
+                ],
             )
         except Conflict as lost:
             # Another run reminded first, or a person decided meanwhile.
             log.info("no reminder for %s: %s", entry.key, lost)
-            return 0
+            return None
         self.remind(claimed, note)
         log.info("%s: %s", entry.key, note)
-        return 1
+        return kind
 
     def _time_out(self, late: Overdue) -> int:
         entry = late.entry

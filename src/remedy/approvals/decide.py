@@ -26,43 +26,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
-from remedy.ledger.indexes import AWAITING_ATTR
+from remedy.ledger.vocabulary import AWAITING, DECIDER, PENDING_DECISION
 from remedy.notify.base import Notifier
 
 log = logging.getLogger(__name__)
 
 VERBS: Mapping[State, str] = {State.APPROVED: "approved", State.DISMISSED: "dismissed"}
-#: The decider id and ledger ``by`` of decisions made from an owners' email link.
-EMAIL_ACTOR = "email-link"
-#: The decider id and ledger ``by`` of remedy deciding on its own (an approval deadline
-#: passed); `remedy.pipeline.SYSTEM` is this.
-SYSTEM_ACTOR = "remedy"
-#: Decider ids that are not Slack users: named, never mentioned.
-NOT_SLACK = frozenset({EMAIL_ACTOR, SYSTEM_ACTOR})
-#: A contained entry's open question (set by the pipeline, cleared by the decision); the
-#: ledger's attention index reads it too, so it is defined there.
-AWAITING = AWAITING_ATTR
-#: The verdict on a contained entry that the remediator has yet to carry out.
-PENDING_DECISION = "pending_decision"
-#: The ledger ``by`` of that verdict's decider, for the history of carrying it out.
-DECIDER = "decided_actor"
-#: A pending approval whose finding its source closed (`remedy.approvals.source_closed`):
-#: no reminders, and remedy never decides it on its own.
-CLOSED_AT_SOURCE = "closed_at_source"
 #: What a decision on a contained entry will do, for the history note.
 CONTAINED_EFFECT: Mapping[State, str] = {
     State.APPROVED: "the original is being restored",
     State.DISMISSED: "the containment is kept and the original removed",
 }
-
-
-def awaiting_decision(entry: Entry) -> bool:
-    """The entry asks a person: pending approval, or contained and awaiting approval."""
-    return entry.state is State.PENDING_APPROVAL or is_contained_awaiting(entry)
-
-
-def is_contained_awaiting(entry: Entry) -> bool:
-    return entry.state is State.QUARANTINED and entry.attrs.get(AWAITING) is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +49,6 @@ class Decider:
     actor: str
     #: Where, for the history note: "in Slack by Ada", "from the owners' email link".
     where: str
-
-
-def decider_name(decided_by: Mapping[str, Any]) -> str:
-    """Who decided, for people: the Slack user's name and id, or the email link's name."""
-    name, ident = decided_by.get("name"), decided_by.get("id")
-    if ident in NOT_SLACK:
-        return str(name or "an account owner (email link)")
-    return f"{name} (Slack {ident})" if name else f"Slack user {ident}"
 
 
 @dataclass(frozen=True, slots=True)

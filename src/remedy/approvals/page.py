@@ -21,15 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
-from remedy.approvals.decide import (
-    EMAIL_ACTOR,
-    Decider,
-    Decisions,
-    awaiting_decision,
-    is_contained_awaiting,
-)
+from remedy.approvals.decide import Decider, Decisions
 from remedy.approvals.email_links import APPROVE, DISMISS, Claims, LinkError, LinkSigner, when
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
+from remedy.ledger.vocabulary import EMAIL_ACTOR, awaiting_decision, is_contained_awaiting
 from remedy.notify.facts import Facts, facts_of
 from remedy.policy.accounts import Accounts
 

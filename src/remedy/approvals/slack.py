@@ -33,8 +33,9 @@ from slack_sdk import WebClient
 from slack_sdk.signature import Clock as VerifierClock
 from slack_sdk.signature import SignatureVerifier
 
-from remedy.approvals.decide import NOT_SLACK, Decider, Decisions, decider_name
+from remedy.approvals.decide import Decider, Decisions
 from remedy.ledger.base import Conflict, Entry, LedgerStore, State
+from remedy.ledger.vocabulary import NOT_SLACK, decider_name
 from remedy.notify.base import Notifier
 from remedy.notify.facts import SLACK_ACTOR
 from remedy.notify.slack import SLACK_FAILURES

@@ -10,8 +10,8 @@ So the first trusted update that says so marks the pending approval (``attrs`` `
 why, when the source said it, which finding) with one conditional write and a history
 note, which the approval's Slack message then shows. A marked approval is never reminded
 and never decided by remedy (`remedy.approvals.deadlines`), the owners get no email about
-it and Security Hub's workflow is left as the source set it (`is_marked`); a person may
-still decide it in Slack.
+it and Security Hub's workflow is left as the source set it (`is_marked`, in
+`remedy.ledger.vocabulary` where the notifiers read it); a person may still decide it.
 An untrusted copy (a member forwarding another account's finding) is rejected before it
 gets here, so it marks nothing.
 """
@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import logging
 
-from remedy.approvals.decide import AWAITING, CLOSED_AT_SOURCE, SYSTEM_ACTOR, awaiting_decision
 from remedy.ledger.base import Conflict, Entry, LedgerStore
+from remedy.ledger.vocabulary import (
+    AWAITING,
+    CLOSED_AT_SOURCE,
+    SYSTEM_ACTOR,
+    awaiting_decision,
+)
 from remedy.model import Finding
 from remedy.normalise.keys import same_bytes
 from remedy.occurrences import identity, identity_of
 
 log = logging.getLogger(__name__)
-
-
-def is_marked(entry: Entry) -> bool:
-    """The entry waits for approval and its source closed the finding: nobody is told
-    again (no reminder, no email, no Security Hub workflow that would undo the source's)."""
-    return awaiting_decision(entry) and bool(entry.attrs.get(CLOSED_AT_SOURCE))
 
 
 def why_closed(finding: Finding) -> str | None:

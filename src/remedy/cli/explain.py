@@ -35,6 +35,7 @@ from remedy.model import Finding
 from remedy.normalise import normalise
 from remedy.policy import Policy, decide
 from remedy.policy.organizations import OrganizationsUnavailable
+from remedy.views.terminal import one_line
 
 
 def add_parser(subparsers: Any) -> None:
@@ -174,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             # Each bad finding of a partly readable event on a line of its own.
             lines = [f"{name}: {bad['path']}: {bad['error']}" for bad in entry.get("rejected", ())]
             for line in lines or [entry["error"]]:
-                print(f"remedy explain: {_one_line(line)}", file=sys.stderr)
+                print(f"remedy explain: {one_line(line)}", file=sys.stderr)
             status = 2
         entries.append(entry)
     document: dict[str, Any] = {"events": entries}

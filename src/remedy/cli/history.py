@@ -6,7 +6,8 @@ offset is given; by default the last 7 days, or all of one entry's history with
 ``slack:U123``, ``email-link`` or an ARN, or a way: slack, email, cli, system) and
 ``--key``. Prints a table, ``--json`` or ``--csv`` (for a spreadsheet). Reads the ledger
 through its indexes with the AWS credentials and ``REMEDY_*`` settings of the
-environment. Exit 0, or 2 with a message when an argument or the ledger cannot be read.
+environment. Exit 0, or 2 with a message when an argument or the ledger cannot be read, or
+``--key`` names no ledger entry.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from remedy.cli import failure
     from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
     from remedy.ledger.queries import LedgerQueries
-    from remedy.policy import load_policy
+    from remedy.policy.organizations import OrganizationsUnavailable, load_resolved_policy
     from remedy.settings import Settings
     from remedy.views.history import COLUMNS, Filters, as_csv, as_dicts, as_rows, steps
     from remedy.views.table import table
@@ -71,13 +72,16 @@ def run(args: argparse.Namespace) -> int:
     if since is not None and args.until is not None and since > args.until:
         print(f"remedy history: --since {since} is after --until {args.until}", file=sys.stderr)
         return 2
-    accounts = load_policy(settings.policy_dir).accounts
+    accounts = load_resolved_policy(settings).accounts
     dynamodb = boto3.client("dynamodb")
     try:
         if args.key:
             entry = DynamoDBLedgerStore(settings.ledger_table, dynamodb).get(args.key)
-            entries = [entry] if entry is not None else []
-            if entry is not None and args.account and entry.account != args.account:
+            if entry is None:
+                print(f"remedy history: no ledger entry {args.key!r}", file=sys.stderr)
+                return 2
+            entries = [entry]
+            if args.account and entry.account != args.account:
                 entries = []
         else:
             queries = LedgerQueries(settings.ledger_table, dynamodb, clock=lambda: now)
@@ -85,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         found = steps(entries, accounts, filters)
     except (ClientError, BotoCoreError) as error:
         print(f"remedy history: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
+        return 2
+    except OrganizationsUnavailable as error:
+        print(f"remedy history: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(as_dicts(found), indent=2))

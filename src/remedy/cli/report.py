@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from remedy.errors import RemedyError
     from remedy.ledger.dynamodb import utc_now
     from remedy.ledger.queries import LedgerQueries
-    from remedy.policy import load_policy
+    from remedy.policy.organizations import OrganizationsUnavailable, load_resolved_policy
     from remedy.settings import Settings
     from remedy.views.report import DEFAULT_PERIOD, BadPeriod, Period, read
     from remedy.views.report_html import page
@@ -64,12 +64,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    accounts = load_policy(settings.policy_dir).accounts
+    accounts = load_resolved_policy(settings).accounts
     queries = LedgerQueries(settings.ledger_table, boto3.client("dynamodb"), clock=lambda: now)
     try:
         report = read(queries, accounts, period)
     except (ClientError, BotoCoreError) as error:
         print(f"{PROG}: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
+        return 2
+    except OrganizationsUnavailable as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     try:
         text = page(report, generated=now)

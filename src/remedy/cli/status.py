@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from remedy.ledger.dynamodb import utc_now
     from remedy.ledger.queries import LedgerQueries
     from remedy.notify.outbox import SlackOutbox
-    from remedy.policy import load_policy
+    from remedy.policy.organizations import OrganizationsUnavailable, load_resolved_policy
     from remedy.settings import Settings
     from remedy.views.status import DEAD_LETTER_QUEUES, render, status
     from remedy.views.table import table
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    accounts = load_policy(settings.policy_dir).accounts
+    accounts = load_resolved_policy(settings).accounts
     dynamodb = boto3.client("dynamodb")
     try:
         result = status(
@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ClientError, BotoCoreError) as error:
         print(f"remedy status: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
+        return 2
+    except OrganizationsUnavailable as error:
+        print(f"remedy status: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

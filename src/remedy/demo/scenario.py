@@ -7,13 +7,19 @@ Each `Item` says which account's default bus emits it: the finding's own account
 core account for what Security Hub delivers as the administrator (aggregator). The forged
 event is emitted by one member about another member's object. The last is emitted while
 Slack is down: its approval request must reach Slack once Slack is back.
+
+Every timestamp of a sample is moved by one amount, so that its latest is the moment the
+demo builds it (`dated`): the findings are as new as the demo's run, and the report's
+"time to remediate" measures the demo, not the age of the samples.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +42,15 @@ class Item:
     during_slack_outage: bool = False
 
 
-def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]) -> list[Item]:
+def build(
+    root: Path,
+    samples: Samples,
+    core: str,
+    members: tuple[str, str, str],
+    now: datetime | None = None,
+) -> list[Item]:
     first, second, third = members
+    moment = now or datetime.now(UTC)
     creds = samples.get(first, "credentials/deploy.env")
     personal = samples.get(first, "personal/customers.csv")
     cards = samples.get(second, "financial/card-payments.csv")
@@ -56,7 +69,7 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
         adapt: Callable[[dict[str, Any]], dict[str, Any]] = lambda event: event,
         **about: Any,
     ) -> Item:
-        return Item(label, sample, sender, adapt(_load(events / sample)), **about)
+        return Item(label, sample, sender, dated(adapt(_load(events / sample)), moment), **about)
 
     def macie(stored: Stored) -> Callable[[dict[str, Any]], dict[str, Any]]:
         return lambda event: _macie_object(event, stored)
@@ -155,6 +168,55 @@ def build(root: Path, samples: Samples, core: str, members: tuple[str, str, str]
             during_slack_outage=True,
         ),
     ]
+
+
+#: An ISO 8601 time as the samples write them (``2024-10-02T10:15:30.123Z``).
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})")
+
+
+def dated(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """`event` with every timestamp moved by one amount, so that the latest is `now`: the
+    sample's own spacing (an object modified the day before its finding) stays."""
+    found: list[datetime] = []
+
+    def seen(text: str) -> str:
+        found.append(_parse(text))
+        return text
+
+    _walk(event, seen)
+    if not found:
+        return event
+    shift = now - max(found)
+    moved: dict[str, Any] = _walk(event, lambda text: _moved(text, shift))
+    return moved
+
+
+def _walk(node: Any, change: Callable[[str], str]) -> Any:
+    """`node` with `change` applied to every string that is a timestamp."""
+    if isinstance(node, str):
+        return change(node) if _STAMP.fullmatch(node) else node
+    if isinstance(node, dict):
+        return {k: _walk(v, change) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_walk(v, change) for v in node]
+    return node
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _moved(text: str, shift: timedelta) -> str:
+    """`text` moved by `shift`, written as it was (its fraction digits, ``Z`` or offset)."""
+    match = _STAMP.fullmatch(text)
+    assert match is not None
+    fraction, zone = match.groups()
+    moment = _parse(text) + shift
+    out = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if fraction is not None:
+        out += "." + f"{moment.microsecond:06d}"[: len(fraction)].ljust(len(fraction), "0")
+    # The offset as written: the parsed moment keeps it.
+    return out + zone
 
 
 def _load(path: Path) -> dict[str, Any]:

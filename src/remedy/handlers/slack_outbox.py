@@ -115,9 +115,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
         logger.warning(f"{owed} Slack message(s) still owed; the warnings above say why")
     report = _scheduled.deadlines.run()
     metrics.add_metric(name=PENDING_METRIC, unit=MetricUnit.Count, value=report.pending)
+    if report.failed:
+        logger.warning(
+            f"{report.failed} approval deadline(s) not handled; the errors above say why"
+        )
     return {
         "owed": owed,
         "pending_approvals": report.pending,
         "reminded": report.reminded,
         "timed_out": report.timed_out,
+        "escalated": report.escalated,
+        "failed": report.failed,
     }

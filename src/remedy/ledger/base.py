@@ -152,6 +152,11 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_stamp(at: str) -> datetime:
+    """A ledger timestamp (`stamp`'s, or a finding's ISO 8601 time) as a datetime."""
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
 def is_terminal(state: State) -> bool:
     """No transition leaves `state`: the entry's story is over."""
     return not TRANSITIONS[state]
@@ -216,13 +221,14 @@ class LedgerStore(abc.ABC):
         attrs: Mapping[str, Any],
         *,
         by: str,
-        note: str,
+        note: str | None,
         also: Iterable[tuple[str, Any]] = (),
     ) -> Entry:
-        """Merge `attrs` and append a history note (from `state` to `state`), only while the
-        entry is in `state` and ``attrs[when[0]] == when[1]`` (or, with ``when[1]`` None,
-        while ``attrs`` has no `when[0]` yet), and so for every pair in `also`: one
-        conditional write.
+        """Merge `attrs` and append a history note (from `state` to `state`; none when
+        `note` is None, for a count that would otherwise grow the history without bound),
+        only while the entry is in `state` and ``attrs[when[0]] == when[1]`` (or, with
+        ``when[1]`` None, while ``attrs`` has no `when[0]` yet), and so for every pair in
+        `also`: one conditional write.
 
         Not a transition: the state and version stay, so the state machine is untouched.
         It claims a question an entry asks without leaving its state (a contained entry's

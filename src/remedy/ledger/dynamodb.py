@@ -46,7 +46,8 @@ from remedy.ledger.base import (
     is_terminal,
     stamp,
 )
-from remedy.ledger.indexes import AWAITING_ATTR, activity_day, attention
+from remedy.ledger.indexes import activity_day, attention
+from remedy.ledger.vocabulary import AWAITING
 
 if TYPE_CHECKING:
     from remedy.settings import Settings
@@ -148,7 +149,9 @@ class DynamoDBLedgerStore(LedgerStore):
             TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True
         )
         item = response.get("Item")
-        return self._entry(item) if item else None
+        # The table also holds bookkeeping (the Slack outbox, digest windows): no state,
+        # no entry.
+        return self._entry(item) if item and "state" in item else None
 
     @staticmethod
     def _entry(item: Mapping[str, Any]) -> Entry:
@@ -179,8 +182,8 @@ class DynamoDBLedgerStore(LedgerStore):
     def _conflict(self, error: ClientError, key: str, expected: Iterable[State]) -> Conflict | None:
         if not condition_failed(error):
             return None
-        old = error.response.get("Item")
-        return Conflict(key, expected, State(old["state"]["S"]) if old else None)
+        old = error.response.get("Item") or {}
+        return Conflict(key, expected, State(old["state"]["S"]) if "state" in old else None)
 
     def _expires_at(self, state: State, now: datetime) -> int | None:
         return int((now + self.ttl).timestamp()) if is_terminal(state) else None
@@ -352,16 +355,16 @@ class DynamoDBLedgerStore(LedgerStore):
         attrs: Mapping[str, Any],
         *,
         by: str,
-        note: str,
+        note: str | None,
         also: Iterable[tuple[str, Any]] = (),
     ) -> Entry:
-        step = HistoryItem(stamp(self.clock()), by, state.value, state.value, note)
+        step = HistoryItem(stamp(self.clock()), by, state.value, state.value, note or "")
         names = {"#state": "state"}
-        values: dict[str, Any] = {
-            ":state": {"S": state.value},
-            ":now": {"S": step.at},
-            ":step": _ser([_history_item(step)]),
-        }
+        values: dict[str, Any] = {":state": {"S": state.value}, ":now": {"S": step.at}}
+        sets = ["updated_at = :now"]
+        if note is not None:
+            values[":step"] = _ser([_history_item(step)])
+            sets.append("history = list_append(history, :step)")
         held = ["#state = :state"]
         for i, (name, value) in enumerate((when, *also)):
             names[f"#w{i}"] = name
@@ -371,10 +374,9 @@ class DynamoDBLedgerStore(LedgerStore):
                 held.append(f"attrs.#w{i} = :w{i}")
                 values[f":w{i}"] = _ser(value)
         indexed, index_values = _index_update(
-            key, step.at, attention(state, attrs), moves_attention=AWAITING_ATTR in attrs
+            key, step.at, attention(state, attrs), moves_attention=AWAITING in attrs
         )
         values.update(index_values)
-        sets = ["updated_at = :now", "history = list_append(history, :step)"]
         for i, (name, value) in enumerate(attrs.items()):
             names[f"#a{i}"] = name
             values[f":a{i}"] = _ser(value)

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from remedy.ledger.base import State
+from remedy.ledger.vocabulary import AWAITING
 
 ATTENTION_INDEX = "attention"
 ACCOUNT_INDEX = "account-time"
@@ -47,9 +48,6 @@ NEEDS_PERSON: frozenset[State] = frozenset(
 DRY_RUN = State.DRY_RUN.value
 #: Every ``attention`` value of a person's task, in the order ``remedy status`` lists them.
 ATTENTION_VALUES: tuple[str, ...] = (PENDING, *sorted(s.value for s in NEEDS_PERSON))
-#: A contained entry's open approval question (`remedy.approvals.decide.AWAITING`; the ledger is
-#: below the approval module, so the attribute's name is part of the ledger's schema).
-AWAITING_ATTR = "awaiting_approval"
 
 
 def attention(state: State, attrs: Mapping[str, Any]) -> str | None:
@@ -57,7 +55,7 @@ def attention(state: State, attrs: Mapping[str, Any]) -> str | None:
     listed apart); None if neither."""
     if state is State.PENDING_APPROVAL:
         return PENDING
-    if state is State.QUARANTINED and attrs.get(AWAITING_ATTR) is True:
+    if state is State.QUARANTINED and attrs.get(AWAITING) is True:
         return PENDING
     if state in NEEDS_PERSON or state is State.DRY_RUN:
         return state.value

@@ -5,11 +5,15 @@
 raises only `remedy.errors.InvalidEvent`, naming the JSON path of the offending field;
 an event of several findings of which only some are bad raises its subclass
 `remedy.errors.PartlyInvalid`, which carries the findings that could be read.
+
+Whatever the source, a resource's region that is not a region's syntax is replaced by the
+finding's own (validated) region here, once for every normaliser: it becomes console
+hosts and boto3 endpoints, and a member writes it.
 """
 
 from __future__ import annotations
 
-from remedy.errors import InvalidEvent
+from remedy.errors import InvalidEvent, PartlyInvalid
 from remedy.model import Finding
 
 # Imported for their @register side effect: each adds its normaliser to the registry.
@@ -23,6 +27,7 @@ from remedy.normalise import (  # noqa: F401
 )
 from remedy.normalise import fields as f
 from remedy.normalise.registry import lookup, normalisers
+from remedy.regions import region_or
 
 __all__ = ["normalise", "supported_sources"]
 
@@ -60,4 +65,17 @@ def normalise(event: object) -> list[Finding]:
             + ", ".join(supported[source]),
             "detail-type",
         )
-    return entry.fn(event)
+    try:
+        findings = entry.fn(event)
+    except PartlyInvalid as partly:
+        _regions_checked(partly.findings)
+        raise
+    return _regions_checked(findings)
+
+
+def _regions_checked(findings: list[Finding]) -> list[Finding]:
+    for finding in findings:
+        for resource in finding.resources:
+            if resource.region is not None:
+                resource.region = region_or(resource.region, finding.region)
+    return findings

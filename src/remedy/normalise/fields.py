@@ -10,21 +10,21 @@ JSON ``null`` counts as absent for optional fields and as missing for required o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from remedy.errors import InvalidEvent
+from remedy.regions import A_REGION as _A_REGION
 
-# Every AWS region: two-letter area, one or more words, a number (us-gov-west-1, il-central-1).
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+# The normalisers read these as fields' own (f.is_region, f.partition_of).
+from remedy.regions import is_region as is_region
+from remedy.regions import partition_of as partition_of
 
 _A_STRING = "a string"
 _AN_OBJECT = "an object"
 _AN_ARRAY = "an array"
 _AN_INTEGER = "an integer"
 _AN_ACCOUNT = "a 12-digit AWS account id"
-_A_REGION = "an AWS region such as us-east-1"
 
 
 def path_of(parent: str, key: str) -> str:
@@ -175,34 +175,12 @@ def opt_account_id(parent: Mapping[str, Any], key: str, path: str) -> str | None
     return None if parent.get(key) is None else account_id(parent, key, path)
 
 
-#: Regions already seen to be well formed: most events name one of a few (bench/decide.py).
-_SEEN_REGIONS: set[str] = set()
-
-
 def region(parent: Mapping[str, Any], key: str, path: str) -> str:
     value = parent.get(key)
-    if isinstance(value, str):
-        if value in _SEEN_REGIONS:
-            return value
-        if _REGION.fullmatch(value):
-            if len(_SEEN_REGIONS) < 64:
-                _SEEN_REGIONS.add(value)
-            return value
+    if isinstance(value, str) and is_region(value):
+        return value
     raise _refused(value, path, key, _A_REGION)
 
 
 def opt_region(parent: Mapping[str, Any], key: str, path: str) -> str | None:
     return None if parent.get(key) is None else region(parent, key, path)
-
-
-def is_region(text: str) -> bool:
-    return text in _SEEN_REGIONS or _REGION.fullmatch(text) is not None
-
-
-def partition_of(region: str) -> str:
-    """The ARN partition of a region, for ARNs the payload does not spell out."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"

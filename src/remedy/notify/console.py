@@ -2,23 +2,22 @@
 
 Every piece that comes from a finding is percent-encoded (object keys may hold spaces,
 ``+``, ``%``, ``?``, ``#``, unicode), so a link opens what the finding names, and a link
-can never end early inside Slack's ``<url|label>`` syntax.
+can never end early inside Slack's ``<url|label>`` syntax. The host is built from a region
+only once it has a region's syntax (`remedy.regions`).
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+from remedy.regions import A_REGION, is_region, partition_of
 
 
 def console_base(region: str) -> str:
+    """The console's origin for `region`; ValueError for anything that is not a region,
+    which would otherwise become the link's host."""
+    if not is_region(region):
+        raise ValueError(f"{region!r} is not {A_REGION}")
     partition = partition_of(region)
     if partition == "aws-cn":
         return f"https://{region}.console.amazonaws.cn"

@@ -11,7 +11,11 @@ by every invocation:
    past it, routine ones (not approvals, not failures) are counted into the digest
    instead, in that same write: counters by account, type and severity, plus (one more
    write) the first few of each severity as the "top items". All atomic ``ADD`` and
-   ``list_append``, so concurrent invocations lose nothing.
+   ``list_append``, so concurrent invocations lose nothing. The item is bounded whatever
+   the members send (DynamoDB refuses items over 400 KB): at most `MAX_LABELS` accounts
+   and as many types are counted by name, each name cut to `MAX_LABEL_CHARS`, the rest
+   summed under `OTHER`; a name is registered once per window with one conditional write
+   on the count of names, and the top items' texts are cut the same way.
    The entry's ``attrs.slack.digest`` names the window, so every finding is in a message
    or a digest and the ledger says which.
 2. The digest message is posted by whoever records the first overflow finding, and kept
@@ -62,6 +66,13 @@ _SEVERITY = "s#"
 _TOP = "top#"
 #: Accounts and types listed in the digest; the rest are summed.
 LISTED = 10
+#: Distinct accounts, and distinct types, one window counts by name; past it they are
+#: counted under `OTHER`. With `MAX_LABEL_CHARS` this keeps the item near 100 KB at most.
+MAX_LABELS = 200
+MAX_LABEL_CHARS = 200
+OTHER = "(others)"
+#: Per kind (``names#a#``, ``names#t#``), how many names the window counts.
+_NAMES = "names#"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,9 @@ class Digests:
         self.sleep = sleep
         # Windows this process has seen full: their next finding goes straight to the digest.
         self._full: set[str] = set()
+        # The current window's names and the attribute each is counted under (its own or
+        # OTHER's), so a name costs its registering write once per window and process.
+        self._slots: tuple[str, dict[str, str]] = ("", {})
 
     # -- counting ----------------------------------------------------------------------
     def window(self, channel: str) -> Window:
@@ -161,14 +175,50 @@ class Digests:
             "arrived >= :limit" if limit else None,
             limit,
             {
-                "#a": _ACCOUNT + entry.account,
-                "#t": _TYPE + str(finding.get("type", "")),
+                "#a": self._slot(window, _ACCOUNT, entry.account),
+                "#t": self._slot(window, _TYPE, str(finding.get("type", ""))),
                 "#s": _SEVERITY + severity,
             },
         )
         if int(attributes[_SEVERITY + severity]["N"]) <= self.config.top:
             self._add_top(window, entry, severity)
         return int(attributes["digested"]["N"])
+
+    def _slot(self, window: Window, prefix: str, name: str) -> str:
+        """The attribute `name` is counted under in `window`: its own while the window
+        counts fewer than `MAX_LABELS` names of its kind, else `OTHER`'s."""
+        attribute = prefix + name[:MAX_LABEL_CHARS]
+        pk, known = self._slots
+        if pk != window.pk:
+            known = {}
+            self._slots = (window.pk, known)
+        if attribute in known:
+            return known[attribute]
+        try:
+            # Registered at 0, counted by the digest write that follows.
+            self.db.update_item(
+                TableName=self.table,
+                Key=self._key(window.pk),
+                UpdateExpression="SET #k = :zero ADD #n :one",
+                ConditionExpression=(
+                    "attribute_not_exists(#k) AND (attribute_not_exists(#n) OR #n < :max)"
+                ),
+                ExpressionAttributeNames={"#k": attribute, "#n": _NAMES + prefix},
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":max": {"N": str(MAX_LABELS)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            slot = attribute
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            # Counted already (by another invocation), or the window counts enough names.
+            slot = attribute if attribute in exc.response.get("Item", {}) else prefix + OTHER
+        known[attribute] = slot
+        return slot
 
     def _update(
         self,
@@ -208,10 +258,12 @@ class Digests:
         item = {
             "M": {
                 "key": {"S": entry.key},
-                "account": {"S": f"{facts.account_name} ({facts.account_id})"},
-                "type": {"S": facts.finding_type},
-                "resource": {"S": facts.resources[0] if facts.resources else ""},
-                "status": {"S": facts.status},
+                "account": {"S": f"{facts.account_name} ({facts.account_id})"[:MAX_LABEL_CHARS]},
+                "type": {"S": facts.finding_type[:MAX_LABEL_CHARS]},
+                "resource": {
+                    "S": (facts.resources[0] if facts.resources else "")[:MAX_LABEL_CHARS]
+                },
+                "status": {"S": facts.status[:MAX_LABEL_CHARS]},
             }
         }
         self.db.update_item(
@@ -307,7 +359,8 @@ class Digests:
     @staticmethod
     def _top_counts(counts: Mapping[str, int], prefix: str, label: Callable[[str], str]) -> str:
         ranked = sorted(
-            ((k.removeprefix(prefix), n) for k, n in counts.items() if k.startswith(prefix)),
+            # A name registered at 0 whose count did not follow (an error between) is left out.
+            ((k.removeprefix(prefix), n) for k, n in counts.items() if k.startswith(prefix) and n),
             key=lambda kv: (-kv[1], kv[0]),
         )
         lines = [f"{label(name)}: {n}" for name, n in ranked[:LISTED]]

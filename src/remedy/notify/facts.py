@@ -15,6 +15,7 @@ from typing import Any
 from remedy.ledger.base import OUTCOMES, Entry, State
 from remedy.normalise.malware import MALWARE
 from remedy.notify import console
+from remedy.regions import region_or
 
 #: History ``by`` values for people acting from Slack: ``slack:<user id>``.
 SLACK_ACTOR = "slack:"
@@ -257,7 +258,7 @@ def _links(entry: Entry, finding: Mapping[str, Any]) -> tuple[Link, ...]:
                 console.s3_object_url(
                     obj["bucket"],
                     obj.get("key", ""),
-                    obj.get("region") or region,
+                    region_or(obj.get("region"), region),
                     obj.get("version_id"),
                 ),
             )
@@ -266,7 +267,7 @@ def _links(entry: Entry, finding: Mapping[str, Any]) -> tuple[Link, ...]:
         links.append(
             Link(
                 "Bucket in S3",
-                console.s3_bucket_url(bucket["bucket"], bucket.get("region") or region),
+                console.s3_bucket_url(bucket["bucket"], region_or(bucket.get("region"), region)),
             )
         )
     where = destination(entry.attrs)

@@ -21,11 +21,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from remedy.approvals.decide import awaiting_decision, is_contained_awaiting
 from remedy.approvals.email_links import ApprovalLinks, LinkKeyError
-from remedy.approvals.source_closed import is_marked
 from remedy.errors import RemedyError
 from remedy.ledger.base import OUTCOMES, Entry, State
+from remedy.ledger.vocabulary import awaiting_decision, is_contained_awaiting, is_marked
 from remedy.notify.facts import Facts, facts_of
 from remedy.policy.accounts import AccountInfo, Accounts, Resolution
 

@@ -26,10 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from remedy.approvals.decide import decider_name
-from remedy.approvals.source_closed import is_marked
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
+from remedy.ledger.vocabulary import decider_name, is_marked
 from remedy.normalise.ocsf import OCSF
 from remedy.notify.facts import destination, resource_label, state_note
 

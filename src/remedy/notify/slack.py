@@ -13,8 +13,9 @@
   second per channel across invocations (`remedy.notify.pace`). Approvals and outcomes
   that need a person keep their own messages.
 - Slack failures never reach the remediation: the composite notifier swallows them. What
-  could not be sent is marked ``attrs.slack_pending`` and put in the outbox
-  (`remedy.notify.outbox`), which the next notification and a scheduled function re-send.
+  could not be sent, whatever the cause (Slack, or a ledger write of the digest), is marked
+  ``attrs.slack_pending`` and put in the outbox (`remedy.notify.outbox`), which the next
+  notification and a scheduled function re-send, and the SlackMessagesOwed alarm counts.
 - slack_sdk's WebClient with its retry handlers: 429 waits for ``Retry-After``; connection
   errors and 500/503 are retried before giving up.
 """
@@ -196,7 +197,9 @@ class SlackNotifier:
         self._retry_outbox(due_only=True)
         try:
             self._deliver(entry)
-        except SLACK_FAILURES as exc:
+        except Exception as exc:
+            # Whatever failed (Slack, or the ledger's digest or bookkeeping writes), the
+            # message is owed: re-sent later, and counted by the SlackMessagesOwed alarm.
             self._owe(entry.key)
             raise SlackUnavailable(
                 f"Slack message for {entry.key} ({entry.state.value}) not sent: {exc}; "
@@ -218,7 +221,7 @@ class SlackNotifier:
         for pk in sorted(touched):
             try:
                 self._refresh(pk)
-            except SLACK_FAILURES as exc:
+            except Exception as exc:
                 failed = failed or exc
         return failed
 
@@ -308,9 +311,12 @@ class SlackNotifier:
         assert self.digests is not None
         try:
             self.digests.refresh(pk, self._post, self._update)
-        except SLACK_FAILURES:
+        except Exception:
             if self.outbox is not None:
-                self.outbox.add(pk)
+                try:
+                    self.outbox.add(pk)
+                except Exception:
+                    log.exception("could not record the digest %s owed", pk)
             raise
 
     def _sync(self, entry: Entry) -> None:

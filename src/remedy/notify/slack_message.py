@@ -27,8 +27,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from remedy.approvals.decide import is_contained_awaiting
 from remedy.ledger.base import Entry, State
+from remedy.ledger.vocabulary import is_contained_awaiting
 from remedy.notify.facts import Event, Facts, facts_of
 
 QUARANTINE_ACTION = "remedy_quarantine"
@@ -67,7 +67,11 @@ def fit(text: str, limit: int) -> str:
 
 
 def link(url: str, label: str) -> str:
-    # The URL is percent-encoded by remedy.notify.console: it holds no "|" or ">".
+    """Slack's ``<url|label>``. The URL must be percent-encoded (`remedy.notify.console`
+    builds them so): one holding ``|``, ``<`` or ``>`` would end the link early and let
+    the rest be read as Slack markup (``<!here>``), so it is refused, not trusted."""
+    if any(c in url for c in "|<>"):
+        raise ValueError(f"a Slack link's URL must be percent-encoded (no |, < or >): {url!r}")
     return f"<{url}|{escape(label)}>"
 
 

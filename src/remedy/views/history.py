@@ -16,17 +16,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, astuple, dataclass, fields
 from datetime import datetime
 
-from remedy.approvals.decide import EMAIL_ACTOR
-from remedy.ledger.base import Entry
+from remedy.ledger.base import Entry, parse_stamp
+from remedy.ledger.vocabulary import EMAIL_ACTOR, SYSTEM_ACTOR
 from remedy.notify.facts import SLACK_ACTOR
-from remedy.pipeline import SYSTEM
 from remedy.policy.accounts import Accounts
-from remedy.views.status import parse_stamp
+from remedy.views.terminal import printable
 
 
 def how(by: str) -> str:
     """How a step was made, from its ``by``."""
-    if by == SYSTEM:
+    if by == SYSTEM_ACTOR:
         return "system"
     if by.startswith(SLACK_ACTOR):
         return "slack"
@@ -100,11 +99,13 @@ def as_rows(found: Iterable[Step]) -> Iterator[tuple[str, ...]]:
 def as_csv(found: Iterable[Step]) -> str:
     """RFC 4180 CSV with a header row (CRLF line ends, quoted where needed), as
     spreadsheets open it; a cell starting like a formula is prefixed with ``'`` so a
-    finding's text cannot run as one (CSV injection)."""
+    finding's text cannot run as one (CSV injection), and control characters are escaped
+    (`remedy.views.terminal`): the CSV is read in terminals too."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for row in as_rows(found):
+        row = tuple(printable(c) for c in row)
         writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in row])
     return buffer.getvalue()
 

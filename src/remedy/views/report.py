@@ -27,12 +27,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
-from remedy.ledger.base import Entry, State
+from remedy.ledger.base import Entry, State, parse_stamp
 from remedy.ledger.queries import LedgerQueries
+from remedy.ledger.times import time_to_remediate
 from remedy.notify.facts import resource_label
-from remedy.pipeline import time_to_remediate
 from remedy.policy.accounts import Accounts
-from remedy.views.status import parse_stamp
 
 DEFAULT_PERIOD = timedelta(days=30)
 #: How many accounts and resources the "top" tables list.

@@ -23,12 +23,45 @@ from html import escape
 from typing import Any
 
 from remedy.errors import RemedyError
+from remedy.ledger.base import State
+from remedy.ledger.times import age
+from remedy.model import Action
 from remedy.views.report import Durations, Report, ranked, totals
-from remedy.views.status import age
 
-#: Longer axis labels are cut (the table under the chart has them whole).
+#: Longer axis labels are cut (the table under the chart has them whole); only the tick
+#: text is cut: each category keeps its own bar, however alike their first characters.
 LABEL_CHARS = 48
 WIDTH_INCHES = 9.0
+#: One colour per ledger state, the same in every chart and every report (tab20's), so
+#: QUARANTINED reads green and FAILED red wherever they stand in a chart's order.
+STATE_COLOURS: dict[str, str] = {
+    State.QUARANTINED.value: "#2ca02c",
+    State.RELEASED.value: "#98df8a",
+    State.GONE.value: "#17becf",
+    State.CHANGED.value: "#9edae5",
+    State.LOCKED.value: "#8c564b",
+    State.ARCHIVED.value: "#c49c94",
+    State.DENIED.value: "#e377c2",
+    State.FAILED.value: "#d62728",
+    State.PENDING_APPROVAL.value: "#ff7f0e",
+    State.APPROVED.value: "#ffbb78",
+    State.DISMISSED.value: "#7f7f7f",
+    State.NOTIFIED.value: "#1f77b4",
+    State.IGNORED.value: "#c7c7c7",
+    State.REJECTED.value: "#9467bd",
+    State.RECEIVED.value: "#aec7e8",
+    State.QUARANTINING.value: "#bcbd22",
+}
+#: The decisions' colours: each that of the state it leads to.
+DECISION_COLOURS: dict[str, str] = {
+    Action.QUARANTINE.value: STATE_COLOURS[State.QUARANTINED.value],
+    Action.APPROVE.value: STATE_COLOURS[State.PENDING_APPROVAL.value],
+    Action.NOTIFY.value: STATE_COLOURS[State.NOTIFIED.value],
+    Action.IGNORE.value: STATE_COLOURS[State.IGNORED.value],
+    Action.REJECT.value: STATE_COLOURS[State.REJECTED.value],
+}
+#: A name neither list knows (an entry written by a newer remedy).
+UNKNOWN_COLOUR = "#525252"
 
 
 class ChartsUnavailable(RemedyError):
@@ -128,34 +161,33 @@ def _inline(svg: str, chart_id: str, title: str, summary: str) -> str:
     )
 
 
-def _colours(names: Sequence[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
-    palette = colormaps["tab20" if len(names) > 10 else "tab10"]
-    return {name: palette(i % palette.N) for i, name in enumerate(names)}
-
-
 def _stacked(
     axes: Any,
     groups: dict[str, Counter[str]],
     order: Sequence[str],
-    colours: dict[str, Any],
+    colours: dict[str, str],
     xlabel: str,
     ylabel: str,
 ) -> None:
     """Horizontal bars, one per group (largest on top), stacked by `order`."""
     labels = sorted(groups, key=lambda g: (sum(groups[g].values()), g))
+    places = range(len(labels))
     left = [0] * len(labels)
     for name in order:
         values = [groups[g][name] for g in labels]
-        axes.barh([_short(g) for g in labels], values, left=left, label=name, color=colours[name])
+        axes.barh(places, values, left=left, label=name, color=_colour(colours, name))
         left = [a + b for a, b in zip(left, values, strict=True)]
+    axes.set_yticks(places, [_short(g) for g in labels])
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.xaxis.get_major_locator().set_params(integer=True)
     if order:
         _legend(axes)
     Renderer.sized(axes, len(labels))
+
+
+def _colour(colours: dict[str, str], name: str) -> str:
+    return colours.get(name, UNKNOWN_COLOUR)
 
 
 def _legend(axes: Any) -> None:
@@ -193,7 +225,6 @@ def charts(report: Report) -> list[Chart]:
     out = []
     days = list(report.per_day)
     decisions = report.decisions
-    colours = _colours(decisions)
 
     def per_day(axes: Any) -> None:
         # One bar per UTC day, labelled as a day (a date axis would tick at noons).
@@ -201,7 +232,8 @@ def charts(report: Report) -> list[Chart]:
         bottom = [0] * len(days)
         for name in decisions:
             values = [report.per_day[d][name] for d in days]
-            axes.bar(places, values, bottom=bottom, label=name, color=colours[name])
+            colour = _colour(DECISION_COLOURS, name)
+            axes.bar(places, values, bottom=bottom, label=name, color=colour)
             bottom = [a + b for a, b in zip(bottom, values, strict=True)]
         step = max(1, len(days) // 12)
         axes.set_xticks(places[::step], [d.strftime("%m-%d") for d in days[::step]])
@@ -234,12 +266,11 @@ def charts(report: Report) -> list[Chart]:
         )
     )
     order = ranked(report.by_account.values())
-    state_colours = _colours(order)
     for chart_id, title, groups, what in (
         ("by-account", "Outcomes by account", report.by_account, "account"),
         ("by-type", "Outcomes by finding type", report.by_type, "finding type"),
     ):
-        out.append(_outcomes(renderer, chart_id, title, groups, what, order, state_colours))
+        out.append(_outcomes(renderer, chart_id, title, groups, what, order, STATE_COLOURS))
     out.append(
         _durations(
             renderer,
@@ -292,7 +323,7 @@ def _outcomes(
     groups: dict[str, Counter[str]],
     what: str,
     order: Sequence[str],
-    colours: dict[str, Any],
+    colours: dict[str, str],
 ) -> Chart:
     def draw(axes: Any) -> None:
         if not groups:
@@ -346,7 +377,9 @@ def _top(
             _empty(axes, "no findings in this period")
         else:
             shown = list(reversed(top))
-            axes.barh([_short(n) for n, _ in shown], [c for _, c in shown])
+            places = range(len(shown))
+            axes.barh(places, [c for _, c in shown])
+            axes.set_yticks(places, [_short(n) for n, _ in shown])
             axes.xaxis.get_major_locator().set_params(integer=True)
             Renderer.sized(axes, len(top))
         axes.set_xlabel("findings")

@@ -17,19 +17,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from remedy.ledger.base import Entry, State
+from remedy.ledger.base import Entry, State, parse_stamp
 from remedy.ledger.indexes import DRY_RUN, PENDING
 from remedy.ledger.queries import LedgerQueries
+from remedy.ledger.times import age, waiting_since
 from remedy.notify.facts import resource_label, state_note, status_of
 from remedy.notify.outbox import SlackOutbox
 from remedy.policy.accounts import Accounts
 
 #: The dead-letter queues template.yaml declares, by their name after ``${Prefix}-``.
 DEAD_LETTER_QUEUES = ("findings-dlq", "events-dlq", "remediator-dlq")
-
-
-def parse_stamp(at: str) -> datetime:
-    return datetime.fromisoformat(at.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +106,6 @@ class Status:
             "dead_letter_queues": [asdict(q) for q in self.queues],
             "dry_runs": [asdict(d) for d in self.dry_runs],
         }
-
-
-def waiting_since(entry: Entry) -> str:
-    """When the entry started to wait: its latest step into its current state from another
-    (a note that leaves the state, such as an approval reminder, does not restart it)."""
-    return next(
-        (h.at for h in reversed(entry.history) if h.target == entry.state and h.source != h.target),
-        entry.updated_at,
-    )
 
 
 def waiting(entry: Entry, accounts: Accounts, now: datetime) -> Waiting:
@@ -203,18 +191,6 @@ def dry_runs(entries: Iterable[Entry]) -> list[DryRuns]:
         for (rule, account, would), found in groups.items()
     ]
     return sorted(out, key=lambda d: (-d.count, d.rule, d.account))
-
-
-def age(seconds: int) -> str:
-    """``3d 4h``, ``5h 12m``, ``7m``: an age a person reads at a glance."""
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m"
 
 
 def render(result: Status, table: Callable[[Sequence[str], Sequence[Sequence[str]]], str]) -> str:

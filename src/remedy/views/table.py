@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from remedy.views.terminal import one_line
+
 #: A cell longer than this is cut with an ellipsis, so one long note cannot wrap a table.
 MAX_CELL = 60
 
 
 def _cell(value: str) -> str:
-    value = " ".join(value.split())
+    value = one_line(value)
     return value if len(value) <= MAX_CELL else value[: MAX_CELL - 1] + "…"
 
 
