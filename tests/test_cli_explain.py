@@ -97,8 +97,9 @@ CONFORMANCE_DECISIONS: dict[str, list[tuple[str, str, str, str]]] = {
     "guardduty-ec2-recon-portprobeunprotectedport.json": [
         ("012345678910", "LOW", "ignore", "ignore-guardduty-below-high")
     ],
+    # GuardDuty's own sample (service.additionalInfo.sample): the shipped policy ignores samples.
     "guardduty-s3-pentest-parrotlinux.json": [
-        ("123456789012", "MEDIUM", "ignore", "ignore-guardduty-below-high")
+        ("123456789012", "MEDIUM", "ignore", "ignore-samples")
     ],
     # Personal data, Low, not public: an owner approves.
     "macie-sensitive-siemplify-personal-key-with-space.json": [
