@@ -31,7 +31,7 @@ def test_shipped_policy_is_valid_with_a_warning() -> None:
     assert result.returncode == 0
     assert result.stdout == ""
     assert result.stderr == (
-        _examples_warning(SHIPPED) + f"policy OK: {SHIPPED} (21 rules, 8 accounts, 1 aggregators)\n"
+        _examples_warning(SHIPPED) + f"policy OK: {SHIPPED} (41 rules, 8 accounts, 1 aggregators)\n"
     )
 
 
@@ -40,7 +40,7 @@ def test_named_folder_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["policy", "validate", str(folder)]) == 0
     assert capsys.readouterr() == (
         "",
-        _examples_warning(folder) + f"policy OK: {folder} (21 rules, 8 accounts, 1 aggregators)\n",
+        _examples_warning(folder) + f"policy OK: {folder} (41 rules, 8 accounts, 1 aggregators)\n",
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import remedy
+from remedy.demo import controls as demo_controls
 from remedy.demo import samples, scenario, verify, wire
 from remedy.demo.approval import Approver, Click
 from remedy.demo.lambda_runtime import (
@@ -168,6 +169,8 @@ class Demo:
             service, findings, router, store, [i for i in items if not i.during_slack_outage], keys
         )
         clicks, before = self._approve(service, functions, store, items, keys)
+        told = demo_controls.run(self, service, router, store, self._story(functions), keys)
+        items += told.items
         outage, held_back = self._slack_outage(
             service, functions, router, store, [i for i in items if i.during_slack_outage], keys
         )
@@ -185,6 +188,7 @@ class Demo:
         self.aws.stop_recording()
         report.claims = self._verify(outcomes, clicks, before, entries)
         report.claims.append(outage)
+        report.claims += told.claims
         principals = {
             f.environment["AWS_ACCESS_KEY_ID"]: f.function.role_arn for f in functions.values()
         }
@@ -197,6 +201,10 @@ class Demo:
             )
         )
         return report
+
+    @staticmethod
+    def _story(functions: dict[str, LocalFunction]) -> dict[str, LocalFunction]:
+        return {handler: functions[handler] for handler in (FINDINGS, INTERACTIONS, REMEDIATOR)}
 
     def _hook_logs(self, tally: LogTally) -> None:
         logger = logging.getLogger("remedy")
