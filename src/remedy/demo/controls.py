@@ -20,7 +20,6 @@ from typing import Any, Protocol
 from remedy.actions import build
 from remedy.actions.session import AccountSessions
 from remedy.approvals.release import release
-from remedy.demo.approval import Approver
 from remedy.demo.report import Claim
 from remedy.demo.scenario import Item
 from remedy.ledger.base import State
@@ -37,6 +36,8 @@ class Demo(Protocol):
     slack: Any
     policy: Any
     progress: Any
+
+    def approver(self, service: Any, interactions: Any) -> Any: ...
 
     def _emit(
         self, service: Any, findings: Any, router: Any, store: Any, items: list[Item], keys: Any
@@ -137,14 +138,7 @@ def run(
             f"{waiting.state.value if waiting else 'no entry'}; public IP on launch {public}",
         )
     )
-    approver = Approver(
-        service,
-        demo.slack,
-        interactions,
-        signing_secret=demo.org.signing_secret,
-        route=interactions.function.route,
-        api_id=interactions.function.api_id,
-    )
+    approver = demo.approver(service, interactions)
     [user, *_] = demo.policy.accounts.get(member).approvers.users
     click = approver.click(key, QUARANTINE_ACTION, user)
     demo.progress(f"{user} clicked Quarantine on EC2.15: HTTP {click.status}")

@@ -330,15 +330,7 @@ class Demo:
         items: list[scenario.Item],
         keys: dict[str, str],
     ) -> tuple[list[Click], dict[str, State]]:
-        interactions = functions[INTERACTIONS]
-        approver = Approver(
-            service,
-            self.slack,
-            interactions,
-            signing_secret=self.org.signing_secret,
-            route=interactions.function.route,
-            api_id=interactions.function.api_id,
-        )
+        approver = self.approver(service, functions[INTERACTIONS])
         clicks: list[Click] = []
         before: dict[str, State] = {}
         pending = [
@@ -370,6 +362,17 @@ class Demo:
         )
         self._tell_runs(list(genuine.handed_over))
         return clicks, before
+
+    def approver(self, service: LocalLambda, interactions: LocalFunction) -> Approver:
+        """Who clicks the buttons Slack shows, through the interactions function."""
+        return Approver(
+            service,
+            self.slack,
+            interactions,
+            signing_secret=self.org.signing_secret,
+            route=interactions.function.route,
+            api_id=interactions.function.api_id,
+        )
 
     # -- telling -------------------------------------------------------------------------------
     def _row(self, outcome: verify.Outcome) -> Row:

@@ -112,6 +112,8 @@ class ControlRemediation(ReversibleAction):
     keep_prefix: ClassVar[bool] = False
     #: ASFF and OCSF resource types whose bare (non-ARN) ids are read by `bare`.
     types: ClassVar[frozenset[str]] = frozenset()
+    #: How a bare id starts (``subnet-``; ``""``: any name); None: only ARNs name it.
+    id_prefix: ClassVar[str | None] = None
     #: Whether the resource is the account itself (the finding names ``AwsAccount``).
     account_level: ClassVar[bool] = False
     #: Operations authorised under another IAM name than ``service:Operation``.
@@ -122,9 +124,11 @@ class ControlRemediation(ReversibleAction):
     # -- what each control fills in ---------------------------------------------------
 
     def bare(self, ref: str, type: str) -> str | None:
-        """The identifier in a non-ARN reference (a bare id, a URL) of a resource of `type`
-        (one of `types`), or None."""
-        return None
+        """The identifier in a non-ARN reference of a resource of `type` (one of `types`):
+        a name without ``:`` or ``/`` starting with `id_prefix`, or None."""
+        if self.id_prefix is None or any(c in ref for c in ":/"):
+            return None
+        return ref if ref.startswith(self.id_prefix) else None
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         raise NotImplementedError

@@ -23,11 +23,9 @@ class CloudTrailLogValidation(SettingRemediation):
     noun = "trail"
     arn = ("cloudtrail", ("trail/",))
     types = frozenset({"AwsCloudTrailTrail", "AWS::CloudTrail::Trail"})
+    id_prefix = ""
     setting = "LogFileValidationEnabled"
     permissions = frozenset({"cloudtrail:GetTrail", "cloudtrail:UpdateTrail"})
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return ref if "/" not in ref else None
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         with missing_on("TrailNotFoundException"):

@@ -23,13 +23,11 @@ class DynamoDbPitr(SettingRemediation):
     noun = "DynamoDB table"
     arn = ("dynamodb", ("table/",))
     types = frozenset({"AwsDynamoDbTable", "AWS::DynamoDB::Table"})
+    id_prefix = ""
     setting = "PointInTimeRecoveryEnabled"
     permissions = frozenset(
         {"dynamodb:DescribeContinuousBackups", "dynamodb:UpdateContinuousBackups"}
     )
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return ref if "/" not in ref and ":" not in ref else None
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         with missing_on("TableNotFoundException"):

@@ -13,10 +13,6 @@ from remedy.actions.registry import register
 from remedy.model import Finding
 
 
-def instance_id(ref: str) -> str | None:
-    return ref if ref.startswith("i-") else None
-
-
 @register("ec2-require-imdsv2")
 class Ec2RequireImdsv2(SettingRemediation):
     """Set the instance's ``HttpTokens`` to ``required``."""
@@ -26,12 +22,10 @@ class Ec2RequireImdsv2(SettingRemediation):
     noun = "instance"
     arn = ("ec2", ("instance/",))
     types = frozenset({"AwsEc2Instance", "AWS::EC2::Instance"})
+    id_prefix = "i-"
     setting = "HttpTokens"
     compliant = "required"
     permissions = frozenset({"ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"})
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return instance_id(ref)
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         with missing_on("InvalidInstanceID.NotFound"):

@@ -23,13 +23,11 @@ class KmsKeyRotation(SettingRemediation):
     noun = "KMS key"
     arn = ("kms", ("key/",))
     types = frozenset({"AwsKmsKey", "AWS::KMS::Key"})
+    id_prefix = ""
     setting = "KeyRotationEnabled"
     permissions = frozenset(
         {"kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:DisableKeyRotation"}
     )
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return ref if len(ref) == 36 and ref.count("-") == 4 else None
 
     def _key(self, client: Any, id: str, finding: Finding) -> str:
         # The key's ARN in the finding's account: KMS would act on another account's key

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from remedy.actions.controls.base import Setting, SettingRemediation, missing_on
-from remedy.actions.controls.rds_instance import bare_name
 from remedy.actions.registry import register
 from remedy.model import Finding
 
@@ -22,11 +21,9 @@ class RdsClusterDeletionProtection(SettingRemediation):
     noun = "DB cluster"
     arn = ("rds", ("cluster:",))
     types = frozenset({"AwsRdsDbCluster", "AWS::RDS::DBCluster"})
+    id_prefix = ""
     setting = "DeletionProtection"
     permissions = frozenset({"rds:DescribeDBClusters", "rds:ModifyDBCluster"})
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return bare_name(ref, type)
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         with missing_on("DBClusterNotFoundFault"):

@@ -11,22 +11,15 @@ from remedy.model import Finding
 INSTANCE_TYPES = frozenset({"AwsRdsDbInstance", "AWS::RDS::DBInstance"})
 
 
-def bare_name(ref: str, type: str) -> str | None:
-    """An RDS identifier (letters, digits, hyphens): anything with ``:`` or ``/`` is not one."""
-    return ref if ref and not any(c in ref for c in ":/") else None
-
-
 class RdsInstanceSetting(SettingRemediation):
     service = "rds"
     noun = "DB instance"
     arn = ("rds", ("db:",))
     types = INSTANCE_TYPES
+    id_prefix = ""
     permissions: ClassVar[frozenset[str]] = frozenset(
         {"rds:DescribeDBInstances", "rds:ModifyDBInstance"}
     )
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return bare_name(ref, type)
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         with missing_on("DBInstanceNotFound", "DBInstanceNotFoundFault"):

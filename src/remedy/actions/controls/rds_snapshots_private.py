@@ -33,6 +33,7 @@ class RdsSnapshotsPrivate(SettingRemediation):
     arn = ("rds", tuple(_KINDS))
     keep_prefix = True
     types = frozenset().union(*(types for types, _ in _KINDS.values()))
+    id_prefix = ""
     setting = "public"
     compliant = False
     permissions = frozenset(
@@ -45,8 +46,9 @@ class RdsSnapshotsPrivate(SettingRemediation):
     )
 
     def bare(self, ref: str, type: str) -> str | None:
+        name = super().bare(ref, type)
         prefix = next(p for p, (types, _) in _KINDS.items() if type in types)
-        return prefix + ref if ":" not in ref and "/" not in ref else None
+        return prefix + name if name else None
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         noun, name = _split(id)

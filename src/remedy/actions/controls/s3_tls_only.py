@@ -50,10 +50,8 @@ class S3RequireTls(ControlRemediation):
     noun = "bucket policy of"
     arn = ("s3", ("",))
     types = frozenset({"AwsS3Bucket", "AWS::S3::Bucket"})
+    id_prefix = ""
     permissions = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return ref if "/" not in ref and ":" not in ref else None
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         try:

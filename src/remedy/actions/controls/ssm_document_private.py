@@ -23,12 +23,10 @@ class SsmDocumentPrivate(SettingRemediation):
     noun = "SSM document"
     arn = ("ssm", ("document/",))
     types = frozenset({"AwsSsmDocument", "AWS::SSM::Document"})
+    id_prefix = ""
     setting = "public"
     compliant = False
     permissions = frozenset({"ssm:DescribeDocumentPermission", "ssm:ModifyDocumentPermission"})
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return ref if ":" not in ref and "/" not in ref else None
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         with missing_on("InvalidDocument"):

@@ -23,12 +23,10 @@ class SubnetNoPublicIp(SettingRemediation):
     noun = "subnet"
     arn = ("ec2", ("subnet/",))
     types = frozenset({"AwsEc2Subnet", "AWS::EC2::Subnet"})
+    id_prefix = "subnet-"
     setting = "MapPublicIpOnLaunch"
     compliant = False
     permissions = frozenset({"ec2:DescribeSubnets", "ec2:ModifySubnetAttribute"})
-
-    def bare(self, ref: str, type: str) -> str | None:
-        return ref if ref.startswith("subnet-") else None
 
     def read(self, client: Any, id: str, finding: Finding) -> Setting:
         with missing_on("InvalidSubnetID.NotFound"):
