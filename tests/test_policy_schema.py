@@ -41,7 +41,7 @@ def test_schemas_are_valid_json_schemas(name: str) -> None:
 def test_shipped_policy_loads() -> None:
     policy = load_policy(SHIPPED)
     assert policy.directory == SHIPPED
-    assert len(policy.rules.ids) == len(set(policy.rules.ids)) == 21
+    assert len(policy.rules.ids) == len(set(policy.rules.ids)) == 41
     assert policy.aggregators == {"999999999999"}
 
 
