@@ -31,6 +31,11 @@ interfaces, two volumes, an instance profile, in an Auto Scaling group) or user'
 key is contained, then released, and every call the role makes is counted, cross-checked
 against moto's requests the same way.
 
+Then the Security Hub control remediations (`remedy.actions.controls`): for each one,
+on two member accounts of the tests' moto core with the role already assumed, the AWS
+calls its fix makes and the calls its release makes (each control's case from
+`tests/control_cases.py`, its finding read from ASFF by the real normaliser).
+
     .venv/bin/python bench/api_calls.py [--objects 50] [--containments 10]
 """
 
@@ -58,6 +63,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import fixtures_aws as aws  # noqa: E402  (the tests' moto organisation)
 from conftest import CONFORMANCE, fake_aws_credentials  # noqa: E402
+from control_calls import watching  # noqa: E402
+from control_cases import CASES  # noqa: E402
+from control_events import control_finding  # noqa: E402
+from fixtures_guard import MEMBERS, running_core  # noqa: E402
 from remedy.ledger.base import State  # noqa: E402
 from remedy.pipeline import Pipeline  # noqa: E402
 from remedy.policy.rails import BreakerLimits  # noqa: E402
@@ -292,6 +301,30 @@ def _contain_and_release(
     }
 
 
+def control_calls() -> list[tuple[str, str, int, int]]:
+    """(remediation case, control, calls per fix, calls per release), each on a fresh moto."""
+    out = []
+    for case in CASES:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            core_run = running_core(monkeypatch)
+            core = next(core_run)
+            for account in MEMBERS:
+                case.setup(account)
+            core.prime(*MEMBERS)
+            action = case.action(core.sessions, core.settings)
+            asff, ocsf = case.resources(MEMBERS[0])
+            found = control_finding("asff", MEMBERS[0], case.control, asff=asff, ocsf=ocsf)
+            with watching(core, action, MEMBERS[0]) as calls:
+                outcome = action.run(found, case.options, resume=False)
+                fix = len(calls.made)
+                action.release(found, outcome.attrs)
+            if outcome.state is not State.QUARANTINED:
+                raise SystemExit(f"{case.name} ended {outcome.state}: {outcome.reason}")
+            out.append((case.name, case.control, fix, len(calls.made) - fix))
+            next(core_run, None)  # the core's own checks (owners pinned, ExternalId)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=50)
@@ -324,6 +357,11 @@ def main() -> int:
         print(f"\n  {name}: {result['per_object']:.2f} calls per object")
         for call, n in result["breakdown"].items():
             print(f"    {n:5.2f}  {call}")
+    print("\nAWS API calls per control fix and per release (warm role, one resource):")
+    print(f"  {'remediation':40} {'control':13} {'fix':>4} {'release':>8}")
+    controls = control_calls()
+    for name, control, fix, release in controls:
+        print(f"  {name:40} {control:13} {fix:4d} {release:8d}")
     common = results["unversioned"]["per_object"]
     ok = common <= TARGET + RAILS_CALLS
     verdict = "meets" if ok else "misses"
@@ -341,7 +379,14 @@ def main() -> int:
     )
     print(f"tag reads: {buckets_read:.2f} per bucket fix, {objects_read:.2f} per object")
     ok = ok and buckets_read <= 1 and objects_read == 0
-    print(json.dumps({k: v["per_object"] for k, v in results.items()}))
+    print(
+        json.dumps(
+            {
+                **{k: v["per_object"] for k, v in results.items()},
+                "controls": {name: {"fix": f, "release": r} for name, _, f, r in controls},
+            }
+        )
+    )
     contained = containments(args.containments)
     print(f"\nAWS API calls per containment and per release, {args.containments} each:")
     for name, steps in contained.items():

@@ -46,6 +46,9 @@ EXPECTED = {
     ),
     # Emitted while Slack is down: its approval request is posted once Slack is back.
     "macie-classification-multiple.json": ({"approve"}, {"PENDING_APPROVAL"}),
+    # Security Hub controls (remedy.demo.controls): fixed at once; approved, then released.
+    "control SQS.1": ({"quarantine"}, {"QUARANTINED"}),
+    "control EC2.15": ({"approve"}, {"RELEASED"}),
 }
 
 

@@ -487,7 +487,7 @@ def test_remediation_role_policy_is_enforceable_on_moto(monkeypatch: pytest.Monk
     )
     s3.delete_object(Bucket="source-bucket", Key="card.csv")
     with pytest.raises(s3.exceptions.ClientError, match="AccessDenied"):
-        s3.put_bucket_policy(Bucket="source-bucket", Policy="{}")
+        s3.put_bucket_acl(Bucket="source-bucket", ACL="public-read")
     with pytest.raises(s3.exceptions.ClientError, match="AccessDenied"):
         s3.create_bucket(Bucket="not-allowed")
     monkeypatch.undo()

@@ -23,6 +23,7 @@ from policy_support import (
     securityhub,
 )
 from remedy.actions import actions
+from remedy.actions.controls.base import ControlRemediation
 from remedy.model import (
     Action,
     ApprovalDeadline,
@@ -408,10 +409,10 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         "notify-securityhub-high",
     ),
     (
-        "S3.1 is account-wide, not a bucket's: no guard, MEDIUM",
+        "S3.1 is account-wide, not a bucket's: the account's Block Public Access, MEDIUM",
         control("S3.1", severity=Severity.MEDIUM),
-        Action.IGNORE,
-        "ignore-securityhub-below-high",
+        Action.QUARANTINE,
+        "fix-s3-account-block-public-access",
     ),
     # Everything else from Security Hub.
     ("guardduty HIGH", securityhub(), Action.NOTIFY, "notify-securityhub-high"),
@@ -545,6 +546,19 @@ SHIPPED_CASES: list[tuple[str, Finding, Action, str]] = [
         Action.IGNORE,
         "ignore-samples",
     ),
+]
+
+
+# The Security Hub control remediations: each control its shipped rule, in its mode.
+CONTROL_CASES = [
+    (control(control_id, severity=Severity.MEDIUM), f"fix-{cls.name}", cls)
+    for cls in actions().values()
+    if issubclass(cls, ControlRemediation)
+    for control_id in cls.controls
+]
+SHIPPED_CASES += [
+    (f"{item.parameters['control_id']} fixed by {cls.name}", item, cls.mode, rule)
+    for item, rule, cls in CONTROL_CASES
 ]
 
 
@@ -892,6 +906,9 @@ REMEDIATION_CASES: list[tuple[Finding, str, str, dict[str, Any]]] = [
         {},
     ),
 ]
+
+
+REMEDIATION_CASES += [(item, rule, cls.name, {}) for item, rule, cls in CONTROL_CASES]
 
 
 @pytest.mark.parametrize(

@@ -356,6 +356,21 @@ def test_remediation_role_trusts_only_the_core_remediator_with_the_external_id(
     assert member["Parameters"]["ExternalId"]["NoEcho"] is True
 
 
+#: Settings of the account itself, which IAM cannot scope to a resource.
+ACCOUNT_SETTINGS = frozenset(
+    {
+        "s3:GetAccountPublicAccessBlock",
+        "s3:PutAccountPublicAccessBlock",
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:EnableEbsEncryptionByDefault",
+        "ec2:DisableEbsEncryptionByDefault",
+        "iam:GetAccountPasswordPolicy",
+        "iam:UpdateAccountPasswordPolicy",
+        "iam:DeleteAccountPasswordPolicy",
+    }
+)
+
+
 def test_remediation_role_reaches_only_this_account(member: dict[str, Any]) -> None:
     policy = member["Resources"]["RemediationPolicy"]
     assert policy["Condition"] == "IsHomeRegion"
@@ -363,19 +378,29 @@ def test_remediation_role_reaches_only_this_account(member: dict[str, Any]) -> N
     for statement in statements(policy["Properties"]["PolicyDocument"]):
         for resource in (sub(r, NAMES) for r in as_list(statement["Resource"])):
             if resource == "*":
-                # Only calls IAM cannot scope to a resource: EC2's and Auto Scaling's Describe*.
+                # Only calls IAM cannot scope to a resource: Describe*, and the settings of
+                # the account itself (the control remediations' account-level settings).
                 assert all(
-                    a.startswith(("ec2:Describe", "autoscaling:Describe"))
+                    a.split(":")[1].startswith("Describe") or a in ACCOUNT_SETTINGS
                     for a in as_list(statement["Action"])
-                )
+                ), statement["Action"]
             elif resource.startswith(("arn:aws:s3:::", "arn:aws:ec2:*::snapshot/")):
                 # S3 and snapshot ARNs carry no account: the condition confines them.
                 assert statement["Condition"] == {
                     "StringEquals": {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}
                 }
+            elif resource == "arn:aws:ec2:*::snapshot/*":
+                # EBS snapshot ARNs carry no account; only a snapshot's owner may change
+                # who can restore it, so the role can reach only this account's.
+                assert as_list(statement["Action"]) == [
+                    a for a in as_list(statement["Action"]) if a.startswith("ec2:Modify")
+                ]
             else:
                 assert ":111122223333:" in resource, resource
-                if resource.startswith("arn:aws:kms:"):
+                if resource.startswith("arn:aws:kms:") and any(
+                    a in ("kms:Decrypt", "kms:GenerateDataKey")
+                    for a in as_list(statement["Action"])
+                ):
                     assert "kms:ViaService" in statement["Condition"]["StringLike"]
 
 

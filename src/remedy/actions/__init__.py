@@ -7,9 +7,11 @@ for a Lambda (or the CLI) to share.
 from __future__ import annotations
 
 # Imported to register them: s3-quarantine and the guards (iam-policy-guard,
-# detach-internet-gateway, s3-block-public-access, revoke-open-ingress).
+# detach-internet-gateway, s3-block-public-access, revoke-open-ingress) and the Security
+# Hub control remediations (`controls`).
 from remedy.actions import (  # noqa: F401
     contain_principal,
+    controls,
     iam_policy_guard,
     igw_detach,
     isolate_instance,

@@ -123,6 +123,13 @@ class LocalFunction:
             os.environ.clear()
             os.environ.update(saved_env)
 
+    @contextmanager
+    def as_function(self) -> Iterator[None]:
+        """Run code as this function would (its settings and role), e.g. ``remedy release``
+        as an operator runs it with the remediator's role."""
+        with self._container():
+            yield
+
     def _load(self) -> Any:
         module_name, _, attr = self.function.handler.rpartition(".")
         module = importlib.import_module(module_name)

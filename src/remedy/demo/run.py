@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import remedy
 from remedy.demo import containment, policy_change, rails, samples, scenario, verify, wire
+from remedy.demo import controls as demo_controls
 from remedy.demo.approval import Approver, Click
 from remedy.demo.lambda_runtime import (
     AsyncRun,
@@ -169,6 +170,8 @@ class Demo:
             service, findings, router, store, [i for i in items if not i.during_slack_outage], keys
         )
         clicks, before = self._approve(service, functions, store, items, keys)
+        told = demo_controls.run(self, service, router, store, self._story(functions), keys)
+        items += told.items
         outage, held_back = self._slack_outage(
             service, functions, router, store, [i for i in items if i.during_slack_outage], keys
         )
@@ -189,6 +192,7 @@ class Demo:
         self.aws.stop_recording()
         report.claims += self._verify(outcomes, clicks, before, entries)
         report.claims.append(outage)
+        report.claims += told.claims
         report.claims += policy_change.run(
             self, partial(self._emit, service, findings, router, store, keys=keys)
         )
@@ -205,6 +209,10 @@ class Demo:
             )
         )
         return report
+
+    @staticmethod
+    def _story(functions: dict[str, LocalFunction]) -> dict[str, LocalFunction]:
+        return {handler: functions[handler] for handler in (FINDINGS, INTERACTIONS, REMEDIATOR)}
 
     def _hook_logs(self, tally: LogTally) -> None:
         logger = logging.getLogger("remedy")
@@ -330,15 +338,7 @@ class Demo:
         items: list[scenario.Item],
         keys: dict[str, str],
     ) -> tuple[list[Click], dict[str, State]]:
-        interactions = functions[INTERACTIONS]
-        approver = Approver(
-            service,
-            self.slack,
-            interactions,
-            signing_secret=self.org.signing_secret,
-            route=interactions.function.route,
-            api_id=interactions.function.api_id,
-        )
+        approver = self.approver(service, functions[INTERACTIONS])
         clicks: list[Click] = []
         before: dict[str, State] = {}
         pending = [
@@ -370,6 +370,17 @@ class Demo:
         )
         self._tell_runs(list(genuine.handed_over))
         return clicks, before
+
+    def approver(self, service: LocalLambda, interactions: LocalFunction) -> Approver:
+        """Who clicks the buttons Slack shows, through the interactions function."""
+        return Approver(
+            service,
+            self.slack,
+            interactions,
+            signing_secret=self.org.signing_secret,
+            route=interactions.function.route,
+            api_id=interactions.function.api_id,
+        )
 
     # -- telling -------------------------------------------------------------------------------
     def _row(self, outcome: verify.Outcome) -> Row:
