@@ -159,6 +159,7 @@ class ContainPrincipal(ReversibleAction):
     permissions = frozenset(
         {
             "iam:GetRole",
+            "iam:GetUser",
             *revoke_sessions.PERMISSIONS["role"],
             *revoke_sessions.PERMISSIONS["user"],
             "iam:ListAccessKeys",
@@ -199,17 +200,28 @@ class ContainPrincipal(ReversibleAction):
         principal = target.principal
         account = finding.account
         done: dict[str, Any] = {"principal_type": principal.kind, "principal": principal.name}
+        break_glass = options.get("break_glass", ())
         try:
+            # Refused by the name the finding gives before any call, and again by the name
+            # and path IAM gives (IAM names are case-insensitive; GuardDuty names no path).
+            why = revoke_sessions.refusal(principal, self.settings, break_glass)
+            if why is not None:
+                return Outcome(State.FAILED, f"refused: {why}; nothing changed")
             iam = self.sessions.client("iam", account, finding.region, finding_key=finding.key)
-            if principal.kind == "role":
-                try:
-                    role = iam.get_role(RoleName=principal.name)["Role"]
-                except aws_errors.AWS_ERRORS as error:
-                    if aws_errors.code(error) == _GONE:
-                        return Outcome(State.GONE, f"{principal} no longer exists in {account}")
-                    raise
-                principal = Principal("role", principal.name, account, role.get("Path", "/"))
-            why = revoke_sessions.refusal(principal, self.settings, options.get("break_glass", ()))
+            try:
+                if principal.kind == "role":
+                    found = iam.get_role(RoleName=principal.name)["Role"]
+                    name = found["RoleName"]
+                else:
+                    found = iam.get_user(UserName=principal.name)["User"]
+                    name = found["UserName"]
+            except aws_errors.AWS_ERRORS as error:
+                if aws_errors.code(error) == _GONE:
+                    return Outcome(State.GONE, f"{principal} no longer exists in {account}")
+                raise
+            principal = Principal(principal.kind, name, account, found.get("Path", "/"))
+            done["principal"] = principal.name
+            why = revoke_sessions.refusal(principal, self.settings, break_glass)
             if why is not None:
                 return Outcome(State.FAILED, f"refused: {why}; nothing changed")
             return self._contain(iam, finding, principal, target.key_id, done)
