@@ -254,7 +254,7 @@ class ContainPrincipal(ReversibleAction):
         ]
         undo = [f"remove {name}"]
         if key_id is not None:
-            prior = self._deactivate(iam, principal.name, key_id)
+            prior = self._deactivate(iam, principal.name, key_id, rerun=earlier)
             if prior is None:
                 said.append(f"access key {key_id} is not {principal}'s (deleted?); nothing to do")
             else:
@@ -271,15 +271,17 @@ class ContainPrincipal(ReversibleAction):
             done,
         )
 
-    def _deactivate(self, iam: Any, user: str, key_id: str) -> str | None:
+    def _deactivate(self, iam: Any, user: str, key_id: str, *, rerun: bool) -> str | None:
         """Deactivate `key_id`; its status before remedy, or None when the user has no such
-        key. The status goes on the user's tags first, so a rerun reads it back."""
+        key. The status goes on the user's tags first, so a rerun reads it back; only a
+        rerun (its revocation already there, as it comes first) trusts a tag it finds:
+        before that, one on the user was written by someone in the account."""
         status = _key_status(iam, user, key_id)
         if status is None:
             return None
         tag = KEY_TAG_PREFIX + key_id
         tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user)["Tags"]}
-        if tag in tags:
+        if rerun and tag in tags:
             prior: str = tags[tag]
         else:
             prior = status
