@@ -89,6 +89,34 @@ def test_a_planted_termination_tag_does_not_make_release_unprotect(core: Core) -
     assert state_of(A, target)["termination_protection"] is True
 
 
+def test_a_planted_marker_with_the_ledger_key_does_not_vouch_for_the_tags(core: Core) -> None:
+    """The attack, one step on: the member reads the GuardDuty finding in its account,
+    computes the ledger key as remedy does and plants ``remedy:isolated-for`` with it
+    beside the termination tag. On a first attempt (the ledger knows of none) no tag on
+    the instance is remedy's."""
+    net, arn = member(A)
+    target = instance(A, net, arn)
+    found = instance_finding(A, target)
+    ec2 = admin(A, "ec2")
+    ec2.modify_instance_attribute(InstanceId=target, DisableApiTermination={"Value": True})
+    ec2.create_tags(
+        Resources=[target],
+        Tags=[
+            {"Key": "remedy:isolated-for", "Value": found.key},
+            {"Key": "remedy:prior-termination-protection", "Value": "false"},
+        ],
+    )
+    core.prime(A)
+    action = IsolateInstance(core.sessions, core.settings)
+    with enforced():
+        outcome = action.run(found, {}, resume=False)
+    assert outcome.state is State.QUARANTINED
+    assert outcome.attrs["termination_protection_before"] is True
+    with enforced():
+        action.release(found, outcome.attrs)
+    assert state_of(A, target)["termination_protection"] is True
+
+
 def test_planted_prior_groups_are_not_what_release_restores(core: Core) -> None:
     """The attack: the member puts an interface on a group it named remedy-isolation and
     tags it ``remedy:prior-groups`` with a group open to the world; the isolation recorded

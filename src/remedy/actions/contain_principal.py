@@ -224,7 +224,7 @@ class ContainPrincipal(ReversibleAction):
             why = revoke_sessions.refusal(principal, self.settings, break_glass)
             if why is not None:
                 return Outcome(State.FAILED, f"refused: {why}; nothing changed")
-            return self._contain(iam, finding, principal, target.key_id, done)
+            return self._contain(iam, finding, principal, target.key_id, done, resume=resume)
         except aws_errors.AWS_ERRORS as error:
             failed = aws_errors.failure(
                 error, account=account, doing=f"containing {principal}", service="iam"
@@ -238,6 +238,8 @@ class ContainPrincipal(ReversibleAction):
         principal: Principal,
         key_id: str | None,
         done: dict[str, Any],
+        *,
+        resume: bool,
     ) -> Outcome:
         try:
             name, stamp, earlier = revoke_sessions.put(
@@ -254,7 +256,7 @@ class ContainPrincipal(ReversibleAction):
         ]
         undo = [f"remove {name}"]
         if key_id is not None:
-            prior = self._deactivate(iam, principal.name, key_id, rerun=earlier)
+            prior = self._deactivate(iam, principal.name, key_id, rerun=earlier and resume)
             if prior is None:
                 said.append(f"access key {key_id} is not {principal}'s (deleted?); nothing to do")
             else:
@@ -274,8 +276,8 @@ class ContainPrincipal(ReversibleAction):
     def _deactivate(self, iam: Any, user: str, key_id: str, *, rerun: bool) -> str | None:
         """Deactivate `key_id`; its status before remedy, or None when the user has no such
         key. The status goes on the user's tags first, so a rerun reads it back; only a
-        rerun (its revocation already there, as it comes first) trusts a tag it finds:
-        before that, one on the user was written by someone in the account."""
+        rerun (the ledger says an attempt started, and its revocation, which comes first,
+        is there) trusts a tag it finds: else someone in the account wrote it."""
         status = _key_status(iam, user, key_id)
         if status is None:
             return None

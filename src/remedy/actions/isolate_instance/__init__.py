@@ -131,11 +131,13 @@ class IsolateInstance(ReversibleAction):
                     f"instance {instance} in {account} {region} is already isolated for "
                     f"ledger entry {other}; nothing changed",
                 )
-            fresh = other is None
+            # A first attempt (the ledger knows of none, or our marker, written first, is
+            # not there) has written nothing: remedy:* tags already here were written by
+            # someone in the account (who can read the finding and so its ledger key).
+            fresh = other is None or not resume
             if fresh:
-                # No attempt of ours wrote anything yet (the marker goes first): remedy:*
-                # tags already here were written by someone in the account, not by us.
                 tags = {k: v for k, v in tags.items() if not k.startswith(records.PREFIX)}
+            if other is None:
                 records.write(ec2, instance, records.ISOLATED_FOR, marker)
             self._evidence(ec2, finding, found, tags, done)
             self._network(ec2, found, account, done, said, fresh=fresh)
