@@ -300,6 +300,10 @@ def securityhub_copy(
             "ProductArn": f"arn:aws:securityhub:{region}::product/aws/macie",
             "Types": [asff_type],
             "Severity": {"Label": "HIGH", "Normalized": 70, "Original": "High"},
+            "FindingProviderFields": {
+                "Severity": {"Label": "HIGH", "Original": "High"},
+                "Types": [asff_type],
+            },
         }
     )
     bucket_resource, object_resource = finding["Resources"]

@@ -183,6 +183,7 @@ def test_native_and_security_hub_copy_share_one_key(
     hub["account"] = envelope
     finding = hub["detail"]["findings"][0]
     finding.update(AwsAccountId=account, Region=region, Types=[MACIE_TYPES[subtype]])
+    finding["FindingProviderFields"]["Types"] = finding["Types"]
     bucket_resource, object_resource = finding["Resources"]
     bucket_resource["Id"] = f"arn:aws:s3:::{bucket}"
     object_resource["Id"] = f"arn:aws:s3:::{bucket}/{key}"

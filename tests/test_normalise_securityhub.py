@@ -70,6 +70,7 @@ def test_macie_policy_copy_shares_the_native_key() -> None:
     raw = event("securityhub-macie-personal-copy.json")
     finding = first(raw)
     finding["Types"] = ["Effects/Data Exposure/Policy:IAMUser-S3BucketPublic"]
+    finding["FindingProviderFields"]["Types"] = finding["Types"]
     finding["Resources"] = [
         {
             "Type": "AwsS3Bucket",
@@ -116,6 +117,7 @@ def test_macie_policy_copy_shares_the_native_key() -> None:
 def test_macie_types_map_back(asff_type: str, macie_type: str, category: str) -> None:
     raw = event("securityhub-macie-personal-copy.json")
     first(raw)["Types"] = ["Sensitive Data Identifications", asff_type]
+    first(raw)["FindingProviderFields"]["Types"] = first(raw)["Types"]
     f = one(raw)
     assert (f.type, f.category) == (macie_type, category)
 
@@ -123,6 +125,7 @@ def test_macie_types_map_back(asff_type: str, macie_type: str, category: str) ->
 def test_macie_copy_without_a_macie_type_keys_like_any_asff_finding() -> None:
     raw = event("securityhub-macie-personal-copy.json")
     first(raw)["Types"] = ["Sensitive Data Identifications/PII"]
+    first(raw)["FindingProviderFields"]["Types"] = first(raw)["Types"]
     f = one(raw)
     assert f.type == "Sensitive Data Identifications/PII"
     assert f.category is None

@@ -62,6 +62,7 @@ def forged(account: str, bucket: str, key: str, *, severity: str = "HIGH") -> di
             "Region": REGION,
             "Types": [CREDENTIALS],
             "Severity": {"Label": severity},
+            "FindingProviderFields": {"Severity": {"Label": severity}, "Types": [CREDENTIALS]},
             # A forged control id: only AWS's own products may name one.
             "Compliance": {"Status": "FAILED", "SecurityControlId": "S3.8"},
         }

@@ -159,6 +159,7 @@ class ContainPrincipal(ReversibleAction):
     permissions = frozenset(
         {
             "iam:GetRole",
+            "iam:GetUser",
             *revoke_sessions.PERMISSIONS["role"],
             *revoke_sessions.PERMISSIONS["user"],
             "iam:ListAccessKeys",
@@ -199,20 +200,31 @@ class ContainPrincipal(ReversibleAction):
         principal = target.principal
         account = finding.account
         done: dict[str, Any] = {"principal_type": principal.kind, "principal": principal.name}
+        break_glass = options.get("break_glass", ())
         try:
-            iam = self.sessions.client("iam", account, finding.region, finding_key=finding.key)
-            if principal.kind == "role":
-                try:
-                    role = iam.get_role(RoleName=principal.name)["Role"]
-                except aws_errors.AWS_ERRORS as error:
-                    if aws_errors.code(error) == _GONE:
-                        return Outcome(State.GONE, f"{principal} no longer exists in {account}")
-                    raise
-                principal = Principal("role", principal.name, account, role.get("Path", "/"))
-            why = revoke_sessions.refusal(principal, self.settings, options.get("break_glass", ()))
+            # Refused by the name the finding gives before any call, and again by the name
+            # and path IAM gives (IAM names are case-insensitive; GuardDuty names no path).
+            why = revoke_sessions.refusal(principal, self.settings, break_glass)
             if why is not None:
                 return Outcome(State.FAILED, f"refused: {why}; nothing changed")
-            return self._contain(iam, finding, principal, target.key_id, done)
+            iam = self.sessions.client("iam", account, finding.region, finding_key=finding.key)
+            try:
+                if principal.kind == "role":
+                    found = iam.get_role(RoleName=principal.name)["Role"]
+                    name = found["RoleName"]
+                else:
+                    found = iam.get_user(UserName=principal.name)["User"]
+                    name = found["UserName"]
+            except aws_errors.AWS_ERRORS as error:
+                if aws_errors.code(error) == _GONE:
+                    return Outcome(State.GONE, f"{principal} no longer exists in {account}")
+                raise
+            principal = Principal(principal.kind, name, account, found.get("Path", "/"))
+            done["principal"] = principal.name
+            why = revoke_sessions.refusal(principal, self.settings, break_glass)
+            if why is not None:
+                return Outcome(State.FAILED, f"refused: {why}; nothing changed")
+            return self._contain(iam, finding, principal, target.key_id, done, resume=resume)
         except aws_errors.AWS_ERRORS as error:
             failed = aws_errors.failure(
                 error, account=account, doing=f"containing {principal}", service="iam"
@@ -226,6 +238,8 @@ class ContainPrincipal(ReversibleAction):
         principal: Principal,
         key_id: str | None,
         done: dict[str, Any],
+        *,
+        resume: bool,
     ) -> Outcome:
         try:
             name, stamp, earlier = revoke_sessions.put(
@@ -242,7 +256,7 @@ class ContainPrincipal(ReversibleAction):
         ]
         undo = [f"remove {name}"]
         if key_id is not None:
-            prior = self._deactivate(iam, principal.name, key_id)
+            prior = self._deactivate(iam, principal.name, key_id, rerun=earlier and resume)
             if prior is None:
                 said.append(f"access key {key_id} is not {principal}'s (deleted?); nothing to do")
             else:
@@ -259,15 +273,17 @@ class ContainPrincipal(ReversibleAction):
             done,
         )
 
-    def _deactivate(self, iam: Any, user: str, key_id: str) -> str | None:
+    def _deactivate(self, iam: Any, user: str, key_id: str, *, rerun: bool) -> str | None:
         """Deactivate `key_id`; its status before remedy, or None when the user has no such
-        key. The status goes on the user's tags first, so a rerun reads it back."""
+        key. The status goes on the user's tags first, so a rerun reads it back; only a
+        rerun (the ledger says an attempt started, and its revocation, which comes first,
+        is there) trusts a tag it finds: else someone in the account wrote it."""
         status = _key_status(iam, user, key_id)
         if status is None:
             return None
         tag = KEY_TAG_PREFIX + key_id
         tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user)["Tags"]}
-        if tag in tags:
+        if rerun and tag in tags:
             prior: str = tags[tag]
         else:
             prior = status

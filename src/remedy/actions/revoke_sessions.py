@@ -148,10 +148,12 @@ class Changed(Exception):
 
 
 def _matches(patterns: Iterable[str], principal: Principal, partition: str) -> str | None:
-    arn = principal.arn(partition)
+    # IAM names are case-insensitive (one principal whatever the case a finding or a rule
+    # writes), so the comparison is too: a break-glass list errs towards refusing.
+    arn = principal.arn(partition).casefold()
     for pattern in patterns:
-        target = arn if pattern.startswith("arn:") else principal.name
-        if fnmatch.fnmatchcase(target, pattern):
+        target = arn if pattern.startswith("arn:") else principal.name.casefold()
+        if fnmatch.fnmatchcase(target, pattern.casefold()):
             return pattern
     return None
 
@@ -170,12 +172,12 @@ def refusal(principal: Principal, settings: Settings, break_glass: Iterable[str]
                 f"{principal} is a service-linked role: AWS owns it and a deny would break "
                 "the service; find what used it in CloudTrail and contain that instead"
             )
-        if principal.name.startswith(SSO_PREFIX):
+        if principal.name.casefold().startswith(SSO_PREFIX.casefold()):
             return (
                 f"{principal} is an IAM Identity Center role: revoke the user's sessions and "
                 "permission set in Identity Center (IAM would put this role back as it was)"
             )
-        if principal.name in own_roles(settings):
+        if principal.name.casefold() in {r.casefold() for r in own_roles(settings)}:
             return f"{principal} is remedy's own role, changed only by its stack"
     matched = _matches(break_glass, principal, settings.partition)
     if matched is not None:

@@ -78,7 +78,12 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     region = _region(item, raw_resources, product_arn, path)
     aws = aws_product(product_arn)
     product = _product(item, product_arn, aws, product_fields, path)
-    types = _types(item, path)
+    # BatchUpdateFindings lets anyone in the member rewrite the top-level Severity and
+    # Types of any finding, and the provider's own updates go here from then on: the
+    # provider's word, where the provider gives it.
+    provider = f.opt_obj(item, "FindingProviderFields", path) or {}
+    provider_path = f"{path}.FindingProviderFields"
+    types = _types(provider, provider_path) if "Types" in provider else _types(item, path)
     resources = with_principals(
         tuple(
             _resource(raw, f"{path}.Resources[{i}]", region, account)
@@ -127,7 +132,9 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         source=Source.SECURITYHUB,
         product=product,
         type=copied.type,
-        severity=_severity(item, product_fields, path),
+        severity=_severity(provider, {}, provider_path)
+        if _has_label(provider)
+        else _severity(item, product_fields, path),
         account=account,
         region=region,
         envelope_account=envelope_account,
@@ -203,6 +210,11 @@ def _types(item: dict[str, Any], path: str) -> list[str]:
         if not isinstance(value, str) or not value:
             raise f.wrong_type(f"{path}.Types[{i}]", "a non-empty string", value)
     return types
+
+
+def _has_label(item: dict[str, Any]) -> bool:
+    severity = item.get("Severity")
+    return isinstance(severity, dict) and severity.get("Label") is not None
 
 
 def _severity(item: dict[str, Any], product_fields: dict[str, Any], path: str) -> Severity:

@@ -23,7 +23,20 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 class _StrictLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
-    """Safe YAML that refuses duplicate keys: in a policy the later one would silently win."""
+    """Safe YAML that refuses duplicate keys (in a policy the later one would silently win)
+    and aliases of lists and mappings: nested, a few hundred bytes expand to billions of
+    items that checking (and quoting) would have to walk."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if isinstance(node, yaml.CollectionNode) and node in self.constructed_objects:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "an alias of a list or mapping; write it out in full (a policy file takes "
+                "no such aliases)",
+                node.start_mark,
+            )
+        return super().construct_object(node, deep=deep)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Hashable, int] = {}

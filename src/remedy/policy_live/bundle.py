@@ -13,6 +13,7 @@ cold start; a bundle whose hash does not match its files was not written by
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections.abc import Mapping
@@ -127,10 +128,17 @@ def from_bytes(data: bytes, where: str) -> Bundle:
         raise PolicyError([f"{where}: not a policy bundle of format {FORMAT}"])
     files = document.get("files")
     if not isinstance(files, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and "/" not in k and not k.startswith(".")
-        for k, v in files.items()
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
     ):
         raise PolicyError([f"{where}: files: expected an object of file names to text"])
+    for name in files:
+        if not _is_file_name(name):
+            raise PolicyError(
+                [
+                    f'{where}: files: expected the top-level "{PATTERN}" names remedy policy '
+                    f"push reads from a folder, got {json.dumps(name)[:80]}"
+                ]
+            )
     for name, text in files.items():
         if len(text.encode("utf-8")) > MAX_FILE_BYTES:
             raise PolicyError([f"{where}: {name}: more than {MAX_FILE_BYTES:,} bytes"])
@@ -144,8 +152,28 @@ def from_bytes(data: bytes, where: str) -> Bundle:
             ]
         )
     raw = document.get("record") or {}
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, str | None) for k, v in raw.items() if k in Record.__dataclass_fields__
+    ):
+        raise PolicyError([f"{where}: record: expected an object of strings"])
     record = Record(**{k: v for k, v in raw.items() if k in Record.__dataclass_fields__})
     return Bundle(files, record)
+
+
+#: Longest file name Linux (ext4, tmpfs) takes, in bytes.
+_MAX_NAME_BYTES = 255
+
+
+def _is_file_name(name: str) -> bool:
+    """Whether `name` is one `from_folder` could have read: a plain ``*.yaml`` file at the
+    top of a folder, one a function can write back into its own (no separator, no NUL,
+    not hidden, not too long)."""
+    return (
+        fnmatch.fnmatchcase(name, PATTERN)
+        and not name.startswith(".")
+        and not any(c in name for c in "/\\\0")
+        and len(name.encode("utf-8")) <= _MAX_NAME_BYTES
+    )
 
 
 def validate(bundle: Bundle, folder: Path, where: str) -> Any:

@@ -117,15 +117,30 @@ class IsolateInstance(ReversibleAction):
             tags = records.tags_of(found)
             other = tags.get(records.ISOLATED_FOR)
             if other is not None and other != marker:
+                if not network.isolated(ec2, found, account):
+                    return Outcome(
+                        State.FAILED,
+                        f"refused: instance {instance} in {account} {region} is tagged "
+                        f"{records.ISOLATED_FOR}={other} but its interfaces are not on "
+                        f"{network.ISOLATION_GROUP}: that isolation did not finish, or the tag "
+                        f"was written in the account; nothing changed. Look up ledger entry "
+                        f"{other}; if there is none, delete the tag and approve again",
+                    )
                 return Outcome(
                     State.GONE,
                     f"instance {instance} in {account} {region} is already isolated for "
                     f"ledger entry {other}; nothing changed",
                 )
+            # A first attempt (the ledger knows of none, or our marker, written first, is
+            # not there) has written nothing: remedy:* tags already here were written by
+            # someone in the account (who can read the finding and so its ledger key).
+            fresh = other is None or not resume
+            if fresh:
+                tags = {k: v for k, v in tags.items() if not k.startswith(records.PREFIX)}
             if other is None:
                 records.write(ec2, instance, records.ISOLATED_FOR, marker)
             self._evidence(ec2, finding, found, tags, done)
-            self._network(ec2, found, account, done, said)
+            self._network(ec2, found, account, done, said, fresh=fresh)
             self._scaling(ec2, finding, region, found, tags, done, said)
             self._profile(finding, found, options, done, said)
         except aws_errors.AWS_ERRORS as error:
@@ -214,8 +229,12 @@ class IsolateInstance(ReversibleAction):
         account: str,
         done: dict[str, Any],
         said: list[str],
+        *,
+        fresh: bool,
     ) -> None:
         enis = network.interfaces(ec2, instance, account)
+        if fresh:
+            enis = [e.unrecorded() for e in enis]
         vpcs = {e.vpc_id for e in enis}
         if not vpcs:
             said.append("it has no network interface to isolate")

@@ -18,7 +18,7 @@ merely isolated ever sees them. Each interface's groups go on its tags before it
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from remedy.actions.isolate_instance import records
@@ -47,6 +47,24 @@ class Interface:
     #: Its groups before remedy, from its tags, when an earlier attempt wrote them.
     recorded: tuple[str, ...] | None
     tags: Mapping[str, str]
+
+    def unrecorded(self) -> Interface:
+        """This interface with no record of earlier groups: on a first attempt a
+        ``remedy:prior-groups`` tag was written by someone else."""
+        return replace(self, recorded=None)
+
+
+def isolated(ec2: Any, instance: Mapping[str, Any], account: str) -> bool:
+    """Whether every interface of `instance` is on its VPC's isolation group alone."""
+    enis = interfaces(ec2, instance, account)
+    if not enis:
+        return False
+    groups = groups_by_name(ec2, {e.vpc_id for e in enis}, account)
+    return all(
+        (e.vpc_id, ISOLATION_GROUP) in groups
+        and e.groups == (groups[(e.vpc_id, ISOLATION_GROUP)]["GroupId"],)
+        for e in enis
+    )
 
 
 def interfaces(ec2: Any, instance: Mapping[str, Any], account: str) -> list[Interface]:

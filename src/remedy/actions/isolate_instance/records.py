@@ -13,6 +13,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+#: What every tag remedy writes on an instance, interface or snapshot begins with.
+PREFIX = "remedy:"
 #: On the instance: the ledger key of the finding it is isolated for.
 ISOLATED_FOR = "remedy:isolated-for"
 #: On the instance: termination protection before remedy ("true" / "false").
