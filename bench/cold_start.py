@@ -103,9 +103,10 @@ def cold_clicks(clicks: int) -> dict[str, Any]:
     from remedy.ledger.base import State
     from remedy.ledger.dynamodb import DynamoDBLedgerStore
     from remedy.normalise import normalise
+    from remedy.notify.base import Announcer
     from remedy.notify.slack import SlackNotifier, web_client
     from remedy.notify.slack_message import QUARANTINE_ACTION
-    from remedy.pipeline import Announcer, Pipeline
+    from remedy.pipeline import Pipeline
     from remedy.policy import load_policy
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request

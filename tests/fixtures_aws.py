@@ -49,7 +49,8 @@ from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.ledger.indexes import TABLE_SCHEMA
 from remedy.model import Finding
 from remedy.normalise import normalise
-from remedy.pipeline import Announcer, Pipeline
+from remedy.notify.base import Announcer
+from remedy.pipeline import Pipeline
 from remedy.policy import load_policy
 from remedy.settings import Settings
 from s3_owner import S3Calls, s3_owner_calls

@@ -125,8 +125,9 @@ CONFORMANCE_DECISIONS: dict[str, list[tuple[str, str, str, str]]] = {
     "securityhub-v2-securityhub-control-redshift3-account-pass.json": [
         ("123456789012", "INFORMATIONAL", "ignore", "builtin:passed")
     ],
+    # SQS.1 failed: SQS-managed encryption breaks nothing, so the shipped policy fixes it.
     "securityhub-v2-securityhub-control-sqs1-fail.json": [
-        ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+        ("123456789012", "MEDIUM", "quarantine", "fix-sqs-queue-encryption")
     ],
     "securityhub-v2-securityhub-control-ssm1-ec2-fail.json": [
         ("123456789012", "MEDIUM", "ignore", "ignore-securityhub-below-high")

@@ -290,9 +290,9 @@ def test_explain_refuses_a_time_without_an_offset(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as exit_:
         main(["explain", "x.json", "--at", "2026-12-19T09:00"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        "remedy explain: error: argument --at: '2026-12-19T09:00' has no offset: add one "
-        "(Z or +01:00), times are compared in UTC"
+    assert capsys.readouterr().err == (
+        "remedy explain: argument --at: '2026-12-19T09:00' has no offset: add one "
+        "(Z or +01:00), times are compared in UTC (see remedy explain --help)\n"
     )
 
 

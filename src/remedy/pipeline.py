@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,7 +52,7 @@ from remedy.ledger.vocabulary import AWAITING, DECIDER, PENDING_DECISION, SYSTEM
 from remedy.model import Action, Decision, Finding, Mode
 from remedy.normalise import normalise
 from remedy.normalise.keys import invalid_key, same_bytes
-from remedy.notify.base import Notifier
+from remedy.notify.base import Announcer, no_count
 from remedy.policy import Policy, decide
 from remedy.rails import Rails
 from remedy.rails.dry_run import PLAN, plan
@@ -116,34 +116,8 @@ class UnknownEntry(RemedyError):
         super().__init__(f"no ledger entry {key!r}: check the key (remedy explain prints it)")
 
 
-def _no_count(name: str) -> None:
-    return None
-
-
 def _no_measure(name: str, seconds: float) -> None:
     return None
-
-
-@dataclass
-class Announcer:
-    """Tells every notifier about a changed entry; a notifier's failure is logged and
-    counted, never raised (a notification must not undo or block a remediation)."""
-
-    notifiers: Sequence[Notifier] = ()
-    count: Callable[[str], None] = _no_count
-
-    def __call__(self, entry: Entry) -> None:
-        for notifier in self.notifiers:
-            try:
-                notifier.on_change(entry)
-            except Exception:
-                log.exception(
-                    "notifier %s failed for %s (%s)",
-                    type(notifier).__name__,
-                    entry.key,
-                    entry.state,
-                )
-                self.count("NotifierErrors")
 
 
 @dataclass
@@ -159,7 +133,7 @@ class Pipeline:
     policy: Policy
     actions: Mapping[str, RemediationAction]
     announce: Announcer = field(default_factory=Announcer)
-    count: Callable[[str], None] = _no_count
+    count: Callable[[str], None] = no_count
     lease: timedelta = DEFAULT_LEASE
     #: Records a duration metric in seconds (`TIME_TO_REMEDIATE_METRIC`).
     measure: Callable[[str, float], None] = _no_measure
@@ -172,7 +146,7 @@ class Pipeline:
         cls,
         settings: Settings,
         *,
-        count: Callable[[str], None] = _no_count,
+        count: Callable[[str], None] = no_count,
         measure: Callable[[str, float], None] = _no_measure,
         session: Any = None,
     ) -> Pipeline:

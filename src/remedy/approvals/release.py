@@ -20,7 +20,7 @@ from remedy.actions.reversible import ActionFailed, ReversibleAction
 from remedy.ledger.base import Entry, LedgerStore, State
 from remedy.model import Finding
 from remedy.normalise.malware import MALWARE
-from remedy.pipeline import Announcer
+from remedy.notify.base import Announcer
 
 
 class NotReleasable(ActionFailed):

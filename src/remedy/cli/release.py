@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from remedy.errors import RemedyError
     from remedy.ledger.base import Conflict
     from remedy.ledger.dynamodb import DynamoDBLedgerStore
+    from remedy.notify.base import Announcer
     from remedy.notify.composite import build_notifier
-    from remedy.pipeline import Announcer
     from remedy.policy.organizations import load_resolved_policy
     from remedy.settings import Settings
 

@@ -11,9 +11,9 @@ operator releases it as ``remedy release`` would, and the subnet is as it was be
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ from remedy.actions import build
 from remedy.actions.session import AccountSessions
 from remedy.approvals.release import release
 from remedy.demo.report import Claim
-from remedy.demo.scenario import Item
+from remedy.demo.scenario import Item, dated
 from remedy.ledger.base import State
 from remedy.notify.slack_message import QUARANTINE_ACTION
 from remedy.settings import Settings
@@ -53,7 +53,9 @@ def control_event(
 ) -> Any:
     """The ASFF control sample, made a finding of `control` about `rid` in `account`,
     delivered by `sender` (the Security Hub administrator, as the sample is)."""
-    event = copy.deepcopy(json.loads((root / "events" / SAMPLE).read_text(encoding="utf-8")))
+    event = dated(
+        json.loads((root / "events" / SAMPLE).read_text(encoding="utf-8")), datetime.now(UTC)
+    )
     event["account"], event["region"] = sender, region
     finding = event["detail"]["findings"][0]
     finding["AwsAccountId"], finding["Region"] = account, region

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from remedy.cli import main as remedy
 from remedy.demo.local_aws import LocalAWS
 from remedy.demo.org import Organisation
 from remedy.demo.report import Claim
-from remedy.demo.scenario import Item
+from remedy.demo.scenario import Item, dated
 from remedy.devtools.slack_server import SlackServer
 from remedy.normalise import normalise
 from remedy.policy import load_policy
@@ -202,7 +203,7 @@ def _load(aws: LocalAWS, org: Organisation) -> dict[str, Any]:
     import json
 
     event: dict[str, Any] = json.loads((org.root / "events" / SAMPLE).read_text(encoding="utf-8"))
-    return event
+    return dated(event, datetime.now(UTC))
 
 
 def _item(label: str, event: dict[str, Any], sender: str, suffix: str) -> Item:

@@ -22,6 +22,7 @@ import shutil
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,11 @@ from remedy.demo.local_aws import LocalAWS
 from remedy.demo.org import Organisation
 from remedy.demo.report import Claim
 from remedy.demo.samples import Stored, _stored
-from remedy.demo.scenario import _macie_object
+from remedy.demo.scenario import _macie_object, dated
 from remedy.devtools.slack_server import SlackServer
 from remedy.handlers.runtime import Runtime
 from remedy.ledger.base import Entry, State
+from remedy.policy_live.loader import BUCKET_ENV
 from remedy.rails.breaker import Breaker
 
 BURST = 6
@@ -67,7 +69,7 @@ def _policy(shipped: Path, into: Path) -> Path:
 
 def _event(root: Path, name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((root / "events" / name).read_text(encoding="utf-8"))
-    return event
+    return dated(event, datetime.now(UTC))
 
 
 def _macie(root: Path, name: str, stored: Stored) -> dict[str, Any]:
@@ -132,8 +134,10 @@ def show(
     """The rails' part of the demo, as claims checked against what AWS and Slack hold."""
     first, second, third = org.members
     function = copy.copy(findings)
+    # This copy of the findings function acts on the rails' own folder, not on the live
+    # bundle the policy step pushed (which the demo's other functions keep acting on).
     function.environment = {
-        **findings.environment,
+        **{k: v for k, v in findings.environment.items() if k != BUCKET_ENV},
         "REMEDY_POLICY_DIR": str(
             _policy(Path(findings.environment["REMEDY_POLICY_DIR"]), aws.workdir)
         ),

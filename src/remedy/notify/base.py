@@ -9,10 +9,42 @@ what a notifier raises and carries on.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from remedy.ledger.base import Entry
 
+log = logging.getLogger(__name__)
+
 
 class Notifier(Protocol):
     def on_change(self, entry: Entry) -> None: ...
+
+
+def no_count(name: str) -> None:
+    """A metric counter that counts nothing (tests, the CLI)."""
+    return
+
+
+@dataclass
+class Announcer:
+    """Tells every notifier about a changed entry; a notifier's failure is logged and
+    counted, never raised (a notification must not undo or block a remediation)."""
+
+    notifiers: Sequence[Notifier] = ()
+    count: Callable[[str], None] = no_count
+
+    def __call__(self, entry: Entry) -> None:
+        for notifier in self.notifiers:
+            try:
+                notifier.on_change(entry)
+            except Exception:
+                log.exception(
+                    "notifier %s failed for %s (%s)",
+                    type(notifier).__name__,
+                    entry.key,
+                    entry.state,
+                )
+                self.count("NotifierErrors")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from remedy.model import Action, ApprovalDeadline, Decision, Finding, Mode, ResourceKind
+from remedy.notify.base import no_count
 from remedy.policy import Policy
 from remedy.policy.rails import Managed
 from remedy.policy.rules import DEFAULT_DEADLINE_HOURS
@@ -38,10 +39,6 @@ BREAKER_OPEN_METRIC = "BreakerOpen"
 HELD_METRIC = "HeldByRail"
 #: The remediation that moves objects: not a configuration change (the managed rail).
 OBJECT_KINDS = frozenset({ResourceKind.S3_OBJECT})
-
-
-def _no_count(name: str) -> None:
-    return None
 
 
 def _no_alert(opening: Opening, finding: Finding) -> None:
@@ -72,7 +69,7 @@ class Rails:
     table: str = ""
     clients: managed.Clients | None = None
     alert: Callable[[Opening, Finding], None] = _no_alert
-    count: Callable[[str], None] = _no_count
+    count: Callable[[str], None] = no_count
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _breaker: Breaker | None = field(default=None, init=False, repr=False)
 

@@ -51,6 +51,7 @@ STATE_COLOURS: dict[str, str] = {
     State.REJECTED.value: "#9467bd",
     State.RECEIVED.value: "#aec7e8",
     State.QUARANTINING.value: "#bcbd22",
+    State.DRY_RUN.value: "#dbdb8d",
 }
 #: The decisions' colours: each that of the state it leads to.
 DECISION_COLOURS: dict[str, str] = {
