@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from remedy.model import Severity
 
 #: The fields a layer may give, in the order they are explained.
-FIELDS = ("name", "environment", "owners", "slack", "approvers")
+FIELDS = ("name", "environment", "owners", "slack", "approvers", "tickets")
 #: The tag keys read when accounts.yaml names none (``organizations.tags``).
 DEFAULT_TAG_KEYS: Mapping[str, str] = {
     "name": "remedy:name",
@@ -91,6 +91,8 @@ class AccountInfo:
     #: The organizational units the account sits in, closest first (none without the
     #: organization).
     ous: tuple[OrgUnit, ...] = ()
+    #: Where the account's tickets go, per backend (``{"jira": {"project": "SEC"}}``).
+    tickets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def channel_for(self, severity: Severity) -> str:
         return self.channels[severity]
@@ -123,6 +125,7 @@ class Resolution:
             },
             "listed": info.listed,
             "ous": [{"id": ou.id, "path": ou.path} for ou in info.ous],
+            "tickets": {name: dict(target) for name, target in info.tickets.items()},
             "sources": dict(self.sources),
             "problems": list(self.problems),
         }
@@ -321,6 +324,7 @@ def _info(block: Mapping[str, Any], listed: bool, ous: tuple[OrgUnit, ...] = ())
         channels=_channels(block["slack"]),
         listed=listed,
         ous=ous,
+        tickets=block.get("tickets", {}),
     )
 
 

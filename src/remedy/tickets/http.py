@@ -1,0 +1,126 @@
+"""The HTTP client the REST ticket backends share: urllib3 with timeouts and bounded retries.
+
+Only what cannot have reached the ticket system is retried (a refused connection, a 429
+that says wait): a create retried after a timeout or a 5xx could open a second ticket, so
+those come back as `TicketError` and the ticket is owed; the next attempt asks the system
+for the ticket first (`TicketBackend.find`). Redirects are never followed, so credentials
+go to the configured site and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError, MaxRetryError
+from urllib3.util import Retry, Timeout
+
+from remedy.tickets.registry import TicketError
+
+#: Seconds to connect and to wait for an answer: a slow system makes a ticket owed,
+#: never a remediation late.
+TIMEOUT = Timeout(connect=3.0, read=10.0)
+#: Longest ``Retry-After`` honoured in line; longer, the ticket is owed instead.
+MAX_RETRY_AFTER = 5.0
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class _Retry(Retry):
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        if seconds is not None and seconds > MAX_RETRY_AFTER:
+            # urllib3 would sleep as long as asked; fail instead and leave it owed.
+            raise TicketError(
+                f"the ticket system asked to wait {seconds:.0f}s (HTTP 429); the ticket is owed"
+            )
+        return seconds
+
+
+def check_site(site: str, *, what: str, domain: str) -> str:
+    """`site` as a base URL, if it is an https URL on `domain` (or a loopback test server)."""
+    parts = urlsplit(site)
+    host = parts.hostname or ""
+    ok = (parts.scheme == "https" and (host == domain or host.endswith("." + domain))) or (
+        parts.scheme == "http" and host in _LOOPBACK
+    )
+    if not ok or parts.path.strip("/") or parts.query or parts.username:
+        raise TicketError(
+            f"{what} site {site!r} is not https://<name>.{domain}: set it to your site's "
+            "address, nothing after the host"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class RestClient:
+    """JSON over HTTP to one site, with one authorization header."""
+
+    def __init__(self, site: str, authorization: str, *, what: str) -> None:
+        self.site = site
+        self.what = what
+        self._headers = {
+            "Authorization": authorization,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        self._pool = urllib3.PoolManager(
+            timeout=TIMEOUT,
+            retries=_Retry(
+                total=3,
+                connect=2,
+                read=0,
+                status=2,
+                status_forcelist=(429,),
+                allowed_methods=None,
+                backoff_factor=0.2,
+                redirect=0,
+                raise_on_redirect=False,
+                raise_on_status=False,
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"RestClient({self.site!r})"
+
+    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """The decoded JSON answer (None for an empty one); `TicketError` on any failure."""
+        url = self.site + path
+        try:
+            response = self._pool.request(
+                method,
+                url,
+                body=json.dumps(body).encode() if body is not None else None,
+                headers=self._headers,
+                redirect=False,
+            )
+        except HTTPError as exc:
+            # The cause (refused, timed out, dropped), never the request: it holds the token.
+            cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+            raise TicketError(f"{self.what} {method} {path}: {type(cause).__name__}") from None
+        if response.status >= 300:
+            raise TicketError(
+                f"{self.what} {method} {path}: HTTP {response.status} {_error_text(response.data)}"
+            )
+        if not response.data:
+            return None
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise TicketError(f"{self.what} {method} {path}: the answer is not JSON") from None
+
+
+def _error_text(data: bytes) -> str:
+    """The system's own error messages (Jira's errorMessages/errors, ServiceNow's error)."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return data[:200].decode(errors="replace")
+    if not isinstance(answer, dict):
+        return str(answer)[:200]
+    parts = [str(m) for m in answer.get("errorMessages", ())]
+    parts += [f"{k}: {v}" for k, v in (answer.get("errors") or {}).items()]
+    if isinstance(answer.get("error"), dict):
+        parts.append(str(answer["error"].get("message", "")))
+    return "; ".join(p for p in parts if p) or json.dumps(answer)[:200]
