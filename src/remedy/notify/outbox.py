@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 OUTBOX_PK = "slack#outbox"
+#: The tickets owed (`remedy.tickets.lifecycle`): the same item shape, its own key.
+TICKET_OUTBOX_PK = "ticket#outbox"
 
 
 class SlackOutbox:

@@ -34,7 +34,8 @@ class _Retry(Retry):
         if seconds is not None and seconds > MAX_RETRY_AFTER:
             # urllib3 would sleep as long as asked; fail instead and leave it owed.
             raise TicketError(
-                f"the ticket system asked to wait {seconds:.0f}s (HTTP 429); the ticket is owed"
+                f"the ticket system asked to wait {seconds:.0f}s (HTTP 429); the ticket is owed",
+                outage=True,
             )
         return seconds
 
@@ -98,10 +99,13 @@ class RestClient:
         except HTTPError as exc:
             # The cause (refused, timed out, dropped), never the request: it holds the token.
             cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
-            raise TicketError(f"{self.what} {method} {path}: {type(cause).__name__}") from None
+            raise TicketError(
+                f"{self.what} {method} {path}: {type(cause).__name__}", outage=True
+            ) from None
         if response.status >= 300:
             raise TicketError(
-                f"{self.what} {method} {path}: HTTP {response.status} {_error_text(response.data)}"
+                f"{self.what} {method} {path}: HTTP {response.status} {_error_text(response.data)}",
+                outage=response.status >= 500 or response.status == 429,
             )
         if not response.data:
             return None

@@ -30,7 +30,7 @@ from remedy.approvals.decide import CLOSED_AT_SOURCE
 from remedy.ledger.base import Entry, HistoryItem, LedgerStore, State, is_terminal, stamp
 from remedy.ledger.dynamodb import utc_now
 from remedy.model import Severity, TicketWant
-from remedy.notify.outbox import SlackOutbox
+from remedy.notify.outbox import TICKET_OUTBOX_PK, SlackOutbox
 from remedy.occurrences import PREVIOUS
 from remedy.policy.accounts import AccountInfo
 from remedy.tickets.registry import Draft, TicketBackend, TicketError, TicketRef
@@ -39,9 +39,12 @@ log = logging.getLogger(__name__)
 
 SLOT = "ticket"
 OWED = "ticket_owed"
-OUTBOX_PK = "ticket#outbox"
+OUTBOX_PK = TICKET_OUTBOX_PK
 #: How long a claim to open a ticket holds before another worker may repair it.
 LEASE = timedelta(minutes=5)
+#: After an outage, how long this process owes a backend's tickets without calling it, so
+#: a system that is down costs one timeout, not one per finding.
+PAUSE = timedelta(minutes=1)
 #: States in which a person must act: approve, or look at what remedy could not do.
 MUST_ACT = frozenset({State.PENDING_APPROVAL, State.FAILED, State.LOCKED, State.CHANGED})
 
@@ -90,6 +93,8 @@ class Tickets:
         self.outbox = outbox
         self.clock = clock
         self.lease = lease
+        #: Backend -> (until when it is not called, the outage's error).
+        self._paused: dict[str, tuple[datetime, str]] = {}
 
     def wants(self, entry: Entry) -> TicketWant | None:
         """The rule's ticket, if this entry, now, is one it asks a ticket for."""
@@ -103,22 +108,46 @@ class Tickets:
             return None
         return want
 
+    def backend_of(self, entry: Entry) -> str | None:
+        """The backend the entry's ticket is (or would now be) in; None: no ticket."""
+        slot = entry.attrs.get(SLOT)
+        if isinstance(slot, dict):
+            return str(slot["backend"])
+        want = self.wants(entry)
+        return want.backend if want is not None else None
+
     def follow(self, entry: Entry) -> Entry:
         """Bring the entry's ticket up to date; a failure is owed, never raised."""
+        backend = self.backend_of(entry)
+        if backend is None:
+            return entry
+        paused = self._paused.get(backend)
+        if paused is not None and self.clock() < paused[0]:
+            return self.owe(entry, f"{paused[1]} (not tried again yet)")
         try:
             entry = self._follow(entry)
         except Exception as exc:  # whatever failed, the finding goes on
+            if isinstance(exc, TicketError) and exc.outage:
+                self._paused[backend] = (self.clock() + PAUSE, str(exc))
             message = str(exc) if isinstance(exc, TicketError) else f"{type(exc).__name__}: {exc}"
-            log.warning("ticket for %s owed: %s", entry.key, message)
-            self.outbox.add(entry.key)
-            return self.store.update_attrs(entry.key, {OWED: message})
+            return self.owe(entry, message)
+        self._paused.pop(backend, None)
         if entry.attrs.get(OWED):
             self.outbox.remove(entry.key)
             entry = self.store.update_attrs(entry.key, {OWED: None})
         return entry
 
+    def owe(self, entry: Entry, message: str) -> Entry:
+        """Leave the entry's ticket for the outbox, saying why."""
+        log.warning("ticket for %s owed: %s", entry.key, message)
+        self.outbox.add(entry.key)
+        return self.store.update_attrs(entry.key, {OWED: message})
+
     def retry_owed(self, limit: int = 50) -> int:
-        """Try every owed ticket again (the scheduled outbox function); how many are done."""
+        """Try the owed tickets again (the scheduled outbox function); how many are done.
+
+        A backend in an outage is tried once per run: its other tickets wait for the next.
+        """
         done = 0
         for key in self.outbox.pending(limit):
             entry = self.store.get(key)
@@ -223,8 +252,9 @@ class Tickets:
         backend = self.backends[slot["backend"]]
         if ref is None or not backend.follows:
             return entry
-        for step in entry.history[slot["told"] :]:
-            backend.comment(ref, step_text(step))
+        # Each write returns the entry as it now is: steps made meanwhile are told too.
+        while slot["told"] < len(entry.history):
+            backend.comment(ref, step_text(entry.history[slot["told"]]))
             moved = {**slot, "told": slot["told"] + 1}
             won = self.store.claim_attr(entry.key, SLOT, moved, expected=slot)
             if won is None:

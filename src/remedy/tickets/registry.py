@@ -22,7 +22,13 @@ class TicketError(RemedyError):
     """The ticket system refused or could not be reached; the message is its exact answer.
 
     Never carries a credential: backends build it from the status and the API's error text.
+    `outage`: the system is down or overloaded (no answer, 5xx, 429), not refusing this
+    one ticket, so the next tickets are owed without waiting on it again.
     """
+
+    def __init__(self, message: str, *, outage: bool = False) -> None:
+        super().__init__(message)
+        self.outage = outage
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,8 @@ class Status:
     pending: list[Waiting] = field(default_factory=list)
     attention: list[Waiting] = field(default_factory=list)
     slack_owed: int = 0
+    #: Tickets owed to the ticket system (`remedy.tickets`); TicketsOwedAlarm watches them.
+    tickets_owed: int = 0
     queues: list[QueueDepth] = field(default_factory=list)
 
     @property
@@ -87,6 +89,7 @@ class Status:
             "pending_approvals": [asdict(w) for w in self.pending],
             "needs_attention": [asdict(w) for w in self.attention],
             "slack_messages_owed": self.slack_owed,
+            "tickets_owed": self.tickets_owed,
             "dead_letter_queues": [asdict(q) for q in self.queues],
         }
 
@@ -155,6 +158,7 @@ def status(
     accounts: Accounts,
     queue_names: Iterable[str],
     now: datetime,
+    tickets: SlackOutbox | None = None,
 ) -> Status:
     result = Status()
     for entry in queries.attention():
@@ -164,6 +168,7 @@ def status(
     result.pending.sort(key=lambda w: w.since)
     result.attention.sort(key=lambda w: w.since)
     result.slack_owed = outbox.count()
+    result.tickets_owed = tickets.count() if tickets is not None else 0
     result.queues = queue_depths(sqs, queue_names)
     return result
 
@@ -217,6 +222,7 @@ def render(result: Status, table: Callable[[Sequence[str], Sequence[Sequence[str
             table(("state", "age", "account", "resource", "attempts", "why", "key"), attention_rows)
         )
     parts.append(f"Slack messages owed: {result.slack_owed}")
+    parts.append(f"Tickets owed: {result.tickets_owed}")
     parts.append(
         table(
             ("dead-letter queue", "messages"),
