@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +46,21 @@ class Answer(Exception):
         self.body = body
 
 
-class LocalServer:
+class Loopback:
+    """A threaded HTTP server on 127.0.0.1 that can stop (the port refuses connections)
+    and start again on the same port; `handler_base` serves it (as ``server_ref``)."""
+
     name: ClassVar[str] = "local"
+    handler_base: ClassVar[type[BaseHTTPRequestHandler]]
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self._requests: list[Request] = []
-        self._faults: list[Fault] = []
         self._port = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> Any:
+    def start(self) -> Self:
         if self._httpd is None:
-            handler = type("Handler", (_Handler,), {"server_ref": self})
+            handler = type("Handler", (self.handler_base,), {"server_ref": self})
             self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
             self._httpd.daemon_threads = True
             self._port = self._httpd.server_address[1]
@@ -78,12 +79,23 @@ class LocalServer:
         if self._thread is not None:
             self._thread.join()
         self._httpd = None
+        self._thread = None
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LocalServer(Loopback):
+    """A JSON API: subclasses route requests in `handle`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.RLock()
+        self._requests: list[Request] = []
+        self._faults: list[Fault] = []
 
     @property
     def url(self) -> str:
@@ -167,3 +179,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = _serve
+
+
+LocalServer.handler_base = _Handler
