@@ -16,6 +16,7 @@ from moto import mock_aws
 from conftest import fake_aws_credentials
 from fixtures_aws import LEDGER_TABLE, REGION, Clock, create_ledger_table, settings
 from remedy.devtools.jira_server import JiraServer
+from remedy.devtools.servicenow_server import ServiceNowServer
 from remedy.ledger.base import Entry, HistoryItem, State
 from remedy.ledger.dynamodb import DynamoDBLedgerStore
 from remedy.notify.outbox import SlackOutbox
@@ -37,7 +38,14 @@ ACCOUNTS = {
         "approvers": {"usergroup": "S0SECAPPROVE"},
     },
     "accounts": {
-        OWNER: {"name": "payments", "environment": "prod", "tickets": {"jira": {"project": "SEC"}}},
+        OWNER: {
+            "name": "payments",
+            "environment": "prod",
+            "tickets": {
+                "jira": {"project": "SEC"},
+                "servicenow": {"assignment_group": "Cloud Security"},
+            },
+        },
         UNTARGETED: {"name": "sandbox", "environment": "prod"},
     },
 }
@@ -47,10 +55,16 @@ ACCOUNTS = {
 class World:
     aws: dict[str, Any]
     store: DynamoDBLedgerStore
-    jira: JiraServer
+    #: The ticket system's local server.
+    server: Any
     settings: Settings
     clock: Clock
     secret_arn: str
+
+    @property
+    def jira(self) -> JiraServer:
+        assert isinstance(self.server, JiraServer)
+        return self.server
 
     def tickets(self, **changes: Any) -> Tickets:
         accounts = build(json.loads(json.dumps(ACCOUNTS)) | changes.pop("accounts", {}))
@@ -108,23 +122,34 @@ class World:
 
 
 @contextmanager
-def jira_world() -> Iterator[World]:
+def _world(server: Any, secret: dict[str, str], **configured: str) -> Iterator[World]:
+    """The ledger and the secret on moto, `server` running; `configured` names the
+    settings that point at it (the secret's ARN setting gets the ARN)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         fake_aws_credentials(monkeypatch, REGION)
-        with mock_aws(), JiraServer(projects={"SEC"}) as jira:
+        with mock_aws(), server:
             aws = {name: boto3.client(name) for name in ("dynamodb", "secretsmanager")}
             create_ledger_table(aws["dynamodb"])
             arn = aws["secretsmanager"].create_secret(
-                Name="remedy/jira",
-                SecretString=json.dumps({"email": jira.email, "api_token": jira.api_token}),
+                Name=f"remedy/{server.name}", SecretString=json.dumps(secret)
             )["ARN"]
             clock = Clock()
             store = DynamoDBLedgerStore(LEDGER_TABLE, aws["dynamodb"], ttl_days=30, clock=clock)
-            yield World(
-                aws,
-                store,
-                jira,
-                replace(settings(), jira_site=jira.url, jira_secret_arn=arn),
-                clock,
-                arn,
-            )
+            changes = {k: (arn if v == "<arn>" else server.url) for k, v in configured.items()}
+            yield World(aws, store, server, replace(settings(), **changes), clock, arn)
+
+
+def jira_world() -> Any:
+    jira = JiraServer(projects={"SEC"})
+    secret = {"email": jira.email, "api_token": jira.api_token}
+    return _world(jira, secret, jira_site="<url>", jira_secret_arn="<arn>")
+
+
+def servicenow_world() -> Any:
+    servicenow = ServiceNowServer()
+    return _world(
+        servicenow,
+        {"api_key": servicenow.api_key},
+        servicenow_instance="<url>",
+        servicenow_secret_arn="<arn>",
+    )

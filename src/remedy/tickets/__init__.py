@@ -11,7 +11,7 @@ from typing import Any
 from remedy.settings import Settings
 
 # Imported to register them.
-from remedy.tickets import jira  # noqa: F401
+from remedy.tickets import jira, servicenow  # noqa: F401
 from remedy.tickets.registry import TicketBackend, backends
 
 __all__ = ["build"]

@@ -56,13 +56,13 @@ def check_site(site: str, *, what: str, domain: str) -> str:
 
 
 class RestClient:
-    """JSON over HTTP to one site, with one authorization header."""
+    """JSON over HTTP to one site, with its authentication headers."""
 
-    def __init__(self, site: str, authorization: str, *, what: str) -> None:
+    def __init__(self, site: str, auth: Mapping[str, str], *, what: str) -> None:
         self.site = site
         self.what = what
         self._headers = {
-            "Authorization": authorization,
+            **auth,
             "Accept": "application/json",
             "Content-Type": "application/json",
         }

@@ -58,7 +58,8 @@ class JiraBackend(TicketBackend):
                 client=self.secrets_client,
             )
             pair = f"{secret['email']}:{secret['api_token']}".encode()
-            self._client = RestClient(site, "Basic " + base64.b64encode(pair).decode(), what="Jira")
+            basic = "Basic " + base64.b64encode(pair).decode()
+            self._client = RestClient(site, {"Authorization": basic}, what="Jira")
         return self._client
 
     def _ref(self, answer: Any) -> TicketRef:

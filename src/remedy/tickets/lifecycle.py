@@ -73,7 +73,7 @@ def ticket_of(entry: Entry) -> TicketRef | None:
     slot = entry.attrs.get(SLOT)
     if not isinstance(slot, dict) or not slot.get("id"):
         return None
-    return TicketRef(slot["backend"], slot["id"], slot["url"])
+    return TicketRef(slot["backend"], slot["id"], slot["url"], slot.get("ref", ""))
 
 
 class Tickets:
@@ -212,6 +212,8 @@ class Tickets:
             self.store.claim_attr(entry.key, SLOT, {**slot, "status": "owed"}, expected=slot)
             raise
         opened = {**slot, "status": "open", "id": ref.id, "url": ref.url}
+        if ref.ref:
+            opened["ref"] = ref.ref
         opened["told"] = len(entry.history)
         return self.store.claim_attr(entry.key, SLOT, opened, expected=slot)
 

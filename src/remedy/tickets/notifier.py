@@ -27,7 +27,7 @@ DEFERRED = "deferred: changed where a person waits on the answer; the outbox sen
 
 def configured(settings: Settings) -> bool:
     """Whether any ticket system is set up for this deployment."""
-    return bool(settings.jira_site)
+    return bool(settings.jira_site or settings.servicenow_instance)
 
 
 def build_tickets(

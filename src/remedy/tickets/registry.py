@@ -36,8 +36,11 @@ class TicketRef:
     """A ticket as the ledger entry records it."""
 
     backend: str
+    #: What people call it (SEC-12, INC0010001).
     id: str
     url: str
+    #: The system's own id where calls need another one (ServiceNow's sys_id).
+    ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)
