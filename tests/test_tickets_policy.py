@@ -70,8 +70,12 @@ def test_the_account_its_unit_and_the_default_name_the_project(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("ticket", "where", "error"),
     [
-        ("trello", "ticket", "'trello' is not one of ['jira', 'servicenow']"),
-        ({"backend": "trello"}, "ticket.backend", "'trello' is not one of ['jira', 'servicenow']"),
+        ("trello", "ticket", "'trello' is not one of ['jira', 'servicenow', 'securityhub']"),
+        (
+            {"backend": "trello"},
+            "ticket.backend",
+            "'trello' is not one of ['jira', 'servicenow', 'securityhub']",
+        ),
         ({"min_severity": "HIGH"}, "ticket", "'backend' is a required property"),
         (3, "ticket", "3 is not of type 'object'"),
     ],

@@ -26,6 +26,7 @@ from remedy.tickets import build as build_backends
 from remedy.tickets.lifecycle import OUTBOX_PK, Tickets
 
 OWNER = "111111111111"
+CONNECTOR = "2f1e0cd4-7f44-4a65-9d44-3f3c1d2e5a10"
 #: An account accounts.yaml gives no ticket target (nor its default).
 UNTARGETED = "222222222222"
 ACCOUNTS = {
@@ -44,6 +45,7 @@ ACCOUNTS = {
             "tickets": {
                 "jira": {"project": "SEC"},
                 "servicenow": {"assignment_group": "Cloud Security"},
+                "securityhub": {"connector": CONNECTOR},
             },
         },
         UNTARGETED: {"name": "sandbox", "environment": "prod"},
@@ -68,10 +70,11 @@ class World:
 
     def tickets(self, **changes: Any) -> Tickets:
         accounts = build(json.loads(json.dumps(ACCOUNTS)) | changes.pop("accounts", {}))
+        session = changes.pop("session", None)
         settings = replace(self.settings, **changes)
         return Tickets(
             self.store,
-            build_backends(settings, secrets_client=self.aws["secretsmanager"]),
+            build_backends(settings, secrets_client=self.aws["secretsmanager"], session=session),
             accounts.get,
             SlackOutbox(self.aws["dynamodb"], LEDGER_TABLE, pk=OUTBOX_PK),
             clock=self.clock,
@@ -84,6 +87,7 @@ class World:
         account: str = OWNER,
         ticket: Any = "jira",
         severity: str = "HIGH",
+        parameters: dict[str, Any] | None = None,
         **attrs: Any,
     ) -> Entry:
         key = "m-" + uuid.uuid4().hex[:12]
@@ -102,6 +106,8 @@ class World:
                     "product": "Macie",
                     "type": "SensitiveData:S3Object/Credentials",
                     "title": "Credentials in s3://payments-exports/cards.csv",
+                    "source": "macie",
+                    "parameters": parameters or {},
                 },
                 decision=decision,
                 created_at="",

@@ -11,12 +11,17 @@ from typing import Any
 from remedy.settings import Settings
 
 # Imported to register them.
-from remedy.tickets import jira, servicenow  # noqa: F401
+from remedy.tickets import jira, securityhub, servicenow  # noqa: F401
 from remedy.tickets.registry import TicketBackend, backends
 
 __all__ = ["build"]
 
 
-def build(settings: Settings, *, secrets_client: Any = None) -> dict[str, TicketBackend]:
+def build(
+    settings: Settings, *, secrets_client: Any = None, session: Any = None
+) -> dict[str, TicketBackend]:
     """One instance of every registered backend, by name; none reads its secret before use."""
-    return {name: cls(settings, secrets_client=secrets_client) for name, cls in backends().items()}
+    return {
+        name: cls(settings, secrets_client=secrets_client, session=session)
+        for name, cls in backends().items()
+    }

@@ -43,8 +43,10 @@ def document(text: str) -> dict[str, Any]:
 class JiraBackend(TicketBackend):
     target_field = "project"
 
-    def __init__(self, settings: Settings, *, secrets_client: Any = None) -> None:
-        super().__init__(settings, secrets_client=secrets_client)
+    def __init__(
+        self, settings: Settings, *, secrets_client: Any = None, session: Any = None
+    ) -> None:
+        super().__init__(settings, secrets_client=secrets_client, session=session)
         self._client: RestClient | None = None
 
     @property

@@ -236,6 +236,7 @@ class Tickets:
         return Draft(
             summary=f"[remedy] {summary}",
             description="\n".join(lines),
+            finding=finding,
             severity=finding["severity"],
             target=target,
             token=slot["token"],

@@ -37,7 +37,7 @@ def build_tickets(
 
     return Tickets(
         store,
-        build(settings, secrets_client=session.client("secretsmanager")),
+        build(settings, secrets_client=session.client("secretsmanager"), session=session),
         accounts.get,
         SlackOutbox(session.client("dynamodb"), settings.ledger_table, pk=TICKET_OUTBOX_PK),
     )

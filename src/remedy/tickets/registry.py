@@ -49,6 +49,9 @@ class Draft:
 
     summary: str
     description: str
+    #: The finding snapshot (``Finding.to_dict``): what a back end that names the finding
+    #: itself (Security Hub) reads.
+    finding: Mapping[str, Any]
     #: The finding's severity name (CRITICAL ... INFORMATIONAL).
     severity: str
     #: accounts.yaml's ``tickets.<backend>`` block for the finding's account.
@@ -68,10 +71,14 @@ class TicketBackend:
     #: Whether the system can take comments and be resolved (Security Hub's cannot).
     follows: ClassVar[bool] = True
 
-    def __init__(self, settings: Settings, *, secrets_client: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, *, secrets_client: Any = None, session: Any = None
+    ) -> None:
         self.settings = settings
         #: Secrets Manager (None: the default client), read on first use only.
         self.secrets_client = secrets_client
+        #: The boto3 session AWS back ends make their clients from (None: the default).
+        self.session = session
 
     def create(self, draft: Draft) -> TicketRef:
         raise NotImplementedError(f"ticket backend {self.name!r} does not implement create")

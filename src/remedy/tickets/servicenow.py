@@ -32,8 +32,10 @@ _LEVEL = {"CRITICAL": "1", "HIGH": "1", "MEDIUM": "2"}
 class ServiceNowBackend(TicketBackend):
     target_field = "assignment_group"
 
-    def __init__(self, settings: Settings, *, secrets_client: Any = None) -> None:
-        super().__init__(settings, secrets_client=secrets_client)
+    def __init__(
+        self, settings: Settings, *, secrets_client: Any = None, session: Any = None
+    ) -> None:
+        super().__init__(settings, secrets_client=secrets_client, session=session)
         self._client: RestClient | None = None
 
     @property
