@@ -17,6 +17,7 @@ from remedy.tickets.lifecycle import OWED, SLOT, Tickets, token
 from tickets_support import OWNER, UNTARGETED, World, jira_world
 
 ISSUE = "POST /rest/api/3/issue"
+UNAUTHENTICATED = "Client must be authenticated to access this resource."
 
 
 @pytest.fixture
@@ -276,6 +277,23 @@ def test_a_bad_token_is_owed_and_never_logged(
     assert "wrong-token-value" not in caplog.text
     assert "wrong-token-value" not in repr(owed)
     assert world.jira.issues == {}
+
+
+def test_a_rotated_token_is_read_again_after_jira_refused_the_old_one(world: World) -> None:
+    secrets = world.aws["secretsmanager"]
+    secrets.put_secret_value(
+        SecretId=world.secret_arn,
+        SecretString='{"email": "remedy@example.com", "api_token": "revoked"}',
+    )
+    tickets = world.tickets()
+    entry = world.entry()
+    assert tickets.follow(entry).attrs[OWED].endswith("HTTP 401 " + UNAUTHENTICATED)
+    secrets.put_secret_value(
+        SecretId=world.secret_arn,
+        SecretString=f'{{"email": "{world.jira.email}", "api_token": "{world.jira.api_token}"}}',
+    )
+    assert tickets.retry_owed() == 1
+    assert list(world.jira.issues) == ["SEC-1"]
 
 
 def test_an_account_without_a_project_is_owed_saying_where_to_add_it(world: World) -> None:

@@ -10,7 +10,8 @@ go to the configured site and nowhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError
 from urllib3.util import Retry, Timeout
 
+from remedy.notify.secrets import CACHE_SECONDS
 from remedy.tickets.registry import TicketError
 
 #: Seconds to connect and to wait for an answer: a slow system makes a ticket owed,
@@ -82,6 +84,9 @@ class RestClient:
             ),
         )
 
+        #: The system refused the credentials (401): they are read again before the next call.
+        self.refused = False
+
     def __repr__(self) -> str:
         return f"RestClient({self.site!r})"
 
@@ -102,6 +107,8 @@ class RestClient:
             raise TicketError(
                 f"{self.what} {method} {path}: {type(cause).__name__}", outage=True
             ) from None
+        if response.status == 401:
+            self.refused = True
         if response.status >= 300:
             raise TicketError(
                 f"{self.what} {method} {path}: HTTP {response.status} {_error_text(response.data)}",
@@ -113,6 +120,24 @@ class RestClient:
             return json.loads(response.data)
         except ValueError:
             raise TicketError(f"{self.what} {method} {path}: the answer is not JSON") from None
+
+
+class Renewing:
+    """A `RestClient` built from the secret, built again once the secret may have rotated
+    (after `CACHE_SECONDS`, or at once after the system refused the credentials), so a
+    warm function picks up a new token within minutes."""
+
+    def __init__(self, build: Callable[[], RestClient]) -> None:
+        self._build = build
+        self._client: RestClient | None = None
+        self._built = 0.0
+
+    def get(self) -> RestClient:
+        stale = time.monotonic() - self._built > CACHE_SECONDS
+        if self._client is None or self._client.refused or stale:
+            self._client = self._build()
+            self._built = time.monotonic()
+        return self._client
 
 
 def _error_text(data: bytes) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from remedy.tickets import credentials
-from remedy.tickets.http import RestClient, check_site
+from remedy.tickets.http import Renewing, RestClient, check_site
 from remedy.tickets.registry import Draft, TicketBackend, TicketError, TicketRef, register
 
 if TYPE_CHECKING:
@@ -47,22 +47,23 @@ class JiraBackend(TicketBackend):
         self, settings: Settings, *, secrets_client: Any = None, session: Any = None
     ) -> None:
         super().__init__(settings, secrets_client=secrets_client, session=session)
-        self._client: RestClient | None = None
+        self._client = Renewing(self._build)
+
+    def _build(self) -> RestClient:
+        site = check_site(self.settings.jira_site, what="Jira", domain=DOMAIN)
+        secret = credentials.read(
+            self.settings.jira_secret_arn,
+            ("email", "api_token"),
+            what="Jira",
+            client=self.secrets_client,
+        )
+        pair = f"{secret['email']}:{secret['api_token']}".encode()
+        basic = "Basic " + base64.b64encode(pair).decode()
+        return RestClient(site, {"Authorization": basic}, what="Jira")
 
     @property
     def client(self) -> RestClient:
-        if self._client is None:
-            site = check_site(self.settings.jira_site, what="Jira", domain=DOMAIN)
-            secret = credentials.read(
-                self.settings.jira_secret_arn,
-                ("email", "api_token"),
-                what="Jira",
-                client=self.secrets_client,
-            )
-            pair = f"{secret['email']}:{secret['api_token']}".encode()
-            basic = "Basic " + base64.b64encode(pair).decode()
-            self._client = RestClient(site, {"Authorization": basic}, what="Jira")
-        return self._client
+        return self._client.get()
 
     def _ref(self, answer: Any) -> TicketRef:
         if not isinstance(answer, dict) or not isinstance(answer.get("key"), str):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from remedy.tickets import credentials
-from remedy.tickets.http import RestClient, check_site
+from remedy.tickets.http import Renewing, RestClient, check_site
 from remedy.tickets.registry import Draft, TicketBackend, TicketError, TicketRef, register
 
 if TYPE_CHECKING:
@@ -36,20 +36,21 @@ class ServiceNowBackend(TicketBackend):
         self, settings: Settings, *, secrets_client: Any = None, session: Any = None
     ) -> None:
         super().__init__(settings, secrets_client=secrets_client, session=session)
-        self._client: RestClient | None = None
+        self._client = Renewing(self._build)
+
+    def _build(self) -> RestClient:
+        site = check_site(self.settings.servicenow_instance, what="ServiceNow", domain=DOMAIN)
+        secret = credentials.read(
+            self.settings.servicenow_secret_arn,
+            ("api_key",),
+            what="ServiceNow",
+            client=self.secrets_client,
+        )
+        return RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
 
     @property
     def client(self) -> RestClient:
-        if self._client is None:
-            site = check_site(self.settings.servicenow_instance, what="ServiceNow", domain=DOMAIN)
-            secret = credentials.read(
-                self.settings.servicenow_secret_arn,
-                ("api_key",),
-                what="ServiceNow",
-                client=self.secrets_client,
-            )
-            self._client = RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
-        return self._client
+        return self._client.get()
 
     def _ref(self, answer: Any) -> TicketRef:
         record = answer.get("result") if isinstance(answer, dict) else None
