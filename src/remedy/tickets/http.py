@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import urllib3
@@ -20,7 +20,10 @@ from urllib3.exceptions import HTTPError, MaxRetryError
 from urllib3.util import Retry, Timeout
 
 from remedy.notify.secrets import CACHE_SECONDS
-from remedy.tickets.registry import TicketError
+from remedy.tickets.registry import TicketBackend, TicketError
+
+if TYPE_CHECKING:
+    from remedy.settings import Settings
 
 #: Seconds to connect and to wait for an answer: a slow system makes a ticket owed,
 #: never a remediation late.
@@ -138,6 +141,23 @@ class Renewing:
             self._client = self._build()
             self._built = time.monotonic()
         return self._client
+
+
+class RestBackend(TicketBackend):
+    """A back end over REST: `_build` makes its client from the settings and the secret."""
+
+    def __init__(
+        self, settings: Settings, *, secrets_client: Any = None, session: Any = None
+    ) -> None:
+        super().__init__(settings, secrets_client=secrets_client, session=session)
+        self._client = Renewing(self._build)
+
+    def _build(self) -> RestClient:
+        raise NotImplementedError(f"ticket backend {self.name!r} does not implement _build")
+
+    @property
+    def client(self) -> RestClient:
+        return self._client.get()
 
 
 def _error_text(data: bytes) -> str:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from remedy.tickets import credentials
-from remedy.tickets.http import Renewing, RestClient, check_site
-from remedy.tickets.registry import Draft, TicketBackend, TicketError, TicketRef, register
+from remedy.tickets.http import RestBackend, RestClient, check_site
+from remedy.tickets.registry import Draft, TicketError, TicketRef, register
 
 if TYPE_CHECKING:
-    from remedy.settings import Settings
+    pass
 
 DOMAIN = "atlassian.net"
 DEFAULT_ISSUE_TYPE = "Task"
@@ -40,14 +40,8 @@ def document(text: str) -> dict[str, Any]:
 
 
 @register("jira")
-class JiraBackend(TicketBackend):
+class JiraBackend(RestBackend):
     target_field = "project"
-
-    def __init__(
-        self, settings: Settings, *, secrets_client: Any = None, session: Any = None
-    ) -> None:
-        super().__init__(settings, secrets_client=secrets_client, session=session)
-        self._client = Renewing(self._build)
 
     def _build(self) -> RestClient:
         site = check_site(self.settings.jira_site, what="Jira", domain=DOMAIN)
@@ -60,10 +54,6 @@ class JiraBackend(TicketBackend):
         pair = f"{secret['email']}:{secret['api_token']}".encode()
         basic = "Basic " + base64.b64encode(pair).decode()
         return RestClient(site, {"Authorization": basic}, what="Jira")
-
-    @property
-    def client(self) -> RestClient:
-        return self._client.get()
 
     def _ref(self, answer: Any) -> TicketRef:
         if not isinstance(answer, dict) or not isinstance(answer.get("key"), str):

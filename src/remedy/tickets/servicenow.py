@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from remedy.tickets import credentials
-from remedy.tickets.http import Renewing, RestClient, check_site
-from remedy.tickets.registry import Draft, TicketBackend, TicketError, TicketRef, register
+from remedy.tickets.http import RestBackend, RestClient, check_site
+from remedy.tickets.registry import Draft, TicketError, TicketRef, register
 
 if TYPE_CHECKING:
-    from remedy.settings import Settings
+    pass
 
 DOMAIN = "service-now.com"
 TABLE = "/api/now/table/incident"
@@ -29,14 +29,8 @@ _LEVEL = {"CRITICAL": "1", "HIGH": "1", "MEDIUM": "2"}
 
 
 @register("servicenow")
-class ServiceNowBackend(TicketBackend):
+class ServiceNowBackend(RestBackend):
     target_field = "assignment_group"
-
-    def __init__(
-        self, settings: Settings, *, secrets_client: Any = None, session: Any = None
-    ) -> None:
-        super().__init__(settings, secrets_client=secrets_client, session=session)
-        self._client = Renewing(self._build)
 
     def _build(self) -> RestClient:
         site = check_site(self.settings.servicenow_instance, what="ServiceNow", domain=DOMAIN)
@@ -47,10 +41,6 @@ class ServiceNowBackend(TicketBackend):
             client=self.secrets_client,
         )
         return RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
-
-    @property
-    def client(self) -> RestClient:
-        return self._client.get()
 
     def _ref(self, answer: Any) -> TicketRef:
         record = answer.get("result") if isinstance(answer, dict) else None
