@@ -96,6 +96,15 @@ def test_a_bad_project_key_is_refused(tmp_path: Path) -> None:
     ]
 
 
+def test_a_backend_no_account_targets_is_refused_where_the_rule_asks(tmp_path: Path) -> None:
+    folder = policy_dir(tmp_path, [rule(ticket="servicenow")], accounts=ACCOUNTS)
+    assert problems(folder) == [
+        f"{folder / 'remediation.yaml'}:rules[0].ticket: accounts.yaml names no "
+        "tickets.servicenow target (not in default, an account or a unit): add one where "
+        "these findings' tickets go"
+    ]
+
+
 def test_the_schema_names_exactly_the_registered_backends() -> None:
     schema = json.loads((SHIPPED / "schema" / "remediation.schema.json").read_text())
     assert set(schema["$defs"]["ticket_backend"]["enum"]) == set(backends())

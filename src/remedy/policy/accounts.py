@@ -244,6 +244,12 @@ class Accounts:
         named = {b["environment"] for b in blocks if "environment" in b}
         return frozenset(named | {self.default.environment} | self.org.environments)
 
+    @property
+    def ticket_backends(self) -> frozenset[str]:
+        """Every ticket back end some block names a target for (rules may only ask these)."""
+        blocks = [self.default_block, *self.account_blocks.values(), *self.ou_blocks.values()]
+        return frozenset(name for b in blocks for name in b.get("tickets", {}))
+
     def attached(self, organization: Placements | None) -> Accounts:
         """These accounts, resolved through `organization` from now on."""
         return replace(self, organization=organization)

@@ -429,6 +429,24 @@ def check(
     return problems
 
 
+def check_tickets(document: Mapping[str, Any], file: str, targeted: frozenset[str]) -> list[str]:
+    """Each rule's ticket back end has a target somewhere in accounts.yaml (`targeted`)."""
+    problems = []
+    for i, rule in enumerate(document["rules"]):
+        ticket = rule.get("ticket")
+        backend = ticket if isinstance(ticket, str) else (ticket or {}).get("backend")
+        if backend is not None and backend not in targeted:
+            problems.append(
+                problem(
+                    file,
+                    ["rules", i, "ticket"],
+                    f"accounts.yaml names no tickets.{backend} target (not in default, an "
+                    f"account or a unit): add one where these findings' tickets go",
+                )
+            )
+    return problems
+
+
 def _check_remediation(
     rule: Mapping[str, Any], index: int, name: str, file: str, remediations: Remediations
 ) -> list[str]:
