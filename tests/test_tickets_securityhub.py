@@ -90,3 +90,19 @@ def test_a_finding_that_is_not_ocsf_is_owed_saying_what_to_use(world: World, hub
         "Security Hub's CreateTicketV2 takes an OCSF finding with a metadata.uid; this one is "
         "from macie: use ticket: jira or servicenow"
     )
+
+
+def test_the_scheduled_function_leaves_it_to_the_functions_granted_the_call(
+    world: World, hub: Stubber
+) -> None:
+    entry = world.entry(ticket="securityhub", parameters=OCSF)
+    hub.add_client_error("create_ticket_v2", "ThrottlingException", "Rate exceeded", 400)
+    owed = world.tickets(session=OneClient(hub.client)).follow(entry)
+    assert owed.attrs[OWED] == "Security Hub CreateTicketV2: ThrottlingException: Rate exceeded"
+
+    # The scheduled outbox function has no securityhub:CreateTicketV2: it calls nothing.
+    scheduled = world.tickets(session=OneClient(hub.client), aws=False)
+    assert "securityhub" not in scheduled.backends
+    assert scheduled.retry_owed() == 0
+    assert world.store.get(entry.key) == owed
+    assert scheduled.owed() == 1

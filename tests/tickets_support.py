@@ -71,10 +71,13 @@ class World:
     def tickets(self, **changes: Any) -> Tickets:
         accounts = build(json.loads(json.dumps(ACCOUNTS)) | changes.pop("accounts", {}))
         session = changes.pop("session", None)
+        aws = changes.pop("aws", True)
         settings = replace(self.settings, **changes)
         return Tickets(
             self.store,
-            build_backends(settings, secrets_client=self.aws["secretsmanager"], session=session),
+            build_backends(
+                settings, secrets_client=self.aws["secretsmanager"], session=session, aws=aws
+            ),
             accounts.get,
             SlackOutbox(self.aws["dynamodb"], LEDGER_TABLE, pk=OUTBOX_PK),
             clock=self.clock,

@@ -106,7 +106,9 @@ def build(session: Any = None) -> Scheduled:
         clock=utc_now,
     )
     tickets = (
-        build_tickets(settings, policy.accounts, store, session) if configured(settings) else None
+        build_tickets(settings, policy.accounts, store, session, aws=False)
+        if configured(settings, policy.accounts)
+        else None
     )
     return Scheduled(slack, deadlines, tickets)
 

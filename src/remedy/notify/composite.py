@@ -178,7 +178,7 @@ def build_notifier(
     # One Secrets Manager client for both secrets, made only if one is configured.
     secretsmanager = functools.cache(lambda: session.client("secretsmanager"))
     parts: list[tuple[str, Notifier]] = []
-    if tickets.configured(settings):
+    if tickets.configured(settings, accounts):
         # First: the parts after it link to the ticket it records.
         built = tickets.build_tickets(settings, accounts, store, session)
         parts.append(("tickets", tickets.TicketNotifier(built, defer=defer_tickets)))

@@ -18,10 +18,16 @@ __all__ = ["build"]
 
 
 def build(
-    settings: Settings, *, secrets_client: Any = None, session: Any = None
+    settings: Settings,
+    *,
+    secrets_client: Any = None,
+    session: Any = None,
+    aws: bool = True,
 ) -> dict[str, TicketBackend]:
-    """One instance of every registered backend, by name; none reads its secret before use."""
+    """One instance of every registered backend, by name; none reads its secret before use.
+    `aws` false leaves out those that need an AWS permission (`TicketBackend.permissions`)."""
     return {
         name: cls(settings, secrets_client=secrets_client, session=session)
         for name, cls in backends().items()
+        if aws or not cls.permissions
     }

@@ -119,7 +119,8 @@ class Tickets:
     def follow(self, entry: Entry) -> Entry:
         """Bring the entry's ticket up to date; a failure is owed, never raised."""
         backend = self.backend_of(entry)
-        if backend is None:
+        if backend is None or backend not in self.backends:
+            # No ticket, or one this function cannot send: left for one that can.
             return entry
         paused = self._paused.get(backend)
         if paused is not None and self.clock() < paused[0]:

@@ -25,19 +25,23 @@ FLUSH_BATCH = 10
 DEFERRED = "deferred: changed where a person waits on the answer; the outbox sends it"
 
 
-def configured(settings: Settings) -> bool:
-    """Whether any ticket system is set up for this deployment."""
-    return bool(settings.jira_site or settings.servicenow_instance)
+def configured(settings: Settings, accounts: Accounts) -> bool:
+    """Whether tickets are set up: a ticket system's site, or a target in accounts.yaml
+    (Security Hub's connectors need no site)."""
+    return bool(settings.jira_site or settings.servicenow_instance or accounts.ticket_backends)
 
 
 def build_tickets(
-    settings: Settings, accounts: Accounts, store: LedgerStore, session: Any
+    settings: Settings, accounts: Accounts, store: LedgerStore, session: Any, *, aws: bool = True
 ) -> Tickets:
+    """`aws` false: only the back ends that need no AWS permission (the scheduled outbox
+    function is granted none; the findings and remediator functions send the others)."""
     from remedy.tickets import build
 
+    secrets = session.client("secretsmanager")
     return Tickets(
         store,
-        build(settings, secrets_client=session.client("secretsmanager"), session=session),
+        build(settings, secrets_client=secrets, session=session, aws=aws),
         accounts.get,
         SlackOutbox(session.client("dynamodb"), settings.ledger_table, pk=TICKET_OUTBOX_PK),
     )

@@ -70,6 +70,8 @@ class TicketBackend:
     target_field: ClassVar[str] = ""
     #: Whether the system can take comments and be resolved (Security Hub's cannot).
     follows: ClassVar[bool] = True
+    #: IAM actions the core role must allow (template.yaml grants them where used).
+    permissions: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, settings: Settings, *, secrets_client: Any = None, session: Any = None

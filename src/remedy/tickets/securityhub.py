@@ -25,6 +25,7 @@ _OUTAGE = frozenset({"ThrottlingException", "InternalServerException", "ServiceU
 class SecurityHubBackend(TicketBackend):
     target_field = "connector"
     follows = False
+    permissions = frozenset({"securityhub:CreateTicketV2"})
 
     def _client(self) -> Any:
         return (self.session or boto3.session.Session()).client("securityhub")
