@@ -105,6 +105,7 @@ def test_status_lists_what_waits_for_a_person(
         ("locked", "LOCKED", 2, "legal hold")
     ]
     assert out["slack_messages_owed"] == 1
+    assert out["tickets_owed"] == 0
     assert {q["name"]: q["depth"] for q in out["dead_letter_queues"]} == {
         "remedy-findings-dlq": 0,
         "remedy-events-dlq": 0,
@@ -176,6 +177,7 @@ def test_history_says_who_when_how_and_why(env: Ledger, capsys: pytest.CaptureFi
         "by": "slack:U0PAYLEAD1",
         "how": "slack",
         "why": "ok",
+        "ticket": "",
     }
     assert {s["how"] for s in steps} == {"system", "slack", "cli"}
 
@@ -192,6 +194,7 @@ def test_history_says_who_when_how_and_why(env: Ledger, capsys: pytest.CaptureFi
         "by",
         "how",
         "why",
+        "ticket",
     ]
     # A note that looks like a formula is not one in a spreadsheet.
     assert rows[1][1:] == [
@@ -203,6 +206,7 @@ def test_history_says_who_when_how_and_why(env: Ledger, capsys: pytest.CaptureFi
         RELEASER,
         "cli",
         "'=HYPERLINK(x)",
+        "",
     ]
     assert len(rows) == 2
     assert text.endswith("\r\n")

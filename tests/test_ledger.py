@@ -413,3 +413,29 @@ def test_the_store_follows_the_state_machine(
     assert final is not None and final.state is state
     assert final.history[-1].target == state.value
     assert ("expires_at" in raw(store.client, new.key)) == is_terminal(state)
+
+
+def test_claim_attr_lets_one_of_many_claim_a_slot(store: DynamoDBLedgerStore) -> None:
+    first = entry()
+    store.create(first)
+    won = store.claim_attr(first.key, "ticket", {"status": "opening"})
+    assert won is not None
+    assert won.attrs["ticket"] == {"status": "opening"}
+    assert won.version == store.get(first.key).version  # type: ignore[union-attr]
+    # A second claim of the empty slot loses; one expecting what is there wins.
+    assert store.claim_attr(first.key, "ticket", {"status": "opening", "n": 2}) is None
+    moved = store.claim_attr(
+        first.key, "ticket", {"status": "open"}, expected={"status": "opening"}
+    )
+    assert moved is not None
+    assert moved.attrs["ticket"] == {"status": "open"}
+    assert store.claim_attr(first.key, "ticket", {"x": 1}, expected={"status": "opening"}) is None
+
+
+def test_claim_attr_of_a_missing_entry_is_a_conflict_and_creates_nothing(
+    store: DynamoDBLedgerStore, dynamodb: Any
+) -> None:
+    with pytest.raises(Conflict) as caught:
+        store.claim_attr("m-missing", "ticket", {"status": "opening"})
+    assert str(caught.value) == "ledger entry m-missing: expected state in [], found no entry"
+    assert "Item" not in dynamodb.get_item(TableName=LEDGER_TABLE, Key={"pk": {"S": "m-missing"}})

@@ -45,7 +45,13 @@ def test_control_finding_from_the_administrator_account() -> None:
     )
     assert f.severity is Severity.HIGH
     assert f.type == "Posture Management/Industry and Regulatory Standards"
-    assert f.parameters == {"format": "ocsf", "control_id": "S3.8"}
+    assert f.parameters == {
+        "format": "ocsf",
+        "control_id": "S3.8",
+        # What CreateTicketV2 names the finding by (remedy.tickets.securityhub).
+        "metadata_uid": "arn:aws:securityhub:eu-west-1:222222222222:security-control/S3.8/"
+        "finding/7f3d2c1b-0a9e-4d8c-b7a6-5e4f3d2c1b0a",
+    }
     assert (f.workflow_status, f.record_state, f.compliance_status) == ("NEW", None, "FAILED")
     (bucket,) = f.resources
     assert (bucket.kind, bucket.bucket, bucket.type) == (

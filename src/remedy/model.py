@@ -288,6 +288,31 @@ class Finding:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class TicketWant:
+    """A rule's ``ticket``: which backend, and when a ticket is worth opening."""
+
+    backend: str
+    min_severity: Severity = Severity.INFORMATIONAL
+    #: Only when the entry waits for an approval or ends FAILED, LOCKED or CHANGED.
+    only_when_a_person_must_act: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "min_severity": self.min_severity.name,
+            "only_when_a_person_must_act": self.only_when_a_person_must_act,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TicketWant:
+        return cls(
+            data["backend"],
+            Severity[data.get("min_severity", "INFORMATIONAL")],
+            data.get("only_when_a_person_must_act") is True,
+        )
+
+
 @dataclass(slots=True)
 class Decision:
     """The policy's verdict: what to do, which rule said so, and why in words."""
@@ -300,6 +325,8 @@ class Decision:
     #: Approve decisions only: when to remind, and whether to act without an approver.
     deadline: ApprovalDeadline | None = None
     mode: Mode = Mode.ACT
+    #: The rule asks for a ticket that follows the ledger entry (`remedy.tickets`).
+    ticket: TicketWant | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -315,4 +342,6 @@ class Decision:
             out["deadline"] = self.deadline.to_dict()
         if self.mode is not Mode.ACT:
             out["mode"] = self.mode.value
+        if self.ticket is not None:
+            out["ticket"] = self.ticket.to_dict()
         return out

@@ -58,6 +58,12 @@ class Settings:
     policy_bucket: str = ""
     #: How often a warm function asks the policy bucket for a new version.
     policy_refresh_seconds: float = 60.0
+    #: Jira Cloud (`remedy.tickets.jira`): the site and the API token's secret.
+    jira_site: str = ""
+    jira_secret_arn: str = ""
+    #: ServiceNow (`remedy.tickets.servicenow`): the instance and the API key's secret.
+    servicenow_instance: str = ""
+    servicenow_secret_arn: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,6 +87,10 @@ class Settings:
             org_role_arn=env.get("REMEDY_ORG_ROLE_ARN", ""),
             policy_bucket=env.get("REMEDY_POLICY_BUCKET", ""),
             policy_refresh_seconds=float(env.get("REMEDY_POLICY_REFRESH_SECONDS", "60")),
+            jira_site=env.get("REMEDY_JIRA_SITE", ""),
+            jira_secret_arn=env.get("REMEDY_JIRA_SECRET_ARN", ""),
+            servicenow_instance=env.get("REMEDY_SERVICENOW_INSTANCE", ""),
+            servicenow_secret_arn=env.get("REMEDY_SERVICENOW_SECRET_ARN", ""),
         )
 
     def quarantine_bucket(self, account: str, region: str) -> str:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from remedy.cli import failure
     from remedy.ledger.dynamodb import utc_now
     from remedy.ledger.queries import LedgerQueries
-    from remedy.notify.outbox import SlackOutbox
+    from remedy.notify.outbox import TICKET_OUTBOX_PK, SlackOutbox
     from remedy.policy.organizations import OrganizationsUnavailable, load_resolved_policy
     from remedy.settings import Settings
     from remedy.views.status import DEAD_LETTER_QUEUES, render, status
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             accounts,
             [f"{prefix}-{name}" for name in DEAD_LETTER_QUEUES],
             utc_now(),
+            SlackOutbox(dynamodb, settings.ledger_table, pk=TICKET_OUTBOX_PK),
         )
     except (ClientError, BotoCoreError) as error:
         print(f"remedy status: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)

@@ -23,9 +23,11 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
+
+from remedy.devtools.local_http import Loopback
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -164,10 +166,13 @@ def _block_problems(block: dict[str, Any], where: str, action_ids: set[str]) -> 
     return problems
 
 
-class SlackServer:
+class SlackServer(Loopback):
     """The local Slack Web API. Thread-safe; start/stop any number of times on one port."""
 
+    name: ClassVar[str] = "slack"
+
     def __init__(self, token: str = "xoxb-local-test-token") -> None:  # noqa: S107 - fake
+        super().__init__()
         self.token = token
         self.usergroups: dict[str, list[str]] = {}
         self._lock = threading.Lock()
@@ -179,40 +184,6 @@ class SlackServer:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._rate_limited = 0
         self._seq = 0
-        self._port = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> SlackServer:
-        if self._httpd is not None:
-            return self
-        handler = type("Handler", (_Handler,), {"server_ref": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
-        self._httpd.daemon_threads = True
-        self._port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="slack-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Close the port: clients get "connection refused" until `start()`."""
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> SlackServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
@@ -509,3 +480,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = _answer
     do_POST = _answer
+
+
+SlackServer.handler_base = _Handler

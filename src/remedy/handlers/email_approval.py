@@ -43,7 +43,12 @@ def build(session: Any = None) -> tuple[ApprovalPage, CompositeNotifier]:
     store = DynamoDBLedgerStore.from_settings(settings, session.client("dynamodb"))
     # A person waits on the page: no pacing sleep (`SlackOptions.pace_max_wait`).
     notifier = build_notifier(
-        settings, policy.accounts, store, session=session, slack=SlackOptions(pace_max_wait=None)
+        settings,
+        policy.accounts,
+        store,
+        session=session,
+        slack=SlackOptions(pace_max_wait=None),
+        defer_tickets=True,
     )
     signer = LinkSigner(
         LinkKey(settings.link_secret_arn, client=session.client("secretsmanager")),

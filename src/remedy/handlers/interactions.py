@@ -78,6 +78,7 @@ def build(session: Any = None) -> Interactions:
                 pace_max_wait=None,
             ),
             aws_config=fast,
+            defer_tickets=True,
         ),
         hand_over=lambda_hand_over(
             session.client("lambda", config=fast), settings.remediator_function

@@ -9,7 +9,9 @@ them (a revoked token, a deleted channel), and the logs say which. The approvals
 pending are reported as ``PendingApprovals`` for the operations dashboard, and those past
 their deadline are announced again or, where their rule says so, decided
 (`remedy.approvals.deadlines`): the same schedule, since a reminder is one more message
-owed to people. Only wiring; the pieces are built once per container.
+owed to people. The tickets owed to a ticket system (`remedy.tickets`) are sent again on
+the same schedule and reported as ``TicketsOwed`` (TicketsOwedAlarm). Only wiring; the
+pieces are built once per container.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from remedy.handlers.runtime import METRICS_NAMESPACE, METRICS_SERVICE, policy_v
 if TYPE_CHECKING:
     from remedy.approvals.deadlines import Deadlines
     from remedy.notify.slack import SlackNotifier
+    from remedy.tickets.lifecycle import Tickets
 
 logger = Logger(service="remedy-slack-outbox")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
 OWED_METRIC = "SlackMessagesOwed"
 PENDING_METRIC = "PendingApprovals"
+TICKETS_METRIC = "TicketsOwed"
 # Slack takes about one message a second per channel: a run re-sends at most 100, and
 # starts no send after 150 s, which leaves a slow send (timeouts, retries, a rate limit
 # waited out) time to finish within the function's 240 s; the next run takes the rest.
@@ -43,6 +47,8 @@ class Scheduled:
 
     slack: SlackNotifier
     deadlines: Deadlines
+    #: None: no ticket system is configured.
+    tickets: Tickets | None = None
 
 
 _scheduled: Scheduled | None = None
@@ -67,6 +73,7 @@ def build(session: Any = None) -> Scheduled:
     from remedy.policy.organizations import load_resolved_policy
     from remedy.policy.rules import DEFAULT_DEADLINE_HOURS
     from remedy.settings import Settings
+    from remedy.tickets.notifier import build_tickets, configured
 
     options = SlackOptions(outbox_batch=OUTBOX_BATCH, outbox_seconds=OUTBOX_SECONDS)
     settings = Settings.from_env()
@@ -98,7 +105,12 @@ def build(session: Any = None) -> Scheduled:
         default_hours=DEFAULT_DEADLINE_HOURS,
         clock=utc_now,
     )
-    return Scheduled(slack, deadlines)
+    tickets = (
+        build_tickets(settings, policy.accounts, store, session, aws=False)
+        if configured(settings, policy.accounts)
+        else None
+    )
+    return Scheduled(slack, deadlines, tickets)
 
 
 @metrics.log_metrics
@@ -113,13 +125,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     metrics.add_metric(name=OWED_METRIC, unit=MetricUnit.Count, value=owed)
     if owed:
         logger.warning(f"{owed} Slack message(s) still owed; the warnings above say why")
+    tickets_owed = 0
+    if _scheduled.tickets is not None:
+        _scheduled.tickets.retry_owed(OUTBOX_BATCH)
+        tickets_owed = _scheduled.tickets.owed()
+        metrics.add_metric(name=TICKETS_METRIC, unit=MetricUnit.Count, value=tickets_owed)
+        if tickets_owed:
+            logger.warning(
+                f"{tickets_owed} ticket(s) still owed; each entry's ticket_owed says why"
+            )
     report = _scheduled.deadlines.run()
     metrics.add_metric(name=PENDING_METRIC, unit=MetricUnit.Count, value=report.pending)
     if report.failed:
         logger.warning(
             f"{report.failed} approval deadline(s) not handled; the errors above say why"
         )
-    return {
+    result = {
         "owed": owed,
         "pending_approvals": report.pending,
         "reminded": report.reminded,
@@ -127,3 +148,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
         "escalated": report.escalated,
         "failed": report.failed,
     }
+    if _scheduled.tickets is not None:
+        result["tickets_owed"] = tickets_owed
+    return result

@@ -213,6 +213,15 @@ class LedgerStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def claim_attr(self, key: str, name: str, value: Any, *, expected: Any = None) -> Entry | None:
+        """Set ``attrs[name]`` to `value` only while it is `expected` (None: absent).
+
+        One conditional write: of callers racing for the same slot (a ticket to open),
+        exactly one gets the entry back; the others get None. Neither state nor version
+        changes. `Conflict` if there is no entry.
+        """
+
+    @abc.abstractmethod
     def annotate(
         self,
         key: str,

@@ -347,6 +347,32 @@ class DynamoDBLedgerStore(LedgerStore):
             raise conflict from None
         return self._entry(response["Attributes"])
 
+    def claim_attr(self, key: str, name: str, value: Any, *, expected: Any = None) -> Entry | None:
+        values: dict[str, Any] = {":v": _ser(value), ":now": {"S": stamp(self.clock())}}
+        if expected is None:
+            held = "attribute_not_exists(attrs.#n)"
+        else:
+            held = "attrs.#n = :old"
+            values[":old"] = _ser(expected)
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET attrs.#n = :v, updated_at = :now",
+                ConditionExpression=f"attribute_exists(pk) AND {held}",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not condition_failed(error):
+                raise
+            if not error.response.get("Item"):
+                raise Conflict(key, (), None) from None
+            return None
+        return self._entry(response["Attributes"])
+
     def annotate(
         self,
         key: str,

@@ -144,6 +144,10 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     )
 
     parameters: dict[str, Any] = {"format": OCSF}
+    metadata_uid = f.opt_str(metadata, "uid", f"{path}.metadata")
+    if metadata_uid:
+        # What Security Hub's CreateTicketV2 names the finding by (remedy.tickets.securityhub).
+        parameters["metadata_uid"] = metadata_uid
     compliance_status = None
     compliance = f.opt_obj(item, "compliance", path)
     if compliance is not None:

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class Notifier(Protocol):
-    def on_change(self, entry: Entry) -> None: ...
+    def on_change(self, entry: Entry) -> Entry | None:
+        """Tell of `entry`; a part that records something on it (the ticket) returns the
+        entry as it now is, for the parts after it."""
 
 
 def no_count(name: str) -> None:

@@ -36,6 +36,7 @@ from remedy.notify.securityhub import SecurityHubFeedback
 from remedy.notify.slack import SLACK_API, SlackNotifier, current_client
 from remedy.policy.accounts import Accounts
 from remedy.settings import Settings
+from remedy.tickets import notifier as tickets
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ class CompositeNotifier:
     def on_change(self, entry: Entry) -> None:
         for name, part in self.parts:
             try:
-                part.on_change(entry)
+                changed = part.on_change(entry)
+                if changed is not None:
+                    entry = changed
             except Exception:
                 self._failed(name, f"{entry.key} -> {entry.state.value}")
 
@@ -167,12 +170,18 @@ def build_notifier(
     slack: SlackOptions = SlackOptions(),
     aws_config: Config | None = None,
     metrics: Any = None,
+    defer_tickets: bool = False,
 ) -> CompositeNotifier:
-    """Slack (if a secret is configured), owners (if a topic is), and Security Hub."""
+    """Tickets (if a ticket system is configured; `defer_tickets` where a person waits),
+    Slack (if a secret is configured), owners (if a topic is), and Security Hub."""
     session = session or boto3.session.Session()
     # One Secrets Manager client for both secrets, made only if one is configured.
     secretsmanager = functools.cache(lambda: session.client("secretsmanager"))
     parts: list[tuple[str, Notifier]] = []
+    if tickets.configured(settings, accounts):
+        # First: the parts after it link to the ticket it records.
+        built = tickets.build_tickets(settings, accounts, store, session)
+        parts.append(("tickets", tickets.TicketNotifier(built, defer=defer_tickets)))
     if settings.slack_secret_arn:
         notifier = build_slack_notifier(
             settings,

@@ -270,6 +270,10 @@ def _links(entry: Entry, finding: Mapping[str, Any]) -> tuple[Link, ...]:
                 console.s3_bucket_url(bucket["bucket"], region_or(bucket.get("region"), region)),
             )
         )
+    ticket = entry.attrs.get("ticket")
+    # The ticket that follows the entry (`remedy.tickets`), once it is recorded.
+    if isinstance(ticket, dict) and ticket.get("url"):
+        links.append(Link(f"Ticket {ticket['id']}", ticket["url"]))
     where = destination(entry.attrs)
     if where is not None:
         links.append(

@@ -16,18 +16,24 @@ from __future__ import annotations
 from typing import Any
 
 OUTBOX_PK = "slack#outbox"
+#: The tickets owed (`remedy.tickets.lifecycle`): the same item shape, its own key.
+TICKET_OUTBOX_PK = "ticket#outbox"
 
 
 class SlackOutbox:
-    def __init__(self, dynamodb: Any, table: str, *, key_attribute: str = "pk") -> None:
+    def __init__(
+        self, dynamodb: Any, table: str, *, key_attribute: str = "pk", pk: str = OUTBOX_PK
+    ) -> None:
         self.db = dynamodb
         self.table = table
         self.key_attribute = key_attribute
+        #: The item's key: tickets owed keep their own outbox (`remedy.tickets.lifecycle`).
+        self.pk = pk
 
     def _update(self, expression: str, key: str) -> None:
         self.db.update_item(
             TableName=self.table,
-            Key={self.key_attribute: {"S": OUTBOX_PK}},
+            Key={self.key_attribute: {"S": self.pk}},
             UpdateExpression=expression,
             ExpressionAttributeValues={":k": {"SS": [key]}},
         )
@@ -42,7 +48,7 @@ class SlackOutbox:
         item = (
             self.db.get_item(
                 TableName=self.table,
-                Key={self.key_attribute: {"S": OUTBOX_PK}},
+                Key={self.key_attribute: {"S": self.pk}},
                 ConsistentRead=True,
                 ProjectionExpression="pending",
             ).get("Item")

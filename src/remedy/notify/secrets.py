@@ -60,7 +60,7 @@ class SlackSecrets:
             ) from None
         except GetParameterError as exc:
             raise SecretError(
-                f"cannot read Slack secret {self.secret_arn} ({_code(exc)}): check the ARN, "
+                f"cannot read Slack secret {self.secret_arn} ({error_code(exc)}): check the ARN, "
                 "that the secret has a value, and that the function may call "
                 "secretsmanager:GetSecretValue on it"
             ) from None
@@ -82,7 +82,7 @@ class SlackSecrets:
         return SlackSecret(bot_token=value["bot_token"], signing_secret=value["signing_secret"])
 
 
-def _code(exc: GetParameterError) -> str:
+def error_code(exc: GetParameterError) -> str:
     """The AWS error code behind Powertools' wrapper: names the problem, never the value."""
     context = exc.__context__
     if isinstance(context, ClientError):

@@ -117,6 +117,10 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
             remediations,
         )
         problems += rails.check(remediation_doc, str(folder / REMEDIATION_FILE))
+    if remediation_doc is not None and accounts is not None:
+        problems += rules.check_tickets(
+            remediation_doc, str(folder / REMEDIATION_FILE), accounts.ticket_backends
+        )
     problems += _check_action_files(folder)
     if problems or accounts is None or remediation_doc is None:
         raise PolicyError(problems)

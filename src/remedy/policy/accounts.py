@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from remedy.model import Mode, Severity
 
 #: The fields a layer may give, in the order they are explained.
-FIELDS = ("name", "environment", "owners", "slack", "approvers", "mode")
+FIELDS = ("name", "environment", "owners", "slack", "approvers", "mode", "tickets")
 #: The tag keys read when accounts.yaml names none (``organizations.tags``).
 DEFAULT_TAG_KEYS: Mapping[str, str] = {
     "name": "remedy:name",
@@ -93,6 +93,8 @@ class AccountInfo:
     ous: tuple[OrgUnit, ...] = ()
     #: ``mode: dry-run`` on the account or its unit: its findings are only recorded.
     mode: Mode = Mode.ACT
+    #: Where the account's tickets go, per backend (``{"jira": {"project": "SEC"}}``).
+    tickets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def channel_for(self, severity: Severity) -> str:
         return self.channels[severity]
@@ -126,6 +128,7 @@ class Resolution:
             "listed": info.listed,
             "ous": [{"id": ou.id, "path": ou.path} for ou in info.ous],
             "mode": info.mode.value,
+            "tickets": {name: dict(target) for name, target in info.tickets.items()},
             "sources": dict(self.sources),
             "problems": list(self.problems),
         }
@@ -244,6 +247,12 @@ class Accounts:
         named = {b["environment"] for b in blocks if "environment" in b}
         return frozenset(named | {self.default.environment} | self.org.environments)
 
+    @property
+    def ticket_backends(self) -> frozenset[str]:
+        """Every ticket back end some block names a target for (rules may only ask these)."""
+        blocks = [self.default_block, *self.account_blocks.values(), *self.ou_blocks.values()]
+        return frozenset(name for b in blocks for name in b.get("tickets", {}))
+
     def attached(self, organization: Placements | None) -> Accounts:
         """These accounts, resolved through `organization` from now on."""
         return replace(self, organization=organization)
@@ -325,6 +334,7 @@ def _info(block: Mapping[str, Any], listed: bool, ous: tuple[OrgUnit, ...] = ())
         listed=listed,
         ous=ous,
         mode=Mode(block.get("mode", Mode.ACT)),
+        tickets=block.get("tickets", {}),
     )
 
 

@@ -28,6 +28,7 @@ from remedy.model import (
     ResourceKind,
     Severity,
     Source,
+    TicketWant,
 )
 from remedy.normalise.products import is_custom
 from remedy.policy.accounts import AccountInfo
@@ -111,12 +112,14 @@ class Rule:
     deadline: ApprovalDeadline | None = None
     #: The rule says ``sample: true``: only then may it remediate a sample finding.
     samples: bool = False
+    #: The rule's ``ticket``: a ticket follows the entry of every finding it decides.
+    ticket: TicketWant | None = None
 
     def decision(self, finding: Finding, account: AccountInfo) -> Decision:
         reason = f"rule {self.id}: {subject(finding, account)}"
         if finding.sample and self.remediation is not None and not self.samples:
             # Anyone in a member can generate samples, naming placeholders (or real objects).
-            return Decision(Action.NOTIFY, self.id, reason + _SAMPLE_NOTE)
+            return Decision(Action.NOTIFY, self.id, reason + _SAMPLE_NOTE, ticket=self.ticket)
         if self.needs and not any(r.kind in self.needs for r in finding.resources):
             # Nothing the remediation could act on: tell people rather than fail later.
             kinds = ", ".join(sorted(k.value for k in self.needs))
@@ -125,6 +128,7 @@ class Rule:
                 self.id,
                 f"{reason}; {self.remediation} acts on {kinds} and the finding names none, "
                 "so notify instead",
+                ticket=self.ticket,
             )
         return Decision(
             action=self.action,
@@ -133,6 +137,7 @@ class Rule:
             remediation=self.remediation,
             options=dict(self.options),
             deadline=self.deadline,
+            ticket=self.ticket,
         )
 
 
@@ -322,6 +327,15 @@ def _deadline(rule: Mapping[str, Any], default_hours: float) -> ApprovalDeadline
     )
 
 
+def _ticket(rule: Mapping[str, Any]) -> TicketWant | None:
+    value = rule.get("ticket")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return TicketWant(value)
+    return TicketWant.from_dict(value)
+
+
 def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> RuleSet:
     """The rule set of a remediation.yaml document that passed the schema and `check`."""
     default_hours = float(
@@ -346,6 +360,7 @@ def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> Ru
                 ),
                 deadline=_deadline(rule, default_hours),
                 samples=match.get("sample") is True,
+                ticket=_ticket(rule),
             )
         )
     return RuleSet(tuple(rules))
@@ -411,6 +426,24 @@ def check(
                         f"(known: {', '.join(sorted(known_environments))})",
                     )
                 )
+    return problems
+
+
+def check_tickets(document: Mapping[str, Any], file: str, targeted: frozenset[str]) -> list[str]:
+    """Each rule's ticket back end has a target somewhere in accounts.yaml (`targeted`)."""
+    problems = []
+    for i, rule in enumerate(document["rules"]):
+        ticket = rule.get("ticket")
+        backend = ticket if isinstance(ticket, str) else (ticket or {}).get("backend")
+        if backend is not None and backend not in targeted:
+            problems.append(
+                problem(
+                    file,
+                    ["rules", i, "ticket"],
+                    f"accounts.yaml names no tickets.{backend} target (not in default, an "
+                    f"account or a unit): add one where these findings' tickets go",
+                )
+            )
     return problems
 
 

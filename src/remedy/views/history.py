@@ -45,6 +45,8 @@ class Step:
     by: str
     how: str
     why: str
+    #: The URL of the ticket that follows the entry (`remedy.tickets`), if it has one.
+    ticket: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ def steps(entries: Iterable[Entry], accounts: Accounts, filters: Filters) -> lis
     out = []
     for entry in entries:
         name = accounts.get(entry.account).name
+        ticket = entry.attrs.get("ticket")
+        url = str(ticket.get("url") or "") if isinstance(ticket, dict) else ""
         for item in entry.history:
             step = Step(
                 at=item.at,
@@ -81,6 +85,7 @@ def steps(entries: Iterable[Entry], accounts: Accounts, filters: Filters) -> lis
                 by=item.by,
                 how=how(item.by),
                 why=item.note,
+                ticket=url,
             )
             if filters.keep(step):
                 out.append(step)

@@ -82,6 +82,8 @@ class Status:
     pending: list[Waiting] = field(default_factory=list)
     attention: list[Waiting] = field(default_factory=list)
     slack_owed: int = 0
+    #: Tickets owed to the ticket system (`remedy.tickets`); TicketsOwedAlarm watches them.
+    tickets_owed: int = 0
     queues: list[QueueDepth] = field(default_factory=list)
     #: Dry runs of the last `DRY_RUN_DAYS`: apart from real outcomes, never a person's task.
     dry_runs: list[DryRuns] = field(default_factory=list)
@@ -103,6 +105,7 @@ class Status:
             "pending_approvals": [asdict(w) for w in self.pending],
             "needs_attention": [asdict(w) for w in self.attention],
             "slack_messages_owed": self.slack_owed,
+            "tickets_owed": self.tickets_owed,
             "dead_letter_queues": [asdict(q) for q in self.queues],
             "dry_runs": [asdict(d) for d in self.dry_runs],
         }
@@ -163,6 +166,7 @@ def status(
     accounts: Accounts,
     queue_names: Iterable[str],
     now: datetime,
+    tickets: SlackOutbox | None = None,
 ) -> Status:
     result = Status()
     for entry in queries.attention():
@@ -172,6 +176,7 @@ def status(
     result.pending.sort(key=lambda w: w.since)
     result.attention.sort(key=lambda w: w.since)
     result.slack_owed = outbox.count()
+    result.tickets_owed = tickets.count() if tickets is not None else 0
     result.queues = queue_depths(sqs, queue_names)
     result.dry_runs = dry_runs(queries.waiting(DRY_RUN, now - timedelta(days=DRY_RUN_DAYS)))
     return result
@@ -230,6 +235,7 @@ def render(result: Status, table: Callable[[Sequence[str], Sequence[Sequence[str
             table(("state", "age", "account", "resource", "attempts", "why", "key"), attention_rows)
         )
     parts.append(f"Slack messages owed: {result.slack_owed}")
+    parts.append(f"Tickets owed: {result.tickets_owed}")
     parts.append(
         table(
             ("dead-letter queue", "messages"),

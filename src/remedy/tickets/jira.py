@@ -1,0 +1,120 @@
+"""Jira Cloud through REST API v3: one issue per occurrence, commented and resolved.
+
+Authentication is an Atlassian API token (basic auth with the account's email), held in
+Secrets Manager as ``{"email": "...", "api_token": "..."}``. The site is the core
+stack's ``JiraSite`` (``https://<name>.atlassian.net``); every call goes there, redirects
+are refused, and an answer pointing elsewhere is an error. Each issue carries the
+occurrence's token as a label, so a create whose answer was lost is found again
+(`find`) instead of being made twice.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from remedy.tickets import credentials
+from remedy.tickets.http import RestBackend, RestClient, check_site
+from remedy.tickets.registry import Draft, TicketError, TicketRef, register
+
+if TYPE_CHECKING:
+    pass
+
+DOMAIN = "atlassian.net"
+DEFAULT_ISSUE_TYPE = "Task"
+_PRIORITY = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low"}
+
+
+def document(text: str) -> dict[str, Any]:
+    """Plain text as an Atlassian Document Format document, a paragraph per line."""
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": line}]}
+            for line in text.splitlines()
+            if line.strip()
+        ],
+    }
+
+
+@register("jira")
+class JiraBackend(RestBackend):
+    target_field = "project"
+
+    def _build(self) -> RestClient:
+        site = check_site(self.settings.jira_site, what="Jira", domain=DOMAIN)
+        secret = credentials.read(
+            self.settings.jira_secret_arn,
+            ("email", "api_token"),
+            what="Jira",
+            client=self.secrets_client,
+        )
+        pair = f"{secret['email']}:{secret['api_token']}".encode()
+        basic = "Basic " + base64.b64encode(pair).decode()
+        return RestClient(site, {"Authorization": basic}, what="Jira")
+
+    def _ref(self, answer: Any) -> TicketRef:
+        if not isinstance(answer, dict) or not isinstance(answer.get("key"), str):
+            raise TicketError(f"Jira answered without an issue key: {str(answer)[:200]}")
+        link = answer.get("self")
+        site = self.client.site
+        if isinstance(link, str) and urlsplit(link).netloc != urlsplit(site).netloc:
+            raise TicketError(
+                f"Jira answered with an issue on {urlsplit(link).netloc}, not the configured "
+                f"site {urlsplit(site).netloc}; check JiraSite"
+            )
+        return TicketRef("jira", answer["key"], f"{site}/browse/{answer['key']}")
+
+    def create(self, draft: Draft) -> TicketRef:
+        fields: dict[str, Any] = {
+            "project": {"key": draft.target["project"]},
+            "issuetype": {"name": draft.target.get("issue_type", DEFAULT_ISSUE_TYPE)},
+            "summary": draft.summary[:255],
+            "description": document(draft.description),
+            "labels": ["remedy", draft.token],
+        }
+        if draft.severity in _PRIORITY:
+            fields["priority"] = {"name": _PRIORITY[draft.severity]}
+        ref = self._ref(self.client.call("POST", "/rest/api/3/issue", {"fields": fields}))
+        if draft.previous is not None and draft.previous.backend == "jira":
+            self.client.call(
+                "POST",
+                "/rest/api/3/issueLink",
+                {
+                    "type": {"name": "Relates"},
+                    "inwardIssue": {"key": ref.id},
+                    "outwardIssue": {"key": draft.previous.id},
+                },
+            )
+        return ref
+
+    def find(self, draft: Draft) -> TicketRef | None:
+        answer = self.client.call(
+            "POST",
+            "/rest/api/3/search/jql",
+            {"jql": f'labels = "{draft.token}"', "fields": ["key"], "maxResults": 1},
+        )
+        issues = answer.get("issues") if isinstance(answer, dict) else None
+        return self._ref(issues[0]) if issues else None
+
+    def comment(self, ref: TicketRef, text: str) -> None:
+        self.client.call("POST", f"/rest/api/3/issue/{ref.id}/comment", {"body": document(text)})
+
+    def resolve(self, ref: TicketRef, text: str) -> None:
+        self.comment(ref, text)
+        answer = self.client.call("GET", f"/rest/api/3/issue/{ref.id}/transitions")
+        for transition in (answer or {}).get("transitions", ()):
+            category = transition.get("to", {}).get("statusCategory", {}).get("key")
+            if category == "done":
+                self.client.call(
+                    "POST",
+                    f"/rest/api/3/issue/{ref.id}/transitions",
+                    {"transition": {"id": transition["id"]}},
+                )
+                return
+        raise TicketError(
+            f"Jira offers {ref.id} no transition to a done status: give the project's workflow "
+            "one the remedy user may take"
+        )

@@ -1,0 +1,272 @@
+"""Tickets that follow a ledger entry's life: opened once, told every change, resolved.
+
+The ticket's slot is ``attrs.ticket`` on the entry. It is claimed by one conditional
+write before any call to the ticket system, so of redeliveries and concurrent workers
+exactly one opens the ticket; the winner then records its id and URL. The slot moves:
+
+- ``opening`` (claimed at ``claimed_at``): a worker is creating the ticket. Left older
+  than `LEASE` (the worker died between the call and the record), or ``owed`` (the
+  call failed), the next worker re-claims it and asks the system for the ticket by the
+  occurrence's token before creating one (`TicketBackend.find`): a crash never makes two.
+- ``open``: ``id``, ``url``, and ``told``, the number of history steps already written
+  as comments. Every later step becomes one comment.
+- ``resolved``: the entry ended (remediated, released, dismissed, gone, closed at its
+  source); later steps (a release) are still told.
+
+A ticket system that fails never stops the finding: the error is kept on the entry
+(``attrs.ticket_owed``, the system's exact answer), the key goes into the ticket outbox,
+and `Tickets.retry_owed` (the scheduled outbox function) tries again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from remedy.ledger.base import Entry, HistoryItem, LedgerStore, State, is_terminal, stamp
+from remedy.ledger.dynamodb import utc_now
+from remedy.ledger.vocabulary import CLOSED_AT_SOURCE
+from remedy.model import Severity, TicketWant
+from remedy.notify.outbox import TICKET_OUTBOX_PK, SlackOutbox
+from remedy.occurrences import PREVIOUS
+from remedy.policy.accounts import AccountInfo
+from remedy.tickets.registry import Draft, TicketBackend, TicketError, TicketRef
+
+log = logging.getLogger(__name__)
+
+SLOT = "ticket"
+OWED = "ticket_owed"
+OUTBOX_PK = TICKET_OUTBOX_PK
+#: How long a claim to open a ticket holds before another worker may repair it.
+LEASE = timedelta(minutes=5)
+#: After an outage, how long this process owes a backend's tickets without calling it, so
+#: a system that is down costs one timeout, not one per finding.
+PAUSE = timedelta(minutes=1)
+#: States in which a person must act: approve, or look at what remedy could not do.
+MUST_ACT = frozenset({State.PENDING_APPROVAL, State.FAILED, State.LOCKED, State.CHANGED})
+
+
+def token(key: str) -> str:
+    """The occurrence's token: a Jira label, a ServiceNow correlation id, a ClientToken."""
+    return "remedy-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def ended(entry: Entry) -> bool:
+    """Nothing is left for anyone to do about the entry."""
+    if entry.attrs.get(CLOSED_AT_SOURCE):
+        return True
+    if entry.state is State.QUARANTINED:
+        return True
+    return is_terminal(entry.state) and entry.state not in MUST_ACT
+
+
+def step_text(step: HistoryItem) -> str:
+    text = f"{step.at}: {step.source} -> {step.target} by {step.by}"
+    return f"{text}: {step.note}" if step.note else text
+
+
+def ticket_of(entry: Entry) -> TicketRef | None:
+    """The entry's ticket, once it has one."""
+    slot = entry.attrs.get(SLOT)
+    if not isinstance(slot, dict) or not slot.get("id"):
+        return None
+    return TicketRef(slot["backend"], slot["id"], slot["url"], slot.get("ref", ""))
+
+
+class Tickets:
+    def __init__(
+        self,
+        store: LedgerStore,
+        backends: Mapping[str, TicketBackend],
+        account: Callable[[str], AccountInfo],
+        outbox: SlackOutbox,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        lease: timedelta = LEASE,
+    ) -> None:
+        self.store = store
+        self.backends = backends
+        self.account = account
+        self.outbox = outbox
+        self.clock = clock
+        self.lease = lease
+        #: Backend -> (until when it is not called, the outage's error).
+        self._paused: dict[str, tuple[datetime, str]] = {}
+
+    def wants(self, entry: Entry) -> TicketWant | None:
+        """The rule's ticket, if this entry, now, is one it asks a ticket for."""
+        data = entry.decision.get("ticket")
+        if not data:
+            return None
+        want = TicketWant.from_dict(data)
+        if Severity[entry.finding["severity"]] < want.min_severity:
+            return None
+        if want.only_when_a_person_must_act and entry.state not in MUST_ACT:
+            return None
+        return want
+
+    def backend_of(self, entry: Entry) -> str | None:
+        """The backend the entry's ticket is (or would now be) in; None: no ticket."""
+        slot = entry.attrs.get(SLOT)
+        if isinstance(slot, dict):
+            return str(slot["backend"])
+        want = self.wants(entry)
+        return want.backend if want is not None else None
+
+    def follow(self, entry: Entry) -> Entry:
+        """Bring the entry's ticket up to date; a failure is owed, never raised."""
+        backend = self.backend_of(entry)
+        if backend is None or backend not in self.backends:
+            # No ticket, or one this function cannot send: left for one that can.
+            return entry
+        paused = self._paused.get(backend)
+        if paused is not None and self.clock() < paused[0]:
+            return self.owe(entry, f"{paused[1]} (not tried again yet)")
+        try:
+            entry = self._follow(entry)
+        except Exception as exc:  # whatever failed, the finding goes on
+            if isinstance(exc, TicketError) and exc.outage:
+                self._paused[backend] = (self.clock() + PAUSE, str(exc))
+            message = str(exc) if isinstance(exc, TicketError) else f"{type(exc).__name__}: {exc}"
+            return self.owe(entry, message)
+        self._paused.pop(backend, None)
+        if entry.attrs.get(OWED):
+            self.outbox.remove(entry.key)
+            entry = self.store.update_attrs(entry.key, {OWED: None})
+        return entry
+
+    def owe(self, entry: Entry, message: str) -> Entry:
+        """Leave the entry's ticket for the outbox, saying why."""
+        log.warning("ticket for %s owed: %s", entry.key, message)
+        self.outbox.add(entry.key)
+        return self.store.update_attrs(entry.key, {OWED: message})
+
+    def retry_owed(self, limit: int = 50) -> int:
+        """Try the owed tickets again (the scheduled outbox function); how many are done.
+
+        A backend in an outage is tried once per run: its other tickets wait for the next.
+        """
+        done = 0
+        for key in self.outbox.pending(limit):
+            entry = self.store.get(key)
+            if entry is None:
+                self.outbox.remove(key)
+                continue
+            if not self.follow(entry).attrs.get(OWED):
+                done += 1
+        return done
+
+    def owed(self) -> int:
+        return self.outbox.count()
+
+    # -- the slot --------------------------------------------------------------------------
+
+    def _follow(self, entry: Entry) -> Entry:
+        slot = entry.attrs.get(SLOT)
+        fresh = False
+        if slot is None:
+            want = self.wants(entry)
+            if want is None:
+                return entry
+            slot = {
+                "backend": want.backend,
+                "token": token(entry.key),
+                "status": "opening",
+                "claimed_at": stamp(self.clock()),
+            }
+            won = self.store.claim_attr(entry.key, SLOT, slot)
+            if won is None:
+                # Another worker holds the slot: it opens the ticket.
+                return self._reread(entry)
+            entry, fresh = won, True
+        if slot["status"] in ("opening", "owed"):
+            opened = self._open(entry, slot, fresh)
+            if opened is None:
+                return self._reread(entry)
+            entry = opened
+        return self._tell(entry)
+
+    def _reread(self, entry: Entry) -> Entry:
+        return self.store.get(entry.key) or entry
+
+    def _open(self, entry: Entry, slot: dict[str, Any], fresh: bool) -> Entry | None:
+        if not fresh:
+            claimed = datetime.fromisoformat(slot["claimed_at"].replace("Z", "+00:00"))
+            if slot["status"] == "opening" and self.clock() - claimed < self.lease:
+                return None
+            again = {**slot, "status": "opening", "claimed_at": stamp(self.clock())}
+            won = self.store.claim_attr(entry.key, SLOT, again, expected=slot)
+            if won is None:
+                return None
+            entry, slot = won, again
+        backend = self.backends[slot["backend"]]
+        try:
+            draft = self._draft(entry, slot)
+            # A repair first asks whether the lost attempt made the ticket after all.
+            ref = None if fresh else backend.find(draft)
+            if ref is None:
+                ref = backend.create(draft)
+        except Exception:
+            self.store.claim_attr(entry.key, SLOT, {**slot, "status": "owed"}, expected=slot)
+            raise
+        opened = {**slot, "status": "open", "id": ref.id, "url": ref.url}
+        if ref.ref:
+            opened["ref"] = ref.ref
+        opened["told"] = len(entry.history)
+        return self.store.claim_attr(entry.key, SLOT, opened, expected=slot)
+
+    def _draft(self, entry: Entry, slot: Mapping[str, Any]) -> Draft:
+        backend = self.backends[slot["backend"]]
+        target = self.account(entry.account).tickets.get(backend.name)
+        if not target or backend.target_field not in target:
+            raise TicketError(
+                f"accounts.yaml names no tickets.{backend.name}.{backend.target_field} for "
+                f"account {entry.account}: add it to the account, its unit or default"
+            )
+        finding = entry.finding
+        summary = f"{finding.get('title') or finding['type']} in {entry.account}"
+        lines = [
+            f"remedy ledger entry {entry.key}: {entry.state.value}",
+            f"{finding['severity']} {finding['product']} {finding['type']}",
+            f"decision: {entry.decision.get('reason', '')}",
+            *(step_text(step) for step in entry.history),
+        ]
+        return Draft(
+            summary=f"[remedy] {summary}",
+            description="\n".join(lines),
+            finding=finding,
+            severity=finding["severity"],
+            target=target,
+            token=slot["token"],
+            previous=self._previous(entry),
+        )
+
+    def _previous(self, entry: Entry) -> TicketRef | None:
+        key = entry.attrs.get(PREVIOUS)
+        before = self.store.get(key) if isinstance(key, str) else None
+        return ticket_of(before) if before is not None else None
+
+    def _tell(self, entry: Entry) -> Entry:
+        """One comment per history step not yet told; resolve once the entry ended."""
+        slot = entry.attrs[SLOT]
+        ref = ticket_of(entry)
+        backend = self.backends[slot["backend"]]
+        if ref is None or not backend.follows:
+            return entry
+        # Each write returns the entry as it now is: steps made meanwhile are told too.
+        while slot["told"] < len(entry.history):
+            backend.comment(ref, step_text(entry.history[slot["told"]]))
+            moved = {**slot, "told": slot["told"] + 1}
+            won = self.store.claim_attr(entry.key, SLOT, moved, expected=slot)
+            if won is None:
+                # Another worker is telling the same steps.
+                return self._reread(entry)
+            entry, slot = won, moved
+        if slot["status"] == "open" and ended(entry):
+            backend.resolve(ref, f"remedy: the entry ended {entry.state.value}; resolved")
+            resolved = {**slot, "status": "resolved"}
+            entry = self.store.claim_attr(entry.key, SLOT, resolved, expected=slot) or entry
+        return entry

@@ -1,0 +1,67 @@
+"""Tickets as one part of the notifier: told of every change wherever it is made.
+
+The pipeline, the approvals, the deadlines and ``remedy release`` already tell the
+notifier (`remedy.notify.composite`) of every state change, so the ticket follows the
+entry from there. This part goes first and hands the entry, with its ticket recorded, to
+Slack and the owners' email, whose messages then link to it. Where a person waits on the
+answer (a Slack click, an approval page) the call is not made in line: the ticket is
+owed and the scheduled outbox function sends it within minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from remedy.ledger.base import Entry, LedgerStore
+from remedy.notify.outbox import TICKET_OUTBOX_PK, SlackOutbox
+from remedy.policy.accounts import Accounts
+from remedy.settings import Settings
+from remedy.tickets.lifecycle import SLOT, Tickets
+
+#: Seconds between two re-sends of the owed tickets from one warm function.
+FLUSH_INTERVAL = 60.0
+FLUSH_BATCH = 10
+DEFERRED = "deferred: changed where a person waits on the answer; the outbox sends it"
+
+
+def configured(settings: Settings, accounts: Accounts) -> bool:
+    """Whether tickets are set up: a ticket system's site, or a target in accounts.yaml
+    (Security Hub's connectors need no site)."""
+    return bool(settings.jira_site or settings.servicenow_instance or accounts.ticket_backends)
+
+
+def build_tickets(
+    settings: Settings, accounts: Accounts, store: LedgerStore, session: Any, *, aws: bool = True
+) -> Tickets:
+    """`aws` false: only the back ends that need no AWS permission (the scheduled outbox
+    function is granted none; the findings and remediator functions send the others)."""
+    from remedy.tickets import build
+
+    secrets = session.client("secretsmanager")
+    return Tickets(
+        store,
+        build(settings, secrets_client=secrets, session=session, aws=aws),
+        accounts.get,
+        SlackOutbox(session.client("dynamodb"), settings.ledger_table, pk=TICKET_OUTBOX_PK),
+    )
+
+
+class TicketNotifier:
+    def __init__(self, tickets: Tickets, *, defer: bool = False) -> None:
+        self.tickets = tickets
+        self.defer = defer
+        self._flushed = -FLUSH_INTERVAL
+
+    def on_change(self, entry: Entry) -> Entry:
+        if not self.defer:
+            return self.tickets.follow(entry)
+        if SLOT in entry.attrs or self.tickets.wants(entry) is not None:
+            return self.tickets.owe(entry, DEFERRED)
+        return entry
+
+    def flush(self) -> None:
+        if self.defer or time.monotonic() - self._flushed < FLUSH_INTERVAL:
+            return
+        self._flushed = time.monotonic()
+        self.tickets.retry_owed(FLUSH_BATCH)

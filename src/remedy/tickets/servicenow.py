@@ -1,0 +1,88 @@
+"""ServiceNow incidents through the Table API: one per occurrence, work notes, resolved.
+
+Authentication is a ServiceNow API key (``x-sn-apikey``), held in Secrets Manager as
+``{"api_key": "..."}``. The instance is the core stack's ``ServiceNowInstance``
+(``https://<name>.service-now.com``); every call goes there and redirects are refused.
+The occurrence's token is the incident's ``correlation_id``, so an incident whose answer
+was lost is found again (`find`) instead of being opened twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from remedy.tickets import credentials
+from remedy.tickets.http import RestBackend, RestClient, check_site
+from remedy.tickets.registry import Draft, TicketError, TicketRef, register
+
+if TYPE_CHECKING:
+    pass
+
+DOMAIN = "service-now.com"
+TABLE = "/api/now/table/incident"
+#: Incident state 6 is Resolved; resolving needs a close code and notes.
+RESOLVED = "6"
+CLOSE_CODE = "Solved (Permanently)"
+#: Impact and urgency (1 high .. 3 low) from the finding's severity.
+_LEVEL = {"CRITICAL": "1", "HIGH": "1", "MEDIUM": "2"}
+
+
+@register("servicenow")
+class ServiceNowBackend(RestBackend):
+    target_field = "assignment_group"
+
+    def _build(self) -> RestClient:
+        site = check_site(self.settings.servicenow_instance, what="ServiceNow", domain=DOMAIN)
+        secret = credentials.read(
+            self.settings.servicenow_secret_arn,
+            ("api_key",),
+            what="ServiceNow",
+            client=self.secrets_client,
+        )
+        return RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
+
+    def _ref(self, answer: Any) -> TicketRef:
+        record = answer.get("result") if isinstance(answer, dict) else None
+        if isinstance(record, list):
+            record = record[0] if record else None
+        if not isinstance(record, dict) or not record.get("sys_id") or not record.get("number"):
+            raise TicketError(f"ServiceNow answered without an incident: {str(answer)[:200]}")
+        sys_id = str(record["sys_id"])
+        url = f"{self.client.site}/nav_to.do?uri=incident.do%3Fsys_id%3D{sys_id}"
+        return TicketRef("servicenow", str(record["number"]), url, sys_id)
+
+    def create(self, draft: Draft) -> TicketRef:
+        level = _LEVEL.get(draft.severity, "3")
+        body = {
+            "short_description": draft.summary[:160],
+            "description": draft.description,
+            "assignment_group": draft.target["assignment_group"],
+            "impact": level,
+            "urgency": level,
+            "correlation_id": draft.token,
+            "correlation_display": "remedy",
+        }
+        if draft.previous is not None and draft.previous.backend == "servicenow":
+            # The incident before it: a reference people can follow.
+            body["parent_incident"] = draft.previous.ref
+        return self._ref(self.client.call("POST", TABLE, body))
+
+    def find(self, draft: Draft) -> TicketRef | None:
+        query = quote(f"correlation_id={draft.token}")
+        answer = self.client.call(
+            "GET", f"{TABLE}?sysparm_query={query}&sysparm_limit=1&sysparm_fields=sys_id,number"
+        )
+        if not isinstance(answer, dict) or not answer.get("result"):
+            return None
+        return self._ref(answer)
+
+    def comment(self, ref: TicketRef, text: str) -> None:
+        self.client.call("PATCH", f"{TABLE}/{ref.ref}", {"work_notes": text})
+
+    def resolve(self, ref: TicketRef, text: str) -> None:
+        self.client.call(
+            "PATCH",
+            f"{TABLE}/{ref.ref}",
+            {"state": RESOLVED, "close_code": CLOSE_CODE, "close_notes": text},
+        )
