@@ -9,6 +9,10 @@ template to exactly those."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from conftest import CONFORMANCE
 from fixtures_aws import (
     MEMBERS,
     REGION,
@@ -30,7 +34,7 @@ from remedy.ledger.base import Entry, State
 from remedy.model import Resource, ResourceKind
 from remedy.pipeline import Pipeline
 
-A, B, _ = MEMBERS
+A, B, C = MEMBERS
 ADA = Decider("U0ADA", "ada", "slack:U0ADA", "in Slack by ada")
 
 
@@ -138,3 +142,40 @@ def test_a_sample_finding_is_only_told(world: World) -> None:
     assert iam.list_access_keys(UserName="ci-deploy")["AccessKeyMetadata"][0]["Status"] == (
         "Active"
     )
+
+
+def _native(account: str, instance: str) -> dict[str, Any]:
+    """GuardDuty's published native finding about an instance, made a C&C finding about
+    `instance` in `account`: the event as a member forwards it, read by the real normaliser."""
+    event: dict[str, Any] = json.loads(
+        (CONFORMANCE / "guardduty-ec2-recon-portprobeunprotectedport.json").read_text()
+    )
+    event["account"], event["region"] = account, REGION
+    detail = event["detail"]
+    detail.update(accountId=account, region=REGION, type=C2, severity=8, id="native-c2")
+    detail["arn"] = f"arn:aws:guardduty:{REGION}:{account}:detector/d1/finding/native-c2"
+    detail["resource"]["instanceDetails"]["instanceId"] = instance
+    # The published sample's profile and interfaces name its own account: the action reads
+    # the instance's live state from EC2 instead of trusting them.
+    del detail["resource"]["instanceDetails"]["iamInstanceProfile"]
+    return event
+
+
+def test_a_native_guardduty_event_isolates_the_instance_it_names(world: World) -> None:
+    # A member no other test here gives a workload (the moto server outlives each test).
+    session = world.admin(C)
+    instance = workload(session)
+
+    (entry,) = pipeline(world, Recorder()).process(_native(C, instance))
+
+    assert (entry.state, entry.decision["rule"]) == (
+        State.QUARANTINED,
+        "isolate-compromised-instances",
+    ), entry.history[-1].note
+    (resource,) = (r for r in entry.finding["resources"] if r["kind"] == "ec2-instance")
+    assert (resource["id"], resource["name"]) == (
+        f"arn:aws:ec2:{REGION}:{C}:instance/{instance}",
+        instance,
+    )
+    isolated = read_back(session, instance)
+    assert isolated["auto_scaling"] == ["Standby"] and len(isolated["snapshots"]) == 2
