@@ -502,6 +502,10 @@ def test_one_entry_that_cannot_be_written_stops_no_other_deadline(scene: Scene) 
     assert scene.world.still_at_source(stored)
 
 
+#: Runs of the forgotten approval's deadlines: twice the reminders and the escalation.
+PERIODS = 2 * (MAX_REMINDERS + 1)
+
+
 def test_reminders_stop_after_the_bound_with_one_escalation_and_a_bounded_history(
     scene: Scene,
 ) -> None:
@@ -511,8 +515,9 @@ def test_reminders_stop_after_the_bound_with_one_escalation_and_a_bounded_histor
     deadlines = scene.deadlines()
     reports = []
     assert MAX_REMINDERS == 5  # the 6th period, after 1 day, escalates
-    # A forgotten approval, 4-hour deadline: 200 periods (over a month) of scheduled runs.
-    for _ in range(200):
+    # A forgotten approval, 4-hour deadline: PERIODS scheduled runs, the escalation's and
+    # as many again after it (each run past the bound must stay silent).
+    for _ in range(PERIODS):
         scene.world.clock.advance(hours=4)
         reports.append(deadlines.run())
 
@@ -541,4 +546,4 @@ def test_reminders_stop_after_the_bound_with_one_escalation_and_a_bounded_histor
 
 def before_escalation(scene: Scene, periods: int) -> datetime:
     """When the escalation was sent: the run at `periods` deadlines after the request."""
-    return scene.world.clock.now - timedelta(hours=4 * (200 - periods))
+    return scene.world.clock.now - timedelta(hours=4 * (PERIODS - periods))

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
     "args",
     [
         ["bench/decide.py", "--events", "200", "--repeat", "1"],
-        ["bench/api_calls.py", "--objects", "2"],
+        ["bench/api_calls.py", "--objects", "2", "--containments", "1"],
         ["bench/interactions.py", "--requests", "5", "--burst", "30"],
         ["bench/ledger_views.py", "--sizes", "100"],
         ["bench/account_resolve.py", "--accounts", "5", "--findings", "50", "--repeat", "1"],
