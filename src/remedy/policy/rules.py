@@ -64,6 +64,11 @@ _SAMPLE_NOTE = (
 )
 
 Test = Callable[[Finding, AccountInfo], bool]
+#: A compiled glob's ``match``: a rule's ``product`` or ``type`` patterns.
+Match = Callable[[str], "re.Match[str] | None"]
+#: How many (source, product, type) filings a rule set keeps: all three are a member's to
+#: write, so the memory they take is bounded; past it, filing is done per finding.
+_FILINGS = 1024
 _S3_KINDS = (ResourceKind.S3_OBJECT, ResourceKind.S3_BUCKET)
 # Enum .name is a descriptor call; reasons are built for every finding.
 _SEVERITY_NAMES = tuple(s.name for s in Severity)
@@ -104,6 +109,9 @@ class Rule:
     #: The sources the rule is limited to (None: any); checked by filing, not by a test.
     sources: frozenset[Source] | None
     tests: tuple[Test, ...]
+    #: The rule's ``product`` and ``type`` patterns (None: any); checked by filing too.
+    products: Match | None = None
+    types: Match | None = None
     remediation: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Resource kinds the remediation acts on (from the action registry); empty: any.
@@ -147,15 +155,36 @@ class RuleSet:
     #: For each source, in order, the rules that may apply to it.
     by_source: Mapping[Source, tuple[Rule, ...]] = field(init=False)
 
+    #: For each (source, product, type) seen, in order, the rules that may apply to it.
+    filed: dict[tuple[Source, str, str], tuple[Rule, ...]] = field(
+        init=False, compare=False, repr=False
+    )
+
     def __post_init__(self) -> None:
         by_source = {
             source: tuple(r for r in self.rules if r.sources is None or source in r.sources)
             for source in Source
         }
         object.__setattr__(self, "by_source", by_source)
+        object.__setattr__(self, "filed", {})
+
+    def _file(self, source: Source, product: str, type_: str) -> tuple[Rule, ...]:
+        """The rules of `source` whose product and type patterns (if any) match."""
+        rules = tuple(
+            r
+            for r in self.by_source[source]
+            if (r.products is None or r.products(product) is not None)
+            and (r.types is None or r.types(type_) is not None)
+        )
+        if len(self.filed) < _FILINGS:
+            self.filed[(source, product, type_)] = rules
+        return rules
 
     def decide(self, finding: Finding, account: AccountInfo) -> Decision:
-        for rule in self.by_source[finding.source]:
+        rules = self.filed.get((finding.source, finding.product, finding.type))
+        if rules is None:
+            rules = self._file(finding.source, finding.product, finding.type)
+        for rule in rules:
             for test in rule.tests:
                 if not test(finding, account):
                     break
@@ -224,6 +253,11 @@ def _ou(values: Sequence[str]) -> Test:
         return False
 
     return test
+
+
+def _product_match(patterns: Iterable[str]) -> Match:
+    """As the ``product`` test (`_tests`) matches: ignoring case."""
+    return compile_globs(patterns, ignore_case=True).match
 
 
 def _custom_product(wanted: bool) -> Test:
@@ -350,7 +384,10 @@ def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> Ru
                 id=rule["id"],
                 action=Action(rule["action"]),
                 sources=frozenset(map(Source, match["source"])) if "source" in match else None,
-                tests=_tests(match),
+                # Product and type are checked by filing (RuleSet.decide), once per pair.
+                tests=_tests({k: v for k, v in match.items() if k not in ("product", "type")}),
+                products=_product_match(match["product"]) if "product" in match else None,
+                types=compile_globs(match["type"]).match if "type" in match else None,
                 remediation=remediation,
                 options=rule.get("options", {}),
                 needs=(
