@@ -64,7 +64,7 @@ _SAMPLE_NOTE = (
 )
 
 Test = Callable[[Finding, AccountInfo], bool]
-#: A compiled glob's ``match``: a rule's ``product`` or ``type`` patterns.
+#: A compiled glob's ``match``: a rule's ``type`` patterns.
 Match = Callable[[str], "re.Match[str] | None"]
 #: How many (source, product, type) filings a rule set keeps: all three are a member's to
 #: write, so the memory they take is bounded; past it, filing is done per finding.
@@ -109,8 +109,9 @@ class Rule:
     #: The sources the rule is limited to (None: any); checked by filing, not by a test.
     sources: frozenset[Source] | None
     tests: tuple[Test, ...]
-    #: The rule's ``product`` and ``type`` patterns (None: any); checked by filing too.
-    products: Match | None = None
+    #: The rule's ``product`` and ``custom_product`` (None: any) and ``type`` patterns
+    #: (None: any); checked by filing too.
+    products: Callable[[str], bool] | None = None
     types: Match | None = None
     remediation: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -173,7 +174,7 @@ class RuleSet:
         rules = tuple(
             r
             for r in self.by_source[source]
-            if (r.products is None or r.products(product) is not None)
+            if (r.products is None or r.products(product))
             and (r.types is None or r.types(type_) is not None)
         )
         if len(self.filed) < _FILINGS:
@@ -255,9 +256,25 @@ def _ou(values: Sequence[str]) -> Test:
     return test
 
 
-def _product_match(patterns: Iterable[str]) -> Match:
-    """As the ``product`` test (`_tests`) matches: ignoring case."""
-    return compile_globs(patterns, ignore_case=True).match
+#: The match keys `RuleSet` checks by filing rather than by a test.
+_FILED_KEYS = ("product", "custom_product", "type")
+
+
+def _products(match: Mapping[str, Any]) -> Callable[[str], bool] | None:
+    """The ``product`` and ``custom_product`` tests (as `_tests` builds them), on the
+    product alone; None if the rule has neither."""
+    # As in _tests: product names are written by people in several spellings.
+    names = compile_globs(match["product"], ignore_case=True).match if "product" in match else None
+    custom = match.get("custom_product")
+    if names is None and custom is None:
+        return None
+
+    def test(product: str) -> bool:
+        if names is not None and names(product) is None:
+            return False
+        return custom is None or is_custom(product) is custom
+
+    return test
 
 
 def _custom_product(wanted: bool) -> Test:
@@ -385,8 +402,8 @@ def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> Ru
                 action=Action(rule["action"]),
                 sources=frozenset(map(Source, match["source"])) if "source" in match else None,
                 # Product and type are checked by filing (RuleSet.decide), once per pair.
-                tests=_tests({k: v for k, v in match.items() if k not in ("product", "type")}),
-                products=_product_match(match["product"]) if "product" in match else None,
+                tests=_tests({k: v for k, v in match.items() if k not in _FILED_KEYS}),
+                products=_products(match),
                 types=compile_globs(match["type"]).match if "type" in match else None,
                 remediation=remediation,
                 options=rule.get("options", {}),
