@@ -113,6 +113,8 @@ class Rule:
     #: (None: any); checked by filing too.
     products: Callable[[str], bool] | None = None
     types: Match | None = None
+    #: The rule's ``control_id`` (None: any); checked by filing too.
+    controls: Callable[[object], bool] | None = None
     remediation: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Resource kinds the remediation acts on (from the action registry); empty: any.
@@ -156,8 +158,9 @@ class RuleSet:
     #: For each source, in order, the rules that may apply to it.
     by_source: Mapping[Source, tuple[Rule, ...]] = field(init=False)
 
-    #: For each (source, product, type) seen, in order, the rules that may apply to it.
-    filed: dict[tuple[Source, str, str], tuple[Rule, ...]] = field(
+    #: For each (source, product, type, control id) seen, in order, the rules that may
+    #: apply to it.
+    filed: dict[tuple[Source, str, str, str | None], tuple[Rule, ...]] = field(
         init=False, compare=False, repr=False
     )
 
@@ -169,22 +172,34 @@ class RuleSet:
         object.__setattr__(self, "by_source", by_source)
         object.__setattr__(self, "filed", {})
 
-    def _file(self, source: Source, product: str, type_: str) -> tuple[Rule, ...]:
-        """The rules of `source` whose product and type patterns (if any) match."""
+    def _file(self, key: tuple[Source, str, str, str | None]) -> tuple[Rule, ...]:
+        """The rules of the key's source whose product, type and control patterns (if
+        any) match the key's."""
+        source, product, type_, control = key
         rules = tuple(
             r
             for r in self.by_source[source]
             if (r.products is None or r.products(product))
             and (r.types is None or r.types(type_) is not None)
+            and (r.controls is None or r.controls(control))
         )
         if len(self.filed) < _FILINGS:
-            self.filed[(source, product, type_)] = rules
+            self.filed[key] = rules
         return rules
 
     def decide(self, finding: Finding, account: AccountInfo) -> Decision:
-        rules = self.filed.get((finding.source, finding.product, finding.type))
+        control = finding.parameters.get("control_id")
+        # Only a string can match a control pattern; anything else files as None (and
+        # need not be hashable).
+        key = (
+            finding.source,
+            finding.product,
+            finding.type,
+            control if isinstance(control, str) else None,
+        )
+        rules = self.filed.get(key)
         if rules is None:
-            rules = self._file(finding.source, finding.product, finding.type)
+            rules = self._file(key)
         for rule in rules:
             for test in rule.tests:
                 if not test(finding, account):
@@ -257,7 +272,7 @@ def _ou(values: Sequence[str]) -> Test:
 
 
 #: The match keys `RuleSet` checks by filing rather than by a test.
-_FILED_KEYS = ("product", "custom_product", "type")
+_FILED_KEYS = ("product", "custom_product", "type", "control_id")
 
 
 def _products(match: Mapping[str, Any]) -> Callable[[str], bool] | None:
@@ -291,12 +306,21 @@ def _public(wanted: bool) -> Test:
     return test
 
 
-def _control_id(patterns: Sequence[str]) -> Test:
+def _controls(patterns: Sequence[str]) -> Callable[[object], bool]:
+    """Whether a finding's ``parameters["control_id"]`` matches one of `patterns`."""
     match = compile_globs(patterns).match
 
-    def test(finding: Finding, account: AccountInfo) -> bool:
-        control = finding.parameters.get("control_id")
+    def test(control: object) -> bool:
         return isinstance(control, str) and match(control) is not None
+
+    return test
+
+
+def _control_id(patterns: Sequence[str]) -> Test:
+    matches = _controls(patterns)
+
+    def test(finding: Finding, account: AccountInfo) -> bool:
+        return matches(finding.parameters.get("control_id"))
 
     return test
 
@@ -405,6 +429,7 @@ def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> Ru
                 tests=_tests({k: v for k, v in match.items() if k not in _FILED_KEYS}),
                 products=_products(match),
                 types=compile_globs(match["type"]).match if "type" in match else None,
+                controls=_controls(match["control_id"]) if "control_id" in match else None,
                 remediation=remediation,
                 options=rule.get("options", {}),
                 needs=(
