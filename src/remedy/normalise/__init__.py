@@ -27,7 +27,7 @@ from remedy.normalise import (  # noqa: F401
 )
 from remedy.normalise import fields as f
 from remedy.normalise.registry import lookup, normalisers
-from remedy.regions import region_or
+from remedy.regions import is_region, region_or
 
 __all__ = ["normalise", "supported_sources"]
 
@@ -47,11 +47,28 @@ def normalise(event: object) -> list[Finding]:
         raise InvalidEvent(
             f"expected an EventBridge event (a JSON object), got {f.json_type(event)}"
         )
-    source = f.req_str(event, "source", "")
-    detail_type = f.req_str(event, "detail-type", "")
-    f.account_id(event, "account", "")
-    f.region(event, "region", "")
-    f.req_obj(event, "detail", "")
+    source = event.get("source")
+    detail_type = event.get("detail-type")
+    account = event.get("account")
+    # The common, well-formed envelope in one test; anything else is checked field by
+    # field, in order, so the first wrong field is the one named.
+    if not (
+        isinstance(source, str)
+        and source
+        and isinstance(detail_type, str)
+        and detail_type
+        and isinstance(account, str)
+        and len(account) == 12
+        and account.isascii()
+        and account.isdigit()
+        and is_region(event.get("region"))
+        and isinstance(event.get("detail"), dict)
+    ):
+        source = f.req_str(event, "source", "")
+        detail_type = f.req_str(event, "detail-type", "")
+        f.account_id(event, "account", "")
+        f.region(event, "region", "")
+        f.req_obj(event, "detail", "")
     entry = lookup(source, detail_type)
     if entry is None:
         supported = supported_sources()
@@ -76,6 +93,7 @@ def normalise(event: object) -> list[Finding]:
 def _regions_checked(findings: list[Finding]) -> list[Finding]:
     for finding in findings:
         for resource in finding.resources:
-            if resource.region is not None:
+            # Most resources are in the finding's own region: nothing to check.
+            if resource.region is not None and resource.region != finding.region:
                 resource.region = region_or(resource.region, finding.region)
     return findings

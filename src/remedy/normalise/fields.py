@@ -96,8 +96,12 @@ def opt_objects(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each object of an optional array of objects, with its path (``path.key[i]``);
     anything but an object in it is an error naming that element."""
-    for i, item in enumerate(opt_list(parent, key, path)):
-        item_path = f"{path_of(path, key)}[{i}]"
+    items = opt_list(parent, key, path)
+    if not items:
+        return
+    base = path_of(path, key)
+    for i, item in enumerate(items):
+        item_path = f"{base}[{i}]"
         if not isinstance(item, dict):
             raise wrong_type(item_path, _AN_OBJECT, item)
         yield item_path, item

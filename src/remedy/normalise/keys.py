@@ -35,7 +35,7 @@ import hashlib
 def _digest(*parts: str) -> str:
     # Length-prefixed so no choice of bucket/key text can make two tuples collide;
     # surrogatepass because a JSON string may hold a lone surrogate (never a crash).
-    text = "".join(f"{len(part)}:{part}" for part in parts)
+    text = "".join([f"{len(part)}:{part}" for part in parts])
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 

@@ -15,6 +15,8 @@ Rules match such products on purpose with ``custom_product`` or ``product_arn``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 #: ``.../product/aws/<name>`` of the AWS products remedy knows, to the name rules match.
 AWS_PRODUCTS = {
     "guardduty": "GuardDuty",
@@ -33,6 +35,8 @@ _PARTITIONS = frozenset({"aws", "aws-cn", "aws-us-gov"})
 _PRODUCT_PREFIXES = frozenset({"product", "productv2"})
 
 
+# Pure, and most findings name one of a few products: cached (bounded: a member writes it).
+@lru_cache(maxsize=256)
 def aws_product(product_arn: str) -> str | None:
     """The AWS product's name when `product_arn` is AWS's own product ARN, else None.
 

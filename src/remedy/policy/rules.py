@@ -64,6 +64,11 @@ _SAMPLE_NOTE = (
 )
 
 Test = Callable[[Finding, AccountInfo], bool]
+#: A compiled glob's ``match``: a rule's ``type`` patterns.
+Match = Callable[[str], "re.Match[str] | None"]
+#: How many (source, product, type) filings a rule set keeps: all three are a member's to
+#: write, so the memory they take is bounded; past it, filing is done per finding.
+_FILINGS = 1024
 _S3_KINDS = (ResourceKind.S3_OBJECT, ResourceKind.S3_BUCKET)
 # Enum .name is a descriptor call; reasons are built for every finding.
 _SEVERITY_NAMES = tuple(s.name for s in Severity)
@@ -104,6 +109,12 @@ class Rule:
     #: The sources the rule is limited to (None: any); checked by filing, not by a test.
     sources: frozenset[Source] | None
     tests: tuple[Test, ...]
+    #: The rule's ``product`` and ``custom_product`` (None: any) and ``type`` patterns
+    #: (None: any); checked by filing too.
+    products: Callable[[str], bool] | None = None
+    types: Match | None = None
+    #: The rule's ``control_id`` (None: any); checked by filing too.
+    controls: Callable[[object], bool] | None = None
     remediation: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Resource kinds the remediation acts on (from the action registry); empty: any.
@@ -147,15 +158,49 @@ class RuleSet:
     #: For each source, in order, the rules that may apply to it.
     by_source: Mapping[Source, tuple[Rule, ...]] = field(init=False)
 
+    #: For each (source, product, type, control id) seen, in order, the rules that may
+    #: apply to it.
+    filed: dict[tuple[Source, str, str, str | None], tuple[Rule, ...]] = field(
+        init=False, compare=False, repr=False
+    )
+
     def __post_init__(self) -> None:
         by_source = {
             source: tuple(r for r in self.rules if r.sources is None or source in r.sources)
             for source in Source
         }
         object.__setattr__(self, "by_source", by_source)
+        object.__setattr__(self, "filed", {})
+
+    def _file(self, key: tuple[Source, str, str, str | None]) -> tuple[Rule, ...]:
+        """The rules of the key's source whose product, type and control patterns (if
+        any) match the key's."""
+        source, product, type_, control = key
+        rules = tuple(
+            r
+            for r in self.by_source[source]
+            if (r.products is None or r.products(product))
+            and (r.types is None or r.types(type_) is not None)
+            and (r.controls is None or r.controls(control))
+        )
+        if len(self.filed) < _FILINGS:
+            self.filed[key] = rules
+        return rules
 
     def decide(self, finding: Finding, account: AccountInfo) -> Decision:
-        for rule in self.by_source[finding.source]:
+        control = finding.parameters.get("control_id")
+        # Only a string can match a control pattern; anything else files as None (and
+        # need not be hashable).
+        key = (
+            finding.source,
+            finding.product,
+            finding.type,
+            control if isinstance(control, str) else None,
+        )
+        rules = self.filed.get(key)
+        if rules is None:
+            rules = self._file(key)
+        for rule in rules:
             for test in rule.tests:
                 if not test(finding, account):
                     break
@@ -226,6 +271,27 @@ def _ou(values: Sequence[str]) -> Test:
     return test
 
 
+#: The match keys `RuleSet` checks by filing rather than by a test.
+_FILED_KEYS = ("product", "custom_product", "type", "control_id")
+
+
+def _products(match: Mapping[str, Any]) -> Callable[[str], bool] | None:
+    """The ``product`` and ``custom_product`` tests (as `_tests` builds them), on the
+    product alone; None if the rule has neither."""
+    # As in _tests: product names are written by people in several spellings.
+    names = compile_globs(match["product"], ignore_case=True).match if "product" in match else None
+    custom = match.get("custom_product")
+    if names is None and custom is None:
+        return None
+
+    def test(product: str) -> bool:
+        if names is not None and names(product) is None:
+            return False
+        return custom is None or is_custom(product) is custom
+
+    return test
+
+
 def _custom_product(wanted: bool) -> Test:
     def test(finding: Finding, account: AccountInfo) -> bool:
         return is_custom(finding.product) is wanted
@@ -240,12 +306,21 @@ def _public(wanted: bool) -> Test:
     return test
 
 
-def _control_id(patterns: Sequence[str]) -> Test:
+def _controls(patterns: Sequence[str]) -> Callable[[object], bool]:
+    """Whether a finding's ``parameters["control_id"]`` matches one of `patterns`."""
     match = compile_globs(patterns).match
 
-    def test(finding: Finding, account: AccountInfo) -> bool:
-        control = finding.parameters.get("control_id")
+    def test(control: object) -> bool:
         return isinstance(control, str) and match(control) is not None
+
+    return test
+
+
+def _control_id(patterns: Sequence[str]) -> Test:
+    matches = _controls(patterns)
+
+    def test(finding: Finding, account: AccountInfo) -> bool:
+        return matches(finding.parameters.get("control_id"))
 
     return test
 
@@ -350,7 +425,11 @@ def compile_rules(document: Mapping[str, Any], remediations: Remediations) -> Ru
                 id=rule["id"],
                 action=Action(rule["action"]),
                 sources=frozenset(map(Source, match["source"])) if "source" in match else None,
-                tests=_tests(match),
+                # Product and type are checked by filing (RuleSet.decide), once per pair.
+                tests=_tests({k: v for k, v in match.items() if k not in _FILED_KEYS}),
+                products=_products(match),
+                types=compile_globs(match["type"]).match if "type" in match else None,
+                controls=_controls(match["control_id"]) if "control_id" in match else None,
                 remediation=remediation,
                 options=rule.get("options", {}),
                 needs=(
