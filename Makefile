@@ -51,8 +51,9 @@ docs: $(STAMP) browser
 	$(BIN)/pytest -q tests/test_report_browser.py -k month
 	cp tests/artifacts/report-month.png docs/report.png
 
+# The suite on every core (pytest-xdist; worksteal evens out the few long tests).
 unit: $(STAMP) tools browser
-	PATH="$(CURDIR)/$(SAM_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/pytest
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/pytest -n auto --dist worksteal
 
 # The documentation site (mkdocs.yml, docs/) into site/: a strict build, which fails on a
 # broken link or a page missing from the nav, and on reference pages that no longer match
