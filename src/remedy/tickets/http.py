@@ -95,14 +95,15 @@ class RestClient:
 
     def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """The decoded JSON answer (None for an empty one); `TicketError` on any failure."""
+        data = json.dumps(body).encode() if body is not None else None
+        return self.send(method, path, data, self._headers)
+
+    def send(self, method: str, path: str, data: bytes | None, headers: Mapping[str, str]) -> Any:
+        """`call` with the body and headers as given (a form, another authentication)."""
         url = self.site + path
         try:
             response = self._pool.request(
-                method,
-                url,
-                body=json.dumps(body).encode() if body is not None else None,
-                headers=self._headers,
-                redirect=False,
+                method, url, body=data, headers=dict(headers), redirect=False
             )
         except HTTPError as exc:
             # The cause (refused, timed out, dropped), never the request: it holds the token.
@@ -161,7 +162,8 @@ class RestBackend(TicketBackend):
 
 
 def _error_text(data: bytes) -> str:
-    """The system's own error messages (Jira's errorMessages/errors, ServiceNow's error)."""
+    """The system's own error messages (Jira's errorMessages/errors, ServiceNow's error,
+    OAuth's error_description)."""
     try:
         answer = json.loads(data)
     except ValueError:
@@ -172,4 +174,5 @@ def _error_text(data: bytes) -> str:
     parts += [f"{k}: {v}" for k, v in (answer.get("errors") or {}).items()]
     if isinstance(answer.get("error"), dict):
         parts.append(str(answer["error"].get("message", "")))
+    parts.append(str(answer.get("error_description") or ""))
     return "; ".join(p for p in parts if p) or json.dumps(answer)[:200]

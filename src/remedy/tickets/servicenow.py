@@ -1,8 +1,10 @@
 """ServiceNow incidents through the Table API: one per occurrence, work notes, resolved.
 
-Authentication is a ServiceNow API key (``x-sn-apikey``), held in Secrets Manager as
-``{"api_key": "..."}``. The instance is the core stack's ``ServiceNowInstance``
-(``https://<name>.service-now.com``); every call goes there and redirects are refused.
+Authentication is a ServiceNow API key (``x-sn-apikey``) or an OAuth client (the
+client-credentials grant, `remedy.tickets.oauth`), held in Secrets Manager as
+``{"api_key": "..."}`` or ``{"client_id": "...", "client_secret": "..."}``. The instance
+is the core stack's ``ServiceNowInstance`` (``https://<name>.service-now.com``); every
+call, the token's too, goes there and redirects are refused.
 The occurrence's token is the incident's ``correlation_id``, so an incident whose answer
 was lost is found again (`find`) instead of being opened twice.
 """
@@ -14,6 +16,7 @@ from urllib.parse import quote
 
 from remedy.tickets import credentials
 from remedy.tickets.http import RestBackend, RestClient, check_site
+from remedy.tickets.oauth import OAuthClient
 from remedy.tickets.registry import Draft, TicketError, TicketRef, register
 
 if TYPE_CHECKING:
@@ -21,6 +24,10 @@ if TYPE_CHECKING:
 
 DOMAIN = "service-now.com"
 TABLE = "/api/now/table/incident"
+OAUTH_ENDPOINT = "/oauth_token.do"
+#: What the secret may hold: an API key, or an OAuth client's id and secret.
+API_KEY = ("api_key",)
+OAUTH_CLIENT = ("client_id", "client_secret")
 #: Incident state 6 is Resolved; resolving needs a close code and notes.
 RESOLVED = "6"
 CLOSE_CODE = "Solved (Permanently)"
@@ -34,13 +41,21 @@ class ServiceNowBackend(RestBackend):
 
     def _build(self) -> RestClient:
         site = check_site(self.settings.servicenow_instance, what="ServiceNow", domain=DOMAIN)
-        secret = credentials.read(
+        secret = credentials.read_one_of(
             self.settings.servicenow_secret_arn,
-            ("api_key",),
+            (API_KEY, OAUTH_CLIENT),
             what="ServiceNow",
             client=self.secrets_client,
         )
-        return RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
+        if "api_key" in secret:
+            return RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
+        return OAuthClient(
+            site,
+            secret["client_id"],
+            secret["client_secret"],
+            what="ServiceNow",
+            token_path=OAUTH_ENDPOINT,
+        )
 
     def _ref(self, answer: Any) -> TicketRef:
         record = answer.get("result") if isinstance(answer, dict) else None
