@@ -26,12 +26,7 @@ def example(shape: Shape) -> str:
     return "{" + ", ".join(f'"{f}": "..."' for f in shape) + "}"
 
 
-def read(secret_arn: str, fields: Shape, *, what: str, client: Any = None) -> Mapping[str, str]:
-    """The secret's JSON fields `fields`; `TicketError` saying what to fix otherwise."""
-    return read_one_of(secret_arn, (fields,), what=what, client=client)
-
-
-def read_one_of(
+def read(
     secret_arn: str, shapes: Sequence[Shape], *, what: str, client: Any = None
 ) -> Mapping[str, str]:
     """The fields of the one shape of `shapes` the secret holds; `TicketError` when it

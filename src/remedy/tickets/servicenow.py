@@ -11,11 +11,11 @@ was lost is found again (`find`) instead of being opened twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from remedy.tickets import credentials
-from remedy.tickets.http import RestBackend, RestClient, check_site
+from remedy.tickets.http import RestBackend, RestClient
 from remedy.tickets.oauth import OAuthClient
 from remedy.tickets.registry import Draft, TicketError, TicketRef, register
 
@@ -38,15 +38,14 @@ _LEVEL = {"CRITICAL": "1", "HIGH": "1", "MEDIUM": "2"}
 @register("servicenow")
 class ServiceNowBackend(RestBackend):
     target_field = "assignment_group"
+    what = "ServiceNow"
+    domain = DOMAIN
+    stack_parameter = "ServiceNowInstance"
+    site_setting = "servicenow_instance"
+    arn_setting = "servicenow_secret_arn"
+    secret_shapes = (API_KEY, OAUTH_CLIENT)
 
-    def _build(self) -> RestClient:
-        site = check_site(self.settings.servicenow_instance, what="ServiceNow", domain=DOMAIN)
-        secret = credentials.read_one_of(
-            self.settings.servicenow_secret_arn,
-            (API_KEY, OAUTH_CLIENT),
-            what="ServiceNow",
-            client=self.secrets_client,
-        )
+    def _connect(self, site: str, secret: Mapping[str, str]) -> RestClient:
         if "api_key" in secret:
             return RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
         return OAuthClient(
