@@ -189,6 +189,14 @@ class RestBackend(TicketBackend):
     def _connect(self, site: str, secret: Mapping[str, str]) -> RestClient:
         raise NotImplementedError(f"ticket backend {self.name!r} does not implement _connect")
 
+    def probe(self) -> str:
+        """Who the credentials sign in as, by one read-only call (`remedy doctor`)."""
+        raise NotImplementedError(f"ticket backend {self.name!r} does not implement probe")
+
+    def has_target(self, target: str) -> bool:
+        """Whether the system has `target` (a project, a group), read-only."""
+        raise NotImplementedError(f"ticket backend {self.name!r} does not implement has_target")
+
     @property
     def client(self) -> RestClient:
         return self._client.get()

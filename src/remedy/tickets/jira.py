@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from remedy.tickets.http import RestBackend, RestClient
 from remedy.tickets.registry import Draft, TicketError, TicketRef, register
@@ -53,6 +53,24 @@ class JiraBackend(RestBackend):
         pair = f"{secret['email']}:{secret['api_token']}".encode()
         basic = "Basic " + base64.b64encode(pair).decode()
         return RestClient(site, {"Authorization": basic}, what="Jira")
+
+    def probe(self) -> str:
+        answer = self.client.call("GET", "/rest/api/3/myself")
+        who = (
+            answer.get("emailAddress") or answer.get("displayName")
+            if isinstance(answer, dict)
+            else None
+        )
+        return f"signed in as {who or 'an account with no name'}"
+
+    def has_target(self, target: str) -> bool:
+        try:
+            self.client.call("GET", f"/rest/api/3/project/{quote(target, safe='')}")
+        except TicketError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
 
     def _ref(self, answer: Any) -> TicketRef:
         if not isinstance(answer, dict) or not isinstance(answer.get("key"), str):

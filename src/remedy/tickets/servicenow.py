@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 DOMAIN = "service-now.com"
 TABLE = "/api/now/table/incident"
+GROUPS = "/api/now/table/sys_user_group"
 OAUTH_ENDPOINT = "/oauth_token.do"
 #: What the secret may hold: an API key, or an OAuth client's id and secret.
 API_KEY = ("api_key",)
@@ -55,6 +56,19 @@ class ServiceNowBackend(RestBackend):
             what="ServiceNow",
             token_path=OAUTH_ENDPOINT,
         )
+
+    def probe(self) -> str:
+        # Reading one incident proves both the credentials and the role remedy needs.
+        self.client.call("GET", f"{TABLE}?sysparm_limit=1&sysparm_fields=sys_id")
+        how = "an OAuth client" if isinstance(self.client, OAuthClient) else "an API key"
+        return f"signed in with {how}, incidents readable"
+
+    def has_target(self, target: str) -> bool:
+        query = quote(f"name={target}")
+        answer = self.client.call(
+            "GET", f"{GROUPS}?sysparm_query={query}&sysparm_limit=1&sysparm_fields=sys_id"
+        )
+        return isinstance(answer, dict) and bool(answer.get("result"))
 
     def _ref(self, answer: Any) -> TicketRef:
         record = answer.get("result") if isinstance(answer, dict) else None
