@@ -29,7 +29,7 @@ from notify_support import (
 )
 from remedy.cli import main
 from remedy.ledger.base import State
-from remedy.notify.outbox import SlackOutbox
+from remedy.notify.outbox import TICKET_OUTBOX_PK, SlackOutbox
 
 __all__ = ["aws", "ledger"]
 
@@ -133,6 +133,21 @@ def test_status_exits_0_when_nothing_waits(env: Ledger, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "Pending approvals: 0" in out
     assert out.rstrip().endswith("nothing needs a person")
+
+
+def test_status_shows_the_tickets_owed(env: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    tickets = SlackOutbox(env.client, env.table, pk=TICKET_OUTBOX_PK)
+    tickets.add("pending-old")
+    tickets.add("locked")
+    SlackOutbox(env.client, env.table).add("approved")
+
+    main(["status"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "Slack messages owed: 1" in lines
+    assert "Tickets owed: 2" in lines
+    main(["status", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert (out["slack_messages_owed"], out["tickets_owed"]) == (1, 2)
 
 
 def test_status_counts_a_missing_queue_as_needing_a_person(

@@ -24,6 +24,7 @@ from remedy.ledger.base import State, stamp
 from remedy.ledger.queries import LedgerQueries
 from remedy.model import Finding
 from remedy.policy import load_policy
+from remedy.tickets.lifecycle import OWED, SLOT
 from remedy.views.report import BadPeriod, Durations, Period, read
 from remedy.views.report_html import DECISION_COLOURS, LABEL_CHARS, STATE_COLOURS
 
@@ -361,3 +362,93 @@ def test_a_state_has_one_colour_in_every_chart_and_every_report(
         "quarantine": DECISION_COLOURS["quarantine"],
         "notify": DECISION_COLOURS["notify"],
     }
+
+
+def _ticketed(ledger: Ledger) -> None:
+    """q1 with a resolved Jira issue, a1 with an open ServiceNow incident and a comment
+    owed, a3 with no ticket yet (owed: Jira refused it), as `remedy.tickets` records them."""
+    store = store_at(ledger, at(3, 12))
+    store.update_attrs(
+        "q1",
+        {
+            SLOT: {
+                "backend": "jira",
+                "status": "resolved",
+                "id": "SEC-1",
+                "url": "https://example.atlassian.net/browse/SEC-1",
+            }
+        },
+    )
+    url = "https://example.service-now.com/nav_to.do?uri=incident.do%3Fsys_id%3Dabc"
+    store.update_attrs(
+        "a1",
+        {
+            SLOT: {"backend": "servicenow", "status": "open", "id": "INC0010001", "url": url},
+            OWED: "ServiceNow PATCH /api/now/table/incident/abc: HTTP 503 injected 503",
+        },
+    )
+    store.update_attrs(
+        "a3",
+        {
+            SLOT: {"backend": "jira", "status": "owed"},
+            OWED: "Jira POST /rest/api/3/issue: HTTP 400 project: valid project is <required>",
+        },
+    )
+
+
+def test_the_report_lists_each_entrys_ticket_and_those_owed(env: Ledger, tmp_path: Path) -> None:
+    story(env)
+    _ticketed(env)
+    accounts = load_policy(ROOT / "policies").accounts
+    report = read(LedgerQueries(env.table, env.client), accounts, Period(SINCE, UNTIL))
+    assert [(t.key, t.id, t.status, t.owed != "") for t in report.tickets] == [
+        ("q1", "SEC-1", "resolved", False),
+        ("a1", "INC0010001", "open", True),
+        ("a3", "", "owed", True),
+    ]
+    assert len(report.tickets_owed) == 2
+
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), *PERIOD]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "<b>2</b>tickets owed" in page
+    section = page[page.index('<section id="tickets">') :]
+    assert section[: section.index("</section>") + len("</section>")] == (
+        '<section id="tickets"><h2>Tickets</h2>'
+        "<p>3 entries of the period have a ticket or owe one; 2 owed (the ticket system's "
+        "last answer is shown).</p>"
+        '<div class="scroll"><table><caption>Tickets</caption><thead><tr>'
+        '<th scope="col">entry</th><th scope="col">account</th><th scope="col">ticket</th>'
+        '<th scope="col">status</th><th scope="col">owed</th></tr></thead><tbody>'
+        f"<tr><td>q1</td><td>prod-payments ({PAYMENTS})</td>"
+        '<td><a href="https://example.atlassian.net/browse/SEC-1">SEC-1</a></td>'
+        "<td>jira resolved</td><td></td></tr>"
+        f"<tr><td>a1</td><td>prod-payments ({PAYMENTS})</td>"
+        '<td><a href="https://example.service-now.com/nav_to.do?uri=incident.do%3Fsys_id%3Dabc">'
+        "INC0010001</a></td><td>servicenow open</td>"
+        "<td>ServiceNow PATCH /api/now/table/incident/abc: HTTP 503 injected 503</td></tr>"
+        f"<tr><td>a3</td><td>prod-payments ({PAYMENTS})</td><td></td><td>jira owed</td>"
+        "<td>Jira POST /rest/api/3/issue: HTTP 400 project: valid project is "
+        "&lt;required&gt;</td></tr>"
+        "</tbody></table></div></section>"
+    )
+    # The only URLs on the page are the tickets' links: nothing is fetched.
+    assert external_references(page) == [
+        'href="',
+        "https://example.atlassian.net/browse/SEC-1",
+        'href="',
+        "https://example.service-now.com/nav_to.do?uri=incident.do%3Fsys_id%3Dabc",
+    ]
+
+
+def test_a_ticket_url_that_is_not_http_is_not_a_link(env: Ledger, tmp_path: Path) -> None:
+    story(env)
+    store_at(env, at(3, 12)).update_attrs(
+        "q1",
+        {SLOT: {"backend": "jira", "status": "open", "id": "SEC-1", "url": "javascript:x()"}},
+    )
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), *PERIOD]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "javascript:" not in page
+    assert "<td>SEC-1</td><td>jira open</td>" in page

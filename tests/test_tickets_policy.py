@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from policy_support import DEFAULT_ONLY_ACCOUNTS, SHIPPED, finding, policy_dir
+from policy_support import DEFAULT_ONLY_ACCOUNTS, SHIPPED, finding, policy_dir, securityhub
 from remedy.errors import PolicyError
 from remedy.model import Severity, TicketWant
 from remedy.policy import decide, load_policy
@@ -108,3 +108,59 @@ def test_a_backend_no_account_targets_is_refused_where_the_rule_asks(tmp_path: P
 def test_the_schema_names_exactly_the_registered_backends() -> None:
     schema = json.loads((SHIPPED / "schema" / "remediation.schema.json").read_text())
     assert set(schema["$defs"]["ticket_backend"]["enum"]) == set(backends())
+
+
+SECURITYHUB_ACCOUNTS = ACCOUNTS.replace(
+    "tickets: {jira: {project: SEC}}",
+    "tickets: {jira: {project: SEC}, "
+    "securityhub: {connector: 2f1e0cd4-7f44-4a65-9d44-3f3c1d2e5a10}}",
+)
+OCSF_ONLY = (
+    "ticket: securityhub is for OCSF findings only (CreateTicketV2 names the finding by its "
+    "metadata.uid) and this rule's match takes others too: add ocsf: true to its match, or "
+    "use jira or servicenow"
+)
+
+
+@pytest.mark.parametrize(
+    ("match", "ticket"),
+    [
+        ({"source": ["macie"]}, "securityhub"),
+        ({"source": ["securityhub"]}, "securityhub"),
+        ({}, {"backend": "securityhub", "min_severity": "HIGH"}),
+        ({"source": ["securityhub"], "ocsf": False}, "securityhub"),
+    ],
+    ids=["macie", "securityhub with ASFF", "any finding", "ocsf false"],
+)
+def test_a_securityhub_ticket_on_a_rule_that_takes_non_ocsf_findings_is_refused(
+    tmp_path: Path, match: dict[str, object], ticket: object
+) -> None:
+    folder = policy_dir(
+        tmp_path,
+        [{"id": "hub", "match": match, "action": "notify", "ticket": ticket}],
+        accounts=SECURITYHUB_ACCOUNTS,
+    )
+    assert problems(folder) == [f"{folder / 'remediation.yaml'}:rules[0].ticket: {OCSF_ONLY}"]
+
+
+def test_a_securityhub_ticket_on_an_ocsf_rule_is_taken_and_matches_only_ocsf(
+    tmp_path: Path,
+) -> None:
+    rules = [
+        {
+            "id": "hub",
+            "match": {"source": ["securityhub"], "ocsf": True},
+            "action": "notify",
+            "ticket": "securityhub",
+        }
+    ]
+    policy = load_policy(policy_dir(tmp_path, rules, accounts=SECURITYHUB_ACCOUNTS))
+    ocsf = securityhub(parameters={"format": "ocsf", "metadata_uid": "u-1"})
+    assert decide(ocsf, policy).rule == "hub"
+    assert decide(ocsf, policy).ticket == TicketWant("securityhub")
+    assert decide(securityhub(), policy).rule != "hub"
+    assert decide(securityhub(), policy).ticket is None
+
+
+def test_the_shipped_policies_still_validate() -> None:
+    assert load_policy(SHIPPED).rules.rules

@@ -154,11 +154,17 @@ def jira_world() -> Any:
     return _world(jira, secret, jira_site="<url>", jira_secret_arn="<arn>")
 
 
-def servicenow_world() -> Any:
-    servicenow = ServiceNowServer()
+def servicenow_world(*, oauth: bool = False, **server: Any) -> Any:
+    """The API key's secret, or with `oauth` the OAuth client's."""
+    servicenow = ServiceNowServer(**server)
+    secret = (
+        {"client_id": servicenow.client_id, "client_secret": servicenow.client_secret}
+        if oauth
+        else {"api_key": servicenow.api_key}
+    )
     return _world(
         servicenow,
-        {"api_key": servicenow.api_key},
+        secret,
         servicenow_instance="<url>",
         servicenow_secret_arn="<arn>",
     )

@@ -2,7 +2,8 @@
 
 Run after a deploy or when something looks wrong, with the core account's credentials. It
 reads the core stack (its outputs and functions), the event bus's policy, the Slack secret
-and token, the owners' topic, then for each member account and region (or a sample): the
+and token, the owners' topic, each ticket system the stack names (`ticket_system`), then
+for each member account and region (or a sample): the
 StackSet instance, the remediation role assumed with the ExternalId as the remediator
 assumes it, and the quarantine bucket, present and private. Nothing is written anywhere.
 
@@ -14,14 +15,19 @@ read without its outputs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from remedy.errors import RemedyError
+from remedy.settings import Settings
+from remedy.tickets import credentials
+from remedy.tickets.http import RestBackend
+from remedy.tickets.registry import TicketError
+from remedy.tickets.registry import backends as ticket_backends
 
 #: What the core stack must output for the rest to be found (template.yaml's Outputs).
 OUTPUTS = (
@@ -75,6 +81,8 @@ class Target:
     external_id: str
     stack_set: str = "remedy-member"
     partition: str = "aws"
+    #: accounts.yaml's ticket targets by back end (Jira projects, ServiceNow groups).
+    ticket_targets: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 #: The Slack Web API's ``auth.test`` for a token: Slack's answer (``ok``, ``error``, ``team``).
@@ -255,6 +263,75 @@ def owner_topic(clients: Clients, topic_arn: str) -> Check:
     return Check(name, True, f"{len(subscriptions)} subscription(s), all confirmed")
 
 
+def ticket_system(
+    clients: Clients, core: Core, backend: type[RestBackend], targets: frozenset[str]
+) -> Iterator[Check]:
+    """The site the core stack names, the secret it made, the credentials (one read-only
+    call), then each target accounts.yaml names; a failure ends what depends on it."""
+    what = backend.what
+    secret_id = f"{core.parameters.get('Prefix') or 'remedy'}/{backend.name}"
+    configured: dict[str, Any] = {
+        backend.site_setting: core.parameters[backend.stack_parameter],
+        backend.arn_setting: secret_id,
+    }
+    settings = replace(Settings.from_env(), **configured)
+    system = backend(settings, secrets_client=clients("secretsmanager"))
+    try:
+        site = system.site()
+    except TicketError as error:
+        yield Check(
+            f"{what} site", False, f"{error} (the core stack's {backend.stack_parameter} parameter)"
+        )
+        return
+    try:
+        fields = system.secret()
+    except TicketError as error:
+        stores = " or ".join(f"'{credentials.example(s)}'" for s in backend.secret_shapes)
+        yield Check(
+            f"{what} secret",
+            False,
+            f"{error}: fill it: aws secretsmanager put-secret-value --secret-id {secret_id} "
+            f"--secret-string {stores} (docs/tickets.md)",
+        )
+        return
+    yield Check(f"{what} secret", True, f"{secret_id} holds {' and '.join(fields)}")
+    try:
+        who = system.probe()
+    except TicketError as error:
+        fix = (
+            f"store valid credentials in {secret_id} (docs/tickets.md)"
+            if error.status in (401, 403)
+            else f"check that {site} is up and is the core stack's {backend.stack_parameter}"
+        )
+        yield Check(f"{what} site", False, f"{error}: {fix}")
+        return
+    yield Check(f"{what} site", True, f"{site} reachable, {who}")
+    for target in sorted(targets):
+        name = f"{what} {backend.target_field} {target}"
+        try:
+            found = system.has_target(target)
+        except TicketError as error:
+            yield Check(name, False, str(error))
+            continue
+        yield Check(
+            name,
+            found,
+            "exists"
+            if found
+            else f"not found on {site}: create it, or name another in accounts.yaml's "
+            f"tickets.{backend.name}.{backend.target_field}",
+        )
+
+
+def ticket_systems(clients: Clients, core: Core, target: Target) -> Iterator[Check]:
+    """`ticket_system` for each the core stack names a site for."""
+    for backend in ticket_backends().values():
+        if issubclass(backend, RestBackend) and core.parameters.get(backend.stack_parameter):
+            yield from ticket_system(
+                clients, core, backend, target.ticket_targets.get(backend.name, frozenset())
+            )
+
+
 def stack_instance(clients: Clients, target: Target, account: str, region: str) -> Check:
     name = f"member {account} {region}: StackSet instance"
     cfn = clients("cloudformation")
@@ -369,6 +446,7 @@ def diagnose(
     yield bus_policy(clients, core.outputs["CoreEventBusArn"], target.accounts)
     yield from slack(clients, core.outputs["SlackSecretArn"], slack_auth)
     yield owner_topic(clients, core.outputs["OwnerTopicArn"])
+    yield from ticket_systems(clients, core, target)
     prefix = core.parameters.get("Prefix") or "remedy"
     set_clients = Clients(stack_sets) if stack_sets else clients
     for account in target.accounts:

@@ -1,7 +1,9 @@
 """``remedy doctor``: read-only checks of a deployed remedy, one PASS or FAIL line each.
 
 The core stack's outputs and functions, the bus policy, the Slack secret and token, the
-owners' topic, then for each member account and region (``--account``/``--region``, by
+owners' topic, each ticket system the core stack names a site for (the site, its secret,
+the credentials, each Jira project or ServiceNow group accounts.yaml names), then for
+each member account and region (``--account``/``--region``, by
 default the accounts of accounts.yaml and the current region; ``--sample N`` checks N of
 them): the StackSet instance, the remediation role assumed with REMEDY_EXTERNAL_ID, the
 quarantine bucket present and private. Run with the core account's credentials (the
@@ -80,10 +82,12 @@ def run(args: argparse.Namespace) -> int:
     from remedy.doctor import Target, diagnose
     from remedy.policy import load_policy
     from remedy.settings import Settings
+    from remedy.tickets import backends
 
     settings = Settings.from_env()
     session = boto3.Session()
-    accounts = args.account or sorted(load_policy(args.policy).accounts.by_id)
+    policy = load_policy(args.policy).accounts
+    accounts = args.account or sorted(policy.by_id)
     if args.sample is not None:
         if args.sample < 1:
             return fail(
@@ -98,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
         external_id=settings.external_id,
         stack_set=args.stack_set,
         partition=settings.partition,
+        ticket_targets={
+            name: policy.ticket_targets(name, backend.target_field)
+            for name, backend in backends().items()
+        },
     )
     stack_sets = (
         boto3.Session(profile_name=args.stack_set_profile) if args.stack_set_profile else None

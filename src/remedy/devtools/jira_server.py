@@ -1,7 +1,8 @@
 """A local Jira Cloud REST API v3 on 127.0.0.1, for tests and ``remedy demo``.
 
 It speaks the subset remedy uses (create an issue, search by label, comment, list and
-take transitions, link issues, read an issue back) and checks what it is sent as Jira
+take transitions, link issues, read an issue back; for ``remedy doctor``, who the
+token signs in as and whether a project exists) and checks what it is sent as Jira
 does: basic auth with the configured email and API token (401 otherwise), a known
 project and issue type, an Atlassian Document Format description and comments, labels
 without spaces. Faults come from `remedy.devtools.local_http`.
@@ -37,6 +38,7 @@ _UNAUTHENTICATED = "Client must be authenticated to access this resource."
 _NO_ISSUE = "Issue does not exist or you do not have permission to see it."
 _ISSUE = re.compile(r"/rest/api/3/issue/([A-Z][A-Z0-9_]*-\d+)(/comment|/transitions)?\Z")
 _LABEL_QUERY = re.compile(r'labels = "([^"\s]+)"\Z')
+_PROJECT = re.compile(r"/rest/api/3/project/([^/]+)\Z")
 
 
 @dataclass(slots=True)
@@ -106,6 +108,14 @@ class JiraServer(LocalServer):
             return self._search(body)
         if request.method == "POST" and path == "/rest/api/3/issueLink":
             return self._link(body)
+        if request.method == "GET" and path == "/rest/api/3/myself":
+            return 200, {"accountId": "5b10a2844c20165700ede21g", "emailAddress": self.email}
+        project = _PROJECT.match(path)
+        if request.method == "GET" and project is not None:
+            if project.group(1) not in self.projects:
+                missing = f"No project could be found with key '{project.group(1)}'."
+                raise Answer(404, {"errorMessages": [missing], "errors": {}})
+            return 200, {"key": project.group(1), "name": project.group(1)}
         match = _ISSUE.match(path)
         if match is None:
             raise Answer(404, {"errorMessages": [f"no route {request.method} {path}"]})

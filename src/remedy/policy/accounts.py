@@ -241,17 +241,24 @@ class Accounts:
         return out
 
     @property
+    def _blocks(self) -> list[Mapping[str, Any]]:
+        return [self.default_block, *self.account_blocks.values(), *self.ou_blocks.values()]
+
+    @property
     def environments(self) -> frozenset[str]:
         """Every environment the file names (rules may only match these)."""
-        blocks = [self.default_block, *self.account_blocks.values(), *self.ou_blocks.values()]
-        named = {b["environment"] for b in blocks if "environment" in b}
+        named = {b["environment"] for b in self._blocks if "environment" in b}
         return frozenset(named | {self.default.environment} | self.org.environments)
 
     @property
     def ticket_backends(self) -> frozenset[str]:
         """Every ticket back end some block names a target for (rules may only ask these)."""
-        blocks = [self.default_block, *self.account_blocks.values(), *self.ou_blocks.values()]
-        return frozenset(name for b in blocks for name in b.get("tickets", {}))
+        return frozenset(name for b in self._blocks for name in b.get("tickets", {}))
+
+    def ticket_targets(self, backend: str, field: str) -> frozenset[str]:
+        """Every ``tickets.<backend>.<field>`` a block names (a Jira project, a group)."""
+        targets = (b.get("tickets", {}).get(backend, {}).get(field) for b in self._blocks)
+        return frozenset(t for t in targets if isinstance(t, str))
 
     def attached(self, organization: Placements | None) -> Accounts:
         """These accounts, resolved through `organization` from now on."""

@@ -30,6 +30,7 @@ from remedy.model import (
     Source,
     TicketWant,
 )
+from remedy.normalise.ocsf import OCSF
 from remedy.normalise.products import is_custom
 from remedy.policy.accounts import AccountInfo
 from remedy.policy_files.schema import problem, problems_of
@@ -348,6 +349,13 @@ def _s3(buckets: Sequence[str] | None, keys: Sequence[str] | None) -> Test:
     return test
 
 
+def _ocsf(wanted: bool) -> Test:
+    def test(finding: Finding, account: AccountInfo) -> bool:
+        return (finding.parameters.get("format") == OCSF) is wanted
+
+    return test
+
+
 def _tests(match: Mapping[str, Any]) -> tuple[Test, ...]:
     """The tests of one match block (all must pass), cheapest first; ``source`` is filed."""
     tests: list[Test] = []
@@ -374,6 +382,8 @@ def _tests(match: Mapping[str, Any]) -> tuple[Test, ...]:
         tests.append(_custom_product(match["custom_product"]))
     if "public" in match:
         tests.append(_public(match["public"]))
+    if "ocsf" in match:
+        tests.append(_ocsf(match["ocsf"]))
     if "product_arn" in match:
         tests.append(_glob("product_arn", match["product_arn"]))
     if "type" in match:
@@ -509,7 +519,8 @@ def check(
 
 
 def check_tickets(document: Mapping[str, Any], file: str, targeted: frozenset[str]) -> list[str]:
-    """Each rule's ticket back end has a target somewhere in accounts.yaml (`targeted`)."""
+    """Each rule's ticket back end has a target somewhere in accounts.yaml (`targeted`),
+    and a Security Hub ticket is asked only of OCSF findings."""
     problems = []
     for i, rule in enumerate(document["rules"]):
         ticket = rule.get("ticket")
@@ -521,6 +532,17 @@ def check_tickets(document: Mapping[str, Any], file: str, targeted: frozenset[st
                     ["rules", i, "ticket"],
                     f"accounts.yaml names no tickets.{backend} target (not in default, an "
                     f"account or a unit): add one where these findings' tickets go",
+                )
+            )
+        elif backend == "securityhub" and rule["match"].get("ocsf") is not True:
+            # Known now rather than as a ticket owed for every ASFF or native finding.
+            problems.append(
+                problem(
+                    file,
+                    ["rules", i, "ticket"],
+                    "ticket: securityhub is for OCSF findings only (CreateTicketV2 names the "
+                    "finding by its metadata.uid) and this rule's match takes others too: add "
+                    "ocsf: true to its match, or use jira or servicenow",
                 )
             )
     return problems

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import urllib3
@@ -20,6 +20,7 @@ from urllib3.exceptions import HTTPError, MaxRetryError
 from urllib3.util import Retry, Timeout
 
 from remedy.notify.secrets import CACHE_SECONDS
+from remedy.tickets import credentials
 from remedy.tickets.registry import TicketBackend, TicketError
 
 if TYPE_CHECKING:
@@ -95,14 +96,15 @@ class RestClient:
 
     def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """The decoded JSON answer (None for an empty one); `TicketError` on any failure."""
+        data = json.dumps(body).encode() if body is not None else None
+        return self.send(method, path, data, self._headers)
+
+    def send(self, method: str, path: str, data: bytes | None, headers: Mapping[str, str]) -> Any:
+        """`call` with the body and headers as given (a form, another authentication)."""
         url = self.site + path
         try:
             response = self._pool.request(
-                method,
-                url,
-                body=json.dumps(body).encode() if body is not None else None,
-                headers=self._headers,
-                redirect=False,
+                method, url, body=data, headers=dict(headers), redirect=False
             )
         except HTTPError as exc:
             # The cause (refused, timed out, dropped), never the request: it holds the token.
@@ -116,6 +118,7 @@ class RestClient:
             raise TicketError(
                 f"{self.what} {method} {path}: HTTP {response.status} {_error_text(response.data)}",
                 outage=response.status >= 500 or response.status == 429,
+                status=response.status,
             )
         if not response.data:
             return None
@@ -144,7 +147,20 @@ class Renewing:
 
 
 class RestBackend(TicketBackend):
-    """A back end over REST: `_build` makes its client from the settings and the secret."""
+    """A back end over REST to one site, signed in with what its secret holds; both are
+    the core stack's (`stack_parameter`, and the secret ``<Prefix>/<name>`` it makes)."""
+
+    #: The system's name in messages.
+    what: ClassVar[str] = ""
+    #: Sites must be ``https://<name>.<domain>``.
+    domain: ClassVar[str] = ""
+    #: The core stack's parameter naming the site, and the settings holding it and the
+    #: secret's ARN.
+    stack_parameter: ClassVar[str] = ""
+    site_setting: ClassVar[str] = ""
+    arn_setting: ClassVar[str] = ""
+    #: What the secret may hold: the fields of each way to sign in.
+    secret_shapes: ClassVar[tuple[credentials.Shape, ...]] = ()
 
     def __init__(
         self, settings: Settings, *, secrets_client: Any = None, session: Any = None
@@ -152,8 +168,34 @@ class RestBackend(TicketBackend):
         super().__init__(settings, secrets_client=secrets_client, session=session)
         self._client = Renewing(self._build)
 
+    def site(self) -> str:
+        """The configured site as a base URL; `TicketError` if it is not on `domain`."""
+        return check_site(
+            getattr(self.settings, self.site_setting), what=self.what, domain=self.domain
+        )
+
+    def secret(self) -> Mapping[str, str]:
+        """The secret's fields of the one way to sign in it holds; `TicketError` otherwise."""
+        return credentials.read(
+            getattr(self.settings, self.arn_setting),
+            self.secret_shapes,
+            what=self.what,
+            client=self.secrets_client,
+        )
+
     def _build(self) -> RestClient:
-        raise NotImplementedError(f"ticket backend {self.name!r} does not implement _build")
+        return self._connect(self.site(), self.secret())
+
+    def _connect(self, site: str, secret: Mapping[str, str]) -> RestClient:
+        raise NotImplementedError(f"ticket backend {self.name!r} does not implement _connect")
+
+    def probe(self) -> str:
+        """Who the credentials sign in as, by one read-only call (`remedy doctor`)."""
+        raise NotImplementedError(f"ticket backend {self.name!r} does not implement probe")
+
+    def has_target(self, target: str) -> bool:
+        """Whether the system has `target` (a project, a group), read-only."""
+        raise NotImplementedError(f"ticket backend {self.name!r} does not implement has_target")
 
     @property
     def client(self) -> RestClient:
@@ -161,7 +203,8 @@ class RestBackend(TicketBackend):
 
 
 def _error_text(data: bytes) -> str:
-    """The system's own error messages (Jira's errorMessages/errors, ServiceNow's error)."""
+    """The system's own error messages (Jira's errorMessages/errors, ServiceNow's error,
+    OAuth's error_description)."""
     try:
         answer = json.loads(data)
     except ValueError:
@@ -172,4 +215,5 @@ def _error_text(data: bytes) -> str:
     parts += [f"{k}: {v}" for k, v in (answer.get("errors") or {}).items()]
     if isinstance(answer.get("error"), dict):
         parts.append(str(answer["error"].get("message", "")))
+    parts.append(str(answer.get("error_description") or ""))
     return "; ".join(p for p in parts if p) or json.dumps(answer)[:200]

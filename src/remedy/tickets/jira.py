@@ -11,11 +11,11 @@ occurrence's token as a label, so a create whose answer was lost is found again
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from remedy.tickets import credentials
-from remedy.tickets.http import RestBackend, RestClient, check_site
+from remedy.tickets.http import RestBackend, RestClient
 from remedy.tickets.registry import Draft, TicketError, TicketRef, register
 
 if TYPE_CHECKING:
@@ -42,18 +42,35 @@ def document(text: str) -> dict[str, Any]:
 @register("jira")
 class JiraBackend(RestBackend):
     target_field = "project"
+    what = "Jira"
+    domain = DOMAIN
+    stack_parameter = "JiraSite"
+    site_setting = "jira_site"
+    arn_setting = "jira_secret_arn"
+    secret_shapes = (("email", "api_token"),)
 
-    def _build(self) -> RestClient:
-        site = check_site(self.settings.jira_site, what="Jira", domain=DOMAIN)
-        secret = credentials.read(
-            self.settings.jira_secret_arn,
-            ("email", "api_token"),
-            what="Jira",
-            client=self.secrets_client,
-        )
+    def _connect(self, site: str, secret: Mapping[str, str]) -> RestClient:
         pair = f"{secret['email']}:{secret['api_token']}".encode()
         basic = "Basic " + base64.b64encode(pair).decode()
         return RestClient(site, {"Authorization": basic}, what="Jira")
+
+    def probe(self) -> str:
+        answer = self.client.call("GET", "/rest/api/3/myself")
+        who = (
+            answer.get("emailAddress") or answer.get("displayName")
+            if isinstance(answer, dict)
+            else None
+        )
+        return f"signed in as {who or 'an account with no name'}"
+
+    def has_target(self, target: str) -> bool:
+        try:
+            self.client.call("GET", f"/rest/api/3/project/{quote(target, safe='')}")
+        except TicketError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
 
     def _ref(self, answer: Any) -> TicketRef:
         if not isinstance(answer, dict) or not isinstance(answer.get("key"), str):

@@ -23,12 +23,14 @@ class TicketError(RemedyError):
 
     Never carries a credential: backends build it from the status and the API's error text.
     `outage`: the system is down or overloaded (no answer, 5xx, 429), not refusing this
-    one ticket, so the next tickets are owed without waiting on it again.
+    one ticket, so the next tickets are owed without waiting on it again. `status`: the
+    HTTP status it answered with, if it answered.
     """
 
-    def __init__(self, message: str, *, outage: bool = False) -> None:
+    def __init__(self, message: str, *, outage: bool = False, status: int = 0) -> None:
         super().__init__(message)
         self.outage = outage
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,19 +1,22 @@
 """ServiceNow incidents through the Table API: one per occurrence, work notes, resolved.
 
-Authentication is a ServiceNow API key (``x-sn-apikey``), held in Secrets Manager as
-``{"api_key": "..."}``. The instance is the core stack's ``ServiceNowInstance``
-(``https://<name>.service-now.com``); every call goes there and redirects are refused.
+Authentication is a ServiceNow API key (``x-sn-apikey``) or an OAuth client (the
+client-credentials grant, `remedy.tickets.oauth`), held in Secrets Manager as
+``{"api_key": "..."}`` or ``{"client_id": "...", "client_secret": "..."}``. The instance
+is the core stack's ``ServiceNowInstance`` (``https://<name>.service-now.com``); every
+call, the token's too, goes there and redirects are refused.
 The occurrence's token is the incident's ``correlation_id``, so an incident whose answer
 was lost is found again (`find`) instead of being opened twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from remedy.tickets import credentials
-from remedy.tickets.http import RestBackend, RestClient, check_site
+from remedy.tickets.http import RestBackend, RestClient
+from remedy.tickets.oauth import OAuthClient
 from remedy.tickets.registry import Draft, TicketError, TicketRef, register
 
 if TYPE_CHECKING:
@@ -21,6 +24,11 @@ if TYPE_CHECKING:
 
 DOMAIN = "service-now.com"
 TABLE = "/api/now/table/incident"
+GROUPS = "/api/now/table/sys_user_group"
+OAUTH_ENDPOINT = "/oauth_token.do"
+#: What the secret may hold: an API key, or an OAuth client's id and secret.
+API_KEY = ("api_key",)
+OAUTH_CLIENT = ("client_id", "client_secret")
 #: Incident state 6 is Resolved; resolving needs a close code and notes.
 RESOLVED = "6"
 CLOSE_CODE = "Solved (Permanently)"
@@ -31,16 +39,36 @@ _LEVEL = {"CRITICAL": "1", "HIGH": "1", "MEDIUM": "2"}
 @register("servicenow")
 class ServiceNowBackend(RestBackend):
     target_field = "assignment_group"
+    what = "ServiceNow"
+    domain = DOMAIN
+    stack_parameter = "ServiceNowInstance"
+    site_setting = "servicenow_instance"
+    arn_setting = "servicenow_secret_arn"
+    secret_shapes = (API_KEY, OAUTH_CLIENT)
 
-    def _build(self) -> RestClient:
-        site = check_site(self.settings.servicenow_instance, what="ServiceNow", domain=DOMAIN)
-        secret = credentials.read(
-            self.settings.servicenow_secret_arn,
-            ("api_key",),
+    def _connect(self, site: str, secret: Mapping[str, str]) -> RestClient:
+        if "api_key" in secret:
+            return RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
+        return OAuthClient(
+            site,
+            secret["client_id"],
+            secret["client_secret"],
             what="ServiceNow",
-            client=self.secrets_client,
+            token_path=OAUTH_ENDPOINT,
         )
-        return RestClient(site, {"x-sn-apikey": secret["api_key"]}, what="ServiceNow")
+
+    def probe(self) -> str:
+        # Reading one incident proves both the credentials and the role remedy needs.
+        self.client.call("GET", f"{TABLE}?sysparm_limit=1&sysparm_fields=sys_id")
+        how = "an OAuth client" if isinstance(self.client, OAuthClient) else "an API key"
+        return f"signed in with {how}, incidents readable"
+
+    def has_target(self, target: str) -> bool:
+        query = quote(f"name={target}")
+        answer = self.client.call(
+            "GET", f"{GROUPS}?sysparm_query={query}&sysparm_limit=1&sysparm_fields=sys_id"
+        )
+        return isinstance(answer, dict) and bool(answer.get("result"))
 
     def _ref(self, answer: Any) -> TicketRef:
         record = answer.get("result") if isinstance(answer, dict) else None

@@ -15,6 +15,10 @@ time approvals waited
     from a step into PENDING_APPROVAL to the step out of it (APPROVED or DISMISSED).
     Approvals still waiting at the period's end are counted apart.
 
+Tickets (`remedy.tickets`): each entry of the period that has a ticket or owes one, as
+the ledger holds it now (not as at the period's end: a ticket's id and status are
+bookkeeping, not history).
+
 Percentiles are nearest-rank: p90 is the smallest duration that at least 90% of the
 durations do not exceed, so it is always one that was measured.
 """
@@ -32,6 +36,7 @@ from remedy.ledger.queries import LedgerQueries
 from remedy.ledger.times import time_to_remediate
 from remedy.notify.facts import resource_label
 from remedy.policy.accounts import Accounts
+from remedy.tickets.lifecycle import OWED, SLOT
 
 DEFAULT_PERIOD = timedelta(days=30)
 #: How many accounts and resources the "top" tables list.
@@ -98,6 +103,38 @@ class Wait:
     verdict: str
 
 
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An entry's ticket: its id and link once opened, and what is owed, if anything."""
+
+    key: str
+    account: str
+    backend: str
+    #: open, resolved, or (no id yet) opening or owed.
+    status: str
+    id: str = ""
+    url: str = ""
+    #: The ticket system's last answer, while a call to it is owed.
+    owed: str = ""
+
+
+def ticket_of(entry: Entry, account: str) -> Ticket | None:
+    slot = entry.attrs.get(SLOT)
+    owed = str(entry.attrs.get(OWED) or "")
+    if not isinstance(slot, dict) and not owed:
+        return None
+    slot = slot if isinstance(slot, dict) else {}
+    return Ticket(
+        entry.key,
+        account,
+        str(slot.get("backend") or ""),
+        str(slot.get("status") or "owed"),
+        str(slot.get("id") or ""),
+        str(slot.get("url") or ""),
+        owed,
+    )
+
+
 @dataclass
 class Report:
     period: Period
@@ -113,6 +150,12 @@ class Report:
     #: The accounts and resources with most findings, most first (`TOP` each).
     top_accounts: list[tuple[str, int]] = field(default_factory=list)
     top_resources: list[tuple[str, int]] = field(default_factory=list)
+    #: Entries with a ticket or owing one, in the order they were created.
+    tickets: list[Ticket] = field(default_factory=list)
+
+    @property
+    def tickets_owed(self) -> list[Ticket]:
+        return [t for t in self.tickets if t.owed]
 
     @property
     def findings(self) -> int:
@@ -170,6 +213,7 @@ def compute(entries: Iterable[Entry], accounts: Accounts, period: Period) -> Rep
     accounts_seen: Counter[str] = Counter()
     resources_seen: Counter[str] = Counter()
     remediate = []
+    tickets: list[tuple[str, Ticket]] = []
     for entry in entries:
         if not entry.created_at or not period.holds(entry.created_at):
             continue
@@ -193,10 +237,13 @@ def compute(entries: Iterable[Entry], accounts: Accounts, period: Period) -> Rep
         waits, pending = approval_waits(entry, period.until)
         report.waits += waits
         report.still_pending += pending
+        if (ticket := ticket_of(entry, label)) is not None:
+            tickets.append((entry.created_at, ticket))
     report.remediate = Durations.of(remediate)
     report.waits.sort(key=lambda w: w.seconds)
     report.top_accounts = _top(accounts_seen)
     report.top_resources = _top(resources_seen)
+    report.tickets = [t for _, t in sorted(tickets, key=lambda ct: (ct[0], ct[1].key))]
     return report
 
 

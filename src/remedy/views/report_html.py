@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
 from remedy.errors import RemedyError
 from remedy.ledger.base import State
 from remedy.ledger.times import age
 from remedy.model import Action
-from remedy.views.report import Durations, Report, ranked, totals
+from remedy.views.report import Durations, Report, Ticket, ranked, totals
 
 #: Longer axis labels are cut (the table under the chart has them whole); only the tick
 #: text is cut: each category keeps its own bar, however alike their first characters.
@@ -417,6 +418,33 @@ summary { cursor: pointer; font-size: 0.9rem; }
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 
+def _link(ticket: Ticket) -> str:
+    # Only a web link: a ledger entry's url is data, and a javascript: one would run.
+    if ticket.url and urlsplit(ticket.url).scheme in ("https", "http"):
+        return f'<a href="{escape(ticket.url)}">{escape(ticket.id)}</a>'
+    return escape(ticket.id)
+
+
+def _tickets(report: Report) -> str:
+    if not report.tickets:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(t.key)}</td><td>{escape(t.account)}</td><td>{_link(t)}</td>"
+        f"<td>{escape(f'{t.backend} {t.status}'.strip())}</td><td>{escape(t.owed)}</td></tr>"
+        for t in report.tickets
+    )
+    head = "".join(
+        f'<th scope="col">{h}</th>' for h in ("entry", "account", "ticket", "status", "owed")
+    )
+    return (
+        f'<section id="tickets"><h2>Tickets</h2><p>{len(report.tickets)} entries of the period '
+        f"have a ticket or owe one; {len(report.tickets_owed)} owed (the ticket system's last "
+        "answer is shown).</p>"
+        '<div class="scroll"><table><caption>Tickets</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div></section>"
+    )
+
+
 def _table(chart: Chart) -> str:
     head = "".join(f'<th scope="col">{escape(h)}</th>' for h in chart.headers)
     body = "".join(
@@ -443,6 +471,7 @@ def page(report: Report, *, generated: datetime | None = None) -> str:
         ("approvals waited p50", duration(report.waited.p50)),
         ("approvals waited p90", duration(report.waited.p90)),
         ("approvals still waiting", str(report.still_pending)),
+        ("tickets owed", str(len(report.tickets_owed))),
     )
     summary = "".join(f"<li><b>{escape(v)}</b>{escape(k)}</li>" for k, v in facts)
     figures = "".join(
@@ -459,5 +488,5 @@ def page(report: Report, *, generated: datetime | None = None) -> str:
         f"<style>{STYLE}</style></head><body><main>"
         f"<h1>remedy report</h1><p>Findings received from {since} to {until} UTC, as they "
         f"stood at the end of the period. Made {made} from the ledger.</p>"
-        f'<ul class="summary">{summary}</ul>{figures}</main></body></html>\n'
+        f'<ul class="summary">{summary}</ul>{figures}{_tickets(report)}</main></body></html>\n'
     )
