@@ -8,27 +8,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
-from conftest import fake_aws_credentials
-from live_policy_support import BUCKET, REGION, SHIPPED, deployable, make_bucket, versions
+from live_policy_support import BUCKET, SHIPPED, deployable, live_bucket, versions
 from remedy.cli import main
 from remedy.cli.policy_live import BASE_FILE
 from remedy.policy_live.bucket import KEY
 from remedy.policy_live.bundle import MAX_BUNDLE_BYTES, MAX_FILE_BYTES, content_hash
 
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    fake_aws_credentials(monkeypatch, REGION)
-    monkeypatch.setenv("REMEDY_POLICY_BUCKET", BUCKET)
-    with mock_aws():
-        yield make_bucket()
+_s3 = pytest.fixture(name="s3")(live_bucket)
 
 
 def push(folder: Path, *extra: str) -> int:
@@ -283,3 +274,88 @@ def test_a_folder_whose_bundle_would_be_too_large_is_refused(
         line,
     ), line
     assert versions(s3) == []
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file in `folder` (the base marker too): its bytes and modification time."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def test_pull_refuses_to_overwrite_local_edits_unless_forced(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = deployable(tmp_path / "alice")
+    assert push(alice) == 0
+    (first,) = versions(s3)
+    bob = tmp_path / "bob"
+    assert main(["policy", "pull", str(bob)]) == 0
+    # Bob edits two files; Alice pushes a change to one of them and to a third.
+    _append(bob / "accounts.yaml", "# bob\n")
+    _append(bob / "restricted-actions.yaml", "# bob\n")
+    _append(alice / "accounts.yaml", "# alice\n")
+    _append(alice / "public-bucket-allowlist.yaml", "# alice\n")
+    assert push(alice, "-m", "alice's change") == 0
+    second = versions(s3)[0]
+    before = _snapshot(bob)
+    capsys.readouterr()
+
+    assert main(["policy", "pull", str(bob)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"remedy policy pull: {bob} has changes that pulling version {second} would "
+        f"overwrite, in accounts.yaml, restricted-actions.yaml (edited since version {first}); "
+        f"push them first ('remedy policy diff {bob}' shows them), pull into another "
+        "folder, or overwrite with --force\n"
+    )
+    assert _snapshot(bob) == before
+    assert versions(s3) == [second, first]
+
+    assert main(["policy", "pull", str(bob), "--force"]) == 0
+    assert {p.name: p.read_text(encoding="utf-8") for p in bob.glob("*.yaml")} == stored(s3)[
+        "files"
+    ]
+    assert (bob / BASE_FILE).read_text(encoding="utf-8") == f"{second}\n"
+
+
+def test_pull_updates_a_folder_without_edits_of_its_own(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = deployable(tmp_path / "alice")
+    assert push(alice) == 0
+    bob = tmp_path / "bob"
+    assert main(["policy", "pull", str(bob)]) == 0
+    # An edit the live version has too is not Bob's to lose.
+    _append(bob / "accounts.yaml", "# same\n")
+    _append(alice / "accounts.yaml", "# same\n")
+    _append(alice / "public-bucket-allowlist.yaml", "# alice\n")
+    assert push(alice) == 0
+    second = versions(s3)[0]
+    assert main(["policy", "pull", str(bob)]) == 0
+    assert {p.name: p.read_text(encoding="utf-8") for p in bob.glob("*.yaml")} == stored(s3)[
+        "files"
+    ]
+    assert (bob / BASE_FILE).read_text(encoding="utf-8") == f"{second}\n"
+
+
+def test_pull_into_a_folder_with_no_base_refuses_what_differs_from_the_live_version(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert push(deployable(tmp_path / "live")) == 0
+    (live,) = versions(s3)
+    mine = deployable(tmp_path / "mine")
+    _append(mine / "remediation.yaml", "# mine\n")
+    before = _snapshot(mine)
+    capsys.readouterr()
+    assert main(["policy", "pull", str(mine)]) == 2
+    assert capsys.readouterr().err == (
+        f"remedy policy pull: {mine} has changes that pulling version {live} would "
+        "overwrite, in remediation.yaml (it has no .remedy-policy-version); "
+        f"push them first ('remedy policy diff {mine}' shows them), pull into another "
+        "folder, or overwrite with --force\n"
+    )
+    assert _snapshot(mine) == before

@@ -84,6 +84,11 @@ def add_commands(commands: Any) -> None:
 
     pull = command("pull", "write the live version's files into a folder to edit", run_pull)
     pull.add_argument("directory", metavar="DIR", help="the folder (created if need be)")
+    pull.add_argument(
+        "--force",
+        action="store_true",
+        help=f"overwrite files in DIR edited since the version it is based on ({BASE_FILE})",
+    )
 
     diff = command(
         "diff",
@@ -217,10 +222,60 @@ def _live_bundle(store: PolicyBucket) -> tuple[str, Bundle]:
     return stored.version_id, from_bytes(stored.body, store.where(stored.version_id))
 
 
+def _based_on(store: PolicyBucket, folder: Path) -> tuple[str | None, Mapping[str, str]]:
+    """The version `folder` was pulled at or pushed as (`BASE_FILE`) and that version's
+    files; no files when there is no marker or the bucket no longer gives that version."""
+    from remedy.policy_files import default_dir
+    from remedy.policy_live.bundle import from_bytes, from_folder
+
+    marker = folder / BASE_FILE
+    if not marker.is_file():
+        return None, {}
+    base = marker.read_text(encoding="utf-8").strip()
+    if base == "built-in":
+        return base, from_folder(default_dir()).files
+    stored = store.fetch(base) if base else None
+    if stored is None:
+        return base, {}
+    try:
+        return base, from_bytes(stored.body, store.where(base)).files
+    except PolicyError:
+        return base, {}
+
+
+def _edited(
+    store: PolicyBucket, folder: Path, live: Mapping[str, str]
+) -> tuple[str | None, list[str]]:
+    """The version `folder` is based on, and its policy files that a pull of `live` would
+    overwrite and that hold changes of their own: as neither that version nor the live one
+    has them. With no base to compare with, every file that differs from the live one."""
+    from remedy.policy_live.bundle import PATTERN
+
+    if not folder.is_dir():
+        return None, []
+    version, base = _based_on(store, folder)
+    edited = []
+    for path in sorted(folder.glob(PATTERN)):
+        # Undecodable text differs from every bundle's, so it counts as an edit.
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        if path.name in live and text not in (live[path.name], base.get(path.name)):
+            edited.append(path.name)
+    return version, edited
+
+
 @_one_line("pull")
 def run_pull(args: argparse.Namespace) -> int:
     folder = Path(args.directory)
-    version, bundle = _live_bundle(_store(args))
+    store = _store(args)
+    version, bundle = _live_bundle(store)
+    base, edited = (None, []) if args.force else _edited(store, folder, bundle.files)
+    if edited:
+        since = f"edited since version {base}" if base else f"it has no {BASE_FILE}"
+        raise Refused(
+            f"{folder} has changes that pulling version {version} would overwrite, in "
+            f"{', '.join(edited)} ({since}); push them first ('remedy policy diff {folder}' "
+            "shows them), pull into another folder, or overwrite with --force"
+        )
     bundle.write(folder)
     (folder / BASE_FILE).write_text(version + "\n", encoding="utf-8")
     print(f"version {version} written to {folder}", file=sys.stderr)
