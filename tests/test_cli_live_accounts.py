@@ -58,29 +58,24 @@ def live(env: Ledger, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ledger
     return env
 
 
-def _status(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+@pytest.mark.parametrize(("policy", "name", "other"), [("live", LIVE, LOCAL), ("env", LOCAL, LIVE)])
+def test_status_names_the_account_as_the_policy_the_functions_read(
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+    policy: str,
+    name: str,
+    other: str,
+) -> None:
+    """With a policy bucket, its live bundle; without one, the local folder."""
+    request.getfixturevalue(policy)
+    capsys.readouterr()
     assert main(["status", "--json"]) == 1
     (pending,) = json.loads(capsys.readouterr().out)["pending_approvals"]
-    assert pending["account"] == ACCOUNT
+    assert (pending["account"], pending["account_name"]) == (ACCOUNT, name)
     assert main(["status"]) == 1
-    return pending["account_name"], capsys.readouterr().out
-
-
-def test_status_names_the_account_as_the_live_bundle_does(
-    live: Ledger, capsys: pytest.CaptureFixture[str]
-) -> None:
-    name, table = _status(capsys)
-    assert name == LIVE
-    assert f"{LIVE} ({ACCOUNT})" in table
-    assert LOCAL not in table
-
-
-def test_without_a_bucket_status_names_it_from_the_local_folder(
-    env: Ledger, capsys: pytest.CaptureFixture[str]
-) -> None:
-    name, table = _status(capsys)
-    assert name == LOCAL
-    assert f"{LOCAL} ({ACCOUNT})" in table
+    table = capsys.readouterr().out
+    assert f"{name} ({ACCOUNT})" in table
+    assert other not in table
 
 
 def test_history_names_the_account_as_the_live_bundle_does(
