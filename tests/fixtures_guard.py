@@ -32,6 +32,19 @@ MEMBERS = ("111111111111", "222222222222")
 REGION = "us-east-1"
 EXTERNAL_ID = "remedy-test-external-id"
 ROLE = "remedy-remediation"
+#: The trust policy of an application's role: EC2 instances assume it.
+EC2_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
 
 
 _ADMIN_CLIENTS: dict[tuple[str, str], Any] = {}

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import EVENTS, load_json
 from fixtures_guard import (
+    EC2_TRUST,
     MEMBERS,
     Core,
     admin,
@@ -104,18 +105,7 @@ def role_policy(account: str, role: str, name: str) -> Any:
 def app_role(account: str) -> None:
     admin(account, "iam").create_role(
         RoleName="app",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ec2.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        AssumeRolePolicyDocument=EC2_TRUST,
     )
 
 
