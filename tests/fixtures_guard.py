@@ -32,24 +32,23 @@ MEMBERS = ("111111111111", "222222222222")
 REGION = "us-east-1"
 EXTERNAL_ID = "remedy-test-external-id"
 ROLE = "remedy-remediation"
-#: The trust policy of an application's role: EC2 instances assume it.
-EC2_TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ec2.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 
 
 _ADMIN_CLIENTS: dict[tuple[str, str], Any] = {}
 # One session for every admin client, so each service model is read from disk once.
 _ADMIN_SESSION = boto3.Session(region_name=REGION)
+
+
+def trust(service: str) -> str:
+    """The trust policy of a role that `service` (``ec2.amazonaws.com``) assumes."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
 
 
 def admin(account: str, service: str) -> Any:

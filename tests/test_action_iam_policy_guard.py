@@ -13,13 +13,13 @@ import pytest
 
 from conftest import EVENTS, load_json
 from fixtures_guard import (
-    EC2_TRUST,
     MEMBERS,
     Core,
     admin,
     enforced,
     install_role,
     running_core,
+    trust,
 )
 from remedy.actions.iam_policy_guard import ALLOW_NOTHING, DENY_ALL, IamPolicyGuard
 from remedy.actions.reversible import ActionFailed
@@ -105,7 +105,7 @@ def role_policy(account: str, role: str, name: str) -> Any:
 def app_role(account: str) -> None:
     admin(account, "iam").create_role(
         RoleName="app",
-        AssumeRolePolicyDocument=EC2_TRUST,
+        AssumeRolePolicyDocument=trust("ec2.amazonaws.com"),
     )
 
 

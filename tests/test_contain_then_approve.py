@@ -32,7 +32,7 @@ from fixtures_aws import (
     org_fixture,  # noqa: F401 - the fixture
     world_fixture,  # noqa: F401 - the fixture
 )
-from fixtures_guard import EC2_TRUST
+from fixtures_guard import trust
 from notify_support import atomic_dynamodb
 from remedy.approvals.deadlines import Deadlines, Report
 from remedy.approvals.decide import Decided, Decider, Decisions
@@ -106,7 +106,7 @@ def make_role(world: World, account: str, role: str, document: Any) -> None:
     iam = world.admin(account).client("iam")
     iam.create_role(
         RoleName=role,
-        AssumeRolePolicyDocument=EC2_TRUST,
+        AssumeRolePolicyDocument=trust("ec2.amazonaws.com"),
     )
     iam.put_role_policy(
         RoleName=role,

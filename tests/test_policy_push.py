@@ -281,6 +281,14 @@ def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
 
 
+def _assert_live_in(folder: Path, s3: Any) -> None:
+    """`folder` holds the live version's files, and is based on that version."""
+    assert {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.yaml")} == stored(s3)[
+        "files"
+    ]
+    assert (folder / BASE_FILE).read_text(encoding="utf-8") == f"{versions(s3)[0]}\n"
+
+
 def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
 
@@ -316,10 +324,7 @@ def test_pull_refuses_to_overwrite_local_edits_unless_forced(
     assert versions(s3) == [second, first]
 
     assert main(["policy", "pull", str(bob), "--force"]) == 0
-    assert {p.name: p.read_text(encoding="utf-8") for p in bob.glob("*.yaml")} == stored(s3)[
-        "files"
-    ]
-    assert (bob / BASE_FILE).read_text(encoding="utf-8") == f"{second}\n"
+    _assert_live_in(bob, s3)
 
 
 def test_pull_updates_a_folder_without_edits_of_its_own(
@@ -334,12 +339,8 @@ def test_pull_updates_a_folder_without_edits_of_its_own(
     _append(alice / "accounts.yaml", "# same\n")
     _append(alice / "public-bucket-allowlist.yaml", "# alice\n")
     assert push(alice) == 0
-    second = versions(s3)[0]
     assert main(["policy", "pull", str(bob)]) == 0
-    assert {p.name: p.read_text(encoding="utf-8") for p in bob.glob("*.yaml")} == stored(s3)[
-        "files"
-    ]
-    assert (bob / BASE_FILE).read_text(encoding="utf-8") == f"{second}\n"
+    _assert_live_in(bob, s3)
 
 
 def test_pull_into_a_folder_with_no_base_refuses_what_differs_from_the_live_version(
