@@ -360,3 +360,29 @@ def test_pull_into_a_folder_with_no_base_refuses_what_differs_from_the_live_vers
         "folder, or overwrite with --force\n"
     )
     assert _snapshot(mine) == before
+
+
+def test_pull_from_an_empty_bucket_is_based_on_the_built_in_policy(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing pushed yet: pull writes the policy built into remedy, marked ``built-in``,
+    and a later pull compares the folder with that policy."""
+    folder = tmp_path / "policy"
+    assert main(["policy", "pull", str(folder)]) == 0
+    assert (folder / BASE_FILE).read_text(encoding="utf-8") == "built-in\n"
+    assert {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.yaml")} == {
+        p.name: p.read_text(encoding="utf-8") for p in SHIPPED.glob("*.yaml")
+    }
+    _append(folder / "remediation.yaml", "# mine\n")
+    assert push(deployable(tmp_path / "live")) == 0
+    (live,) = versions(s3)
+    before = _snapshot(folder)
+    capsys.readouterr()
+    assert main(["policy", "pull", str(folder)]) == 2
+    assert capsys.readouterr().err == (
+        f"remedy policy pull: {folder} has changes that pulling version {live} would "
+        "overwrite, in remediation.yaml (edited since version built-in); push them first "
+        f"('remedy policy diff {folder}' shows them), pull into another folder, or "
+        "overwrite with --force\n"
+    )
+    assert _snapshot(folder) == before
