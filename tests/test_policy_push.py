@@ -386,3 +386,23 @@ def test_pull_from_an_empty_bucket_is_based_on_the_built_in_policy(
         "overwrite with --force\n"
     )
     assert _snapshot(folder) == before
+
+
+def test_pull_with_a_base_the_bucket_does_not_hold_compares_with_the_live_version(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert push(deployable(tmp_path / "live")) == 0
+    (live,) = versions(s3)
+    folder = deployable(tmp_path / "mine")
+    (folder / BASE_FILE).write_text("no-such-version\n", encoding="utf-8")
+    _append(folder / "accounts.yaml", "# mine\n")
+    before = _snapshot(folder)
+    capsys.readouterr()
+    assert main(["policy", "pull", str(folder)]) == 2
+    assert capsys.readouterr().err == (
+        f"remedy policy pull: {folder} has changes that pulling version {live} would "
+        "overwrite, in accounts.yaml (it is based on version no-such-version, which "
+        f"s3://{BUCKET}/{KEY} does not give back); push them first ('remedy policy diff "
+        f"{folder}' shows them), pull into another folder, or overwrite with --force\n"
+    )
+    assert _snapshot(folder) == before

@@ -243,24 +243,29 @@ def _based_on(store: PolicyBucket, folder: Path) -> tuple[str | None, Mapping[st
         return base, {}
 
 
-def _edited(
-    store: PolicyBucket, folder: Path, live: Mapping[str, str]
-) -> tuple[str | None, list[str]]:
-    """The version `folder` is based on, and its policy files that a pull of `live` would
-    overwrite and that hold changes of their own: as neither that version nor the live one
-    has them. With no base to compare with, every file that differs from the live one."""
+def _edited(store: PolicyBucket, folder: Path, live: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The policy files in `folder` that a pull of `live` would overwrite and that hold
+    changes of their own: as neither the version the folder is based on nor the live one
+    has them (with no base to compare with, every file that differs from the live one);
+    and what they were compared with, for the refusal to say."""
     from remedy.policy_live.bundle import PATTERN
 
     if not folder.is_dir():
-        return None, []
+        return "", []
     version, base = _based_on(store, folder)
+    if version is None:
+        compared = f"it has no {BASE_FILE}"
+    elif not base:
+        compared = f"it is based on version {version}, which {store.uri} does not give back"
+    else:
+        compared = f"edited since version {version}"
     edited = []
     for path in sorted(folder.glob(PATTERN)):
         # Undecodable text differs from every bundle's, so it counts as an edit.
         text = path.read_bytes().decode("utf-8", errors="replace")
         if path.name in live and text not in (live[path.name], base.get(path.name)):
             edited.append(path.name)
-    return version, edited
+    return compared, edited
 
 
 @_one_line("pull")
@@ -268,12 +273,11 @@ def run_pull(args: argparse.Namespace) -> int:
     folder = Path(args.directory)
     store = _store(args)
     version, bundle = _live_bundle(store)
-    base, edited = (None, []) if args.force else _edited(store, folder, bundle.files)
+    compared, edited = ("", []) if args.force else _edited(store, folder, bundle.files)
     if edited:
-        since = f"edited since version {base}" if base else f"it has no {BASE_FILE}"
         raise Refused(
             f"{folder} has changes that pulling version {version} would overwrite, in "
-            f"{', '.join(edited)} ({since}); push them first ('remedy policy diff {folder}' "
+            f"{', '.join(edited)} ({compared}); push them first ('remedy policy diff {folder}' "
             "shows them), pull into another folder, or overwrite with --force"
         )
     bundle.write(folder)
