@@ -7,6 +7,8 @@ the Finding model in the shape the GuardDuty normaliser gives them.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -148,18 +150,25 @@ def test_redelivery_acts_once(core: Core, isolating: Isolating) -> None:
     assert_isolated(A, isolating.net, target, isolating.found.key)
 
 
+def fault_rounds(core: Core, prefix: str) -> Iterator[tuple[Isolating, dict[str, Any]]]:
+    """A fault loop's rounds, without end: each a new instance in A (the member set up
+    once), isolate-instance and a finding on it keyed ``<prefix>-<round>``, and the
+    instance's state before."""
+    net, arn = member(A)
+    core.prime(A)
+    action = IsolateInstance(core.sessions, core.settings)
+    for index in itertools.count():
+        target = instance(A, net, arn)
+        found = instance_finding(A, target, key=f"{prefix}-{index}")
+        yield Isolating(action, found, target, net, arn), state_of(A, target)
+
+
 def test_a_fault_at_every_call_then_the_redelivery(core: Core) -> None:
     """Whatever call fails, what was changed is recorded (in the outcome and on the
     instance), the redelivery finishes the isolation once, and release restores exactly.
     Call N fails on the Nth instance, until an isolation makes fewer than N calls."""
-    net, arn = member(A)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    index = 0
-    while True:
-        target = instance(A, net, arn)
-        before = state_of(A, target)
-        found = instance_finding(A, target, key=f"fault-{index}")
+    for index, (case, before) in enumerate(fault_rounds(core, "fault")):
+        action, found, target = case.action, case.found, case.subject
         with recorded(core, A, fail_at=index) as calls:
             failed = action.run(found, {}, resume=False)
         if len(calls.names) <= index:
@@ -174,10 +183,9 @@ def test_a_fault_at_every_call_then_the_redelivery(core: Core) -> None:
 
         done = action.run(found, {}, resume=True)
         assert done.state is State.QUARANTINED, (name, done.reason)
-        assert_isolated(A, net, target, found.key)
+        assert_isolated(A, case.net, target, found.key)
         action.release(found, done.attrs)
         assert state_of(A, target) == before, name
-        index += 1
     assert index >= 25, calls.names
 
 
@@ -207,14 +215,8 @@ def _assert_recorded(
 
 
 def test_a_fault_at_every_release_call_then_the_retry(core: Core) -> None:
-    net, arn = member(A)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    index = 0
-    while True:
-        target = instance(A, net, arn)
-        before = state_of(A, target)
-        found = instance_finding(A, target, key=f"release-fault-{index}")
+    for index, (case, before) in enumerate(fault_rounds(core, "release-fault")):
+        action, found, target = case.action, case.found, case.subject
         outcome = action.run(found, {}, resume=False)
         with recorded(core, A, fail_at=index) as calls:
             try:
@@ -229,7 +231,6 @@ def test_a_fault_at_every_release_call_then_the_retry(core: Core) -> None:
                 break
         action.release(found, outcome.attrs)
         assert state_of(A, target) == before, calls.names[index]
-        index += 1
     assert index >= 10, calls.names
 
 
