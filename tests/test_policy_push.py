@@ -289,6 +289,23 @@ def _assert_live_in(folder: Path, s3: Any) -> None:
     assert (folder / BASE_FILE).read_text(encoding="utf-8") == f"{versions(s3)[0]}\n"
 
 
+def _assert_pull_refused(
+    capsys: pytest.CaptureFixture[str], folder: Path, live: str, said: str
+) -> None:
+    """Pulling `live` into `folder` is refused with the one line naming what `said`
+    (the files, and what they were compared with); no file in `folder` is touched."""
+    before = _snapshot(folder)
+    capsys.readouterr()
+    assert main(["policy", "pull", str(folder)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"remedy policy pull: {folder} has changes that pulling version {live} would "
+        f"overwrite, in {said}; push them first ('remedy policy diff {folder}' shows them), "
+        "pull into another folder, or overwrite with --force\n",
+    )
+    assert _snapshot(folder) == before
+
+
 def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
 
@@ -308,19 +325,12 @@ def test_pull_refuses_to_overwrite_local_edits_unless_forced(
     _append(alice / "public-bucket-allowlist.yaml", "# alice\n")
     assert push(alice, "-m", "alice's change") == 0
     second = versions(s3)[0]
-    before = _snapshot(bob)
-    capsys.readouterr()
-
-    assert main(["policy", "pull", str(bob)]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err == (
-        f"remedy policy pull: {bob} has changes that pulling version {second} would "
-        f"overwrite, in accounts.yaml, restricted-actions.yaml (edited since version {first}); "
-        f"push them first ('remedy policy diff {bob}' shows them), pull into another "
-        "folder, or overwrite with --force\n"
+    _assert_pull_refused(
+        capsys,
+        bob,
+        second,
+        f"accounts.yaml, restricted-actions.yaml (edited since version {first})",
     )
-    assert _snapshot(bob) == before
     assert versions(s3) == [second, first]
 
     assert main(["policy", "pull", str(bob), "--force"]) == 0
@@ -350,16 +360,7 @@ def test_pull_into_a_folder_with_no_base_refuses_what_differs_from_the_live_vers
     (live,) = versions(s3)
     mine = deployable(tmp_path / "mine")
     _append(mine / "remediation.yaml", "# mine\n")
-    before = _snapshot(mine)
-    capsys.readouterr()
-    assert main(["policy", "pull", str(mine)]) == 2
-    assert capsys.readouterr().err == (
-        f"remedy policy pull: {mine} has changes that pulling version {live} would "
-        "overwrite, in remediation.yaml (it has no .remedy-policy-version); "
-        f"push them first ('remedy policy diff {mine}' shows them), pull into another "
-        "folder, or overwrite with --force\n"
-    )
-    assert _snapshot(mine) == before
+    _assert_pull_refused(capsys, mine, live, "remediation.yaml (it has no .remedy-policy-version)")
 
 
 def test_pull_from_an_empty_bucket_is_based_on_the_built_in_policy(
@@ -376,16 +377,7 @@ def test_pull_from_an_empty_bucket_is_based_on_the_built_in_policy(
     _append(folder / "remediation.yaml", "# mine\n")
     assert push(deployable(tmp_path / "live")) == 0
     (live,) = versions(s3)
-    before = _snapshot(folder)
-    capsys.readouterr()
-    assert main(["policy", "pull", str(folder)]) == 2
-    assert capsys.readouterr().err == (
-        f"remedy policy pull: {folder} has changes that pulling version {live} would "
-        "overwrite, in remediation.yaml (edited since version built-in); push them first "
-        f"('remedy policy diff {folder}' shows them), pull into another folder, or "
-        "overwrite with --force\n"
-    )
-    assert _snapshot(folder) == before
+    _assert_pull_refused(capsys, folder, live, "remediation.yaml (edited since version built-in)")
 
 
 def test_pull_with_a_base_the_bucket_does_not_hold_compares_with_the_live_version(
@@ -396,13 +388,10 @@ def test_pull_with_a_base_the_bucket_does_not_hold_compares_with_the_live_versio
     folder = deployable(tmp_path / "mine")
     (folder / BASE_FILE).write_text("no-such-version\n", encoding="utf-8")
     _append(folder / "accounts.yaml", "# mine\n")
-    before = _snapshot(folder)
-    capsys.readouterr()
-    assert main(["policy", "pull", str(folder)]) == 2
-    assert capsys.readouterr().err == (
-        f"remedy policy pull: {folder} has changes that pulling version {live} would "
-        "overwrite, in accounts.yaml (it is based on version no-such-version, which "
-        f"s3://{BUCKET}/{KEY} does not give back); push them first ('remedy policy diff "
-        f"{folder}' shows them), pull into another folder, or overwrite with --force\n"
+    _assert_pull_refused(
+        capsys,
+        folder,
+        live,
+        "accounts.yaml (it is based on version no-such-version, which "
+        f"s3://{BUCKET}/{KEY} does not give back)",
     )
-    assert _snapshot(folder) == before
