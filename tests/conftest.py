@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from remedy.model import Finding
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 CONFORMANCE = SHARED / "conformance"
@@ -17,6 +19,20 @@ POLICIES = ROOT / "policies"
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def event(name: str) -> dict[str, Any]:
+    """The project's sample event ``events/<name>``."""
+    data: dict[str, Any] = load_json(EVENTS / name)
+    return data
+
+
+def one(raw: dict[str, Any]) -> Finding:
+    """The one finding `raw` is read into."""
+    from remedy.normalise import normalise
+
+    (finding,) = normalise(raw)
+    return finding
 
 
 def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch, region: str) -> None:

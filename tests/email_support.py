@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from conftest import fake_aws_credentials
+from fixtures_guard import trust
 from notify_support import REGION, TABLE, create_table, finding_from, put_entry
 from remedy.approvals.email_links import LinkKey, LinkSigner
 from remedy.handlers import email_approval
@@ -101,18 +102,7 @@ def core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Core]:
         )
         role = session.client("iam").create_role(
             RoleName="remedy-remediator",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            AssumeRolePolicyDocument=trust("lambda.amazonaws.com"),
         )["Role"]["Arn"]
         session.client("lambda").create_function(
             FunctionName=REMEDIATOR,

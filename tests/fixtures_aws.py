@@ -200,23 +200,24 @@ def role_policy(actions: Iterable[str]) -> dict[str, Any]:
     }
 
 
+#: The core identity's user and the policy it has: it may assume roles and use the ledger.
+CORE_USER = "remedy-remediator"
+CORE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"},
+            {"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": "*"},
+        ],
+    }
+)
+
+
 def _core_identity() -> boto3.Session:
     iam = boto3.client("iam", region_name=REGION)
-    iam.create_user(UserName="remedy-remediator")
-    iam.put_user_policy(
-        UserName="remedy-remediator",
-        PolicyName="core",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"},
-                    {"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": "*"},
-                ],
-            }
-        ),
-    )
-    key = iam.create_access_key(UserName="remedy-remediator")["AccessKey"]
+    iam.create_user(UserName=CORE_USER)
+    iam.put_user_policy(UserName=CORE_USER, PolicyName="core", PolicyDocument=CORE_POLICY)
+    key = iam.create_access_key(UserName=CORE_USER)["AccessKey"]
     return boto3.Session(
         aws_access_key_id=key["AccessKeyId"],
         aws_secret_access_key=key["SecretAccessKey"],

@@ -4,26 +4,36 @@
 security groups), two EBS volumes, an instance profile whose role has a policy of its
 own, in an Auto Scaling group. `Calls` records (and can fail) every AWS call the
 remediation role makes, through botocore's own event hooks on the clients remedy uses.
-The findings are built with the Finding model in the shapes the GuardDuty normalisers
-produce (an ``ec2-instance`` resource named by its id; an ``iam-access-key`` resource).
+The findings are the demo's (`remedy.demo.containment`): built with the Finding model in
+the shapes the GuardDuty normalisers produce (an ``ec2-instance`` resource named by its
+id; an ``iam-access-key`` resource).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fixtures_guard import REGION, ROLE, Core, admin
-from remedy.model import Finding, Resource, ResourceKind, Severity, Source
+from fixtures_guard import MEMBERS, REGION, ROLE, Core, admin, enforced, install_role
+from remedy.actions.contain_principal import ContainPrincipal
+from remedy.actions.isolate_instance import IsolateInstance
+from remedy.actions.outcome import Outcome
+from remedy.actions.reversible import ReversibleAction, Undo
+from remedy.demo.containment import (
+    C2,
+    EXFILTRATION,
+    containment_finding,
+    instance_resource,
+    key_resource,
+)
+from remedy.model import Finding
 
 GROUP = "web"
-C2 = "Backdoor:EC2/C&CActivity.B"
-EXFILTRATION = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
 _AMI = "ami-12c6146b"
 
 
@@ -97,6 +107,15 @@ def scaling_group(account: str, net: Network) -> None:
     )
 
 
+def member(account: str) -> tuple[Network, str]:
+    """isolate-instance's remediation role, a VPC, the Auto Scaling group and an instance
+    profile; the network and the profile's ARN."""
+    install_role(account, IsolateInstance.permissions)
+    net = network(account)
+    scaling_group(account, net)
+    return net, profile(account)
+
+
 def instance(
     account: str, net: Network, profile_arn: str | None = None, *, in_group: bool = True
 ) -> str:
@@ -132,27 +151,8 @@ def instance(
 def instance_finding(
     account: str, instance_id: str, *, key: str = "gd-c2-1", sample: bool = False
 ) -> Finding:
-    return Finding(
-        key=key,
-        source=Source.GUARDDUTY,
-        product="GuardDuty",
-        type=C2,
-        severity=Severity.HIGH,
-        account=account,
-        region=REGION,
-        envelope_account=account,
-        id=f"finding-{key}",
-        resources=(
-            Resource(
-                ResourceKind.EC2_INSTANCE,
-                f"arn:aws:ec2:{REGION}:{account}:instance/{instance_id}",
-                type="Instance",
-                name=instance_id,
-                region=REGION,
-            ),
-        ),
-        sample=sample,
-    )
+    resource = instance_resource(account, REGION, instance_id)
+    return containment_finding(account, REGION, C2, resource, key=key, sample=sample)
 
 
 def key_finding(
@@ -164,27 +164,42 @@ def key_finding(
     key: str = "gd-exfil-1",
     sample: bool = False,
 ) -> Finding:
-    return Finding(
-        key=key,
-        source=Source.GUARDDUTY,
-        product="GuardDuty",
-        type=EXFILTRATION,
-        severity=Severity.HIGH,
-        account=account,
-        region=REGION,
-        envelope_account=account,
-        id=f"finding-{key}",
-        resources=(
-            Resource(
-                ResourceKind.IAM_ACCESS_KEY,
-                key_id,
-                type="AccessKey",
-                name=name,
-                details={"principal_id": "AIDAEXAMPLE", "user_type": user_type},
-            ),
-        ),
-        sample=sample,
-    )
+    resource = key_resource(key_id, name, principal_id="AIDAEXAMPLE", user_type=user_type)
+    return containment_finding(account, REGION, EXFILTRATION, resource, key=key, sample=sample)
+
+
+def user_with_key(account: str, name: str = "deploy") -> str:
+    """A user with one active access key; the key's id."""
+    iam = admin(account, "iam")
+    iam.create_user(UserName=name)
+    key: str = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+    return key
+
+
+def principal_state(account: str, user: str) -> dict[str, Any]:
+    """Everything a containment of `user` changes, as the member account reads it."""
+    iam = admin(account, "iam")
+    return {
+        "keys": [
+            (k["AccessKeyId"], k["Status"])
+            for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        ],
+        "policies": iam.list_user_policies(UserName=user)["PolicyNames"],
+        "tags": iam.list_user_tags(UserName=user)["Tags"],
+    }
+
+
+def revocation(stamp: str) -> list[dict[str, Any]]:
+    """The statements of remedy's inline policy revoking sessions issued before `stamp`."""
+    return [
+        {
+            "Sid": "RemedyRevokeOlderSessions",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
+        }
+    ]
 
 
 def state_of(account: str, instance_id: str) -> dict[str, Any]:
@@ -280,3 +295,50 @@ def recorded(
     finally:
         for client in clients:
             client.meta.events.unregister("before-call.*.*", calls)
+
+
+@dataclass
+class Containing:
+    """A containment on the primed core and the finding it acts on; `subject` is what the
+    finding names (the instance's or the access key's id)."""
+
+    action: ReversibleAction
+    found: Finding
+    subject: str
+
+    def run(self, options: Mapping[str, Any] | None = None, *, resume: bool = False) -> Outcome:
+        """Run the action on the finding, the member role's policy enforced."""
+        with enforced():
+            return self.action.run(self.found, options or {}, resume=resume)
+
+    def release(self, attrs: Mapping[str, Any]) -> Undo:
+        with enforced():
+            return self.action.release(self.found, attrs)
+
+
+@dataclass
+class Isolating(Containing):
+    net: Network
+    profile: str
+
+
+def isolating(core: Core) -> Isolating:
+    """The `isolating` fixture: the first member's workload instance (`member`,
+    `instance`), isolate-instance on the core primed for it, and a C&C finding on it."""
+    account = MEMBERS[0]
+    net, arn = member(account)
+    target = instance(account, net, arn)
+    core.prime(account)
+    action = IsolateInstance(core.sessions, core.settings)
+    return Isolating(action, instance_finding(account, target), target, net, arn)
+
+
+def deploy(core: Core) -> Containing:
+    """The `deploy` fixture: the first member's user ``deploy`` with an active key,
+    contain-principal on the core primed for it, and a stolen-key finding on the key."""
+    account = MEMBERS[0]
+    install_role(account, ContainPrincipal.permissions)
+    key = user_with_key(account)
+    core.prime(account)
+    action = ContainPrincipal(core.sessions, core.settings)
+    return Containing(action, key_finding(account, key, "deploy"), key)

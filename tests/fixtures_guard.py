@@ -39,6 +39,18 @@ _ADMIN_CLIENTS: dict[tuple[str, str], Any] = {}
 _ADMIN_SESSION = boto3.Session(region_name=REGION)
 
 
+def trust(service: str) -> str:
+    """The trust policy of a role that `service` (``ec2.amazonaws.com``) assumes."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+
+
 def admin(account: str, service: str) -> Any:
     """A client acting in `account` for setting up and inspecting (not the role under test).
 

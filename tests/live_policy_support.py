@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
+from moto import mock_aws
 
+from conftest import fake_aws_credentials
+from remedy import policy_files
 from remedy.policy.examples import EXAMPLE_ACCOUNTS
+from remedy.policy_live import loader
 
 SHIPPED = Path(__file__).resolve().parent.parent / "policies"
 REGION = "eu-west-1"
@@ -66,3 +72,40 @@ def versions(s3: Any) -> list[str]:
     """Every version id of the bundle object, newest first."""
     listed = s3.list_object_versions(Bucket=BUCKET).get("Versions", [])
     return [v["VersionId"] for v in sorted(listed, key=lambda v: v["LastModified"], reverse=True)]
+
+
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No live policy, nor the policy folder it put in effect, left by an earlier test:
+    each test has its own moto bucket of the same name."""
+    monkeypatch.setattr(policy_files, "_in_effect", None)
+    monkeypatch.setattr(loader, "_live", None)
+
+
+def live_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The `s3` fixture (``_s3 = pytest.fixture(name="s3")(live_bucket)``): the policy
+    bucket on moto, named by ``REMEDY_POLICY_BUCKET``, in a fresh process; its S3 client."""
+    fake_aws_credentials(monkeypatch, REGION)
+    monkeypatch.setenv("REMEDY_POLICY_BUCKET", BUCKET)
+    fresh_process(monkeypatch)
+    with mock_aws():
+        yield make_bucket()
+
+
+def policy_folder(tmp_path: Path) -> Path:
+    """The `folder` fixture: a deployable policy folder."""
+    return deployable(tmp_path / "policy")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Refusals(list[tuple[str, str]]):
+    """What the loader refused: (version, why) each time."""
+
+    def __call__(self, version: str, reason: str) -> None:
+        self.append((version, reason))

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from fixtures_containment import install_policy, key_finding, recorded
+from fixtures_containment import (
+    Containing,
+    deploy,
+    install_policy,
+    key_finding,
+    principal_state,
+    recorded,
+    revocation,
+    user_with_key,
+)
 from fixtures_guard import MEMBERS, Core, admin, enforced, install_role, running_core
 from remedy.actions.contain_principal import ContainPrincipal
 from remedy.actions.reversible import ActionFailed
@@ -14,6 +21,7 @@ from remedy.ledger.base import State
 from remedy.model import Resource, ResourceKind
 
 _core = pytest.fixture(name="core")(running_core)
+_deploy = pytest.fixture(name="deploy")(deploy)
 
 A, B = MEMBERS
 PERMISSIONS = ContainPrincipal.permissions
@@ -21,36 +29,12 @@ RELEASE_ONLY = {"iam:DeleteUserPolicy", "iam:DeleteRolePolicy", "iam:UntagUser"}
 ROLE_ONLY = {"iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"}
 
 
-def user_with_key(account: str, name: str = "deploy") -> str:
-    iam = admin(account, "iam")
-    iam.create_user(UserName=name)
-    key: str = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
-    return key
-
-
-def principal_state(account: str, user: str) -> dict[str, Any]:
-    iam = admin(account, "iam")
-    return {
-        "keys": [
-            (k["AccessKeyId"], k["Status"])
-            for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-        ],
-        "policies": iam.list_user_policies(UserName=user)["PolicyNames"],
-        "tags": iam.list_user_tags(UserName=user)["Tags"],
-    }
-
-
-def test_contain_a_user_then_release_across_accounts(core: Core) -> None:
-    install_role(A, PERMISSIONS)
-    key = user_with_key(A)
+def test_contain_a_user_then_release_across_accounts(deploy: Containing) -> None:
+    key = deploy.subject
     key_b = user_with_key(B)
     before, before_b = principal_state(A, "deploy"), principal_state(B, "deploy")
-    core.prime(A)
-    action = ContainPrincipal(core.sessions, core.settings)
-    found = key_finding(A, key, "deploy")
 
-    with enforced():
-        outcome = action.run(found, {}, resume=False)
+    outcome = deploy.run()
 
     policy, stamp = outcome.attrs["policy_name"], outcome.attrs["revoked_before"]
     assert (outcome.state, outcome.reason) == (
@@ -73,27 +57,17 @@ def test_contain_a_user_then_release_across_accounts(core: Core) -> None:
         "tags": [{"Key": f"remedy:key-status:{key}", "Value": "Active"}],
     }
     document = admin(A, "iam").get_user_policy(UserName="deploy", PolicyName=policy)
-    assert document["PolicyDocument"]["Statement"] == [
-        {
-            "Sid": "RemedyRevokeOlderSessions",
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
-        }
-    ]
+    assert document["PolicyDocument"]["Statement"] == revocation(stamp)
     assert principal_state(B, "deploy") == before_b
     assert key_b != key
 
-    with enforced():
-        undo = action.release(found, outcome.attrs)
+    undo = deploy.release(outcome.attrs)
     assert undo.reason == (
         f"released user deploy: sessions of user deploy issued before {stamp} work again; "
         f"access key {key} is active again"
     )
     assert principal_state(A, "deploy") == before
-    with enforced():
-        again = action.release(found, outcome.attrs)
+    again = deploy.release(outcome.attrs)
     assert again.reason == (
         "released user deploy: the revocation on user deploy was already removed; access key "
         f"{key} was already active"
@@ -135,17 +109,11 @@ def test_a_role_named_by_its_arn(core: Core) -> None:
     assert outcome.attrs["principal"] == "ci"
 
 
-def test_redelivery_acts_once(core: Core) -> None:
-    install_role(A, PERMISSIONS)
-    key = user_with_key(A)
-    core.prime(A)
-    action = ContainPrincipal(core.sessions, core.settings)
-    found = key_finding(A, key, "deploy")
-    with enforced():
-        first = action.run(found, {}, resume=False)
+def test_redelivery_acts_once(core: Core, deploy: Containing) -> None:
+    first = deploy.run()
     contained = principal_state(A, "deploy")
-    with enforced(), recorded(core, A) as calls:
-        second = action.run(found, {}, resume=True)
+    with recorded(core, A) as calls:
+        second = deploy.run(resume=True)
     assert calls.changes == []
     assert second.attrs == first.attrs
     assert second.reason.startswith(
@@ -294,15 +262,10 @@ def test_refusals_change_nothing(
     assert calls.changes == []
 
 
-def test_a_sample_finding_is_left_alone(core: Core) -> None:
-    install_role(A, PERMISSIONS)
-    key = user_with_key(A)
+def test_a_sample_finding_is_left_alone(deploy: Containing) -> None:
     before = principal_state(A, "deploy")
-    core.prime(A)
-    with enforced():
-        outcome = ContainPrincipal(core.sessions, core.settings).run(
-            key_finding(A, key, "deploy", sample=True), {}, resume=False
-        )
+    deploy.found.sample = True
+    outcome = deploy.run()
     assert (outcome.state, outcome.reason) == (
         State.GONE,
         "left alone: a sample finding (generated, not a real threat)",
@@ -323,14 +286,11 @@ def test_a_principal_that_is_gone(core: Core) -> None:
     assert (role.state, role.reason) == (State.GONE, f"role nobody-role no longer exists in {A}")
 
 
-def test_release_refuses_when_the_key_was_deleted_or_the_policy_changed(core: Core) -> None:
-    install_role(A, PERMISSIONS)
-    key = user_with_key(A)
-    core.prime(A)
-    action = ContainPrincipal(core.sessions, core.settings)
-    found = key_finding(A, key, "deploy")
-    with enforced():
-        outcome = action.run(found, {}, resume=False)
+def test_release_refuses_when_the_key_was_deleted_or_the_policy_changed(
+    deploy: Containing,
+) -> None:
+    key = deploy.subject
+    outcome = deploy.run()
     policy = outcome.attrs["policy_name"]
     iam = admin(A, "iam")
     iam.put_user_policy(
@@ -339,8 +299,8 @@ def test_release_refuses_when_the_key_was_deleted_or_the_policy_changed(core: Co
         PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", '
         '"Action": "s3:*", "Resource": "*"}]}',
     )
-    with enforced(), pytest.raises(ActionFailed) as caught:
-        action.release(found, outcome.attrs)
+    with pytest.raises(ActionFailed) as caught:
+        deploy.release(outcome.attrs)
     assert (caught.value.state, caught.value.reason) == (
         State.CHANGED,
         f"inline policy {policy} of user deploy is no longer remedy's revocation; not "
@@ -349,8 +309,8 @@ def test_release_refuses_when_the_key_was_deleted_or_the_policy_changed(core: Co
     assert principal_state(A, "deploy")["keys"] == [(key, "Inactive")]
 
     iam.delete_access_key(UserName="deploy", AccessKeyId=key)
-    with enforced(), pytest.raises(ActionFailed) as caught:
-        action.release(found, outcome.attrs)
+    with pytest.raises(ActionFailed) as caught:
+        deploy.release(outcome.attrs)
     assert (caught.value.state, caught.value.reason) == (
         State.CHANGED,
         f"access key {key} of user deploy was deleted since; not restoring anything (the "
@@ -360,16 +320,10 @@ def test_release_refuses_when_the_key_was_deleted_or_the_policy_changed(core: Co
 
 
 @pytest.mark.parametrize("missing", sorted(PERMISSIONS - RELEASE_ONLY - ROLE_ONLY))
-def test_role_without_a_declared_permission_is_denied(core: Core, missing: str) -> None:
-    install_role(A, PERMISSIONS)
+def test_role_without_a_declared_permission_is_denied(deploy: Containing, missing: str) -> None:
     install_policy(A, PERMISSIONS - {missing})
-    key = user_with_key(A)
     before = principal_state(A, "deploy")
-    core.prime(A)
-    with enforced():
-        outcome = ContainPrincipal(core.sessions, core.settings).run(
-            key_finding(A, key, "deploy"), {}, resume=False
-        )
+    outcome = deploy.run()
     assert outcome.state is State.DENIED
     assert outcome.reason.startswith(
         f"containing user deploy: the remediation role in {A} may not call {missing}; update "

@@ -19,6 +19,7 @@ from fixtures_guard import (
     enforced,
     install_role,
     running_core,
+    trust,
 )
 from remedy.actions.iam_policy_guard import ALLOW_NOTHING, DENY_ALL, IamPolicyGuard
 from remedy.actions.reversible import ActionFailed
@@ -104,18 +105,7 @@ def role_policy(account: str, role: str, name: str) -> Any:
 def app_role(account: str) -> None:
     admin(account, "iam").create_role(
         RoleName="app",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ec2.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        AssumeRolePolicyDocument=trust("ec2.amazonaws.com"),
     )
 
 

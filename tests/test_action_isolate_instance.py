@@ -7,21 +7,24 @@ the Finding model in the shape the GuardDuty normaliser gives them.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from fixtures_containment import (
     GROUP,
+    Isolating,
     Network,
     groups_named,
     install_policy,
     instance,
     instance_finding,
-    network,
-    profile,
+    isolating,
+    member,
     recorded,
-    scaling_group,
+    revocation,
     snapshots,
     state_of,
 )
@@ -32,18 +35,11 @@ from remedy.actions.reversible import ActionFailed
 from remedy.ledger.base import State
 
 _core = pytest.fixture(name="core")(running_core)
+_isolating = pytest.fixture(name="isolating")(isolating)
 
 A, B = MEMBERS
 PERMISSIONS = IsolateInstance.permissions
 RELEASE_ONLY = {"autoscaling:ExitStandby", "ec2:DeleteTags", "iam:DeleteRolePolicy"}
-
-
-def member(account: str) -> tuple[Network, str]:
-    """The remediation role, a VPC, the Auto Scaling group and an instance profile."""
-    install_role(account, PERMISSIONS)
-    net = network(account)
-    scaling_group(account, net)
-    return net, profile(account)
 
 
 def rules(account: str, vpc: str, name: str) -> list[Any]:
@@ -118,15 +114,7 @@ def test_isolate_then_release_across_accounts(core: Core) -> None:
             "remedy:volume": snapshot["VolumeId"],
         }
     document = admin(A, "iam").get_role_policy(RoleName="web-role", PolicyName=policy)
-    assert document["PolicyDocument"]["Statement"] == [
-        {
-            "Sid": "RemedyRevokeOlderSessions",
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
-        }
-    ]
+    assert document["PolicyDocument"]["Statement"] == revocation(stamp)
     assert state_of(B, bystander) == before_b
 
     with enforced():
@@ -149,36 +137,38 @@ def test_isolate_then_release_across_accounts(core: Core) -> None:
     )
 
 
-def test_redelivery_acts_once(core: Core) -> None:
-    net, arn = member(A)
-    target = instance(A, net, arn)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    found = instance_finding(A, target)
-    with enforced():
-        first = action.run(found, {}, resume=False)
+def test_redelivery_acts_once(core: Core, isolating: Isolating) -> None:
+    target = isolating.subject
+    first = isolating.run()
     isolated = state_of(A, target)
-    with enforced(), recorded(core, A) as calls:
-        second = action.run(found, {}, resume=True)
+    with recorded(core, A) as calls:
+        second = isolating.run(resume=True)
     assert calls.changes == []
     assert second.state is State.QUARANTINED
     assert second.attrs == first.attrs
     assert state_of(A, target) == isolated
-    assert_isolated(A, net, target, found.key)
+    assert_isolated(A, isolating.net, target, isolating.found.key)
+
+
+def fault_rounds(core: Core, prefix: str) -> Iterator[tuple[Isolating, dict[str, Any]]]:
+    """A fault loop's rounds, without end: each a new instance in A (the member set up
+    once), isolate-instance and a finding on it keyed ``<prefix>-<round>``, and the
+    instance's state before."""
+    net, arn = member(A)
+    core.prime(A)
+    action = IsolateInstance(core.sessions, core.settings)
+    for index in itertools.count():
+        target = instance(A, net, arn)
+        found = instance_finding(A, target, key=f"{prefix}-{index}")
+        yield Isolating(action, found, target, net, arn), state_of(A, target)
 
 
 def test_a_fault_at_every_call_then_the_redelivery(core: Core) -> None:
     """Whatever call fails, what was changed is recorded (in the outcome and on the
     instance), the redelivery finishes the isolation once, and release restores exactly.
     Call N fails on the Nth instance, until an isolation makes fewer than N calls."""
-    net, arn = member(A)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    index = 0
-    while True:
-        target = instance(A, net, arn)
-        before = state_of(A, target)
-        found = instance_finding(A, target, key=f"fault-{index}")
+    for index, (case, before) in enumerate(fault_rounds(core, "fault")):
+        action, found, target = case.action, case.found, case.subject
         with recorded(core, A, fail_at=index) as calls:
             failed = action.run(found, {}, resume=False)
         if len(calls.names) <= index:
@@ -193,10 +183,9 @@ def test_a_fault_at_every_call_then_the_redelivery(core: Core) -> None:
 
         done = action.run(found, {}, resume=True)
         assert done.state is State.QUARANTINED, (name, done.reason)
-        assert_isolated(A, net, target, found.key)
+        assert_isolated(A, case.net, target, found.key)
         action.release(found, done.attrs)
         assert state_of(A, target) == before, name
-        index += 1
     assert index >= 25, calls.names
 
 
@@ -226,14 +215,8 @@ def _assert_recorded(
 
 
 def test_a_fault_at_every_release_call_then_the_retry(core: Core) -> None:
-    net, arn = member(A)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    index = 0
-    while True:
-        target = instance(A, net, arn)
-        before = state_of(A, target)
-        found = instance_finding(A, target, key=f"release-fault-{index}")
+    for index, (case, before) in enumerate(fault_rounds(core, "release-fault")):
+        action, found, target = case.action, case.found, case.subject
         outcome = action.run(found, {}, resume=False)
         with recorded(core, A, fail_at=index) as calls:
             try:
@@ -248,18 +231,12 @@ def test_a_fault_at_every_release_call_then_the_retry(core: Core) -> None:
                 break
         action.release(found, outcome.attrs)
         assert state_of(A, target) == before, calls.names[index]
-        index += 1
     assert index >= 10, calls.names
 
 
-def test_release_refuses_when_the_instance_changed(core: Core) -> None:
-    net, arn = member(A)
-    target = instance(A, net, arn)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    found = instance_finding(A, target)
-    with enforced():
-        outcome = action.run(found, {}, resume=False)
+def test_release_refuses_when_the_instance_changed(isolating: Isolating) -> None:
+    net, target = isolating.net, isolating.subject
+    outcome = isolating.run()
     (primary, *_), _ = state_of(A, target)["interfaces"]
     admin(A, "ec2").modify_network_interface_attribute(NetworkInterfaceId=primary, Groups=[net.ssh])
     admin(A, "autoscaling").exit_standby(InstanceIds=[target], AutoScalingGroupName=GROUP)
@@ -271,8 +248,8 @@ def test_release_refuses_when_the_instance_changed(core: Core) -> None:
     )
     changed = state_of(A, target)
     iso = outcome.attrs["isolation_groups"][net.vpc]
-    with enforced(), pytest.raises(ActionFailed) as caught:
-        action.release(found, outcome.attrs)
+    with pytest.raises(ActionFailed) as caught:
+        isolating.release(outcome.attrs)
     kept = ", ".join(s["snapshot_id"] for s in outcome.attrs["snapshots"])
     assert (caught.value.state, caught.value.reason) == (
         State.CHANGED,
@@ -306,12 +283,9 @@ def test_release_of_a_terminated_instance_keeps_the_snapshots(core: Core) -> Non
     assert len(snapshots(A, found.key)) == 2
 
 
-def test_refusals_change_nothing(core: Core) -> None:
-    net, arn = member(A)
-    target = instance(A, net, arn)
+def test_refusals_change_nothing(core: Core, isolating: Isolating) -> None:
+    target = isolating.subject
     before = state_of(A, target)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
     cases = [
         (
             instance_finding(A, target, sample=True),
@@ -345,23 +319,20 @@ def test_refusals_change_nothing(core: Core) -> None:
     install_role(B, PERMISSIONS)
     core.prime(B)
     for found, state, reason in cases:
-        with enforced():
-            outcome = action.run(found, {}, resume=False)
+        isolating.found = found
+        outcome = isolating.run()
         assert (outcome.state, outcome.reason) == (state, reason)
     assert state_of(A, target) == before
     assert snapshots(A, "gd-c2-1") == []
 
 
-def test_an_instance_isolated_for_another_finding_is_left_alone(core: Core) -> None:
-    net, arn = member(A)
-    target = instance(A, net, arn)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    with enforced():
-        action.run(instance_finding(A, target, key="first"), {}, resume=False)
+def test_an_instance_isolated_for_another_finding_is_left_alone(isolating: Isolating) -> None:
+    target = isolating.subject
+    isolating.found = instance_finding(A, target, key="first")
+    isolating.run()
     isolated = state_of(A, target)
-    with enforced():
-        outcome = action.run(instance_finding(A, target, key="second"), {}, resume=False)
+    isolating.found = instance_finding(A, target, key="second")
+    outcome = isolating.run()
     assert (outcome.state, outcome.reason) == (
         State.GONE,
         f"instance {target} in {A} us-east-1 is already isolated for ledger entry first; "
@@ -371,14 +342,9 @@ def test_an_instance_isolated_for_another_finding_is_left_alone(core: Core) -> N
     assert snapshots(A, "second") == []
 
 
-def test_a_break_glass_profile_role_is_isolated_without_revoking(core: Core) -> None:
-    net, arn = member(A)
-    target = instance(A, net, arn)
-    core.prime(A)
-    with enforced():
-        outcome = IsolateInstance(core.sessions, core.settings).run(
-            instance_finding(A, target), {"break_glass": ["web-*"]}, resume=False
-        )
+def test_a_break_glass_profile_role_is_isolated_without_revoking(isolating: Isolating) -> None:
+    target, arn = isolating.subject, isolating.profile
+    outcome = isolating.run({"break_glass": ["web-*"]})
     assert outcome.state is State.QUARANTINED
     why = (
         "role web-role is a break-glass principal (the rule's break_glass lists web-*); a "
@@ -389,24 +355,18 @@ def test_a_break_glass_profile_role_is_isolated_without_revoking(core: Core) -> 
     assert state_of(A, target)["role_policies"] == ["app"]
 
 
-def test_at_the_groups_minimum_standby_keeps_the_desired_capacity(core: Core) -> None:
-    net, arn = member(A)
-    target = instance(A, net, arn)
+def test_at_the_groups_minimum_standby_keeps_the_desired_capacity(isolating: Isolating) -> None:
+    target = isolating.subject
     admin(A, "autoscaling").update_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=1)
     before = state_of(A, target)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    found = instance_finding(A, target)
-    with enforced():
-        outcome = action.run(found, {}, resume=False)
+    outcome = isolating.run()
     assert outcome.attrs["auto_scaling"] == {
         "group": GROUP,
         "state": "InService",
         "decremented": False,
     }
     assert "Auto Scaling group web: in standby." in outcome.reason
-    with enforced():
-        action.release(found, outcome.attrs)
+    isolating.release(outcome.attrs)
     assert state_of(A, target)["auto_scaling"] == before["auto_scaling"]
 
 
@@ -461,30 +421,24 @@ def test_role_without_a_declared_permission_is_denied(core: Core, missing: str) 
 
 
 @pytest.mark.parametrize("missing", sorted(RELEASE_ONLY))
-def test_release_without_a_declared_permission_is_denied(core: Core, missing: str) -> None:
-    net, arn = member(A)
-    target = instance(A, net, arn)
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    found = instance_finding(A, target)
-    with enforced():
-        outcome = action.run(found, {}, resume=False)
+def test_release_without_a_declared_permission_is_denied(
+    isolating: Isolating, missing: str
+) -> None:
+    outcome = isolating.run()
     install_policy(A, PERMISSIONS - {missing})
-    with enforced(), pytest.raises(ActionFailed) as caught:
-        action.release(found, outcome.attrs)
+    with pytest.raises(ActionFailed) as caught:
+        isolating.release(outcome.attrs)
     assert (caught.value.state, caught.value.reason) == (
         State.DENIED,
-        f"releasing instance {target}: the remediation role in {A} may not call {missing}; "
-        "update the member stack so its role grants what the remediation actions declare",
+        f"releasing instance {isolating.subject}: the remediation role in {A} may not call "
+        f"{missing}; update the member stack so its role grants what the remediation actions "
+        "declare",
     )
 
 
-def test_every_describe_pins_the_owner(core: Core) -> None:
+def test_every_describe_pins_the_owner(core: Core, isolating: Isolating) -> None:
     """EC2 has no owner parameter on its changes; every read that finds what they act on
     is confined to the finding's account (moto does not enforce the filter)."""
-    net, arn = member(A)
-    target = instance(A, net, arn)
-    core.prime(A)
     ec2 = core.sessions.client("ec2", A, REGION, finding_key="x")
     seen: list[tuple[str, dict[str, Any]]] = []
 
@@ -492,10 +446,7 @@ def test_every_describe_pins_the_owner(core: Core) -> None:
         seen.append((model.name, dict(params)))
 
     ec2.meta.events.register("provide-client-params.ec2.*", keep)
-    action = IsolateInstance(core.sessions, core.settings)
-    found = instance_finding(A, target)
-    with enforced():
-        action.release(found, action.run(found, {}, resume=False).attrs)
+    isolating.release(isolating.run().attrs)
     ec2.meta.events.unregister("provide-client-params.ec2.*", keep)
     reads = [(name, params) for name, params in seen if name.startswith("Describe")]
     assert {name for name, _ in reads} == {

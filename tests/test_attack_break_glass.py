@@ -9,11 +9,9 @@ in one case protects the principal in any.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from fixtures_containment import key_finding, recorded
+from fixtures_containment import key_finding, principal_state, recorded
 from fixtures_guard import MEMBERS, Core, admin, enforced, install_role, running_core
 from remedy.actions.contain_principal import ContainPrincipal
 from remedy.ledger.base import State
@@ -21,18 +19,6 @@ from remedy.ledger.base import State
 _core = pytest.fixture(name="core")(running_core)
 
 A, B = MEMBERS
-
-
-def keys_and_policies(account: str, user: str) -> dict[str, Any]:
-    iam = admin(account, "iam")
-    return {
-        "keys": [
-            (k["AccessKeyId"], k["Status"])
-            for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-        ],
-        "policies": iam.list_user_policies(UserName=user)["PolicyNames"],
-        "tags": iam.list_user_tags(UserName=user)["Tags"],
-    }
 
 
 def test_a_break_glass_user_on_a_path_is_refused(core: Core) -> None:
@@ -43,7 +29,7 @@ def test_a_break_glass_user_on_a_path_is_refused(core: Core) -> None:
     for account in (A, B):
         admin(account, "iam").create_user(UserName="oncall", Path="/emergency/")
     key = admin(A, "iam").create_access_key(UserName="oncall")["AccessKey"]["AccessKeyId"]
-    before, before_b = keys_and_policies(A, "oncall"), keys_and_policies(B, "oncall")
+    before, before_b = principal_state(A, "oncall"), principal_state(B, "oncall")
     core.prime(A)
     with enforced(), recorded(core, A) as calls:
         outcome = ContainPrincipal(core.sessions, core.settings).run(
@@ -58,8 +44,8 @@ def test_a_break_glass_user_on_a_path_is_refused(core: Core) -> None:
         "nothing changed",
     )
     assert calls.changes == []
-    assert keys_and_policies(A, "oncall") == before
-    assert keys_and_policies(B, "oncall") == before_b
+    assert principal_state(A, "oncall") == before
+    assert principal_state(B, "oncall") == before_b
 
 
 @pytest.mark.parametrize("listed", ["BreakGlass", "arn:aws:iam::*:role/BreakGlass"])

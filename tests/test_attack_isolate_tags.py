@@ -10,31 +10,24 @@ from __future__ import annotations
 import pytest
 
 from fixtures_containment import (
-    Network,
+    Isolating,
     groups_named,
     instance,
     instance_finding,
-    network,
-    profile,
-    scaling_group,
+    isolating,
+    member,
     state_of,
 )
-from fixtures_guard import MEMBERS, Core, admin, enforced, install_role, running_core
+from fixtures_guard import MEMBERS, Core, admin, enforced, running_core
 from remedy.actions.isolate_instance import IsolateInstance
 from remedy.actions.isolate_instance.network import ISOLATION_GROUP
 from remedy.actions.reversible import ActionFailed
 from remedy.ledger.base import State
 
 _core = pytest.fixture(name="core")(running_core)
+_isolating = pytest.fixture(name="isolating")(isolating)
 
 A, B = MEMBERS
-
-
-def member(account: str) -> tuple[Network, str]:
-    install_role(account, IsolateInstance.permissions)
-    net = network(account)
-    scaling_group(account, net)
-    return net, profile(account)
 
 
 def test_a_forged_isolated_for_tag_does_not_close_the_finding(core: Core) -> None:
@@ -65,64 +58,54 @@ def test_a_forged_isolated_for_tag_does_not_close_the_finding(core: Core) -> Non
     assert state_of(B, bystander) == before_b
 
 
-def test_a_planted_termination_tag_does_not_make_release_unprotect(core: Core) -> None:
+def test_a_planted_termination_tag_does_not_make_release_unprotect(isolating: Isolating) -> None:
     """The attack: an instance with termination protection on is tagged
     ``remedy:prior-termination-protection=false`` before remedy acts; the isolation took
     the tag as its own record, and its release turned the protection off."""
-    net, arn = member(A)
-    target = instance(A, net, arn)
+    target = isolating.subject
     ec2 = admin(A, "ec2")
     ec2.modify_instance_attribute(InstanceId=target, DisableApiTermination={"Value": True})
     ec2.create_tags(
         Resources=[target],
         Tags=[{"Key": "remedy:prior-termination-protection", "Value": "false"}],
     )
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    found = instance_finding(A, target)
-    with enforced():
-        outcome = action.run(found, {}, resume=False)
+    _assert_protection_kept(isolating)
+
+
+def _assert_protection_kept(isolating: Isolating) -> None:
+    """The isolation records the protection as on, and release leaves it on."""
+    outcome = isolating.run()
     assert outcome.state is State.QUARANTINED
     assert outcome.attrs["termination_protection_before"] is True
-    with enforced():
-        action.release(found, outcome.attrs)
-    assert state_of(A, target)["termination_protection"] is True
+    isolating.release(outcome.attrs)
+    assert state_of(A, isolating.subject)["termination_protection"] is True
 
 
-def test_a_planted_marker_with_the_ledger_key_does_not_vouch_for_the_tags(core: Core) -> None:
+def test_a_planted_marker_with_the_ledger_key_does_not_vouch_for_the_tags(
+    isolating: Isolating,
+) -> None:
     """The attack, one step on: the member reads the GuardDuty finding in its account,
     computes the ledger key as remedy does and plants ``remedy:isolated-for`` with it
     beside the termination tag. On a first attempt (the ledger knows of none) no tag on
     the instance is remedy's."""
-    net, arn = member(A)
-    target = instance(A, net, arn)
-    found = instance_finding(A, target)
+    target = isolating.subject
     ec2 = admin(A, "ec2")
     ec2.modify_instance_attribute(InstanceId=target, DisableApiTermination={"Value": True})
     ec2.create_tags(
         Resources=[target],
         Tags=[
-            {"Key": "remedy:isolated-for", "Value": found.key},
+            {"Key": "remedy:isolated-for", "Value": isolating.found.key},
             {"Key": "remedy:prior-termination-protection", "Value": "false"},
         ],
     )
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    with enforced():
-        outcome = action.run(found, {}, resume=False)
-    assert outcome.state is State.QUARANTINED
-    assert outcome.attrs["termination_protection_before"] is True
-    with enforced():
-        action.release(found, outcome.attrs)
-    assert state_of(A, target)["termination_protection"] is True
+    _assert_protection_kept(isolating)
 
 
-def test_planted_prior_groups_are_not_what_release_restores(core: Core) -> None:
+def test_planted_prior_groups_are_not_what_release_restores(isolating: Isolating) -> None:
     """The attack: the member puts an interface on a group it named remedy-isolation and
     tags it ``remedy:prior-groups`` with a group open to the world; the isolation recorded
     that group as the interface's own, and release put the interface on it."""
-    net, arn = member(A)
-    target = instance(A, net, arn)
+    net, target = isolating.net, isolating.subject
     ec2 = admin(A, "ec2")
     own = ec2.create_security_group(GroupName=ISOLATION_GROUP, Description="x", VpcId=net.vpc)
     wide = ec2.create_security_group(GroupName="wide", Description="x", VpcId=net.vpc)
@@ -131,16 +114,12 @@ def test_planted_prior_groups_are_not_what_release_restores(core: Core) -> None:
     ec2.create_tags(
         Resources=[eni], Tags=[{"Key": "remedy:prior-groups", "Value": wide["GroupId"]}]
     )
-    core.prime(A)
-    action = IsolateInstance(core.sessions, core.settings)
-    found = instance_finding(A, target)
-    with enforced():
-        outcome = action.run(found, {}, resume=False)
+    outcome = isolating.run()
     assert outcome.state is State.QUARANTINED
     recorded = {e["id"]: e["prior_groups"] for e in outcome.attrs["interfaces"]}
     assert recorded[eni] is None
-    with enforced(), pytest.raises(ActionFailed) as refused:
-        action.release(found, outcome.attrs)
+    with pytest.raises(ActionFailed) as refused:
+        isolating.release(outcome.attrs)
     assert refused.value.state is State.CHANGED
     assert f"the groups {eni} had before are not recorded" in str(refused.value)
     (isolation,) = groups_named(A, net.vpc, ISOLATION_GROUP)

@@ -7,48 +7,26 @@ and why, and a cold start falls back to it. None may take a function down.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
-from conftest import fake_aws_credentials
-from live_policy_support import BUCKET, REGION, deployable, make_bucket, versions
-from remedy import policy_files
+from live_policy_support import (
+    BUCKET,
+    Clock,
+    Refusals,
+    live_bucket,
+    policy_folder,
+    versions,
+)
 from remedy.cli import main
 from remedy.policy_live import loader
 from remedy.policy_live.bucket import KEY, PolicyBucket
 from remedy.policy_live.bundle import content_hash
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Refusals(list[tuple[str, str]]):
-    def __call__(self, version: str, reason: str) -> None:
-        self.append((version, reason))
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    fake_aws_credentials(monkeypatch, REGION)
-    monkeypatch.setenv("REMEDY_POLICY_BUCKET", BUCKET)
-    monkeypatch.setattr(policy_files, "_in_effect", None)
-    monkeypatch.setattr(loader, "_live", None)
-    with mock_aws():
-        yield make_bucket()
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    return deployable(tmp_path / "policy")
+_s3 = pytest.fixture(name="s3")(live_bucket)
+_folder = pytest.fixture(name="folder")(policy_folder)
 
 
 def files_of(folder: Path) -> dict[str, str]:

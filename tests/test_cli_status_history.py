@@ -339,3 +339,20 @@ def test_status_and_history_escape_what_would_drive_the_terminal(
     assert main(["history", "--json"]) == 0
     steps = json.loads(capsys.readouterr().out)
     assert {s["why"] for s in steps} >= {HIDING, f"held{HIDING}"}
+
+
+@pytest.mark.parametrize("command", [["status"], ["history"], ["history", "--key", "k"]])
+def test_an_unreadable_ledger_is_one_line_and_exit_2(
+    env: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    monkeypatch.setenv("REMEDY_LEDGER_TABLE", "gone-ledger")
+    assert main([*command, "--prefix", "remedy"] if command == ["status"] else command) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"remedy {command[0]}: ledger table 'gone-ledger' not found: set REMEDY_LEDGER_TABLE "
+        "to the core stack's LedgerTableName output and AWS_DEFAULT_REGION to its region\n",
+    )
+    assert boto3.client("dynamodb").list_tables()["TableNames"] == [TABLE]

@@ -32,6 +32,7 @@ from fixtures_aws import (
     org_fixture,  # noqa: F401 - the fixture
     world_fixture,  # noqa: F401 - the fixture
 )
+from fixtures_guard import trust
 from notify_support import atomic_dynamodb
 from remedy.approvals.deadlines import Deadlines, Report
 from remedy.approvals.decide import Decided, Decider, Decisions
@@ -105,18 +106,7 @@ def make_role(world: World, account: str, role: str, document: Any) -> None:
     iam = world.admin(account).client("iam")
     iam.create_role(
         RoleName=role,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ec2.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        AssumeRolePolicyDocument=trust("ec2.amazonaws.com"),
     )
     iam.put_role_policy(
         RoleName=role,

@@ -26,12 +26,13 @@ from remedy.demo.containment import (
     C2,
     EXFILTRATION,
     containment_finding,
+    instance_resource,
+    key_resource,
     read_back,
     user_with_key,
     workload,
 )
 from remedy.ledger.base import Entry, State
-from remedy.model import Resource, ResourceKind
 from remedy.pipeline import Pipeline
 
 A, B, C = MEMBERS
@@ -57,17 +58,7 @@ def test_an_instance_is_isolated_asked_about_and_released_through_the_ledger(
     instance = workload(session)
     before = read_back(session, instance)
     notifier = Recorder()
-    found = containment_finding(
-        A,
-        REGION,
-        C2,
-        Resource(
-            ResourceKind.EC2_INSTANCE,
-            f"arn:aws:ec2:{REGION}:{A}:instance/{instance}",
-            name=instance,
-            region=REGION,
-        ),
-    )
+    found = containment_finding(A, REGION, C2, instance_resource(A, REGION, instance))
     entry = pipeline(world, notifier).handle(found)
     assert (entry.state, entry.decision["rule"]) == (
         State.QUARANTINED,
@@ -97,12 +88,7 @@ def test_an_instance_is_isolated_asked_about_and_released_through_the_ledger(
 def test_a_stolen_key_is_contained_and_a_low_one_only_notified(world: World) -> None:
     session = world.admin(B)
     key = user_with_key(session)
-    resource = Resource(
-        ResourceKind.IAM_ACCESS_KEY,
-        key,
-        name="ci-deploy",
-        details={"principal_id": "AIDAX", "user_type": "IAMUser"},
-    )
+    resource = key_resource(key, "ci-deploy", principal_id="AIDAX")
     notifier = Recorder()
     low = containment_finding(B, REGION, EXFILTRATION, resource)
     low.severity = low.severity.MEDIUM
@@ -126,16 +112,8 @@ def test_a_stolen_key_is_contained_and_a_low_one_only_notified(world: World) -> 
 def test_a_sample_finding_is_only_told(world: World) -> None:
     session = world.admin(A)
     key = user_with_key(session)
-    found = containment_finding(
-        A,
-        REGION,
-        EXFILTRATION,
-        Resource(
-            ResourceKind.IAM_ACCESS_KEY, key, name="ci-deploy", details={"user_type": "IAMUser"}
-        ),
-    )
-    found.sample = True
-    found.key = "a-sample"
+    resource = key_resource(key, "ci-deploy", principal_id="AIDAX")
+    found = containment_finding(A, REGION, EXFILTRATION, resource, key="a-sample", sample=True)
     entry = pipeline(world, Recorder()).handle(found)
     assert (entry.state, entry.decision["rule"]) == (State.IGNORED, "ignore-samples")
     iam = session.client("iam")

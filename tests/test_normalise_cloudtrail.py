@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from conftest import EVENTS, load_json
-from remedy.model import Finding, ResourceKind, Severity, Source
-from remedy.normalise import normalise
+from conftest import EVENTS, event, load_json, one
+from remedy.model import ResourceKind, Severity, Source
 from remedy.normalise.cloudtrail import EVENT_PATTERN, GUARDED, policy_is_public
 from remedy.normalise.keys import cloudtrail_key
 
@@ -17,16 +16,6 @@ ADMIN = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
-
-
-def event(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = load_json(EVENTS / name)
-    return data
-
-
-def one(raw: dict[str, Any]) -> Finding:
-    (finding,) = normalise(raw)
-    return finding
 
 
 def test_every_guarded_call_has_a_sample() -> None:

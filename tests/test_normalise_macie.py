@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from conftest import EVENTS, load_json
-from remedy.model import Detection, Finding, ResourceKind, Severity, Source
-from remedy.normalise import normalise
+from conftest import event, one
+from remedy.model import Detection, ResourceKind, Severity, Source
 from remedy.normalise.keys import MACIE_PREFIX, s3_object_key
-
-
-def event(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = load_json(EVENTS / name)
-    return data
-
-
-def one(raw: dict[str, Any]) -> Finding:
-    (finding,) = normalise(raw)
-    return finding
 
 
 @pytest.mark.parametrize(

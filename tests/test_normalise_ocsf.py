@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from conftest import EVENTS, load_json
+from conftest import event, one
 from remedy.errors import InvalidEvent, PartlyInvalid
-from remedy.model import Finding, ResourceKind, Severity, Source
+from remedy.model import ResourceKind, Severity, Source
 from remedy.normalise import normalise
 from remedy.normalise.keys import asff_key
 from remedy.policy import decide, load_policy
@@ -20,19 +20,9 @@ MACIE_COPY = "securityhub-v2-macie-personal-copy.json"
 SEVERITIES = "severity_id 1-6, or a severity of Informational, Low, Medium, High, Critical, Fatal"
 
 
-def event(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = load_json(EVENTS / name)
-    return data
-
-
 def first(raw: dict[str, Any]) -> dict[str, Any]:
     item: dict[str, Any] = raw["detail"]["findings"][0]
     return item
-
-
-def one(raw: dict[str, Any]) -> Finding:
-    (finding,) = normalise(raw)
-    return finding
 
 
 def test_control_finding_from_the_administrator_account() -> None:

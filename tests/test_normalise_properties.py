@@ -149,13 +149,20 @@ MACIE_TYPES = {
 }
 
 
+#: Where an S3 object is, drawn: its account, region, bucket and key.
+OBJECTS = {
+    "account": st.from_regex(r"[0-9]{12}", fullmatch=True),
+    "region": st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"]),
+    "bucket": st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),
+    "key": st.text(min_size=1, max_size=60),
+}
+VERSIONS = st.from_regex(r"[A-Za-z0-9._]{1,32}", fullmatch=True)
+
+
 @SETTINGS
 @given(
-    account=st.from_regex(r"[0-9]{12}", fullmatch=True),
-    region=st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"]),
-    bucket=st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),
-    key=st.text(min_size=1, max_size=60),
-    version=st.none() | st.just("") | st.from_regex(r"[A-Za-z0-9._]{1,32}", fullmatch=True),
+    **OBJECTS,
+    version=st.none() | st.just("") | VERSIONS,
     subtype=st.sampled_from(sorted(MACIE_TYPES)),
     envelope=st.sampled_from(["999999999999", "111111111111"]),
 )
@@ -236,11 +243,8 @@ def test_mutations_of_the_malware_and_ocsf_samples(name: str, data: st.DataObjec
 
 @SETTINGS
 @given(
-    account=st.from_regex(r"[0-9]{12}", fullmatch=True),
-    region=st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"]),
-    bucket=st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),
-    key=st.text(min_size=1, max_size=60),
-    version=st.none() | st.from_regex(r"[A-Za-z0-9._]{1,32}", fullmatch=True),
+    **OBJECTS,
+    version=st.none() | VERSIONS,
 )
 def test_scan_result_and_guardduty_findings_share_one_key(
     account: str, region: str, bucket: str, key: str, version: str | None

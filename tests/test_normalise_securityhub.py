@@ -7,23 +7,13 @@ from typing import Any
 
 import pytest
 
-from conftest import CONFORMANCE, EVENTS, load_json
+from conftest import CONFORMANCE, event, load_json, one
 from remedy.errors import InvalidEvent, PartlyInvalid
-from remedy.model import Finding, ResourceKind, Severity, Source
+from remedy.model import ResourceKind, Severity, Source
 from remedy.normalise import normalise
 from remedy.normalise.keys import asff_key
 
 CORE = "999999999999"
-
-
-def event(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = load_json(EVENTS / name)
-    return data
-
-
-def one(raw: dict[str, Any]) -> Finding:
-    (finding,) = normalise(raw)
-    return finding
 
 
 def first(raw: dict[str, Any]) -> dict[str, Any]:

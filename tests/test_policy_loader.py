@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
-from conftest import fake_aws_credentials
-from live_policy_support import BUCKET, OWN_IDS, REGION, deployable, make_bucket, versions
+from live_policy_support import (
+    BUCKET,
+    OWN_IDS,
+    Clock,
+    Refusals,
+    live_bucket,
+    policy_folder,
+    versions,
+)
 from remedy import policy_files
 from remedy.cli import main
 from remedy.model import Severity
@@ -32,14 +37,6 @@ CHANNEL = "#payments-security"
 NEW_CHANNEL = "#payments-sec-2"
 #: 111111111111 in the shipped accounts.yaml, made deployable.
 PAYMENTS = OWN_IDS["111111111111"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Calls:
@@ -57,25 +54,8 @@ class Calls:
         return names
 
 
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    fake_aws_credentials(monkeypatch, REGION)
-    monkeypatch.setenv("REMEDY_POLICY_BUCKET", BUCKET)
-    # The loader points the process at the folder of the version in effect.
-    monkeypatch.setattr(policy_files, "_in_effect", None)
-    monkeypatch.setattr(loader, "_live", None)
-    with mock_aws():
-        yield make_bucket()
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    return deployable(tmp_path / "policy")
-
-
-class Refusals(list[tuple[str, str]]):
-    def __call__(self, version: str, reason: str) -> None:
-        self.append((version, reason))
+_s3 = pytest.fixture(name="s3")(live_bucket)
+_folder = pytest.fixture(name="folder")(policy_folder)
 
 
 def live(s3: Any, tmp_path: Path, clock: Clock, refused: Refusals) -> loader.LivePolicy:

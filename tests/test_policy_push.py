@@ -8,27 +8,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
-from conftest import fake_aws_credentials
-from live_policy_support import BUCKET, REGION, SHIPPED, deployable, make_bucket, versions
+from live_policy_support import BUCKET, SHIPPED, deployable, live_bucket, versions
 from remedy.cli import main
 from remedy.cli.policy_live import BASE_FILE
 from remedy.policy_live.bucket import KEY
 from remedy.policy_live.bundle import MAX_BUNDLE_BYTES, MAX_FILE_BYTES, content_hash
 
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    fake_aws_credentials(monkeypatch, REGION)
-    monkeypatch.setenv("REMEDY_POLICY_BUCKET", BUCKET)
-    with mock_aws():
-        yield make_bucket()
+_s3 = pytest.fixture(name="s3")(live_bucket)
 
 
 def push(folder: Path, *extra: str) -> int:
@@ -283,3 +274,124 @@ def test_a_folder_whose_bundle_would_be_too_large_is_refused(
         line,
     ), line
     assert versions(s3) == []
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file in `folder` (the base marker too): its bytes and modification time."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def _assert_live_in(folder: Path, s3: Any) -> None:
+    """`folder` holds the live version's files, and is based on that version."""
+    assert {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.yaml")} == stored(s3)[
+        "files"
+    ]
+    assert (folder / BASE_FILE).read_text(encoding="utf-8") == f"{versions(s3)[0]}\n"
+
+
+def _assert_pull_refused(
+    capsys: pytest.CaptureFixture[str], folder: Path, live: str, said: str
+) -> None:
+    """Pulling `live` into `folder` is refused with the one line naming what `said`
+    (the files, and what they were compared with); no file in `folder` is touched."""
+    before = _snapshot(folder)
+    capsys.readouterr()
+    assert main(["policy", "pull", str(folder)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"remedy policy pull: {folder} has changes that pulling version {live} would "
+        f"overwrite, in {said}; push them first ('remedy policy diff {folder}' shows them), "
+        "pull into another folder, or overwrite with --force\n",
+    )
+    assert _snapshot(folder) == before
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def test_pull_refuses_to_overwrite_local_edits_unless_forced(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = deployable(tmp_path / "alice")
+    assert push(alice) == 0
+    (first,) = versions(s3)
+    bob = tmp_path / "bob"
+    assert main(["policy", "pull", str(bob)]) == 0
+    # Bob edits two files; Alice pushes a change to one of them and to a third.
+    _append(bob / "accounts.yaml", "# bob\n")
+    _append(bob / "restricted-actions.yaml", "# bob\n")
+    _append(alice / "accounts.yaml", "# alice\n")
+    _append(alice / "public-bucket-allowlist.yaml", "# alice\n")
+    assert push(alice, "-m", "alice's change") == 0
+    second = versions(s3)[0]
+    _assert_pull_refused(
+        capsys,
+        bob,
+        second,
+        f"accounts.yaml, restricted-actions.yaml (edited since version {first})",
+    )
+    assert versions(s3) == [second, first]
+
+    assert main(["policy", "pull", str(bob), "--force"]) == 0
+    _assert_live_in(bob, s3)
+
+
+def test_pull_updates_a_folder_without_edits_of_its_own(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = deployable(tmp_path / "alice")
+    assert push(alice) == 0
+    bob = tmp_path / "bob"
+    assert main(["policy", "pull", str(bob)]) == 0
+    # An edit the live version has too is not Bob's to lose.
+    _append(bob / "accounts.yaml", "# same\n")
+    _append(alice / "accounts.yaml", "# same\n")
+    _append(alice / "public-bucket-allowlist.yaml", "# alice\n")
+    assert push(alice) == 0
+    assert main(["policy", "pull", str(bob)]) == 0
+    _assert_live_in(bob, s3)
+
+
+def test_pull_into_a_folder_with_no_base_refuses_what_differs_from_the_live_version(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert push(deployable(tmp_path / "live")) == 0
+    (live,) = versions(s3)
+    mine = deployable(tmp_path / "mine")
+    _append(mine / "remediation.yaml", "# mine\n")
+    _assert_pull_refused(capsys, mine, live, "remediation.yaml (it has no .remedy-policy-version)")
+
+
+def test_pull_from_an_empty_bucket_is_based_on_the_built_in_policy(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing pushed yet: pull writes the policy built into remedy, marked ``built-in``,
+    and a later pull compares the folder with that policy."""
+    folder = tmp_path / "policy"
+    assert main(["policy", "pull", str(folder)]) == 0
+    assert (folder / BASE_FILE).read_text(encoding="utf-8") == "built-in\n"
+    assert {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.yaml")} == {
+        p.name: p.read_text(encoding="utf-8") for p in SHIPPED.glob("*.yaml")
+    }
+    _append(folder / "remediation.yaml", "# mine\n")
+    assert push(deployable(tmp_path / "live")) == 0
+    (live,) = versions(s3)
+    _assert_pull_refused(capsys, folder, live, "remediation.yaml (edited since version built-in)")
+
+
+def test_pull_with_a_base_the_bucket_does_not_hold_compares_with_the_live_version(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert push(deployable(tmp_path / "live")) == 0
+    (live,) = versions(s3)
+    folder = deployable(tmp_path / "mine")
+    (folder / BASE_FILE).write_text("no-such-version\n", encoding="utf-8")
+    _append(folder / "accounts.yaml", "# mine\n")
+    _assert_pull_refused(
+        capsys,
+        folder,
+        live,
+        "accounts.yaml (it is based on version no-such-version, which "
+        f"s3://{BUCKET}/{KEY} does not give back)",
+    )

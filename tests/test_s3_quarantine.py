@@ -16,6 +16,8 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from fixtures_aws import (
+    CORE_POLICY,
+    CORE_USER,
     MEMBERS,
     REGION,
     Stored,
@@ -483,9 +485,8 @@ def test_an_object_overwritten_after_the_copy_is_left_in_place(world: World) -> 
 
 def test_a_core_that_may_not_assume_the_role_is_denied(world: World) -> None:
     iam = world.core.client("iam")
-    user = "remedy-remediator"
     iam.put_user_policy(
-        UserName=user,
+        UserName=CORE_USER,
         PolicyName="core",
         PolicyDocument=json.dumps(
             {
@@ -501,19 +502,7 @@ def test_a_core_that_may_not_assume_the_role_is_denied(world: World) -> None:
         with world.enforced():
             outcome = world.action().run(finding, {}, resume=False)
     finally:
-        iam.put_user_policy(
-            UserName=user,
-            PolicyName="core",
-            PolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"},
-                        {"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": "*"},
-                    ],
-                }
-            ),
-        )
+        iam.put_user_policy(UserName=CORE_USER, PolicyName="core", PolicyDocument=CORE_POLICY)
     assert outcome.state is State.DENIED
     assert f"cannot assume arn:aws:iam::{C}:role/remedy-remediation" in outcome.reason
     assert "same ExternalId" in outcome.reason

@@ -43,9 +43,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from remedy.actions import aws_errors, revoke_sessions
+from remedy.actions.containment import Containment, foreign, refused_sample
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import register
-from remedy.actions.reversible import ActionFailed, ReversibleAction, Undo
+from remedy.actions.reversible import ActionFailed, Undo
 from remedy.actions.revoke_sessions import Principal
 from remedy.ledger.base import State
 from remedy.model import Finding, Resource, ResourceKind
@@ -53,43 +54,6 @@ from remedy.model import Finding, Resource, ResourceKind
 KEY_TAG_PREFIX = "remedy:key-status:"
 _ROLE_TYPES = frozenset({"AssumedRole", "Role"})
 _GONE = "NoSuchEntity"
-
-BREAK_GLASS_SCHEMA: Mapping[str, Any] = {
-    "description": (
-        "Principals never contained (a person decides): role or user names, or ARNs, "
-        "shell-style globs allowed."
-    ),
-    "type": "array",
-    "uniqueItems": True,
-    "items": {"type": "string", "minLength": 1},
-}
-
-
-def refused_sample(finding: Finding) -> Outcome | None:
-    """Generated sample findings name made-up resources (or real ones a member chose): a
-    containment never acts on one, whatever a rule says."""
-    if finding.sample:
-        return Outcome(State.GONE, "left alone: a sample finding (generated, not a real threat)")
-    return None
-
-
-def arn_account(arn: str) -> str | None:
-    """The account of an ARN, or None when `arn` is not one."""
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 and parts[0] == "arn" else None
-
-
-def foreign(finding: Finding, resource: Resource) -> Outcome | None:
-    """Refuse a resource whose ARN names another account than the finding's: remedy acts
-    only in the account the finding is about, never where a member says."""
-    account = arn_account(resource.id)
-    if account is None or account == finding.account:
-        return None
-    return Outcome(
-        State.FAILED,
-        f"refused: {resource.id} is in account {account}, not {finding.account} where the "
-        "finding is; nothing changed",
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +111,9 @@ def _target(finding: Finding) -> _Target | None:
 
 
 @register("contain-principal")
-class ContainPrincipal(ReversibleAction):
+class ContainPrincipal(Containment):
     """Revoke a principal's sessions and deactivate its access key; release undoes both."""
 
-    contain_first = True
-    schema = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {"break_glass": BREAK_GLASS_SCHEMA},
-    }
     permissions = frozenset(
         {
             "iam:GetRole",

@@ -7,6 +7,9 @@ Set ``REMEDY_DEBUG=1`` to get the traceback instead (for a bug report).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -73,3 +76,17 @@ def ledger(table: str, error: BaseException) -> str:
             "LedgerTableName output and AWS_DEFAULT_REGION to its region"
         )
     return f"ledger table {table}: {describe(error)}"
+
+
+class LedgerUnreadable(RemedyError):
+    """A ledger read failed; the message is `ledger`'s line."""
+
+
+@contextmanager
+def reading_ledger(table: str) -> Iterator[None]:
+    """AWS's errors while reading the ledger `table` as `LedgerUnreadable`, which `main`
+    says in one line (as it says any `RemedyError`, e.g. Organizations unreadable)."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as error:
+        raise LedgerUnreadable(ledger(table, error)) from error

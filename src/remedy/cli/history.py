@@ -55,12 +55,11 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
-    from remedy.cli import failure
+    from remedy.cli.failure import reading_ledger
     from remedy.ledger.dynamodb import DynamoDBLedgerStore, utc_now
     from remedy.ledger.queries import LedgerQueries
-    from remedy.policy.organizations import OrganizationsUnavailable, load_resolved_policy
+    from remedy.policy.organizations import load_resolved_policy
     from remedy.settings import Settings
     from remedy.views.history import COLUMNS, Filters, as_csv, as_dicts, as_rows, steps
     from remedy.views.table import table
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     accounts = load_resolved_policy(settings).accounts
     dynamodb = boto3.client("dynamodb")
-    try:
+    with reading_ledger(settings.ledger_table):
         if args.key:
             entry = DynamoDBLedgerStore(settings.ledger_table, dynamodb).get(args.key)
             if entry is None:
@@ -87,12 +86,6 @@ def run(args: argparse.Namespace) -> int:
             queries = LedgerQueries(settings.ledger_table, dynamodb, clock=lambda: now)
             entries = list(queries.touched(since or now, args.account))
         found = steps(entries, accounts, filters)
-    except (ClientError, BotoCoreError) as error:
-        print(f"remedy history: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
-        return 2
-    except OrganizationsUnavailable as error:
-        print(f"remedy history: {error}", file=sys.stderr)
-        return 2
     if args.json:
         print(json.dumps(as_dicts(found), indent=2))
     elif args.csv:

@@ -84,6 +84,11 @@ def add_commands(commands: Any) -> None:
 
     pull = command("pull", "write the live version's files into a folder to edit", run_pull)
     pull.add_argument("directory", metavar="DIR", help="the folder (created if need be)")
+    pull.add_argument(
+        "--force",
+        action="store_true",
+        help=f"overwrite files in DIR edited since the version it is based on ({BASE_FILE})",
+    )
 
     diff = command(
         "diff",
@@ -217,10 +222,64 @@ def _live_bundle(store: PolicyBucket) -> tuple[str, Bundle]:
     return stored.version_id, from_bytes(stored.body, store.where(stored.version_id))
 
 
+def _based_on(store: PolicyBucket, folder: Path) -> tuple[str | None, Mapping[str, str]]:
+    """The version `folder` was pulled at or pushed as (`BASE_FILE`) and that version's
+    files; no files when there is no marker or the bucket no longer gives that version."""
+    from remedy.policy_files import default_dir
+    from remedy.policy_live.bundle import from_bytes, from_folder
+
+    marker = folder / BASE_FILE
+    if not marker.is_file():
+        return None, {}
+    base = marker.read_text(encoding="utf-8").strip()
+    if base == "built-in":
+        return base, from_folder(default_dir()).files
+    stored = store.fetch(base) if base else None
+    if stored is None:
+        return base, {}
+    try:
+        return base, from_bytes(stored.body, store.where(base)).files
+    except PolicyError:
+        return base, {}
+
+
+def _edited(store: PolicyBucket, folder: Path, live: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The policy files in `folder` that a pull of `live` would overwrite and that hold
+    changes of their own: as neither the version the folder is based on nor the live one
+    has them (with no base to compare with, every file that differs from the live one);
+    and what they were compared with, for the refusal to say."""
+    from remedy.policy_live.bundle import PATTERN
+
+    if not folder.is_dir():
+        return "", []
+    version, base = _based_on(store, folder)
+    if version is None:
+        compared = f"it has no {BASE_FILE}"
+    elif not base:
+        compared = f"it is based on version {version}, which {store.uri} does not give back"
+    else:
+        compared = f"edited since version {version}"
+    edited = []
+    for path in sorted(folder.glob(PATTERN)):
+        # Undecodable text differs from every bundle's, so it counts as an edit.
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        if path.name in live and text not in (live[path.name], base.get(path.name)):
+            edited.append(path.name)
+    return compared, edited
+
+
 @_one_line("pull")
 def run_pull(args: argparse.Namespace) -> int:
     folder = Path(args.directory)
-    version, bundle = _live_bundle(_store(args))
+    store = _store(args)
+    version, bundle = _live_bundle(store)
+    compared, edited = ("", []) if args.force else _edited(store, folder, bundle.files)
+    if edited:
+        raise Refused(
+            f"{folder} has changes that pulling version {version} would overwrite, in "
+            f"{', '.join(edited)} ({compared}); push them first ('remedy policy diff {folder}' "
+            "shows them), pull into another folder, or overwrite with --force"
+        )
     bundle.write(folder)
     (folder / BASE_FILE).write_text(version + "\n", encoding="utf-8")
     print(f"version {version} written to {folder}", file=sys.stderr)

@@ -36,14 +36,13 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
-    from remedy.cli import failure
+    from remedy.cli.failure import reading_ledger
     from remedy.cli.history import moment
     from remedy.errors import RemedyError
     from remedy.ledger.dynamodb import utc_now
     from remedy.ledger.queries import LedgerQueries
-    from remedy.policy.organizations import OrganizationsUnavailable, load_resolved_policy
+    from remedy.policy.organizations import load_resolved_policy
     from remedy.settings import Settings
     from remedy.views.report import DEFAULT_PERIOD, BadPeriod, Period, read
     from remedy.views.report_html import page
@@ -66,14 +65,8 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     accounts = load_resolved_policy(settings).accounts
     queries = LedgerQueries(settings.ledger_table, boto3.client("dynamodb"), clock=lambda: now)
-    try:
+    with reading_ledger(settings.ledger_table):
         report = read(queries, accounts, period)
-    except (ClientError, BotoCoreError) as error:
-        print(f"{PROG}: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
-        return 2
-    except OrganizationsUnavailable as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 2
     try:
         text = page(report, generated=now)
         args.html.write_text(text, encoding="utf-8")

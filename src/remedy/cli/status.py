@@ -34,13 +34,12 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
-    from remedy.cli import failure
+    from remedy.cli.failure import reading_ledger
     from remedy.ledger.dynamodb import utc_now
     from remedy.ledger.queries import LedgerQueries
     from remedy.notify.outbox import TICKET_OUTBOX_PK, SlackOutbox
-    from remedy.policy.organizations import OrganizationsUnavailable, load_resolved_policy
+    from remedy.policy.organizations import load_resolved_policy
     from remedy.settings import Settings
     from remedy.views.status import DEAD_LETTER_QUEUES, render, status
     from remedy.views.table import table
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     accounts = load_resolved_policy(settings).accounts
     dynamodb = boto3.client("dynamodb")
-    try:
+    with reading_ledger(settings.ledger_table):
         result = status(
             LedgerQueries(settings.ledger_table, dynamodb),
             SlackOutbox(dynamodb, settings.ledger_table),
@@ -67,12 +66,6 @@ def run(args: argparse.Namespace) -> int:
             utc_now(),
             SlackOutbox(dynamodb, settings.ledger_table, pk=TICKET_OUTBOX_PK),
         )
-    except (ClientError, BotoCoreError) as error:
-        print(f"remedy status: {failure.ledger(settings.ledger_table, error)}", file=sys.stderr)
-        return 2
-    except OrganizationsUnavailable as error:
-        print(f"remedy status: {error}", file=sys.stderr)
-        return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -58,7 +58,9 @@ def show(
     demo.progress(f"containment: instance {instance} in {account}, in Auto Scaling group web")
     entry = _handle(
         findings,
-        containment_finding(account, demo.aws.region, C2, _instance(account, demo, instance)),
+        containment_finding(
+            account, demo.aws.region, C2, instance_resource(account, demo.aws.region, instance)
+        ),
     )
     isolated = read_back(session, instance)
     demo.progress(f"  {C2} on {instance}: {entry.state.value}: {_note(entry)}")
@@ -91,13 +93,7 @@ def show(
             account,
             demo.aws.region,
             EXFILTRATION,
-            Resource(
-                ResourceKind.IAM_ACCESS_KEY,
-                key,
-                type="AccessKey",
-                name="ci-deploy",
-                details={"principal_id": "AIDADEMO", "user_type": "IAMUser"},
-            ),
+            key_resource(key, "ci-deploy", principal_id="AIDADEMO"),
         ),
     )
     demo.progress(f"  {EXFILTRATION} on {key}: {stolen.state.value}: {_note(stolen)}")
@@ -117,9 +113,21 @@ def _handle(findings: LocalFunction, finding: Finding) -> Entry:
     return findings.call(step)
 
 
-def containment_finding(account: str, region: str, type: str, resource: Resource) -> Finding:
+def containment_finding(
+    account: str,
+    region: str,
+    type: str,
+    resource: Resource,
+    *,
+    key: str | None = None,
+    sample: bool = False,
+) -> Finding:
+    """A HIGH GuardDuty threat finding about `resource`, in the shape the GuardDuty
+    normalisers give; its key is named for the resource unless `key` says, its id follows
+    the key."""
+    key = key or f"demo-guardduty-{resource.name or resource.id}"
     return Finding(
-        key=f"demo-guardduty-{resource.name or resource.id}",
+        key=key,
         source=Source.GUARDDUTY,
         product="GuardDuty",
         type=type,
@@ -127,20 +135,35 @@ def containment_finding(account: str, region: str, type: str, resource: Resource
         account=account,
         region=region,
         envelope_account=account,
-        id=f"demo-{resource.name or resource.id}",
+        id=f"finding-{key}",
         title=f"GuardDuty {type}",
         resources=(resource,),
+        sample=sample,
     )
 
 
-def _instance(account: str, demo: Demo, instance: str) -> Resource:
-    region = demo.aws.region
+def instance_resource(account: str, region: str, instance: str) -> Resource:
+    """An instance as GuardDuty's normaliser names it: by its ARN and its id."""
     return Resource(
         ResourceKind.EC2_INSTANCE,
         f"arn:aws:ec2:{region}:{account}:instance/{instance}",
         type="Instance",
         name=instance,
         region=region,
+    )
+
+
+def key_resource(
+    key_id: str, name: str, *, principal_id: str, user_type: str = "IAMUser"
+) -> Resource:
+    """An access key as GuardDuty's normaliser names it: its id, and the user or role
+    (`name`, of `user_type`) it belongs to."""
+    return Resource(
+        ResourceKind.IAM_ACCESS_KEY,
+        key_id,
+        type="AccessKey",
+        name=name,
+        details={"principal_id": principal_id, "user_type": user_type},
     )
 
 

@@ -75,7 +75,7 @@ def run(demo: Any, emit: Callable[[list[Item]], list[str]]) -> list[Claim]:
     claims: list[Claim] = []
 
     def cli(*args: str) -> tuple[int, str, str]:
-        status, out, err = _cli(env, list(args))
+        status, out, err = run_cli(env, list(args))
         progress(f"$ remedy {' '.join(args)}  -> exit {status}")
         for line in (out + err).splitlines():
             progress(f"    {line}")
@@ -192,7 +192,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _cli(env: dict[str, str], args: list[str]) -> tuple[int, str, str]:
+def run_cli(env: dict[str, str], args: list[str]) -> tuple[int, str, str]:
+    """``remedy ARGS`` in this process with `env` set: its exit status, stdout and stderr."""
     out, err = io.StringIO(), io.StringIO()
     with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = remedy(args)

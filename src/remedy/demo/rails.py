@@ -1,10 +1,11 @@
 """The safety rails in the demo (docs/safety-rails.md), on the same local AWS and Slack.
 
-The findings function's pipeline, built as its runtime builds it (`Runtime`: its
-environment, its role's credentials, the Slack and owners' notifiers, the breaker's
-alerts), with the demo's policy plus three rails: a breaker of 3 automatic remediations
-per rule in an account, ``mode: dry-run`` on the financial-data rule, and the shipped
-default for resources managed as code (ask). Then:
+The live policy gets three rails as an operator gives them (``remedy policy pull``, an
+edit, ``remedy policy push``): a breaker of 3 automatic remediations per rule in an
+account, ``mode: dry-run`` on the financial-data rule, and the shipped default for
+resources managed as code (ask). The deployed findings function then acts on it, its
+pipeline built as its runtime builds it (`Runtime`: its environment, its role's
+credentials, the Slack and owners' notifiers, the breaker's alerts). Then:
 
 - a burst of 6 credentials findings in one member: 3 quarantined, the other 3 wait for
   approval, one Slack message and one owners' email say the breaker opened;
@@ -16,9 +17,8 @@ default for resources managed as code (ask). Then:
 
 from __future__ import annotations
 
-import copy
 import json
-import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -30,11 +30,12 @@ from remedy.demo import wire
 from remedy.demo.lambda_runtime import LocalFunction
 from remedy.demo.local_aws import LocalAWS
 from remedy.demo.org import Organisation
+from remedy.demo.policy_change import SETTLE_SECONDS, run_cli
 from remedy.demo.report import Claim
 from remedy.demo.samples import Stored, _stored
 from remedy.demo.scenario import _macie_object, dated
 from remedy.devtools.slack_server import SlackServer
-from remedy.handlers.runtime import Runtime
+from remedy.handlers.runtime import Runtime, policy_version
 from remedy.ledger.base import Entry, State
 from remedy.policy_live.loader import BUCKET_ENV
 from remedy.rails.breaker import Breaker
@@ -56,15 +57,23 @@ class Metrics:
         self.counts[name] += int(value)
 
 
-def _policy(shipped: Path, into: Path) -> Path:
-    folder = into / "rails-policy"
-    shutil.copytree(shipped, folder, dirs_exist_ok=True)
+def _push_rails(aws: LocalAWS, org: Organisation, progress: Callable[[str], None]) -> None:
+    """The live policy pulled, given the rails and pushed (a refused push shows in the
+    progress, and in the claims: no rail acts); back once the functions can have taken it."""
+    env = {**aws.credentials(org.core), BUCKET_ENV: org.outputs["PolicyBucketName"]}
+    folder = aws.workdir / "rails-policy"
+    run_cli(env, ["policy", "pull", str(folder)])
     rules = folder / "remediation.yaml"
     text = rules.read_text(encoding="utf-8").replace(
         "  - id: quarantine-financial\n", "  - id: quarantine-financial\n    mode: dry-run\n", 1
     )
     rules.write_text(text + f"\nrails:\n  breaker: {{per_rule: {LIMIT}}}\n", encoding="utf-8")
-    return folder
+    message = f"rails: a breaker of {LIMIT} per rule, a dry run for financial data"
+    status, out, err = run_cli(
+        env, ["policy", "push", str(folder), "--allow-example-accounts", "-m", message]
+    )
+    progress(f"rails: remedy policy push -m {message!r}: exit {status} {(out + err).strip()}")
+    time.sleep(SETTLE_SECONDS)
 
 
 def _event(root: Path, name: str) -> dict[str, Any]:
@@ -133,16 +142,7 @@ def show(
 ) -> list[Claim]:
     """The rails' part of the demo, as claims checked against what AWS and Slack hold."""
     first, second, third = org.members
-    function = copy.copy(findings)
-    # This copy of the findings function acts on the rails' own folder, not on the live
-    # bundle the policy step pushed (which the demo's other functions keep acting on).
-    function.environment = {
-        **{k: v for k, v in findings.environment.items() if k != BUCKET_ENV},
-        "REMEDY_POLICY_DIR": str(
-            _policy(Path(findings.environment["REMEDY_POLICY_DIR"]), aws.workdir)
-        ),
-    }
-    function._default_session = None
+    _push_rails(aws, org, progress)
     metrics = Metrics()
     runtime = Runtime(metrics)
     burst_bucket = _bucket(aws, first, f"rails-burst-{first}")
@@ -160,7 +160,9 @@ def show(
     )
     scope = f"rule:quarantine-credentials:{first}"
     aws.start_recording()
-    with function._container():
+    with findings._container():
+        # What the function's next invocation does first: take the version just pushed.
+        policy_version(check=True)
         pipeline = runtime.pipeline
         # The story before counted its own quarantines in this window: the room left.
         counted = Breaker(

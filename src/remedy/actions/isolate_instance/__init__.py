@@ -43,28 +43,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from remedy.actions import aws_errors, revoke_sessions
-from remedy.actions.contain_principal import BREAK_GLASS_SCHEMA, foreign, refused_sample
+from remedy.actions.containment import Containment, foreign, refused_sample
 from remedy.actions.isolate_instance import network, records
 from remedy.actions.isolate_instance.instance import ENDED, describe, instance_id, service_of
 from remedy.actions.isolate_instance.release import release
 from remedy.actions.outcome import Outcome
 from remedy.actions.registry import register
-from remedy.actions.reversible import ReversibleAction, Undo
+from remedy.actions.reversible import Undo
 from remedy.actions.revoke_sessions import Principal
 from remedy.ledger.base import State
 from remedy.model import Finding, ResourceKind
 
 
 @register("isolate-instance")
-class IsolateInstance(ReversibleAction):
+class IsolateInstance(Containment):
     """Snapshot, network-isolate, stand by and revoke an instance; release restores it."""
 
-    contain_first = True
-    schema = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {"break_glass": BREAK_GLASS_SCHEMA},
-    }
     permissions = frozenset(
         {
             "ec2:DescribeInstances",
