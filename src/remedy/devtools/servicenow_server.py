@@ -2,8 +2,9 @@
 
 It speaks the subset remedy uses (create an incident, query by ``correlation_id``, patch
 work notes and state) and checks what it is sent: the API key header (401 otherwise),
-JSON bodies, and the data policy that a Resolved incident (state 6) names a close code
-and close notes. Faults come from `remedy.devtools.local_http`.
+JSON bodies, known incident states, the data policy that a Resolved incident (state 6)
+names a close code and close notes, and that a Closed one (7) is read-only. Faults come
+from `remedy.devtools.local_http`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from remedy.devtools.local_http import Answer, LocalServer, Request
 TABLE = "/api/now/table/incident"
 _RECORD = re.compile(re.escape(TABLE) + r"/([0-9a-f]{32})\Z")
 _QUERY = re.compile(r"correlation_id=([^\^]+)\Z")
+#: New, In Progress, On Hold, Resolved, Closed, Canceled.
+STATES = frozenset({"1", "2", "3", "6", "7", "8"})
 
 
 def _error(status: int, message: str, detail: str) -> Answer:
@@ -96,6 +99,10 @@ class ServiceNowServer(LocalServer):
 
     def _patch(self, incident: Incident, body: Any) -> tuple[int, Any]:
         fields = self._body(body)
+        if incident.state == "7":
+            raise _error(403, "Operation Failed", "A Closed incident cannot be changed")
+        if "state" in fields and str(fields["state"]) not in STATES:
+            raise _error(400, "Invalid state", f"{fields['state']!r} is not an incident state")
         if str(fields.get("state")) == "6" and not (
             fields.get("close_code") and fields.get("close_notes")
         ):
