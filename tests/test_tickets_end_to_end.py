@@ -36,7 +36,7 @@ from fixtures_aws import (
     org_fixture,  # noqa: F401 - the fixture
     world_fixture,  # noqa: F401 - the fixture
 )
-from notify_support import SIGNING_SECRET, click_body, sign
+from notify_support import SIGNING_SECRET, click_body, owners_mailbox, sign
 from remedy.cli import main
 from remedy.devtools.jira_server import JiraServer, adf_text
 from remedy.devtools.slack_server import SlackServer
@@ -146,18 +146,7 @@ def deploy(world: World, monkeypatch: pytest.MonkeyPatch, on_recurrence: str) ->
             Name=f"remedy/jira-{suffix}",
             SecretString=json.dumps({"email": jira.email, "api_token": jira.api_token}),
         )["ARN"]
-        sns, sqs = core.client("sns"), core.client("sqs")
-        topic = sns.create_topic(Name=f"remedy-owners-{suffix}")["TopicArn"]
-        mailbox = sqs.create_queue(QueueName=f"owners-{suffix}")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=mailbox, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(
-            TopicArn=topic,
-            Protocol="sqs",
-            Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
+        topic, mailbox = owners_mailbox(core, f"remedy-owners-{suffix}", f"owners-{suffix}")
         for name, value in {
             "REMEDY_LEDGER_TABLE": LEDGER_TABLE,
             "REMEDY_EXTERNAL_ID": EXTERNAL_ID,
@@ -200,9 +189,12 @@ def steps(entry: Entry, first: int) -> list[str]:
     return [step_text(step) for step in entry.history[first:]]
 
 
-def approved_and_quarantined(deployed: Deployed, stored: Stored) -> Entry:
-    """The finding decided, its ticket opened; approved in Slack; quarantined; resolved."""
+def approved_and_quarantined(deployed: Deployed) -> tuple[str, Entry]:
+    """Personal data in a new bucket of `A`: the finding decided, its ticket opened;
+    approved in Slack; quarantined; the ticket resolved. The bucket and the entry."""
     world, jira = deployed.world, deployed.jira
+    bucket = world.bucket(A, "payments-hr")
+    stored = world.put(A, bucket, KEY, b"Name: Ana Example")
     pending = deployed.deliver(stored)
     assert pending.state is State.PENDING_APPROVAL
     issue_key = pending.attrs[SLOT]["id"]
@@ -249,7 +241,7 @@ def approved_and_quarantined(deployed: Deployed, stored: Stored) -> Entry:
     (message,) = [m for m in deployed.slack.messages() if pending.key in json.dumps(m.blocks)]
     assert url in json.dumps(message.blocks)
     assert any(f"Ticket {issue_key}: {url}" in mail for mail in deployed.mails())
-    return done
+    return bucket, done
 
 
 def history(entry: Entry, capsys: pytest.CaptureFixture[str]) -> set[str]:
@@ -262,10 +254,7 @@ def test_a_ticket_follows_the_finding_through_the_functions_and_a_recurrence_lin
     linking: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world, jira = linking.world, linking.jira
-    bucket = world.bucket(A, "payments-hr")
-    stored = world.put(A, bucket, KEY, b"Name: Ana Example")
-
-    first = approved_and_quarantined(linking, stored)
+    bucket, first = approved_and_quarantined(linking)
 
     assert first.attrs[SLOT]["id"] == "SEC-1"
     assert history(first, capsys) == {f"{jira.url}/browse/SEC-1"}
@@ -288,9 +277,7 @@ def test_a_recurrence_reopens_the_ticket_when_the_rule_says_so(
     reopening: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world, jira = reopening.world, reopening.jira
-    bucket = world.bucket(A, "payments-hr")
-    stored = world.put(A, bucket, KEY, b"Name: Ana Example")
-    first = approved_and_quarantined(reopening, stored)
+    bucket, first = approved_and_quarantined(reopening)
     resolved = jira.issue("SEC-1").text_of_comments()
 
     again = world.put(A, bucket, KEY, b"Name: Ana Example, again")

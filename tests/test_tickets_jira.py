@@ -111,8 +111,8 @@ def test_redelivery_opens_no_second_issue(world: World) -> None:
     assert list(world.jira.issues) == ["SEC-1"]
 
 
-def test_eight_concurrent_workers_open_exactly_one_issue(world: World) -> None:
-    entry = world.entry()
+def eight_workers_follow(world: World, entry: Entry) -> None:
+    """Eight workers, each with its own `Tickets`, follow `entry` at the same moment."""
     start = threading.Barrier(8)
     errors: list[BaseException] = []
 
@@ -129,6 +129,12 @@ def test_eight_concurrent_workers_open_exactly_one_issue(world: World) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_eight_concurrent_workers_open_exactly_one_issue(world: World) -> None:
+    entry = world.entry()
+    eight_workers_follow(world, entry)
     assert world.issue_posts() == 1
     assert list(world.jira.issues) == ["SEC-1"]
     assert world.store.get(entry.key).attrs[SLOT]["id"] == "SEC-1"  # type: ignore[union-attr]
@@ -424,22 +430,7 @@ def test_eight_concurrent_workers_reopen_the_ticket_exactly_once(world: World) -
     first = resolved_first(world, world.tickets())
     second = world.entry(ticket=REOPEN, previous_occurrence=first.key)
     before = len(world.jira.issue("SEC-1").comments)
-    start = threading.Barrier(8)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            start.wait()
-            world.tickets().follow(second)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    eight_workers_follow(world, second)
     issue = world.jira.issue("SEC-1")
     assert issue.text_of_comments()[before:] == [reopening_text(second)]
     reopens = [

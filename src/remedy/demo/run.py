@@ -216,7 +216,7 @@ class Demo:
         )
         report.claims += tickets.run(
             self,
-            partial(self._keys_of, service, findings, router, store),
+            partial(self._emit, service, findings, router, store),
             self.approver(service, functions[INTERACTIONS]),
             store,
         )
@@ -270,19 +270,6 @@ class Demo:
         for batch in batches:
             keys.update(self._deliver(service, findings, router, store, batch))
         return problems
-
-    def _keys_of(
-        self,
-        service: LocalLambda,
-        findings: LocalFunction,
-        router: Router,
-        store: DynamoDBLedgerStore,
-        items: list[scenario.Item],
-    ) -> dict[str, str]:
-        """`_emit`, answering each item's ledger key by its sample."""
-        keys: dict[str, str] = {}
-        self._emit(service, findings, router, store, items, keys)
-        return keys
 
     def _slack_outage(
         self,

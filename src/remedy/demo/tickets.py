@@ -48,10 +48,14 @@ FINDINGS = 1
 
 
 def run(
-    demo: Any, emit: Callable[[list[Item]], dict[str, str]], approver: Approver, store: LedgerStore
+    demo: Any,
+    emit: Callable[[list[Item], dict[str, str]], list[str]],
+    approver: Approver,
+    store: LedgerStore,
 ) -> list[Claim]:
     """`demo` is the runner (`remedy.demo.run.Demo`); `emit` sends items through routing
-    and the findings function and answers each item's ledger key."""
+    and the findings function, records each item's ledger key by its sample, and answers
+    what routing got wrong."""
     aws: LocalAWS = demo.aws
     org: Organisation = demo.org
     progress: Callable[[str], None] = demo.progress
@@ -92,7 +96,7 @@ def run(
 
 def _scene(
     demo: Any,
-    emit: Callable[[list[Item]], dict[str, str]],
+    emit: Callable[[list[Item], dict[str, str]], list[str]],
     approver: Approver,
     store: LedgerStore,
     cli: Callable[..., tuple[int, str]],
@@ -106,10 +110,12 @@ def _scene(
     )
     event = _macie(org.root, SAMPLE, stored)
     item = Item("Jira scene: personal data", "tickets:" + SAMPLE, account, event, (stored,))
-    key = emit([item]).get(item.sample, "")
+    keys: dict[str, str] = {}
+    problems = emit([item], keys)
+    key = keys.get(item.sample, "")
     opened = store.get(key) if key else None
-    if opened is None:
-        return [Claim("the personal-data finding reached the ledger", False, f"key {key!r}")]
+    if opened is None or problems:
+        return [Claim("the personal-data finding reached the ledger", False, "; ".join(problems))]
     issue_key = str((opened.attrs.get(SLOT) or {}).get("id", ""))
     demo.progress(f"jira: {key} is {opened.state.value}; issue {issue_key}")
     claims = [_opened(jira, demo.slack, opened, issue_key)]
