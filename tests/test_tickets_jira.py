@@ -460,3 +460,32 @@ def test_a_failed_reopen_is_owed_and_retried_on_the_same_ticket(world: World) ->
     assert issue.status == "To Do"
     assert issue.text_of_comments()[-1] == reopening_text(second)
     assert list(world.jira.issues) == ["SEC-1"]
+
+
+def test_a_ticket_reopened_while_open_is_resolved_by_the_newest_occurrence_only(
+    world: World,
+) -> None:
+    tickets = world.tickets()
+    first = tickets.follow(world.entry(ticket=REOPEN))
+    second = tickets.follow(world.entry(ticket=REOPEN, previous_occurrence=first.key))
+    passed = world.store.get(first.key)
+    assert passed is not None
+    assert passed.attrs[SLOT]["status"] == "passed"
+    assert passed.attrs[SLOT]["to"] == second.key
+
+    # The first occurrence ends: told on the ticket, which stays open for the second.
+    dismissed = world.store.transition(
+        first.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    tickets.follow(dismissed)
+    issue = world.jira.issue("SEC-1")
+    assert issue.text_of_comments()[-1] == (
+        f"{dismissed.history[-1].at}: PENDING_APPROVAL -> DISMISSED by slack:U0PAYLEAD1"
+    )
+    assert issue.status == "To Do"
+
+    ended = world.store.transition(
+        second.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    assert tickets.follow(ended).attrs[SLOT]["status"] == "resolved"
+    assert issue.status == "Done"

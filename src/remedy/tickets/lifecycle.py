@@ -12,6 +12,9 @@ exactly one opens the ticket; the winner then records its id and URL. The slot m
   as comments. Every later step becomes one comment.
 - ``resolved``: the entry ended (remediated, released, dismissed, gone, closed at its
   source); later steps (a release) are still told.
+- ``passed`` (``to``: the key of a later occurrence): a recurrence reopened this ticket
+  while it was still open; steps are still told, but only the later occurrence's end
+  resolves it.
 
 A recurrence whose rule says ``on_recurrence: reopen`` claims the slot the same way, with
 the previous occurrence's ticket in ``reopen``: the winner reopens that ticket (a comment
@@ -214,6 +217,7 @@ class Tickets:
         backend = self.backends[slot["backend"]]
         try:
             if "reopen" in slot:
+                self._take_over(entry)
                 ref = TicketRef(slot["backend"], **slot["reopen"])
                 said = f"remedy: reopened: a new occurrence at {entry.created_at}"
                 backend.reopen(ref, f"{said}\n{self._description(entry)}")
@@ -230,6 +234,18 @@ class Tickets:
             opened["ref"] = ref.ref
         opened["told"] = len(entry.history)
         return self.store.claim_attr(entry.key, SLOT, opened, expected=slot)
+
+    def _take_over(self, entry: Entry) -> None:
+        """The previous occurrence, if its ticket is still open, passes it on: from now on
+        the newest occurrence's end resolves it, not the previous one's."""
+        for _ in range(3):  # a step told meanwhile moves the slot: read it again
+            before = self.store.get(entry.attrs[PREVIOUS])
+            slot = before.attrs.get(SLOT) if before is not None else None
+            if before is None or not isinstance(slot, dict) or slot.get("status") != "open":
+                return
+            passed = {**slot, "status": "passed", "to": entry.key}
+            if self.store.claim_attr(before.key, SLOT, passed, expected=slot) is not None:
+                return
 
     def _draft(self, entry: Entry, slot: Mapping[str, Any]) -> Draft:
         backend = self.backends[slot["backend"]]
