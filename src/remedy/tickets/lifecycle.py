@@ -184,9 +184,9 @@ class Tickets:
                 "status": "opening",
                 "claimed_at": stamp(self.clock()),
             }
-            previous = self._previous(entry)
             reopens = want.on_recurrence == "reopen" and self.backends[want.backend].reopens
-            if reopens and previous is not None and previous.backend == want.backend:
+            previous = self._previous(entry) if reopens else None
+            if previous is not None and previous.backend == want.backend:
                 # Decided in the claim, so every worker that repairs it reopens the same one.
                 slot["reopen"] = {"id": previous.id, "url": previous.url, "ref": previous.ref}
             won = self.store.claim_attr(entry.key, SLOT, slot)
