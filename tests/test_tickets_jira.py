@@ -4,7 +4,6 @@ the real Jira backend over HTTP to the local Jira server, which checks what it i
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +14,7 @@ from remedy.devtools.jira_server import adf_text
 from remedy.ledger.base import Entry, State
 from remedy.tickets import http
 from remedy.tickets.lifecycle import OWED, SLOT, Tickets, token
-from tickets_support import OWNER, UNTARGETED, World, jira_world
+from tickets_support import OWNER, UNTARGETED, World, eight_workers_follow, jira_world
 
 __all__ = ["atomic_dynamodb"]
 
@@ -109,26 +108,6 @@ def test_redelivery_opens_no_second_issue(world: World) -> None:
     assert world.issue_posts() == 1
     assert second.attrs[SLOT] == first.attrs[SLOT]
     assert list(world.jira.issues) == ["SEC-1"]
-
-
-def eight_workers_follow(world: World, entry: Entry) -> None:
-    """Eight workers, each with its own `Tickets`, follow `entry` at the same moment."""
-    start = threading.Barrier(8)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            start.wait()
-            world.tickets().follow(entry)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
 
 
 @pytest.mark.usefixtures("atomic_dynamodb")

@@ -7,10 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from notify_support import atomic_dynamodb
 from remedy.devtools.servicenow_server import ServiceNowServer
 from remedy.ledger.base import State
 from remedy.tickets.lifecycle import OWED, SLOT, token
-from tickets_support import World, servicenow_world
+from tickets_support import World, eight_workers_follow, servicenow_world
+
+__all__ = ["atomic_dynamodb"]
 
 CREATE = ("POST", "/api/now/table/incident")
 
@@ -151,4 +154,30 @@ def test_a_closed_incident_is_not_reopened_and_the_ticket_is_owed(world: World) 
         "Operation Failed"
     )
     assert second.attrs[SLOT]["status"] == "owed"
+    assert len(server(world).incidents) == 1
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_eight_concurrent_workers_reopen_the_incident_exactly_once(world: World) -> None:
+    tickets = world.tickets()
+    reopen = {"backend": "servicenow", "on_recurrence": "reopen"}
+    first = tickets.follow(world.entry(ticket=reopen))
+    tickets.follow(
+        world.store.transition(
+            first.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+        )
+    )
+    second = world.entry(ticket=reopen, previous_occurrence=first.key)
+
+    eight_workers_follow(world, second)
+
+    incident = server(world).by_number("INC0010001")
+    reopened = [
+        r for r in world.server.requests if r.method == "PATCH" and r.body.get("state") == "2"
+    ]
+    assert len(reopened) == 1
+    assert incident.state == "2"
+    assert [n for n in incident.work_notes if n.startswith("remedy: reopened")] == [
+        reopened[0].body["work_notes"]
+    ]
     assert len(server(world).incidents) == 1

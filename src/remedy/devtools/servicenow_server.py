@@ -98,7 +98,8 @@ class ServiceNowServer(LocalServer):
         return 200, {"result": found[:limit]}
 
     def _patch(self, incident: Incident, body: Any) -> tuple[int, Any]:
-        fields = self._body(body)
+        # A copy: the request stays in `requests` as it was sent.
+        fields = dict(self._body(body))
         if incident.state == "7":
             raise _error(403, "Operation Failed", "A Closed incident cannot be changed")
         if "state" in fields and str(fields["state"]) not in STATES:
