@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from conftest import fake_aws_credentials
 from fixtures_guard import trust
-from notify_support import REGION, TABLE, create_table, finding_from, put_entry
+from notify_support import REGION, TABLE, create_table, finding_from, owners_mailbox, put_entry
 from remedy.approvals.email_links import LinkKey, LinkSigner
 from remedy.handlers import email_approval
 from remedy.ledger.base import Entry
@@ -88,18 +88,7 @@ def core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Core]:
         secret_arn = session.client("secretsmanager").create_secret(
             Name="remedy/email-link-key", SecretString=LINK_KEY
         )["ARN"]
-        sns, sqs = session.client("sns"), session.client("sqs")
-        topic_arn = sns.create_topic(Name="remedy-owners")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="owners-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(
-            TopicArn=topic_arn,
-            Protocol="sqs",
-            Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
+        topic_arn, queue_url = owners_mailbox(session, "remedy-owners", "owners-inbox")
         role = session.client("iam").create_role(
             RoleName="remedy-remediator",
             AssumeRolePolicyDocument=trust("lambda.amazonaws.com"),

@@ -222,3 +222,21 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
                 return __original(self, *args, **kwargs)
 
         monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+def owners_mailbox(session: Any, topic: str, queue: str) -> tuple[str, str]:
+    """The owners' SNS topic `topic`, delivered raw to SQS queue `queue` standing in for
+    their mailboxes: the topic's ARN and the queue's URL."""
+    sns, sqs = session.client("sns"), session.client("sqs")
+    topic_arn = sns.create_topic(Name=topic)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return topic_arn, queue_url

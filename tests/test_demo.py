@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from remedy.demo import policy_change, rails
+from remedy.demo import policy_change, rails, tickets
 from remedy.demo.core_stack import TemplateError, api_resources, load_template, translate
 from test_report import external_references
 
@@ -222,11 +222,52 @@ def test_demo_writes_the_html_report_beside_the_json_one(
     assert len(re.findall(r'<svg [^>]*class="chart"', text)) == 7
     # Every finding the demo received, one ledger entry each (the Security Hub copy of
     # the Macie finding shares its entry), those the live policy step sent, the
-    # containment step's two findings and the rails' findings (remedy.demo.rails).
+    # containment step's two findings, the rails' findings (remedy.demo.rails) and the Jira
+    # scene's (remedy.demo.tickets).
     entries = {row["key"] for row in data["findings"] if row["key"]}
-    expected = len(entries) + len(policy_change.FINDINGS) + 2 + rails.FINDINGS
+    expected = len(entries) + len(policy_change.FINDINGS) + 2 + rails.FINDINGS + tickets.FINDINGS
     assert f"<b>{expected}</b>findings" in text
     # The findings are dated by the demo's run: remediated in seconds or minutes, never
     # the samples' age in days.
     (p90,) = re.findall(r"<b>([^<]*)</b>time to remediate p90", text)
     assert re.fullmatch(r"\d+s|\d+m", p90), p90
+
+
+@pytest.mark.slow
+def test_the_jira_scene_opens_comments_and_resolves_one_ticket(
+    demo: tuple[subprocess.CompletedProcess[str], Any],
+) -> None:
+    run, report = demo
+    claims = {c["text"]: c for c in report["claims"]}
+    opened = claims[
+        "a finding awaiting approval opened one Jira issue, recorded on its ledger entry and "
+        "linked from its Slack message"
+    ]
+    assert opened["ok"] is True
+    assert opened["detail"] == (
+        "SEC-1 (To Do): [remedy] The S3 object contains personal information. in "
+        "222222222222; Slack links it: True"
+    )
+    followed = claims[
+        "the Jira issue got a comment as the approval and the quarantine happened, and was "
+        "resolved at the end (read back from the Jira server)"
+    ]
+    assert followed["ok"] is True
+    comments = followed["detail"].removeprefix("SEC-1 Done: ").split(" | ")
+    assert [c.split(": ")[1] for c in comments[:3]] == [
+        "PENDING_APPROVAL -> APPROVED by slack:U0ANALYTIC1",
+        "APPROVED -> QUARANTINING by remedy",
+        "QUARANTINING -> QUARANTINED by remedy",
+    ]
+    assert (
+        "to s3://remedy-quarantine-222222222222-eu-west-1/tickets-hr-222222222222/hr/ana.csv "
+        in comments[2]
+    )
+    assert comments[3:] == ["remedy: the entry ended QUARANTINED; resolved"]
+    history = claims["remedy history names the ticket on every step of the entry"]
+    assert history["ok"] is True
+    assert re.fullmatch(
+        r"\d+ step\(s\), ticket http://127\.0\.0\.1:\d+/browse/SEC-1", history["detail"]
+    )
+    # The policy asking tickets was pushed, then rolled back.
+    assert "-m Jira for personal data  -> exit 0" in run.stdout

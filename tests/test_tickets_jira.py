@@ -4,17 +4,19 @@ the real Jira backend over HTTP to the local Jira server, which checks what it i
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 
 import pytest
 from urllib3.util import Timeout
 
+from notify_support import atomic_dynamodb
 from remedy.devtools.jira_server import adf_text
-from remedy.ledger.base import State
+from remedy.ledger.base import Entry, State
 from remedy.tickets import http
 from remedy.tickets.lifecycle import OWED, SLOT, Tickets, token
-from tickets_support import OWNER, UNTARGETED, World, jira_world
+from tickets_support import OWNER, UNTARGETED, World, eight_workers_follow, jira_world
+
+__all__ = ["atomic_dynamodb"]
 
 ISSUE = "POST /rest/api/3/issue"
 UNAUTHENTICATED = "Client must be authenticated to access this resource."
@@ -108,24 +110,10 @@ def test_redelivery_opens_no_second_issue(world: World) -> None:
     assert list(world.jira.issues) == ["SEC-1"]
 
 
+@pytest.mark.usefixtures("atomic_dynamodb")
 def test_eight_concurrent_workers_open_exactly_one_issue(world: World) -> None:
     entry = world.entry()
-    start = threading.Barrier(8)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            start.wait()
-            world.tickets().follow(entry)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    eight_workers_follow(world, entry)
     assert world.issue_posts() == 1
     assert list(world.jira.issues) == ["SEC-1"]
     assert world.store.get(entry.key).attrs[SLOT]["id"] == "SEC-1"  # type: ignore[union-attr]
@@ -335,3 +323,148 @@ def test_a_recurrence_links_to_the_previous_ticket(world: World) -> None:
     second = tickets.follow(world.entry(previous_occurrence=first.key))
     assert second.attrs[SLOT]["id"] == "SEC-2"
     assert world.jira.issue("SEC-2").links == ["SEC-1"]
+
+
+REOPEN = {"backend": "jira", "on_recurrence": "reopen"}
+
+
+def resolved_first(world: World, tickets: Tickets) -> Entry:
+    """An occurrence whose ticket SEC-1 was resolved (Done) when its entry was dismissed."""
+    first = tickets.follow(world.entry(ticket=REOPEN))
+    dismissed = world.store.transition(
+        first.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    done = tickets.follow(dismissed)
+    assert world.jira.issue("SEC-1").status == "Done"
+    return done
+
+
+def reopening_text(entry: Entry) -> str:
+    return (
+        f"remedy: reopened: a new occurrence at {entry.created_at}\n"
+        f"remedy ledger entry {entry.key}: PENDING_APPROVAL\n"
+        "HIGH Macie SensitiveData:S3Object/Credentials\n"
+        "decision: why\n"
+        "2026-01-01T00:00:00Z: RECEIVED -> PENDING_APPROVAL by remedy: why"
+    )
+
+
+def test_a_recurrence_reopens_the_previous_ticket_when_the_rule_says_so(world: World) -> None:
+    tickets = world.tickets()
+    first = resolved_first(world, tickets)
+    comments_before = world.jira.issue("SEC-1").text_of_comments()
+
+    second = tickets.follow(world.entry(ticket=REOPEN, previous_occurrence=first.key))
+
+    issue = world.jira.issue("SEC-1")
+    assert list(world.jira.issues) == ["SEC-1"]
+    assert world.issue_posts() == 1
+    assert issue.status == "To Do"
+    assert issue.text_of_comments() == [*comments_before, reopening_text(second)]
+    assert second.attrs[SLOT] == {
+        "backend": "jira",
+        "token": token(second.key),
+        "status": "open",
+        "claimed_at": second.attrs[SLOT]["claimed_at"],
+        "reopen": {"id": "SEC-1", "url": f"{world.jira.url}/browse/SEC-1", "ref": ""},
+        "id": "SEC-1",
+        "url": f"{world.jira.url}/browse/SEC-1",
+        "told": 1,
+    }
+    # The first transition Jira offers out of Done: To Do (id 11).
+    taken = [
+        r.body
+        for r in world.jira.requests
+        if (r.method, r.path) == ("POST", "/rest/api/3/issue/SEC-1/transitions")
+    ]
+    assert taken == [{"transition": {"id": "31"}}, {"transition": {"id": "11"}}]
+
+    # The new occurrence's steps go to the same ticket, and its end resolves it again.
+    ended = world.store.transition(
+        second.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    final = tickets.follow(ended)
+    assert final.attrs[SLOT]["status"] == "resolved"
+    assert issue.status == "Done"
+    assert issue.text_of_comments()[-2:] == [
+        f"{ended.history[-1].at}: PENDING_APPROVAL -> DISMISSED by slack:U0PAYLEAD1",
+        "remedy: the entry ended DISMISSED; resolved",
+    ]
+
+
+def test_a_reopen_of_a_ticket_still_open_only_comments(world: World) -> None:
+    tickets = world.tickets()
+    first = tickets.follow(world.entry(ticket=REOPEN))
+    second = tickets.follow(world.entry(ticket=REOPEN, previous_occurrence=first.key))
+
+    issue = world.jira.issue("SEC-1")
+    assert second.attrs[SLOT]["id"] == "SEC-1"
+    assert issue.status == "To Do"
+    assert issue.text_of_comments() == [reopening_text(second)]
+    assert not [r for r in world.jira.requests if r.method == "POST" and "transitions" in r.path]
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_eight_concurrent_workers_reopen_the_ticket_exactly_once(world: World) -> None:
+    first = resolved_first(world, world.tickets())
+    second = world.entry(ticket=REOPEN, previous_occurrence=first.key)
+    before = len(world.jira.issue("SEC-1").comments)
+    eight_workers_follow(world, second)
+    issue = world.jira.issue("SEC-1")
+    assert issue.text_of_comments()[before:] == [reopening_text(second)]
+    reopens = [
+        r
+        for r in world.jira.requests
+        if r.method == "POST" and r.body == {"transition": {"id": "11"}}
+    ]
+    assert len(reopens) == 1
+    assert list(world.jira.issues) == ["SEC-1"]
+    assert world.store.get(second.key).attrs[SLOT]["id"] == "SEC-1"  # type: ignore[union-attr]
+
+
+def test_a_failed_reopen_is_owed_and_retried_on_the_same_ticket(world: World) -> None:
+    tickets = world.tickets()
+    first = resolved_first(world, tickets)
+    world.jira.fail("GET /rest/api/3/issue/SEC-1?", 500)
+    second = tickets.follow(world.entry(ticket=REOPEN, previous_occurrence=first.key))
+
+    assert second.attrs[SLOT]["status"] == "owed"
+    assert second.attrs[OWED] == (
+        "Jira GET /rest/api/3/issue/SEC-1?fields=status: HTTP 500 injected 500"
+    )
+    assert world.jira.issue("SEC-1").status == "Done"
+    world.clock.advance(minutes=2)
+    assert tickets.retry_owed() == 1
+    issue = world.jira.issue("SEC-1")
+    assert issue.status == "To Do"
+    assert issue.text_of_comments()[-1] == reopening_text(second)
+    assert list(world.jira.issues) == ["SEC-1"]
+
+
+def test_a_ticket_reopened_while_open_is_resolved_by_the_newest_occurrence_only(
+    world: World,
+) -> None:
+    tickets = world.tickets()
+    first = tickets.follow(world.entry(ticket=REOPEN))
+    second = tickets.follow(world.entry(ticket=REOPEN, previous_occurrence=first.key))
+    passed = world.store.get(first.key)
+    assert passed is not None
+    assert passed.attrs[SLOT]["status"] == "passed"
+    assert passed.attrs[SLOT]["to"] == second.key
+
+    # The first occurrence ends: told on the ticket, which stays open for the second.
+    dismissed = world.store.transition(
+        first.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    tickets.follow(dismissed)
+    issue = world.jira.issue("SEC-1")
+    assert issue.text_of_comments()[-1] == (
+        f"{dismissed.history[-1].at}: PENDING_APPROVAL -> DISMISSED by slack:U0PAYLEAD1"
+    )
+    assert issue.status == "To Do"
+
+    ended = world.store.transition(
+        second.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    assert tickets.follow(ended).attrs[SLOT]["status"] == "resolved"
+    assert issue.status == "Done"

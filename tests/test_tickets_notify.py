@@ -21,6 +21,7 @@ from notify_support import (
     aws,
     finding_from,
     ledger,
+    owners_mailbox,
     slack,
 )
 from remedy.devtools.jira_server import JiraServer
@@ -72,18 +73,8 @@ def deploy(
         Name="remedy/jira",
         SecretString=json.dumps({"email": jira.email, "api_token": jira.api_token}),
     )["ARN"]
-    sns = boto3.client("sns", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    topic = sns.create_topic(Name="remedy-owners")["TopicArn"]
-    queue = sqs.create_queue(QueueName="owners-mail")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(
-        TopicArn=topic,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
+    topic, queue = owners_mailbox(
+        boto3.session.Session(region_name=REGION), "remedy-owners", "owners-mail"
     )
     monkeypatch.setenv(SLACK_API_ENV, slack.url)
     settings = replace(

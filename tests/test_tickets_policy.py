@@ -42,6 +42,7 @@ def test_a_rule_names_a_backend_and_the_decision_carries_it(tmp_path: Path) -> N
         "backend": "jira",
         "min_severity": "INFORMATIONAL",
         "only_when_a_person_must_act": False,
+        "on_recurrence": "link",
     }
 
 
@@ -164,3 +165,36 @@ def test_a_securityhub_ticket_on_an_ocsf_rule_is_taken_and_matches_only_ocsf(
 
 def test_the_shipped_policies_still_validate() -> None:
     assert load_policy(SHIPPED).rules.rules
+
+
+def test_a_rule_may_reopen_the_previous_ticket_on_recurrence(tmp_path: Path) -> None:
+    ticket = {"backend": "jira", "on_recurrence": "reopen"}
+    policy = load_policy(policy_dir(tmp_path, [rule(ticket=ticket)], accounts=ACCOUNTS))
+    want = decide(finding(), policy).ticket
+    assert want == TicketWant("jira", on_recurrence="reopen")
+    assert TicketWant.from_dict(want.to_dict()) == want  # type: ignore[union-attr]
+
+
+def test_reopen_is_refused_on_securityhub_which_cannot_reopen(tmp_path: Path) -> None:
+    accounts = SECURITYHUB_ACCOUNTS
+    ticket = {"backend": "securityhub", "on_recurrence": "reopen"}
+    ocsf = {"match": {"source": ["securityhub"], "ocsf": True}}
+    folder = policy_dir(tmp_path, [rule(ticket=ticket, **ocsf)], accounts=accounts)
+    assert problems(folder) == [
+        f"{folder / 'remediation.yaml'}:rules[0].ticket.on_recurrence: securityhub cannot "
+        "reopen the tickets it creates: use on_recurrence: link, or backend jira or servicenow"
+    ]
+    linked = policy_dir(
+        tmp_path / "linked", [rule(ticket={**ticket, "on_recurrence": "link"}, **ocsf)], accounts=accounts
+    )
+    assert load_policy(linked).rules  # the same rule, linking, loads
+
+
+def test_an_unknown_on_recurrence_is_refused_exactly(tmp_path: Path) -> None:
+    folder = policy_dir(
+        tmp_path, [rule(ticket={"backend": "jira", "on_recurrence": "merge"})], accounts=ACCOUNTS
+    )
+    assert problems(folder) == [
+        f"{folder / 'remediation.yaml'}:rules[0].ticket.on_recurrence: 'merge' is not one of "
+        "['link', 'reopen']"
+    ]

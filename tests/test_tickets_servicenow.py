@@ -7,10 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from notify_support import atomic_dynamodb
 from remedy.devtools.servicenow_server import ServiceNowServer
 from remedy.ledger.base import State
 from remedy.tickets.lifecycle import OWED, SLOT, token
-from tickets_support import World, servicenow_world
+from tickets_support import World, eight_workers_follow, servicenow_world
+
+__all__ = ["atomic_dynamodb"]
 
 CREATE = ("POST", "/api/now/table/incident")
 
@@ -99,3 +102,82 @@ def test_a_recurrence_names_the_previous_incident(world: World) -> None:
     second = tickets.follow(world.entry(ticket="servicenow", previous_occurrence=first.key))
     incident = server(world).by_number(second.attrs[SLOT]["id"])
     assert incident.fields["parent_incident"] == first.attrs[SLOT]["ref"]
+
+
+def test_a_recurrence_reopens_the_previous_incident_when_the_rule_says_so(world: World) -> None:
+    tickets = world.tickets()
+    reopen = {"backend": "servicenow", "on_recurrence": "reopen"}
+    first = tickets.follow(world.entry(ticket=reopen))
+    dismissed = world.store.transition(
+        first.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    tickets.follow(dismissed)
+    incident = server(world).by_number("INC0010001")
+    assert incident.state == "6"
+
+    second = tickets.follow(world.entry(ticket=reopen, previous_occurrence=first.key))
+
+    assert len(server(world).incidents) == 1
+    assert incident.state == "2"
+    assert incident.work_notes[-1] == (
+        f"remedy: reopened: a new occurrence at {second.created_at}\n"
+        f"remedy ledger entry {second.key}: PENDING_APPROVAL\n"
+        "HIGH Macie SensitiveData:S3Object/Credentials\n"
+        "decision: why\n"
+        "2026-01-01T00:00:00Z: RECEIVED -> PENDING_APPROVAL by remedy: why"
+    )
+    assert (second.attrs[SLOT]["id"], second.attrs[SLOT]["ref"]) == (
+        "INC0010001",
+        incident.sys_id,
+    )
+    assert second.attrs[SLOT]["status"] == "open"
+
+    # The new occurrence's end resolves the same incident again.
+    ended = world.store.transition(
+        second.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    assert tickets.follow(ended).attrs[SLOT]["status"] == "resolved"
+    assert incident.state == "6"
+
+
+def test_a_closed_incident_is_not_reopened_and_the_ticket_is_owed(world: World) -> None:
+    tickets = world.tickets()
+    reopen = {"backend": "servicenow", "on_recurrence": "reopen"}
+    first = tickets.follow(world.entry(ticket=reopen))
+    # Closed by a person in ServiceNow after remedy resolved it: read-only there.
+    server(world).by_number("INC0010001").fields["state"] = "7"
+
+    second = tickets.follow(world.entry(ticket=reopen, previous_occurrence=first.key))
+
+    assert second.attrs[OWED] == (
+        f"ServiceNow PATCH /api/now/table/incident/{first.attrs[SLOT]['ref']}: HTTP 403 "
+        "Operation Failed"
+    )
+    assert second.attrs[SLOT]["status"] == "owed"
+    assert len(server(world).incidents) == 1
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_eight_concurrent_workers_reopen_the_incident_exactly_once(world: World) -> None:
+    tickets = world.tickets()
+    reopen = {"backend": "servicenow", "on_recurrence": "reopen"}
+    first = tickets.follow(world.entry(ticket=reopen))
+    tickets.follow(
+        world.store.transition(
+            first.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+        )
+    )
+    second = world.entry(ticket=reopen, previous_occurrence=first.key)
+
+    eight_workers_follow(world, second)
+
+    incident = server(world).by_number("INC0010001")
+    reopened = [
+        r for r in world.server.requests if r.method == "PATCH" and r.body.get("state") == "2"
+    ]
+    assert len(reopened) == 1
+    assert incident.state == "2"
+    assert [n for n in incident.work_notes if n.startswith("remedy: reopened")] == [
+        reopened[0].body["work_notes"]
+    ]
+    assert len(server(world).incidents) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,3 +169,23 @@ def servicenow_world(*, oauth: bool = False, **server: Any) -> Any:
         servicenow_instance="<url>",
         servicenow_secret_arn="<arn>",
     )
+
+
+def eight_workers_follow(world: World, entry: Entry) -> None:
+    """Eight workers, each with its own `Tickets`, follow `entry` at the same moment."""
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            start.wait()
+            world.tickets().follow(entry)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -296,12 +296,16 @@ class TicketWant:
     min_severity: Severity = Severity.INFORMATIONAL
     #: Only when the entry waits for an approval or ends FAILED, LOCKED or CHANGED.
     only_when_a_person_must_act: bool = False
+    #: A new occurrence's ticket: ``link`` (a new ticket linked to the previous one) or
+    #: ``reopen`` (the previous occurrence's ticket, reopened).
+    on_recurrence: str = "link"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
             "min_severity": self.min_severity.name,
             "only_when_a_person_must_act": self.only_when_a_person_must_act,
+            "on_recurrence": self.on_recurrence,
         }
 
     @classmethod
@@ -310,6 +314,7 @@ class TicketWant:
             data["backend"],
             Severity[data.get("min_severity", "INFORMATIONAL")],
             data.get("only_when_a_person_must_act") is True,
+            data.get("on_recurrence", "link"),
         )
 
 

@@ -10,7 +10,8 @@ Three things differ from Lambda, and only because this is one process on one mac
 - The template's task-root paths (``/var/task/...``) are mapped to the checkout, where the
   artifact's content lies (``policies/`` at the top).
 - The Slack Web API base URL (``REMEDY_SLACK_API_URL``) names the local Slack server; on
-  AWS it is unset and remedy calls slack.com.
+  AWS it is unset and remedy calls slack.com. The Jira site (``REMEDY_JIRA_SITE``) names
+  the local Jira server, not the stack's JiraSite.
 - The functions ask the policy bucket for a new version every second
   (``REMEDY_POLICY_REFRESH_SECONDS``), not every minute.
 
@@ -45,6 +46,7 @@ _T = TypeVar("_T")
 
 TASK_ROOT = "/var/task"
 SLACK_API_ENV = "REMEDY_SLACK_API_URL"
+JIRA_SITE_ENV = "REMEDY_JIRA_SITE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class LocalFunction:
         root: Path,
         slack_api_url: str,
         log: TextIO,
+        jira_site: str = "",
     ) -> None:
         self.aws = aws
         self.account = account
@@ -94,6 +97,8 @@ class LocalFunction:
             for name, value in function.environment.items()
         }
         env[SLACK_API_ENV] = slack_api_url
+        if jira_site:
+            env[JIRA_SITE_ENV] = jira_site
         # A pushed policy is taken within a second, not a minute: the demo lasts seconds.
         env["REMEDY_POLICY_REFRESH_SECONDS"] = "1"
         env["AWS_LAMBDA_FUNCTION_NAME"] = function.name

@@ -6,7 +6,8 @@
 - Core: template.yaml, translated for moto (`remedy.demo.core_stack`), deployed with
   CloudFormation like ``sam deploy`` does: the code artifact is uploaded to a deployment
   bucket first, the Slack secret is created with the API (moto's CloudFormation does not
-  model it) and filled with the local Slack app's token and signing secret.
+  model it) and filled with the local Slack app's token and signing secret. Tickets go to
+  a Jira site (`JIRA_SITE`): its secret is filled with the local Jira server's account.
 - Members: member-account-template.yaml rolled out as a CloudFormation StackSet into the
   three members, and into the core account as well, since it is the Security Hub
   administrator: there with ``ForwardSecurityHub=true`` and ``ForwardSecurityHubV2=true`` (a
@@ -48,6 +49,9 @@ MEMBER_STACK_SET = f"{PREFIX}-member"
 BREAK_GLASS_ROLE = "BreakGlass"
 #: Stands in for every owner's mailbox: subscribed to the owner topic to count messages.
 OWNER_MAILBOX = f"{PREFIX}-demo-owner-mailbox"
+#: The core stack's JiraSite; the functions are pointed at the local Jira server instead
+#: (`remedy.demo.lambda_runtime`), as they are at the local Slack.
+JIRA_SITE = "https://remedy-demo.atlassian.net"
 #: What the Lambda artifact leaves out (the SAM build should too).
 NOT_SHIPPED = ("demo", "devtools")
 
@@ -95,7 +99,8 @@ class Organisation:
         return f"{PREFIX}-quarantine-{account}-{self.region}"
 
     # -- the core account ----------------------------------------------------------------------
-    def deploy_core(self, slack_token: str) -> None:
+    def deploy_core(self, slack_token: str, jira_secret: str) -> None:
+        """`jira_secret`: the JSON the operator stores in the Jira secret."""
         session = self.aws.session(self.core)
         template = load_template(self.root / "template.yaml")
         parameters = {
@@ -104,6 +109,7 @@ class Organisation:
             "MemberAccountIds": ",".join(self.members),
             # The administrator runs the new Security Hub too: its OCSF findings are routed.
             "SecurityHubV2": "true",
+            "JiraSite": JIRA_SITE,
         }
         names = {**parameters, "AWS::Region": self.region, "AWS::AccountId": self.core}
         sm = session.client("secretsmanager")
@@ -134,6 +140,7 @@ class Organisation:
                 {"bot_token": slack_token, "signing_secret": self.signing_secret}
             ),
             "EmailLinkSecret": secrets.token_urlsafe(32),
+            "JiraSecret": jira_secret,
         }
         for resource in api:
             if resource.logical_id in values:

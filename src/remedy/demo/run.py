@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import remedy
-from remedy.demo import containment, policy_change, rails, samples, scenario, verify, wire
+from remedy.demo import containment, policy_change, rails, samples, scenario, tickets, verify, wire
 from remedy.demo import controls as demo_controls
 from remedy.demo.approval import Approver, Click
 from remedy.demo.lambda_runtime import (
@@ -27,6 +27,7 @@ from remedy.demo.local_aws import LocalAWS
 from remedy.demo.org import PREFIX, Organisation
 from remedy.demo.report import Claim, LogTally, Progress, Report, Row
 from remedy.demo.routing import Delivery, Router
+from remedy.devtools.jira_server import JiraServer
 from remedy.devtools.slack_server import SlackServer
 from remedy.errors import RemedyError
 from remedy.ledger.base import Entry, State
@@ -71,13 +72,18 @@ def run(out: TextIO, *, report_path: Path | None = None, keep_running: bool = Fa
     progress = Progress(out)
     aws = LocalAWS(REGION, workdir)
     slack = SlackServer()
+    jira = JiraServer(projects={tickets.PROJECT})
     log = (workdir / "lambda.log").open("w", encoding="utf-8")
     tally = LogTally()
     try:
         aws.start()
         slack.start()
-        progress(f"local AWS (moto server) on {aws.url}; local Slack Web API on {slack.url}")
-        demo = Demo(root, aws, slack, log, progress)
+        jira.start()
+        progress(
+            f"local AWS (moto server) on {aws.url}; local Slack Web API on {slack.url}; "
+            f"local Jira on {jira.url}"
+        )
+        demo = Demo(root, aws, slack, log, progress, jira)
         report = demo.run(tally)
         report.log_file = str(workdir / "lambda.log")
         report.seconds = progress.elapsed
@@ -97,6 +103,7 @@ def run(out: TextIO, *, report_path: Path | None = None, keep_running: bool = Fa
     finally:
         _unhook(tally, log)
         log.close()
+        jira.stop()
         slack.stop()
         aws.stop()
 
@@ -117,11 +124,18 @@ def _unhook(tally: LogTally, log: TextIO) -> None:
 
 class Demo:
     def __init__(
-        self, root: Path, aws: LocalAWS, slack: SlackServer, log: TextIO, progress: Progress
+        self,
+        root: Path,
+        aws: LocalAWS,
+        slack: SlackServer,
+        log: TextIO,
+        progress: Progress,
+        jira: JiraServer,
     ) -> None:
         self.root = root
         self.aws = aws
         self.slack = slack
+        self.jira = jira
         self.log = log
         self.progress = progress
         self.org = Organisation(aws, root, progress)
@@ -132,7 +146,10 @@ class Demo:
     # -- the story -------------------------------------------------------------------------------
     def run(self, tally: LogTally) -> Report:
         org = self.org
-        org.deploy_core(self.slack.token)
+        org.deploy_core(
+            self.slack.token,
+            json.dumps({"email": self.jira.email, "api_token": self.jira.api_token}),
+        )
         org.deploy_members()
         stored = samples.upload(self.aws, self.root, org.members)
         self.samples = stored
@@ -150,6 +167,7 @@ class Demo:
                 root=self.root,
                 slack_api_url=self.slack.url,
                 log=self.log,
+                jira_site=self.jira.url,
             )
             for handler in (FINDINGS, INTERACTIONS, REMEDIATOR, SLACK_OUTBOX)
         }
@@ -195,6 +213,12 @@ class Demo:
         report.claims += told.claims
         report.claims += policy_change.run(
             self, partial(self._emit, service, findings, router, store, keys=keys)
+        )
+        report.claims += tickets.run(
+            self,
+            partial(self._emit, service, findings, router, store),
+            self.approver(service, functions[INTERACTIONS]),
+            store,
         )
         report.claims += rails.show(self.aws, self.root, org, findings, self.slack, self.progress)
         principals = {

@@ -5,7 +5,8 @@ take transitions, link issues, read an issue back; for ``remedy doctor``, who th
 token signs in as and whether a project exists) and checks what it is sent as Jira
 does: basic auth with the configured email and API token (401 otherwise), a known
 project and issue type, an Atlassian Document Format description and comments, labels
-without spaces. Faults come from `remedy.devtools.local_http`.
+without spaces, only the transitions out of the issue's current status. Faults come
+from `remedy.devtools.local_http`.
 
 Usage::
 
@@ -20,11 +21,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from remedy.devtools.local_http import Answer, LocalServer, Request
 
 ISSUE_TYPES = frozenset({"Task", "Bug", "Story"})
-#: The workflow every project has here: To Do -> In Progress -> Done (and back).
+#: The workflow every project has here: any status to any other (Done back to To Do
+#: reopens), as Jira's default simplified workflow.
 TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"id": "11", "name": "To Do", "to": {"name": "To Do", "statusCategory": {"key": "new"}}},
     {
@@ -37,6 +40,8 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
 _UNAUTHENTICATED = "Client must be authenticated to access this resource."
 _NO_ISSUE = "Issue does not exist or you do not have permission to see it."
 _ISSUE = re.compile(r"/rest/api/3/issue/([A-Z][A-Z0-9_]*-\d+)(/comment|/transitions)?\Z")
+#: Each status's category, as Jira answers it in ``fields.status``.
+_CATEGORY = {t["to"]["name"]: t["to"]["statusCategory"] for t in TRANSITIONS}
 _LABEL_QUERY = re.compile(r'labels = "([^"\s]+)"\Z')
 _PROJECT = re.compile(r"/rest/api/3/project/([^/]+)\Z")
 
@@ -116,7 +121,7 @@ class JiraServer(LocalServer):
                 missing = f"No project could be found with key '{project.group(1)}'."
                 raise Answer(404, {"errorMessages": [missing], "errors": {}})
             return 200, {"key": project.group(1), "name": project.group(1)}
-        match = _ISSUE.match(path)
+        match = _ISSUE.match(urlsplit(path).path)
         if match is None:
             raise Answer(404, {"errorMessages": [f"no route {request.method} {path}"]})
         issue = self.issues.get(match.group(1))
@@ -129,11 +134,12 @@ class JiraServer(LocalServer):
                 raise Answer(400, {"errorMessages": [], "errors": {"comment": problem}})
             issue.comments.append(body["body"])
             return 201, {"id": str(len(issue.comments)), "body": body["body"]}
+        offered = [t for t in TRANSITIONS if t["to"]["name"] != issue.status]
         if tail == "/transitions" and request.method == "GET":
-            return 200, {"transitions": [dict(t) for t in TRANSITIONS]}
+            return 200, {"transitions": [dict(t) for t in offered]}
         if tail == "/transitions" and request.method == "POST":
             wanted = ((body or {}).get("transition") or {}).get("id")
-            for transition in TRANSITIONS:
+            for transition in offered:
                 if transition["id"] == wanted:
                     issue.status = str(transition["to"]["name"])
                     return 204, None
@@ -148,7 +154,10 @@ class JiraServer(LocalServer):
             "id": issue.id,
             "key": issue.key,
             "self": f"{self.url}/rest/api/3/issue/{issue.id}",
-            "fields": {**issue.fields, "status": {"name": issue.status}},
+            "fields": {
+                **issue.fields,
+                "status": {"name": issue.status, "statusCategory": _CATEGORY[issue.status]},
+            },
         }
 
     def _create(self, body: Any) -> tuple[int, Any]:

@@ -4,9 +4,9 @@ It speaks the subset remedy uses (create an incident, query by ``correlation_id`
 work notes and state, find an assignment group by name, an OAuth client-credentials
 token from ``/oauth_token.do``) and checks what it is sent: the API key header or a
 bearer token it issued and has not expired (401 otherwise), the token request as a
-form with the client's id and secret, JSON bodies, and the data policy that a Resolved
-incident (state 6) names a close code and close notes. Faults come from
-`remedy.devtools.local_http`.
+form with the client's id and secret, JSON bodies, known incident states, the data
+policy that a Resolved incident (state 6) names a close code and close notes, and that a
+Closed one (7) is read-only. Faults come from `remedy.devtools.local_http`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ OAUTH_ENDPOINT = "/oauth_token.do"
 _RECORD = re.compile(re.escape(TABLE) + r"/([0-9a-f]{32})\Z")
 _QUERY = re.compile(r"correlation_id=([^\^]+)\Z")
 _GROUP_QUERY = re.compile(r"name=([^\^]+)\Z")
+#: New, In Progress, On Hold, Resolved, Closed, Canceled.
+STATES = frozenset({"1", "2", "3", "6", "7", "8"})
 
 
 def _error(status: int, message: str, detail: str) -> Answer:
@@ -169,7 +171,12 @@ class ServiceNowServer(LocalServer):
         return 200, {"result": found[: _limit(params)]}
 
     def _patch(self, incident: Incident, body: Any) -> tuple[int, Any]:
-        fields = self._body(body)
+        # A copy: the request stays in `requests` as it was sent.
+        fields = dict(self._body(body))
+        if incident.state == "7":
+            raise _error(403, "Operation Failed", "A Closed incident cannot be changed")
+        if "state" in fields and str(fields["state"]) not in STATES:
+            raise _error(400, "Invalid state", f"{fields['state']!r} is not an incident state")
         if str(fields.get("state")) == "6" and not (
             fields.get("close_code") and fields.get("close_notes")
         ):

@@ -505,6 +505,7 @@ def check(
                 for name in APPROVAL_KEYS
                 if name in rule
             ]
+        problems += _check_reopen(rule, i, file)
         for j, environment in enumerate(rule["match"].get("environment", ())):
             if known_environments is not None and environment not in known_environments:
                 problems.append(
@@ -546,6 +547,26 @@ def check_tickets(document: Mapping[str, Any], file: str, targeted: frozenset[st
                 )
             )
     return problems
+
+
+def _check_reopen(rule: Mapping[str, Any], index: int, file: str) -> list[str]:
+    """``on_recurrence: reopen`` only on a back end that can reopen its tickets."""
+    ticket = rule.get("ticket")
+    if not isinstance(ticket, dict) or ticket.get("on_recurrence") != "reopen":
+        return []
+    # Imported only here: loading a policy without it needs none of the ticket clients.
+    from remedy.tickets.registry import get
+
+    if get(ticket["backend"]).reopens:
+        return []
+    return [
+        problem(
+            file,
+            ["rules", index, "ticket", "on_recurrence"],
+            f"{ticket['backend']} cannot reopen the tickets it creates: use on_recurrence: "
+            "link, or backend jira or servicenow",
+        )
+    ]
 
 
 def _check_remediation(

@@ -121,17 +121,30 @@ class JiraBackend(RestBackend):
 
     def resolve(self, ref: TicketRef, text: str) -> None:
         self.comment(ref, text)
+        self._transition(ref, done=True)
+
+    def reopen(self, ref: TicketRef, text: str) -> None:
+        answer = self.client.call("GET", f"/rest/api/3/issue/{ref.id}?fields=status")
+        status = ((answer or {}).get("fields") or {}).get("status") or {}
+        if (status.get("statusCategory") or {}).get("key") == "done":
+            self._transition(ref, done=False)
+        self.comment(ref, text)
+
+    def _transition(self, ref: TicketRef, *, done: bool) -> None:
+        """Take the first transition Jira offers into (or, `done` false, out of) a done
+        status category."""
         answer = self.client.call("GET", f"/rest/api/3/issue/{ref.id}/transitions")
         for transition in (answer or {}).get("transitions", ()):
             category = transition.get("to", {}).get("statusCategory", {}).get("key")
-            if category == "done":
+            if (category == "done") == done:
                 self.client.call(
                     "POST",
                     f"/rest/api/3/issue/{ref.id}/transitions",
                     {"transition": {"id": transition["id"]}},
                 )
                 return
+        where = "to a done status" if done else "out of its done status"
         raise TicketError(
-            f"Jira offers {ref.id} no transition to a done status: give the project's workflow "
-            "one the remedy user may take"
+            f"Jira offers {ref.id} no transition {where}: give the project's workflow one the "
+            "remedy user may take"
         )

@@ -12,6 +12,13 @@ exactly one opens the ticket; the winner then records its id and URL. The slot m
   as comments. Every later step becomes one comment.
 - ``resolved``: the entry ended (remediated, released, dismissed, gone, closed at its
   source); later steps (a release) are still told.
+- ``passed`` (``to``: the key of a later occurrence): a recurrence reopened this ticket
+  while it was still open; steps are still told, but only the later occurrence's end
+  resolves it.
+
+A recurrence whose rule says ``on_recurrence: reopen`` claims the slot the same way, with
+the previous occurrence's ticket in ``reopen``: the winner reopens that ticket (a comment
+says which occurrence, when and what) instead of creating one, and records it as its own.
 
 A ticket system that fails never stops the finding: the error is kept on the entry
 (``attrs.ticket_owed``, the system's exact answer), the key goes into the ticket outbox,
@@ -177,6 +184,11 @@ class Tickets:
                 "status": "opening",
                 "claimed_at": stamp(self.clock()),
             }
+            reopens = want.on_recurrence == "reopen" and self.backends[want.backend].reopens
+            previous = self._previous(entry) if reopens else None
+            if previous is not None and previous.backend == want.backend:
+                # Decided in the claim, so every worker that repairs it reopens the same one.
+                slot["reopen"] = {"id": previous.id, "url": previous.url, "ref": previous.ref}
             won = self.store.claim_attr(entry.key, SLOT, slot)
             if won is None:
                 # Another worker holds the slot: it opens the ticket.
@@ -204,11 +216,16 @@ class Tickets:
             entry, slot = won, again
         backend = self.backends[slot["backend"]]
         try:
-            draft = self._draft(entry, slot)
-            # A repair first asks whether the lost attempt made the ticket after all.
-            ref = None if fresh else backend.find(draft)
-            if ref is None:
-                ref = backend.create(draft)
+            if "reopen" in slot:
+                self._take_over(entry)
+                ref = TicketRef(slot["backend"], **slot["reopen"])
+                said = f"remedy: reopened: a new occurrence at {entry.created_at}"
+                backend.reopen(ref, f"{said}\n{self._description(entry)}")
+            else:
+                draft = self._draft(entry, slot)
+                # A repair first asks whether the lost attempt made the ticket after all.
+                found = None if fresh else backend.find(draft)
+                ref = found if found is not None else backend.create(draft)
         except Exception:
             self.store.claim_attr(entry.key, SLOT, {**slot, "status": "owed"}, expected=slot)
             raise
@@ -217,6 +234,18 @@ class Tickets:
             opened["ref"] = ref.ref
         opened["told"] = len(entry.history)
         return self.store.claim_attr(entry.key, SLOT, opened, expected=slot)
+
+    def _take_over(self, entry: Entry) -> None:
+        """The previous occurrence, if its ticket is still open, passes it on: from now on
+        the newest occurrence's end resolves it, not the previous one's."""
+        for _ in range(3):  # a step told meanwhile moves the slot: read it again
+            before = self.store.get(entry.attrs[PREVIOUS])
+            slot = before.attrs.get(SLOT) if before is not None else None
+            if before is None or not isinstance(slot, dict) or slot.get("status") != "open":
+                return
+            passed = {**slot, "status": "passed", "to": entry.key}
+            if self.store.claim_attr(before.key, SLOT, passed, expected=slot) is not None:
+                return
 
     def _draft(self, entry: Entry, slot: Mapping[str, Any]) -> Draft:
         backend = self.backends[slot["backend"]]
@@ -228,21 +257,27 @@ class Tickets:
             )
         finding = entry.finding
         summary = f"{finding.get('title') or finding['type']} in {entry.account}"
-        lines = [
-            f"remedy ledger entry {entry.key}: {entry.state.value}",
-            f"{finding['severity']} {finding['product']} {finding['type']}",
-            f"decision: {entry.decision.get('reason', '')}",
-            *(step_text(step) for step in entry.history),
-        ]
         return Draft(
             summary=f"[remedy] {summary}",
-            description="\n".join(lines),
+            description=self._description(entry),
             finding=finding,
             severity=finding["severity"],
             target=target,
             token=slot["token"],
             previous=self._previous(entry),
         )
+
+    @staticmethod
+    def _description(entry: Entry) -> str:
+        """The entry, the finding, the decision and the history so far."""
+        finding = entry.finding
+        lines = [
+            f"remedy ledger entry {entry.key}: {entry.state.value}",
+            f"{finding['severity']} {finding['product']} {finding['type']}",
+            f"decision: {entry.decision.get('reason', '')}",
+            *(step_text(step) for step in entry.history),
+        ]
+        return "\n".join(lines)
 
     def _previous(self, entry: Entry) -> TicketRef | None:
         key = entry.attrs.get(PREVIOUS)

@@ -72,6 +72,8 @@ class TicketBackend:
     target_field: ClassVar[str] = ""
     #: Whether the system can take comments and be resolved (Security Hub's cannot).
     follows: ClassVar[bool] = True
+    #: Whether a resolved ticket can be reopened (a rule's ``on_recurrence: reopen``).
+    reopens: ClassVar[bool] = True
     #: IAM actions the core role must allow (template.yaml grants them where used).
     permissions: ClassVar[frozenset[str]] = frozenset()
 
@@ -96,6 +98,10 @@ class TicketBackend:
 
     def resolve(self, ref: TicketRef, text: str) -> None:
         raise NotImplementedError(f"ticket backend {self.name!r} does not implement resolve")
+
+    def reopen(self, ref: TicketRef, text: str) -> None:
+        """Take `ref` back out of its resolved state, if it is there, saying why in `text`."""
+        raise NotImplementedError(f"ticket backend {self.name!r} does not implement reopen")
 
 
 _T = TypeVar("_T", bound=type[TicketBackend])

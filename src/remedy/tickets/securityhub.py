@@ -25,6 +25,7 @@ _OUTAGE = frozenset({"ThrottlingException", "InternalServerException", "ServiceU
 class SecurityHubBackend(TicketBackend):
     target_field = "connector"
     follows = False
+    reopens = False
     permissions = frozenset({"securityhub:CreateTicketV2"})
 
     def _client(self) -> Any:

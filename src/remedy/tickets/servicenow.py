@@ -31,6 +31,8 @@ API_KEY = ("api_key",)
 OAUTH_CLIENT = ("client_id", "client_secret")
 #: Incident state 6 is Resolved; resolving needs a close code and notes.
 RESOLVED = "6"
+#: Incident state 2, In Progress: where a reopened incident goes.
+IN_PROGRESS = "2"
 CLOSE_CODE = "Solved (Permanently)"
 #: Impact and urgency (1 high .. 3 low) from the finding's severity.
 _LEVEL = {"CRITICAL": "1", "HIGH": "1", "MEDIUM": "2"}
@@ -114,3 +116,6 @@ class ServiceNowBackend(RestBackend):
             f"{TABLE}/{ref.ref}",
             {"state": RESOLVED, "close_code": CLOSE_CODE, "close_notes": text},
         )
+
+    def reopen(self, ref: TicketRef, text: str) -> None:
+        self.client.call("PATCH", f"{TABLE}/{ref.ref}", {"state": IN_PROGRESS, "work_notes": text})
