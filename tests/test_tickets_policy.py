@@ -185,7 +185,9 @@ def test_reopen_is_refused_on_securityhub_which_cannot_reopen(tmp_path: Path) ->
         "reopen the tickets it creates: use on_recurrence: link, or backend jira or servicenow"
     ]
     linked = policy_dir(
-        tmp_path / "linked", [rule(ticket={**ticket, "on_recurrence": "link"}, **ocsf)], accounts=accounts
+        tmp_path / "linked",
+        [rule(ticket={**ticket, "on_recurrence": "link"}, **ocsf)],
+        accounts=accounts,
     )
     assert load_policy(linked).rules  # the same rule, linking, loads
 
