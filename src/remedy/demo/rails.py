@@ -81,7 +81,7 @@ def _event(root: Path, name: str) -> dict[str, Any]:
     return dated(event, datetime.now(UTC))
 
 
-def _macie(root: Path, name: str, stored: Stored) -> dict[str, Any]:
+def macie_event(root: Path, name: str, stored: Stored) -> dict[str, Any]:
     event = _macie_object(_event(root, name), stored)
     # What EventBridge sets: the sender's account, and an id of its own per event.
     event["account"] = stored.account
@@ -90,13 +90,13 @@ def _macie(root: Path, name: str, stored: Stored) -> dict[str, Any]:
     return event
 
 
-def _put(aws: LocalAWS, account: str, bucket: str, key: str, body: bytes) -> Stored:
+def put_object(aws: LocalAWS, account: str, bucket: str, key: str, body: bytes) -> Stored:
     s3 = aws.session(account).client("s3")
     s3.put_object(Bucket=bucket, Key=key, Body=body)
     return _stored(s3, account, bucket, key, body)
 
 
-def _bucket(aws: LocalAWS, account: str, name: str) -> str:
+def new_bucket(aws: LocalAWS, account: str, name: str) -> str:
     aws.session(account).client("s3").create_bucket(
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": aws.region}
     )
@@ -145,16 +145,16 @@ def show(
     _push_rails(aws, org, progress)
     metrics = Metrics()
     runtime = Runtime(metrics)
-    burst_bucket = _bucket(aws, first, f"rails-burst-{first}")
+    burst_bucket = new_bucket(aws, first, f"rails-burst-{first}")
     burst = [
-        _put(aws, first, burst_bucket, f"deploy/{n}/.env", b"aws_secret_access_key=demo")
+        put_object(aws, first, burst_bucket, f"deploy/{n}/.env", b"aws_secret_access_key=demo")
         for n in range(BURST)
     ]
     managed = stack_bucket(aws.session(second), second, STACK, f"{STACK}-{second}")
-    cards = _put(
+    cards = put_object(
         aws,
         third,
-        _bucket(aws, third, f"rails-dry-{third}"),
+        new_bucket(aws, third, f"rails-dry-{third}"),
         "exports/cards.csv",
         b"4111111111111111",
     )
@@ -170,7 +170,7 @@ def show(
         )
         room = LIMIT - counted.status().counts.get(scope, 0)
         held = [
-            pipeline.process(_macie(root, "macie-classification-credentials.json", s))[0]
+            pipeline.process(macie_event(root, "macie-classification-credentials.json", s))[0]
             for s in burst
         ]
         runtime.flush()
@@ -182,7 +182,7 @@ def show(
         runtime.flush()
         progress(f"rails: public-bucket call on {managed} (stack {STACK}): {stacked.state.value}")
         before = len(aws.recorded())
-        (dry,) = pipeline.process(_macie(root, "macie-classification-financial.json", cards))
+        (dry,) = pipeline.process(macie_event(root, "macie-classification-financial.json", cards))
         runtime.flush()
         progress(f"rails: card numbers under the dry-run rule: {dry.state.value}")
     requests = aws.recorded()

@@ -28,8 +28,8 @@ from typing import Any
 from remedy.demo.approval import Approver
 from remedy.demo.local_aws import LocalAWS
 from remedy.demo.org import Organisation
-from remedy.demo.policy_change import SETTLE_SECONDS, _cli
-from remedy.demo.rails import _bucket, _macie, _put
+from remedy.demo.policy_change import SETTLE_SECONDS, run_cli
+from remedy.demo.rails import macie_event, new_bucket, put_object
 from remedy.demo.report import Claim
 from remedy.demo.samples import Stored
 from remedy.demo.scenario import Item
@@ -66,7 +66,7 @@ def run(
     }
 
     def cli(*args: str) -> tuple[int, str]:
-        status, out, err = _cli(env, list(args))
+        status, out, err = run_cli(env, list(args))
         progress(f"$ remedy {' '.join(args)}  -> exit {status}")
         return status, out + err
 
@@ -105,10 +105,10 @@ def _scene(
     org: Organisation = demo.org
     jira: JiraServer = demo.jira
     account = org.members[1]
-    stored = _put(
-        aws, account, _bucket(aws, account, f"tickets-hr-{account}"), "hr/ana.csv", b"Ana,1984"
+    stored = put_object(
+        aws, account, new_bucket(aws, account, f"tickets-hr-{account}"), "hr/ana.csv", b"Ana,1984"
     )
-    event = _macie(org.root, SAMPLE, stored)
+    event = macie_event(org.root, SAMPLE, stored)
     item = Item("Jira scene: personal data", "tickets:" + SAMPLE, account, event, (stored,))
     keys: dict[str, str] = {}
     problems = emit([item], keys)
