@@ -119,25 +119,33 @@ def normalise_cloudtrail(event: Mapping[str, Any]) -> list[Finding]:
         title += f" on {reading.resources[0].id}"
     if error_code is not None:
         title += f" (failed: {error_code})"
+    # Positional in the model's field order, as every normaliser builds it (see securityhub).
     return [
         Finding(
-            key=cloudtrail_key(account, event_id),
-            source=Source.CLOUDTRAIL,
-            product=PRODUCT,
-            type=finding_type,
-            severity=reading.severity,
-            account=account,
-            region=region,
-            envelope_account=event["account"],
-            id=event_id,
-            title=title,
-            description=f.opt_str(detail, "errorMessage", path) or "",
-            resources=reading.resources,
-            actor=actor,
-            api_call=f"{event_source}:{event_name}",
-            error_code=error_code,
-            parameters=reading.parameters,
-            created_at=f.opt_str(detail, "eventTime", path),
+            cloudtrail_key(account, event_id),  # key
+            Source.CLOUDTRAIL,  # source
+            PRODUCT,  # product
+            finding_type,  # type
+            reading.severity,  # severity
+            account,  # account
+            region,  # region
+            event["account"],  # envelope_account
+            event_id,  # id
+            title,  # title
+            f.opt_str(detail, "errorMessage", path) or "",  # description
+            None,  # category
+            reading.resources,  # resources
+            (),  # detections
+            None,  # product_arn
+            None,  # workflow_status
+            None,  # record_state
+            None,  # compliance_status
+            None,  # action_name
+            actor,  # actor
+            f"{event_source}:{event_name}",  # api_call
+            error_code,  # error_code
+            reading.parameters,  # parameters
+            f.opt_str(detail, "eventTime", path),  # created_at
         )
     ]
 

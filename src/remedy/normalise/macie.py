@@ -15,7 +15,7 @@ from remedy.model import Detection, Finding, Resource, ResourceKind, Severity, S
 from remedy.normalise import fields as f
 from remedy.normalise.keys import MACIE_PREFIX, s3_object_key
 from remedy.normalise.registry import register
-from remedy.normalise.resources import is_public
+from remedy.normalise.resources import first_of, is_public
 
 PRODUCT = "Macie"
 #: ``Finding.parameters`` key of a policy finding's occurrence count (Macie's ``count``).
@@ -60,9 +60,9 @@ def copy_key(
 
     From the object if there is one, else the bucket; None if the copy names neither.
     """
-    target = next((r for r in resources if r.kind is ResourceKind.S3_OBJECT), None)
-    if target is None:
-        target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
+    target = first_of(resources, ResourceKind.S3_OBJECT) or first_of(
+        resources, ResourceKind.S3_BUCKET
+    )
     if target is None or target.bucket is None:
         return None
     return s3_object_key(MACIE_PREFIX, account, region, target.bucket, target.key, macie_type)
@@ -126,28 +126,36 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
         # key stay): a higher count is a new occurrence (remedy.occurrences).
         parameters[OCCURRENCES] = count
 
+    # Positional in the model's field order, as every normaliser builds it (see securityhub).
     return [
         Finding(
-            key=s3_object_key(MACIE_PREFIX, account, region, bucket, object_key, finding_type),
-            source=Source.MACIE,
-            product=PRODUCT,
-            type=finding_type,
-            severity=_severity(detail, category),
-            account=account,
-            region=region,
-            envelope_account=event["account"],
-            id=f.req_str(detail, "id", path),
-            title=f.opt_str(detail, "title", path) or "",
-            description=f.opt_str(detail, "description", path) or "",
-            category=category,
-            resources=tuple(resources),
-            detections=_detections(detail),
-            record_state=record_state,
-            parameters=parameters,
-            created_at=f.opt_str(detail, "createdAt", path),
-            updated_at=f.opt_str(detail, "updatedAt", path),
-            public=is_public(bucket_obj, bucket_path),
-            sample=f.opt_bool(detail, "sample", path) is True,
+            s3_object_key(MACIE_PREFIX, account, region, bucket, object_key, finding_type),  # key
+            Source.MACIE,  # source
+            PRODUCT,  # product
+            finding_type,  # type
+            _severity(detail, category),  # severity
+            account,  # account
+            region,  # region
+            event["account"],  # envelope_account
+            f.req_str(detail, "id", path),  # id
+            f.opt_str(detail, "title", path) or "",  # title
+            f.opt_str(detail, "description", path) or "",  # description
+            category,  # category
+            tuple(resources),  # resources
+            _detections(detail),  # detections
+            None,  # product_arn
+            None,  # workflow_status
+            record_state,  # record_state
+            None,  # compliance_status
+            None,  # action_name
+            None,  # actor
+            None,  # api_call
+            None,  # error_code
+            parameters,  # parameters
+            f.opt_str(detail, "createdAt", path),  # created_at
+            f.opt_str(detail, "updatedAt", path),  # updated_at
+            is_public(bucket_obj, bucket_path),  # public
+            f.opt_bool(detail, "sample", path) is True,  # sample
         )
     ]
 

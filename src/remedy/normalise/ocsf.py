@@ -119,8 +119,10 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     raw_resources = f.opt_list(item, "resources", path)
     resources = with_principals(
         tuple(
-            _resource(raw, f"{path}.resources[{i}]", account, region, raw_resources)
-            for i, raw in enumerate(raw_resources)
+            [  # a list first, as in securityhub
+                _resource(raw, f"{path}.resources[{i}]", account, region, raw_resources)
+                for i, raw in enumerate(raw_resources)
+            ]
         ),
         partition=f.partition_of(region),
         account=account,
@@ -161,30 +163,36 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         )
 
     activity_id = f.opt_int(item, "activity_id", path)
+    # Positional in the model's field order, as every normaliser builds it (see securityhub).
     return Finding(
-        key=copied.key,
-        source=Source.SECURITYHUB,
-        product=product,
-        type=copied.type,
-        severity=_severity(item, path),
-        account=account,
-        region=region,
-        envelope_account=envelope_account,
-        id=finding_id,
-        title=f.opt_str(info, "title", info_path) or "",
-        description=f.opt_str(info, "desc", info_path) or "",
-        category=copied.category,
-        resources=resources,
-        product_arn=product_uid,
-        workflow_status=_coded(item, "status_id", path, _STATUS_BY_ID, _STATUS_CHOICES),
-        # Closed: the finding is done, like an ARCHIVED ASFF record.
-        record_state="ARCHIVED" if activity_id == _CLOSE else None,
-        compliance_status=compliance_status,
-        parameters=parameters,
-        created_at=f.opt_str(info, "created_time_dt", info_path),
-        updated_at=f.opt_str(info, "modified_time_dt", info_path),
-        # Macie's own word only: anyone may import a finding under their own product.
-        public=_public(raw_resources, f"{path}.resources") if product == MACIE else None,
+        copied.key,  # key
+        Source.SECURITYHUB,  # source
+        product,  # product
+        copied.type,  # type
+        _severity(item, path),  # severity
+        account,  # account
+        region,  # region
+        envelope_account,  # envelope_account
+        finding_id,  # id
+        f.opt_str(info, "title", info_path) or "",  # title
+        f.opt_str(info, "desc", info_path) or "",  # description
+        copied.category,  # category
+        resources,  # resources
+        (),  # detections
+        product_uid,  # product_arn
+        _coded(item, "status_id", path, _STATUS_BY_ID, _STATUS_CHOICES),  # workflow_status
+        # record_state: closed, the finding is done, like an ARCHIVED ASFF record.
+        "ARCHIVED" if activity_id == _CLOSE else None,
+        compliance_status,  # compliance_status
+        None,  # action_name
+        None,  # actor
+        None,  # api_call
+        None,  # error_code
+        parameters,  # parameters
+        f.opt_str(info, "created_time_dt", info_path),  # created_at
+        f.opt_str(info, "modified_time_dt", info_path),  # updated_at
+        # public: Macie's own word only, as anyone may import a finding under their product.
+        _public(raw_resources, f"{path}.resources") if product == MACIE else None,
     )
 
 

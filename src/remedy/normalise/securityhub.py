@@ -85,9 +85,12 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     provider_path = f"{path}.FindingProviderFields"
     types = _types(provider, provider_path) if "Types" in provider else _types(item, path)
     resources = with_principals(
+        # A list first: tuple() of a generator costs several times more on Python 3.11.
         tuple(
-            _resource(raw, f"{path}.Resources[{i}]", region, account)
-            for i, raw in enumerate(raw_resources)
+            [
+                _resource(raw, f"{path}.Resources[{i}]", region, account)
+                for i, raw in enumerate(raw_resources)
+            ]
         ),
         partition=f.partition_of(region),
         account=account,
@@ -127,35 +130,39 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     if workflow_status is None:
         workflow_status = f.opt_str(item, "WorkflowState", path)
 
+    # Positional in the model's field order (`remedy.model.Finding`): two dozen keywords
+    # cost more than building the rest of the finding (bench/decide.py).
     return Finding(
-        key=copied.key,
-        source=Source.SECURITYHUB,
-        product=product,
-        type=copied.type,
-        severity=_severity(provider, {}, provider_path)
+        copied.key,  # key
+        Source.SECURITYHUB,  # source
+        product,  # product
+        copied.type,  # type
+        _severity(provider, {}, provider_path)  # severity
         if _has_label(provider)
         else _severity(item, product_fields, path),
-        account=account,
-        region=region,
-        envelope_account=envelope_account,
-        id=finding_id,
-        title=f.opt_str(item, "Title", path) or "",
-        description=f.opt_str(item, "Description", path) or "",
-        category=copied.category,
-        resources=resources,
-        product_arn=product_arn,
-        workflow_status=workflow_status,
-        record_state=f.opt_str(item, "RecordState", path),
-        compliance_status=compliance_status,
-        action_name=action_name,
-        parameters=parameters,
-        created_at=f.opt_str(item, "CreatedAt", path),
-        updated_at=f.opt_str(item, "UpdatedAt", path),
-        # Macie's own word only: ProductFields are the importer's to write.
-        public=True
-        if product == MACIE and product_fields.get(_EFFECTIVE_PERMISSION) == PUBLIC
-        else None,
-        sample=f.opt_bool(item, "Sample", path) is True,
+        account,  # account
+        region,  # region
+        envelope_account,  # envelope_account
+        finding_id,  # id
+        f.opt_str(item, "Title", path) or "",  # title
+        f.opt_str(item, "Description", path) or "",  # description
+        copied.category,  # category
+        resources,  # resources
+        (),  # detections
+        product_arn,  # product_arn
+        workflow_status,  # workflow_status
+        f.opt_str(item, "RecordState", path),  # record_state
+        compliance_status,  # compliance_status
+        action_name,  # action_name
+        None,  # actor
+        None,  # api_call
+        None,  # error_code
+        parameters,  # parameters
+        f.opt_str(item, "CreatedAt", path),  # created_at
+        f.opt_str(item, "UpdatedAt", path),  # updated_at
+        # public: Macie's own word only, as ProductFields are the importer's to write.
+        True if product == MACIE and product_fields.get(_EFFECTIVE_PERMISSION) == PUBLIC else None,
+        f.opt_bool(item, "Sample", path) is True,  # sample
     )
 
 
