@@ -294,26 +294,23 @@ def _resource(
     partition = f.opt_str(item, "cloud_partition", path) or f.partition_of(region)
     if kind is ResourceKind.S3_OBJECT:
         bucket, key = _object(arn, bare, path, siblings, account)
+        # Positional (kind, id, type, name, region, bucket, key, version_id): keywords cost
+        # more than building the resource (bench/decide.py).
         return Resource(
-            kind=kind,
-            id=f"arn:{partition}:s3:::{bucket}/{key}",
-            type=rtype,
-            region=region,
-            bucket=bucket,
-            key=key,
-            version_id=f.opt_str(item, "version", path) or None,
+            kind,
+            f"arn:{partition}:s3:::{bucket}/{key}",
+            rtype,
+            None,
+            region,
+            bucket,
+            key,
+            f.opt_str(item, "version", path) or None,
         )
     if kind is ResourceKind.S3_BUCKET:
         bucket = (_s3_tail(arn) if arn else uid).partition("/")[0]
         if not bucket:
             raise f.bad_value(f"{path}.uid", "an S3 bucket ARN such as arn:aws:s3:::bucket", uid)
-        return Resource(
-            kind=kind,
-            id=arn or f"arn:{partition}:s3:::{bucket}",
-            type=rtype,
-            region=region,
-            bucket=bucket,
-        )
+        return Resource(kind, arn or f"arn:{partition}:s3:::{bucket}", rtype, None, region, bucket)
     if kind is ResourceKind.SECURITY_GROUP:
         group = (bare if bare and bare.startswith("sg-") else None) or (
             after(arn, "security-group/") if arn else None
@@ -362,7 +359,7 @@ def _resource(
     if arn:
         return by_arn(kind, arn, bare, rtype, region)
     # No ARN: what it is cannot be told apart from a name anyone could write.
-    return Resource(kind=ResourceKind.OTHER, id=uid, type=rtype, region=region)
+    return Resource(ResourceKind.OTHER, uid, rtype, None, region)  # positional, as in by_arn
 
 
 def _object(

@@ -300,23 +300,16 @@ def _resource(item: object, path: str, finding_region: str, account: str) -> Res
                 object_path = f"{path}.Details.AwsS3Object"
                 version_id = f.opt_str(s3_object, "VersionId", object_path) or None
                 etag = f.opt_str(s3_object, "ETag", object_path) or None
+        # Positional (kind, id, type, name, region, bucket, key, version_id, etag):
+        # keywords cost more than building the resource (bench/decide.py).
         return Resource(
-            kind=ResourceKind.S3_OBJECT,
-            id=rid,
-            type=rtype,
-            region=region,
-            bucket=bucket,
-            key=key,
-            version_id=version_id,
-            etag=etag,
+            ResourceKind.S3_OBJECT, rid, rtype, None, region, bucket, key, version_id, etag
         )
     if rtype == "AwsS3Bucket":
         bucket = _s3_path(rid)[0]
         if not bucket:
             raise f.bad_value(f"{path}.Id", "an S3 bucket ARN such as arn:aws:s3:::bucket", rid)
-        return Resource(
-            kind=ResourceKind.S3_BUCKET, id=rid, type=rtype, region=region, bucket=bucket
-        )
+        return Resource(ResourceKind.S3_BUCKET, rid, rtype, None, region, bucket)
     if rtype == "AwsEc2SecurityGroup":
         group_id = None
         details = f.opt_obj(item, "Details", path)
@@ -349,7 +342,7 @@ def _resource(item: object, path: str, finding_region: str, account: str) -> Res
         return _access_key(item, rid, path, region)
     elif kind is not ResourceKind.INTERNET_GATEWAY and rid.startswith("arn:"):
         return by_arn(kind, rid, None, rtype, region)
-    return Resource(kind=ResourceKind.OTHER, id=rid, type=rtype, region=region)
+    return Resource(ResourceKind.OTHER, rid, rtype, None, region)
 
 
 def _instance_details(item: dict[str, Any], path: str) -> dict[str, Any]:
