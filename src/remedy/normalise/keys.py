@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import hashlib
 
+#: Copied for each key: cheaper than parsing blake2b's keywords each time.
+_BLAKE2B_128 = hashlib.blake2b(digest_size=16)
+
 
 def _digest(framed: str) -> str:
     """The digest of parts framed as ``f"{len(part)}:{part}"`` one after the other.
@@ -40,13 +43,9 @@ def _digest(framed: str) -> str:
     hash itself, on every finding (bench/decide.py). surrogatepass because a JSON string
     may hold a lone surrogate (never a crash).
     """
-    # A copy of a ready hasher: cheaper than parsing blake2b's keywords for each key.
     hasher = _BLAKE2B_128.copy()
     hasher.update(framed.encode("utf-8", "surrogatepass"))
     return hasher.hexdigest()
-
-
-_BLAKE2B_128 = hashlib.blake2b(digest_size=16)
 
 
 #: The prefix of Macie findings' keys (native or the Security Hub copy), for `s3_object_key`.
