@@ -187,4 +187,7 @@ def region(parent: Mapping[str, Any], key: str, path: str) -> str:
 
 
 def opt_region(parent: Mapping[str, Any], key: str, path: str) -> str | None:
-    return None if parent.get(key) is None else region(parent, key, path)
+    value = parent.get(key)
+    if value is None or is_region(value):
+        return value
+    raise _refused(value, path, key, _A_REGION)
