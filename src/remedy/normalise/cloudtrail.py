@@ -119,7 +119,7 @@ def normalise_cloudtrail(event: Mapping[str, Any]) -> list[Finding]:
         title += f" on {reading.resources[0].id}"
     if error_code is not None:
         title += f" (failed: {error_code})"
-    # Positional in the model's field order, as every normaliser builds it (see securityhub).
+    # The fields every finding has positionally, as in every normaliser (see securityhub).
     return [
         Finding(
             cloudtrail_key(account, event_id),  # key
@@ -136,16 +136,11 @@ def normalise_cloudtrail(event: Mapping[str, Any]) -> list[Finding]:
             None,  # category
             reading.resources,  # resources
             (),  # detections
-            None,  # product_arn
-            None,  # workflow_status
-            None,  # record_state
-            None,  # compliance_status
-            None,  # action_name
-            actor,  # actor
-            f"{event_source}:{event_name}",  # api_call
-            error_code,  # error_code
-            reading.parameters,  # parameters
-            f.opt_str(detail, "eventTime", path),  # created_at
+            actor=actor,
+            api_call=f"{event_source}:{event_name}",
+            error_code=error_code,
+            parameters=reading.parameters,
+            created_at=f.opt_str(detail, "eventTime", path),
         )
     ]
 

@@ -55,7 +55,7 @@ def normalise_guardduty(event: Mapping[str, Any]) -> list[Finding]:
         key = malicious_file_key(account, region, resources)
     if key is None:
         key = asff_key(f"arn:{partition}:securityhub:{region}::product/aws/guardduty", finding_arn)
-    # Positional in the model's field order, as every normaliser builds it (see securityhub).
+    # The fields every finding has positionally, as in every normaliser (see securityhub).
     return [
         Finding(
             key,  # key
@@ -72,19 +72,12 @@ def normalise_guardduty(event: Mapping[str, Any]) -> list[Finding]:
             MALWARE if finding_type == MALICIOUS_FILE else None,  # category
             resources,  # resources
             _threats(detail),  # detections
-            finding_arn,  # product_arn
-            None,  # workflow_status
-            None,  # record_state
-            None,  # compliance_status
-            None,  # action_name
-            None,  # actor
-            None,  # api_call
-            None,  # error_code
-            {},  # parameters
-            f.opt_str(detail, "createdAt", path),  # created_at
-            f.opt_str(detail, "updatedAt", path),  # updated_at
-            public,  # public
-            _sample(detail),  # sample
+            product_arn=finding_arn,
+            parameters={},
+            created_at=f.opt_str(detail, "createdAt", path),
+            updated_at=f.opt_str(detail, "updatedAt", path),
+            public=public,
+            sample=_sample(detail),
         )
     ]
 

@@ -123,7 +123,7 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
         # key stay): a higher count is a new occurrence (remedy.occurrences).
         parameters[OCCURRENCES] = count
 
-    # Positional in the model's field order, as every normaliser builds it (see securityhub).
+    # The fields every finding has positionally, as in every normaliser (see securityhub).
     return [
         Finding(
             s3_object_key(MACIE_PREFIX, account, region, bucket, object_key, finding_type),  # key
@@ -140,19 +140,12 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
             category,  # category
             tuple(resources),  # resources
             _detections(detail),  # detections
-            None,  # product_arn
-            None,  # workflow_status
-            record_state,  # record_state
-            None,  # compliance_status
-            None,  # action_name
-            None,  # actor
-            None,  # api_call
-            None,  # error_code
-            parameters,  # parameters
-            f.opt_str(detail, "createdAt", path),  # created_at
-            f.opt_str(detail, "updatedAt", path),  # updated_at
-            is_public(bucket_obj, bucket_path),  # public
-            f.opt_bool(detail, "sample", path) is True,  # sample
+            record_state=record_state,
+            parameters=parameters,
+            created_at=f.opt_str(detail, "createdAt", path),
+            updated_at=f.opt_str(detail, "updatedAt", path),
+            public=is_public(bucket_obj, bucket_path),
+            sample=f.opt_bool(detail, "sample", path) is True,
         )
     ]
 

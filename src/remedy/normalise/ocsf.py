@@ -163,7 +163,7 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         )
 
     activity_id = f.opt_int(item, "activity_id", path)
-    # Positional in the model's field order, as every normaliser builds it (see securityhub).
+    # The fields every finding has positionally, as in every normaliser (see securityhub).
     return Finding(
         copied.key,  # key
         Source.SECURITYHUB,  # source
@@ -179,20 +179,16 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         copied.category,  # category
         resources,  # resources
         (),  # detections
-        product_uid,  # product_arn
-        _coded(item, "status_id", path, _STATUS_BY_ID, _STATUS_CHOICES),  # workflow_status
-        # record_state: closed, the finding is done, like an ARCHIVED ASFF record.
-        "ARCHIVED" if activity_id == _CLOSE else None,
-        compliance_status,  # compliance_status
-        None,  # action_name
-        None,  # actor
-        None,  # api_call
-        None,  # error_code
-        parameters,  # parameters
-        f.opt_str(info, "created_time_dt", info_path),  # created_at
-        f.opt_str(info, "modified_time_dt", info_path),  # updated_at
-        # public: Macie's own word only, as anyone may import a finding under their product.
-        _public(raw_resources, f"{path}.resources") if product == MACIE else None,
+        product_arn=product_uid,
+        workflow_status=_coded(item, "status_id", path, _STATUS_BY_ID, _STATUS_CHOICES),
+        # Closed: the finding is done, like an ARCHIVED ASFF record.
+        record_state="ARCHIVED" if activity_id == _CLOSE else None,
+        compliance_status=compliance_status,
+        parameters=parameters,
+        created_at=f.opt_str(info, "created_time_dt", info_path),
+        updated_at=f.opt_str(info, "modified_time_dt", info_path),
+        # Macie's own word only: anyone may import a finding under their own product.
+        public=_public(raw_resources, f"{path}.resources") if product == MACIE else None,
     )
 
 

@@ -130,8 +130,9 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     if workflow_status is None:
         workflow_status = f.opt_str(item, "WorkflowState", path)
 
-    # Positional in the model's field order (`remedy.model.Finding`): two dozen keywords
-    # cost more than building the rest of the finding (bench/decide.py).
+    # The fields every finding has positionally, in the model's field order
+    # (`remedy.model.Finding`): two dozen keywords cost more than building the rest of
+    # the finding (bench/decide.py); the others by name.
     return Finding(
         copied.key,  # key
         Source.SECURITYHUB,  # source
@@ -149,20 +150,19 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         copied.category,  # category
         resources,  # resources
         (),  # detections
-        product_arn,  # product_arn
-        workflow_status,  # workflow_status
-        f.opt_str(item, "RecordState", path),  # record_state
-        compliance_status,  # compliance_status
-        action_name,  # action_name
-        None,  # actor
-        None,  # api_call
-        None,  # error_code
-        parameters,  # parameters
-        f.opt_str(item, "CreatedAt", path),  # created_at
-        f.opt_str(item, "UpdatedAt", path),  # updated_at
-        # public: Macie's own word only, as ProductFields are the importer's to write.
-        True if product == MACIE and product_fields.get(_EFFECTIVE_PERMISSION) == PUBLIC else None,
-        f.opt_bool(item, "Sample", path) is True,  # sample
+        product_arn=product_arn,
+        workflow_status=workflow_status,
+        record_state=f.opt_str(item, "RecordState", path),
+        compliance_status=compliance_status,
+        action_name=action_name,
+        parameters=parameters,
+        created_at=f.opt_str(item, "CreatedAt", path),
+        updated_at=f.opt_str(item, "UpdatedAt", path),
+        # Macie's own word only: ProductFields are the importer's to write.
+        public=True
+        if product == MACIE and product_fields.get(_EFFECTIVE_PERMISSION) == PUBLIC
+        else None,
+        sample=f.opt_bool(item, "Sample", path) is True,
     )
 
 
