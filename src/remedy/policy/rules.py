@@ -86,11 +86,11 @@ def compile_globs(patterns: Iterable[str], *, ignore_case: bool = False) -> re.P
     )
 
 
-def subject(finding: Finding, account: AccountInfo) -> str:
-    """What a finding is about, for a reason a person reads."""
+def reason_of(rule_id: str, finding: Finding, account: AccountInfo) -> str:
+    """Why a rule decided a finding, for a person: the rule and what the finding is about."""
     out = (
-        f"{finding.product} {finding.type} at {_SEVERITY_NAMES[finding.severity]} "
-        f"in {finding.account} ({account.name})"
+        f"rule {rule_id}: {finding.product} {finding.type} at "
+        f"{_SEVERITY_NAMES[finding.severity]} in {finding.account} ({account.name})"
     )
     first = None
     more = 0
@@ -132,7 +132,7 @@ class Rule:
     ticket: TicketWant | None = None
 
     def decision(self, finding: Finding, account: AccountInfo) -> Decision:
-        reason = f"rule {self.id}: {subject(finding, account)}"
+        reason = reason_of(self.id, finding, account)
         if finding.sample and self.remediation is not None and not self.samples:
             # Anyone in a member can generate samples, naming placeholders (or real objects).
             return Decision(Action.NOTIFY, self.id, reason + _SAMPLE_NOTE, ticket=self.ticket)
