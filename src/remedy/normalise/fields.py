@@ -6,6 +6,7 @@ reading a valid event costs a dict lookup and an isinstance check per field: nor
 must stay within a small multiple of ``json.loads`` (see ``bench/``).
 
 JSON ``null`` counts as absent for optional fields and as missing for required ones.
+Each accessor tests first for what a well-formed event most often holds there.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def req_obj(parent: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
 
 def opt_obj(parent: Mapping[str, Any], key: str, path: str) -> dict[str, Any] | None:
     value = parent.get(key)
-    if value is None or isinstance(value, dict):
+    if isinstance(value, dict) or value is None:
         return value
     raise wrong_type(path_of(path, key), _AN_OBJECT, value)
 
@@ -130,7 +131,7 @@ def req_str(parent: Mapping[str, Any], key: str, path: str) -> str:
 def opt_str(parent: Mapping[str, Any], key: str, path: str) -> str | None:
     """An optional string, kept as given (an empty string stays empty)."""
     value = parent.get(key)
-    if value is None or isinstance(value, str):
+    if isinstance(value, str) or value is None:
         return value
     raise wrong_type(path_of(path, key), _A_STRING, value)
 
@@ -187,4 +188,7 @@ def region(parent: Mapping[str, Any], key: str, path: str) -> str:
 
 
 def opt_region(parent: Mapping[str, Any], key: str, path: str) -> str | None:
-    return None if parent.get(key) is None else region(parent, key, path)
+    value = parent.get(key)
+    if value is None or is_region(value):
+        return value
+    raise _refused(value, path, key, _A_REGION)

@@ -55,23 +55,25 @@ def normalise_guardduty(event: Mapping[str, Any]) -> list[Finding]:
         key = malicious_file_key(account, region, resources)
     if key is None:
         key = asff_key(f"arn:{partition}:securityhub:{region}::product/aws/guardduty", finding_arn)
+    # The fields every finding has positionally, as in every normaliser (see securityhub).
     return [
         Finding(
-            key=key,
-            source=Source.GUARDDUTY,
-            product=PRODUCT,
-            type=finding_type,
-            severity=_severity(detail),
-            account=account,
-            region=region,
-            envelope_account=event["account"],
-            id=f.req_str(detail, "id", path),
-            title=f.opt_str(detail, "title", path) or "",
-            description=f.opt_str(detail, "description", path) or "",
-            category=MALWARE if finding_type == MALICIOUS_FILE else None,
-            resources=resources,
-            detections=_threats(detail),
+            key,  # key
+            Source.GUARDDUTY,  # source
+            PRODUCT,  # product
+            finding_type,  # type
+            _severity(detail),  # severity
+            account,  # account
+            region,  # region
+            event["account"],  # envelope_account
+            f.req_str(detail, "id", path),  # id
+            f.opt_str(detail, "title", path) or "",  # title
+            f.opt_str(detail, "description", path) or "",  # description
+            MALWARE if finding_type == MALICIOUS_FILE else None,  # category
+            resources,  # resources
+            _threats(detail),  # detections
             product_arn=finding_arn,
+            parameters={},
             created_at=f.opt_str(detail, "createdAt", path),
             updated_at=f.opt_str(detail, "updatedAt", path),
             public=public,

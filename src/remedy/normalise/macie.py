@@ -15,7 +15,7 @@ from remedy.model import Detection, Finding, Resource, ResourceKind, Severity, S
 from remedy.normalise import fields as f
 from remedy.normalise.keys import MACIE_PREFIX, s3_object_key
 from remedy.normalise.registry import register
-from remedy.normalise.resources import is_public
+from remedy.normalise.resources import first_of, is_public
 
 PRODUCT = "Macie"
 #: ``Finding.parameters`` key of a policy finding's occurrence count (Macie's ``count``).
@@ -60,9 +60,9 @@ def copy_key(
 
     From the object if there is one, else the bucket; None if the copy names neither.
     """
-    target = next((r for r in resources if r.kind is ResourceKind.S3_OBJECT), None)
-    if target is None:
-        target = next((r for r in resources if r.kind is ResourceKind.S3_BUCKET), None)
+    target = first_of(resources, ResourceKind.S3_OBJECT) or first_of(
+        resources, ResourceKind.S3_BUCKET
+    )
     if target is None or target.bucket is None:
         return None
     return s3_object_key(MACIE_PREFIX, account, region, target.bucket, target.key, macie_type)
@@ -94,27 +94,24 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
         object_key = f.req_str(s3_object, "key", object_path)
         # Macie writes "" for an unversioned object: that is no version, not a version id.
         version_id = f.opt_str(s3_object, "versionId", object_path) or None
+        # Positional (kind, id, type, name, region, bucket, key, version_id, etag, size):
+        # keywords cost more than building the resource (bench/decide.py).
         resources.append(
             Resource(
-                kind=ResourceKind.S3_OBJECT,
-                id=f"arn:{partition}:s3:::{bucket}/{object_key}",
-                type="AwsS3Object",
-                region=region,
-                bucket=bucket,
-                key=object_key,
-                version_id=version_id,
-                etag=f.opt_str(s3_object, "eTag", object_path) or None,
-                size=f.opt_int(s3_object, "size", object_path),
+                ResourceKind.S3_OBJECT,
+                f"arn:{partition}:s3:::{bucket}/{object_key}",
+                "AwsS3Object",
+                None,
+                region,
+                bucket,
+                object_key,
+                version_id,
+                f.opt_str(s3_object, "eTag", object_path) or None,
+                f.opt_int(s3_object, "size", object_path),
             )
         )
     resources.append(
-        Resource(
-            kind=ResourceKind.S3_BUCKET,
-            id=bucket_arn,
-            type="AwsS3Bucket",
-            region=region,
-            bucket=bucket,
-        )
+        Resource(ResourceKind.S3_BUCKET, bucket_arn, "AwsS3Bucket", None, region, bucket)
     )
 
     # Said the ASFF way so one guard covers both sources.
@@ -126,22 +123,23 @@ def normalise_macie(event: Mapping[str, Any]) -> list[Finding]:
         # key stay): a higher count is a new occurrence (remedy.occurrences).
         parameters[OCCURRENCES] = count
 
+    # The fields every finding has positionally, as in every normaliser (see securityhub).
     return [
         Finding(
-            key=s3_object_key(MACIE_PREFIX, account, region, bucket, object_key, finding_type),
-            source=Source.MACIE,
-            product=PRODUCT,
-            type=finding_type,
-            severity=_severity(detail, category),
-            account=account,
-            region=region,
-            envelope_account=event["account"],
-            id=f.req_str(detail, "id", path),
-            title=f.opt_str(detail, "title", path) or "",
-            description=f.opt_str(detail, "description", path) or "",
-            category=category,
-            resources=tuple(resources),
-            detections=_detections(detail),
+            s3_object_key(MACIE_PREFIX, account, region, bucket, object_key, finding_type),  # key
+            Source.MACIE,  # source
+            PRODUCT,  # product
+            finding_type,  # type
+            _severity(detail, category),  # severity
+            account,  # account
+            region,  # region
+            event["account"],  # envelope_account
+            f.req_str(detail, "id", path),  # id
+            f.opt_str(detail, "title", path) or "",  # title
+            f.opt_str(detail, "description", path) or "",  # description
+            category,  # category
+            tuple(resources),  # resources
+            _detections(detail),  # detections
             record_state=record_state,
             parameters=parameters,
             created_at=f.opt_str(detail, "createdAt", path),
@@ -181,23 +179,33 @@ def _detections(detail: dict[str, Any]) -> tuple[Detection, ...]:
     out: list[Detection] = []
     for group_path, group in f.opt_objects(result, "sensitiveData", path):
         category = f.req_str(group, "category", group_path)
-        for item_path, item in f.opt_objects(group, "detections", group_path):
-            out.append(
-                Detection(
-                    category=category,
-                    type=f.req_str(item, "type", item_path),
-                    count=f.req_int(item, "count", item_path),
-                )
-            )
+        _read_detections(group, "type", category, group_path, out)
     custom = f.opt_obj(result, "customDataIdentifiers", path)
     if custom is not None:
         custom_path = f"{path}.customDataIdentifiers"
-        for item_path, item in f.opt_objects(custom, "detections", custom_path):
-            out.append(
-                Detection(
-                    category=CUSTOM_IDENTIFIER,
-                    type=f.req_str(item, "name", item_path),
-                    count=f.req_int(item, "count", item_path),
-                )
-            )
+        _read_detections(custom, "name", CUSTOM_IDENTIFIER, custom_path, out)
     return tuple(out)
+
+
+def _read_detections(
+    parent: dict[str, Any], name_key: str, category: str, path: str, out: list[Detection]
+) -> None:
+    """Each of ``parent.detections`` (its `name_key` and ``count``) into `out`.
+
+    A well-formed detection is read without building its path (a Macie finding names
+    many); anything else is read field by field, failing on the first wrong field."""
+    for i, item in enumerate(f.opt_list(parent, "detections", path)):
+        if type(item) is dict:
+            name = item.get(name_key)
+            count = item.get("count")
+            if type(name) is str and name and type(count) is int:
+                out.append(Detection(category, name, count))
+                continue
+        item_path = f"{path}.detections[{i}]"
+        if not isinstance(item, dict):
+            raise f.wrong_type(item_path, "an object", item)
+        out.append(
+            Detection(
+                category, f.req_str(item, name_key, item_path), f.req_int(item, "count", item_path)
+            )
+        )

@@ -119,8 +119,10 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     raw_resources = f.opt_list(item, "resources", path)
     resources = with_principals(
         tuple(
-            _resource(raw, f"{path}.resources[{i}]", account, region, raw_resources)
-            for i, raw in enumerate(raw_resources)
+            [  # a list first, as in securityhub
+                _resource(raw, f"{path}.resources[{i}]", account, region, raw_resources)
+                for i, raw in enumerate(raw_resources)
+            ]
         ),
         partition=f.partition_of(region),
         account=account,
@@ -161,20 +163,22 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         )
 
     activity_id = f.opt_int(item, "activity_id", path)
+    # The fields every finding has positionally, as in every normaliser (see securityhub).
     return Finding(
-        key=copied.key,
-        source=Source.SECURITYHUB,
-        product=product,
-        type=copied.type,
-        severity=_severity(item, path),
-        account=account,
-        region=region,
-        envelope_account=envelope_account,
-        id=finding_id,
-        title=f.opt_str(info, "title", info_path) or "",
-        description=f.opt_str(info, "desc", info_path) or "",
-        category=copied.category,
-        resources=resources,
+        copied.key,  # key
+        Source.SECURITYHUB,  # source
+        product,  # product
+        copied.type,  # type
+        _severity(item, path),  # severity
+        account,  # account
+        region,  # region
+        envelope_account,  # envelope_account
+        finding_id,  # id
+        f.opt_str(info, "title", info_path) or "",  # title
+        f.opt_str(info, "desc", info_path) or "",  # description
+        copied.category,  # category
+        resources,  # resources
+        (),  # detections
         product_arn=product_uid,
         workflow_status=_coded(item, "status_id", path, _STATUS_BY_ID, _STATUS_CHOICES),
         # Closed: the finding is done, like an ARCHIVED ASFF record.
@@ -286,26 +290,23 @@ def _resource(
     partition = f.opt_str(item, "cloud_partition", path) or f.partition_of(region)
     if kind is ResourceKind.S3_OBJECT:
         bucket, key = _object(arn, bare, path, siblings, account)
+        # Positional (kind, id, type, name, region, bucket, key, version_id): keywords cost
+        # more than building the resource (bench/decide.py).
         return Resource(
-            kind=kind,
-            id=f"arn:{partition}:s3:::{bucket}/{key}",
-            type=rtype,
-            region=region,
-            bucket=bucket,
-            key=key,
-            version_id=f.opt_str(item, "version", path) or None,
+            kind,
+            f"arn:{partition}:s3:::{bucket}/{key}",
+            rtype,
+            None,
+            region,
+            bucket,
+            key,
+            f.opt_str(item, "version", path) or None,
         )
     if kind is ResourceKind.S3_BUCKET:
         bucket = (_s3_tail(arn) if arn else uid).partition("/")[0]
         if not bucket:
             raise f.bad_value(f"{path}.uid", "an S3 bucket ARN such as arn:aws:s3:::bucket", uid)
-        return Resource(
-            kind=kind,
-            id=arn or f"arn:{partition}:s3:::{bucket}",
-            type=rtype,
-            region=region,
-            bucket=bucket,
-        )
+        return Resource(kind, arn or f"arn:{partition}:s3:::{bucket}", rtype, None, region, bucket)
     if kind is ResourceKind.SECURITY_GROUP:
         group = (bare if bare and bare.startswith("sg-") else None) or (
             after(arn, "security-group/") if arn else None
@@ -354,7 +355,7 @@ def _resource(
     if arn:
         return by_arn(kind, arn, bare, rtype, region)
     # No ARN: what it is cannot be told apart from a name anyone could write.
-    return Resource(kind=ResourceKind.OTHER, id=uid, type=rtype, region=region)
+    return Resource(ResourceKind.OTHER, uid, rtype, None, region)  # positional, as in by_arn
 
 
 def _object(

@@ -15,6 +15,7 @@ actions read (``details`` keys included); change them together.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeGuard
 
 from remedy.model import Resource, ResourceKind
@@ -60,10 +61,22 @@ _PRINCIPALS = {
 #: An access key in GuardDuty's ASFF copy: ``AWS::IAM::AccessKey:<id>`` (``null`` if unknown).
 _ACCESS_KEY_ID_PREFIX = "AWS::IAM::AccessKey:"
 _UNKNOWN = "null"
+# Read once: on Python 3.11 each read of an enum member costs as much as a function call.
+_ACCESS_KEY = ResourceKind.IAM_ACCESS_KEY
 
 
 def kind_of(type_name: str) -> ResourceKind:
     return KINDS.get(type_name, ResourceKind.OTHER)
+
+
+def first_of(resources: Iterable[Resource], kind: ResourceKind) -> Resource | None:
+    """The first of `resources` of `kind`, if any."""
+    # A loop, not next() over a generator: that costs several times more on Python 3.11,
+    # and keys are found this way for every copied finding (bench/decide.py).
+    for resource in resources:
+        if resource.kind is kind:
+            return resource
+    return None
 
 
 def is_arn(text: object) -> TypeGuard[str]:
@@ -183,7 +196,7 @@ def with_principals(
     """`resources` and, after them, the IAM user or role of each access key among them."""
     found: dict[str, Resource] = {}
     for r in resources:
-        if r.kind is ResourceKind.IAM_ACCESS_KEY or (r.details and "user_type" in r.details):
+        if r.kind is _ACCESS_KEY or (r.details and "user_type" in r.details):
             p = principal(r.details.get("user_type"), r.name, partition=partition, account=account)
             if p is not None:
                 found.setdefault(p.id, p)
@@ -197,7 +210,8 @@ def by_arn(
     kind: ResourceKind, arn: str, name: str | None, type_name: str, region: str | None
 ) -> Resource:
     """Any other resource AWS names by ARN: ``id`` the ARN, ``name`` its bare id if given."""
-    return Resource(kind=kind, id=arn, type=type_name, name=name, region=region)
+    # Positional: keywords cost more than building the resource (bench/decide.py).
+    return Resource(kind, arn, type_name, name, region)
 
 
 #: Macie's and GuardDuty's word for a bucket anyone can read (``effectivePermission``).

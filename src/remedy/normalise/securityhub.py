@@ -85,9 +85,12 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     provider_path = f"{path}.FindingProviderFields"
     types = _types(provider, provider_path) if "Types" in provider else _types(item, path)
     resources = with_principals(
+        # A list first: tuple() of a generator costs several times more on Python 3.11.
         tuple(
-            _resource(raw, f"{path}.Resources[{i}]", region, account)
-            for i, raw in enumerate(raw_resources)
+            [
+                _resource(raw, f"{path}.Resources[{i}]", region, account)
+                for i, raw in enumerate(raw_resources)
+            ]
         ),
         partition=f.partition_of(region),
         account=account,
@@ -127,22 +130,26 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
     if workflow_status is None:
         workflow_status = f.opt_str(item, "WorkflowState", path)
 
+    # The fields every finding has positionally, in the model's field order
+    # (`remedy.model.Finding`): two dozen keywords cost more than building the rest of
+    # the finding (bench/decide.py); the others by name.
     return Finding(
-        key=copied.key,
-        source=Source.SECURITYHUB,
-        product=product,
-        type=copied.type,
-        severity=_severity(provider, {}, provider_path)
+        copied.key,  # key
+        Source.SECURITYHUB,  # source
+        product,  # product
+        copied.type,  # type
+        _severity(provider, {}, provider_path)  # severity
         if _has_label(provider)
         else _severity(item, product_fields, path),
-        account=account,
-        region=region,
-        envelope_account=envelope_account,
-        id=finding_id,
-        title=f.opt_str(item, "Title", path) or "",
-        description=f.opt_str(item, "Description", path) or "",
-        category=copied.category,
-        resources=resources,
+        account,  # account
+        region,  # region
+        envelope_account,  # envelope_account
+        finding_id,  # id
+        f.opt_str(item, "Title", path) or "",  # title
+        f.opt_str(item, "Description", path) or "",  # description
+        copied.category,  # category
+        resources,  # resources
+        (),  # detections
         product_arn=product_arn,
         workflow_status=workflow_status,
         record_state=f.opt_str(item, "RecordState", path),
@@ -293,23 +300,16 @@ def _resource(item: object, path: str, finding_region: str, account: str) -> Res
                 object_path = f"{path}.Details.AwsS3Object"
                 version_id = f.opt_str(s3_object, "VersionId", object_path) or None
                 etag = f.opt_str(s3_object, "ETag", object_path) or None
+        # Positional (kind, id, type, name, region, bucket, key, version_id, etag):
+        # keywords cost more than building the resource (bench/decide.py).
         return Resource(
-            kind=ResourceKind.S3_OBJECT,
-            id=rid,
-            type=rtype,
-            region=region,
-            bucket=bucket,
-            key=key,
-            version_id=version_id,
-            etag=etag,
+            ResourceKind.S3_OBJECT, rid, rtype, None, region, bucket, key, version_id, etag
         )
     if rtype == "AwsS3Bucket":
         bucket = _s3_path(rid)[0]
         if not bucket:
             raise f.bad_value(f"{path}.Id", "an S3 bucket ARN such as arn:aws:s3:::bucket", rid)
-        return Resource(
-            kind=ResourceKind.S3_BUCKET, id=rid, type=rtype, region=region, bucket=bucket
-        )
+        return Resource(ResourceKind.S3_BUCKET, rid, rtype, None, region, bucket)
     if rtype == "AwsEc2SecurityGroup":
         group_id = None
         details = f.opt_obj(item, "Details", path)
@@ -342,7 +342,7 @@ def _resource(item: object, path: str, finding_region: str, account: str) -> Res
         return _access_key(item, rid, path, region)
     elif kind is not ResourceKind.INTERNET_GATEWAY and rid.startswith("arn:"):
         return by_arn(kind, rid, None, rtype, region)
-    return Resource(kind=ResourceKind.OTHER, id=rid, type=rtype, region=region)
+    return Resource(ResourceKind.OTHER, rid, rtype, None, region)
 
 
 def _instance_details(item: dict[str, Any], path: str) -> dict[str, Any]:
