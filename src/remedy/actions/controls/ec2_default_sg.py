@@ -92,10 +92,9 @@ class DefaultSecurityGroupClosed(ControlRemediation):
         used = sum(len(page["NetworkInterfaces"]) for page in pages)
         if not used:
             return "no network interface uses the group"
-        return (
-            f"{used} network interface{'s' if used != 1 else ''} use{'' if used != 1 else 's'} "
-            "the group and lose the traffic its rules allowed"
-        )
+        if used == 1:
+            return "1 network interface uses the group and loses the traffic its rules allowed"
+        return f"{used} network interfaces use the group and lose the traffic its rules allowed"
 
     def write(self, client: Any, id: str, old: Setting, new: Setting, finding: Finding) -> None:
         steps: list[Step] = []

@@ -121,27 +121,39 @@ class LambdaPolicyNotPublic(ControlRemediation):
             # Lambda answers both "no such function" and "no policy" with this code.
             if aws_errors.message(error).startswith("Function not found"):
                 raise Missing from error
-            return {"public": []}
+            return {"public": [], "others": []}
         statements = json.loads(text).get("Statement", [])
         statements = statements if isinstance(statements, list) else [statements]
         found = [s for s in statements if public(s)]
-        return {"public": sorted(found, key=lambda s: json.dumps(s, sort_keys=True))}
+        return {
+            "public": sorted(found, key=lambda s: json.dumps(s, sort_keys=True)),
+            # The Sids of the rest: release must not add a statement whose Sid is taken.
+            "others": sorted(str(s.get("Sid", "")) for s in statements if not public(s)),
+        }
 
     def fixed(self, id: str, setting: Setting, options: Mapping[str, Any]) -> Setting:
         kept = [s for s in setting["public"] if not self._addable(s, id)]
         if kept and kept == setting["public"]:
             raise Refused(
-                f"lambda:AddPermission could not put back exactly {_sids(kept)}, so "
-                "remedy does not remove them; remove them by hand if they should go"
+                f"lambda:AddPermission could not put back exactly {_sids(kept)}, so remedy "
+                "removes nothing; remove by hand what should go"
             )
-        return {"public": kept}
+        return {**setting, "public": kept}
+
+    def restored(self, current: Setting, before: Setting, after: Setting) -> Setting | None:
+        """The removed statements added back, and statements added since kept, unless the
+        public ones changed or a removed statement's Sid is now taken by another."""
+        removed = {s["Sid"] for s in before["public"] if s not in after["public"]}
+        if current["public"] != after["public"] or removed & set(current["others"]):
+            return None
+        return {**current, "public": before["public"]}
 
     def note(self, client: Any, id: str, before: Setting, after: Setting, finding: Finding) -> str:
         if not after["public"]:
             return ""
         return (
-            f"left {_sids(after['public'])} public: lambda:AddPermission could not put "
-            "them back exactly; remove them by hand if they should go"
+            f"left public {_sids(after['public'])}, which lambda:AddPermission could not put "
+            "back exactly; remove by hand what should go"
         )
 
     def write(self, client: Any, id: str, old: Setting, new: Setting, finding: Finding) -> None:
