@@ -69,14 +69,8 @@ def test_public_reads_statements_as_aws_config_does(
 
 
 def finding(account: str) -> Finding:
-    arn = f"arn:aws:lambda:{REGION}:{account}:function:{FUNCTION}"
-    return control_finding(
-        "asff",
-        account,
-        "Lambda.1",
-        asff=("AwsLambdaFunction", arn),
-        ocsf=("AWS::Lambda::Function", FUNCTION, arn),
-    )
+    asff, ocsf = CASE.resources(account)
+    return control_finding("asff", account, "Lambda.1", asff=asff, ocsf=ocsf)
 
 
 def make(core: Core) -> LambdaPolicyNotPublic:
