@@ -11,7 +11,9 @@ restored (``drift_refused`` False) instead of refusing.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -585,6 +587,140 @@ def _alb_drift(account: str) -> None:
     )
 
 
+# -- EC2.2 ---------------------------------------------------------------------------------
+def _default_sg_setup(account: str) -> None:
+    ec2 = admin(account, "ec2")
+    # With an IPv6 block: moto ignores IPv6 egress revokes in a VPC without one.
+    vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+    [group] = ec2.describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc]},
+            {"Name": "group-name", "Values": ["default"]},
+        ]
+    )["SecurityGroups"]
+    sg = group["GroupId"]
+    MADE[("default-sg", account)] = sg
+    if account == B:  # B keeps only AWS's allow-all egress
+        return
+    # As AWS makes it (members of the group reach each other), and more: a described
+    # CIDR, IPv6 both ways, a prefix list; and an interface using the group.
+    ec2.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "-1",
+                "UserIdGroupPairs": [{"GroupId": sg, "UserId": account, "Description": "self"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": "10.9.0.0/16", "Description": "office"}],
+                "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}],
+                "PrefixListIds": [{"PrefixListId": "pl-12345678"}],
+            },
+        ],
+    )
+    ec2.authorize_security_group_egress(
+        GroupId=sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "udp",
+                "FromPort": 53,
+                "ToPort": 53,
+                "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": "dns"}],
+            }
+        ],
+    )
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.2.1.0/24")["Subnet"]["SubnetId"]
+    ec2.create_network_interface(SubnetId=subnet, Groups=[sg])
+
+
+def default_sg_rules(account: str) -> Any:
+    """Every rule of the group as EC2 lists them, one source each, without the rule ids
+    (a rule authorized again gets a new id)."""
+    found = admin(account, "ec2").describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [MADE[("default-sg", account)]]}]
+    )["SecurityGroupRules"]
+    return sorted(
+        (json.dumps({k: v for k, v in r.items() if k != "SecurityGroupRuleId"}, sort_keys=True))
+        for r in found
+    )
+
+
+def _default_sg_drift(account: str) -> None:
+    admin(account, "ec2").authorize_security_group_ingress(
+        GroupId=MADE[("default-sg", account)],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+            }
+        ],
+    )
+
+
+def _default_sg_arn(account: str) -> str:
+    return f"arn:aws:ec2:{REGION}:{account}:security-group/{MADE[('default-sg', account)]}"
+
+
+# -- Lambda.1 ------------------------------------------------------------------------------
+FUNCTION = "api"
+
+
+def _function_setup(account: str) -> None:
+    role = admin(account, "iam").create_role(
+        RoleName="api-runner", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("api.py", "def handler(event, context):\n    return None\n")
+    lam = admin(account, "lambda")
+    lam.create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.11",
+        Role=role,
+        Handler="api.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    lam.add_permission(
+        FunctionName=FUNCTION,
+        StatementId="Anyone",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    if account == A:  # A also lets a bucket of its own invoke it, which is not public
+        lam.add_permission(
+            FunctionName=FUNCTION,
+            StatementId="Uploads",
+            Action="lambda:InvokeFunction",
+            Principal="s3.amazonaws.com",
+            SourceAccount=account,
+            SourceArn=f"arn:aws:s3:::uploads-{account}",
+        )
+
+
+def function_policy(account: str) -> Any:
+    lam = admin(account, "lambda")
+    try:
+        policy = json.loads(lam.get_policy(FunctionName=FUNCTION)["Policy"])
+    except lam.exceptions.ResourceNotFoundException:
+        return None
+    return sorted(policy["Statement"], key=lambda s: s["Sid"])
+
+
+def _function_drift(account: str) -> None:
+    admin(account, "lambda").add_permission(
+        FunctionName=FUNCTION, StatementId="Later", Action="lambda:GetFunction", Principal="*"
+    )
+
+
+def _function_arn(account: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{account}:function:{FUNCTION}"
+
+
 CASES: tuple[Case, ...] = (
     Case("s3-account-block-public-access", _bpa_setup, _bpa_observe, _bpa_drift),
     Case(
@@ -788,5 +924,23 @@ CASES: tuple[Case, ...] = (
             "AwsElbv2LoadBalancer", "AWS::ElasticLoadBalancingV2::LoadBalancer", made("alb")
         ),
         drift_refused=False,
+    ),
+    Case(
+        "default-sg-closed",
+        _default_sg_setup,
+        default_sg_rules,
+        _default_sg_drift,
+        bare_resource(
+            "AwsEc2SecurityGroup", "AWS::EC2::SecurityGroup", _default_sg_arn, made("default-sg")
+        ),
+    ),
+    Case(
+        "lambda-policy-not-public",
+        _function_setup,
+        function_policy,
+        _function_drift,
+        bare_resource(
+            "AwsLambdaFunction", "AWS::Lambda::Function", _function_arn, lambda _: FUNCTION
+        ),
     ),
 )

@@ -4,9 +4,11 @@ permissions its calls in that account need, the call needing it is refused by mo
 policy evaluation and the outcome (or the refused release) names that permission, and
 nothing is changed.
 
-Every remediation but the S3 account-level one: moto refuses S3 Control requests from an
-assumed role whatever its policy grants (the request is answered with an empty error), so
-that one's refusals are injected per operation in `test_action_controls.py` only.
+Every remediation but the S3 account-level one and the Lambda one: moto refuses S3 Control
+requests from an assumed role whatever its policy grants (the request is answered with an
+empty error), and answers every Lambda request under enforcement with
+``SignatureDoesNotMatch``, so those two's refusals are injected per operation in
+`test_action_controls.py` only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from remedy.ledger.base import State
 _core = pytest.fixture(name="core")(running_core)
 A = MEMBERS[0]
 
-ENFORCED = [c for c in CASES if c.action.service != "s3control"]
+ENFORCED = [c for c in CASES if c.action.service not in ("s3control", "lambda")]
 #: JSON-protocol services, whose refusals moto answers in the XML of the query protocol:
 #: botocore then reads the code as ``403``, so the outcome is FAILED (with moto's message
 #: naming the permission) where AWS's ``AccessDeniedException`` gives DENIED, as the

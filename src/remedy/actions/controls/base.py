@@ -16,16 +16,22 @@ small methods on a *setting*, a JSON-shaped dict (it goes to the ledger as it is
 - ``write(client, id, old, new, finding)``: change `old` into `new`, used both to fix and
   to restore, so there is one place that knows the API;
 - optionally ``restored(current, before, after)``: what release writes (default: `before`
-  when `current` is still `after`, else None: refused).
+  when `current` is still `after`, else None: refused);
+- optionally ``note(client, id, before, after, finding)``: what else the fix's outcome
+  should say (who the change reaches, what it left alone), read before the change.
 
-Every change is one call per resource, so a fault leaves the setting either as it was or
+``read`` or ``fixed`` raise `Refused` when the fix cannot be made as it must be (it could
+not be undone exactly, or the resource is not what the control is about).
+
+Every change is one call per resource (or, through `all_or_nothing`, calls undone in turn
+when a later one fails), so a fault leaves the setting either as it was or
 as remedy wants it; a redelivery then either makes the change (recording the same prior
 setting) or finds it done (and says the prior setting was not recorded by that attempt).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -41,6 +47,28 @@ Setting = dict[str, Any]
 
 class Missing(Exception):
     """The resource does not exist (any more)."""
+
+
+class Refused(Exception):
+    """The fix cannot be made as it must be; the message says why and what to do."""
+
+
+#: One call of a change and the call that undoes it.
+Step = tuple[Callable[[], object], Callable[[], object]]
+
+
+def all_or_nothing(steps: Iterable[Step]) -> None:
+    """Make each call in turn; when one fails, undo those made before it (last first) and
+    raise its error, so a fault leaves the setting as it was, not half changed."""
+    done: list[Callable[[], object]] = []
+    for do, undo in steps:
+        try:
+            do()
+        except BaseException:
+            for back in reversed(done):
+                back()
+            raise
+        done.append(undo)
 
 
 @contextmanager
@@ -143,6 +171,10 @@ class ControlRemediation(ReversibleAction):
         """What release writes over `current`; None refuses (someone changed it)."""
         return before if current == after else None
 
+    def note(self, client: Any, id: str, before: Setting, after: Setting, finding: Finding) -> str:
+        """What else the fix's outcome says; read before the change ("" for nothing)."""
+        return ""
+
     # -- shared ------------------------------------------------------------------------
 
     def _where(self, finding: Finding) -> Located | None:
@@ -207,15 +239,18 @@ class ControlRemediation(ReversibleAction):
                 return Outcome(
                     State.GONE, f"already compliant: {label} has {shown(before)}{earlier}"
                 )
+            note = self.note(client, where.id, before, after, finding)
             self.write(client, where.id, before, after, finding)
         except Missing:
             return Outcome(State.GONE, f"{label} no longer exists; nothing changed")
+        except Refused as refused:
+            return Outcome(State.FAILED, f"{label}: {refused}; nothing changed")
         except aws_errors.AWS_ERRORS as error:
             return aws_errors.failure(error, **self._blame(finding, f"fixing {label}"))
         return Outcome(
             State.QUARANTINED,
             f"fixed {', '.join(self.controls)}: {label} now has {shown(after)} "
-            f"(before: {shown(before)})",
+            f"(before: {shown(before)})" + (f"; {note}" if note else ""),
             {"resource": where.id, "region": where.region, "before": before, "after": after},
         )
 
@@ -240,6 +275,8 @@ class ControlRemediation(ReversibleAction):
             self.write(client, id, current, target, finding)
         except Missing as error:
             raise ActionFailed(State.GONE, f"{label} no longer exists; nothing restored") from error
+        except Refused as refused:
+            raise ActionFailed(State.FAILED, f"{label}: {refused}; nothing restored") from refused
         except aws_errors.AWS_ERRORS as error:
             raise aws_errors.failed(error, **self._blame(finding, f"restoring {label}")) from error
         return Undo(f"restored {label} to {shown(target)}")

@@ -56,6 +56,22 @@ FOOTER = """
 - EC2.1 is reported on the account: every public snapshot the account owns in the
   region is made private, one call each; a fault between two snapshots leaves the
   earlier ones private, and the redelivery records only those still public.
+- EC2.2 revokes every rule of a VPC's default security group, ingress and egress, and
+  records each one source at a time (CIDR, IPv6 CIDR, prefix list or referenced group,
+  with its description); release authorizes exactly those again, or refuses naming the
+  rules found. The fix's outcome says how many network interfaces use the group. It is
+  two calls (ingress, egress): when the second fails the first is undone, so the
+  redelivery records the same rules. A group that is not a default group is refused.
+- Lambda.1 removes only the statements of the function's policy that grant public access
+  (a wildcard or empty principal without a condition pinning the caller to fixed values
+  of `AWS:SourceAccount`, `AWS:SourceArn`, `aws:PrincipalOrgID` and the like, as AWS
+  Config's `lambda-function-public-access-prohibited` reads it), one call each, undone in
+  turn if a later one fails; each is recorded whole. `lambda:AddPermission` can only
+  make a public statement with one action, the function as resource and no condition:
+  a public statement it could not make again exactly is left, and the outcome names its
+  Sid (with none it could, nothing changes and the outcome says so). Release adds the
+  removed statements back and keeps statements added since; it refuses when the public
+  statements changed or a removed statement's Sid has been taken.
 - The issue's candidate "RDS.4" is snapshot *encryption*, which cannot be changed in
   place; RDS.1 covers both public DB snapshots and public DB cluster snapshots.
 """
