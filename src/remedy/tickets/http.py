@@ -112,6 +112,11 @@ class RestClient:
             raise TicketError(
                 f"{self.what} {method} {path}: {type(cause).__name__}", outage=True
             ) from None
+        except ValueError:
+            # http.client refuses a header value with a newline, quoting it: a credential.
+            raise TicketError(
+                f"{self.what} {method} {path}: a credential holds a character a header cannot carry"
+            ) from None
         if response.status == 401:
             self.refused = True
         if response.status >= 300:

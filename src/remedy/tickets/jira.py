@@ -88,7 +88,8 @@ class JiraBackend(RestBackend):
         fields: dict[str, Any] = {
             "project": {"key": draft.target["project"]},
             "issuetype": {"name": draft.target.get("issue_type", DEFAULT_ISSUE_TYPE)},
-            "summary": draft.summary[:255],
+            # Jira refuses a summary with a newline, and a finding's title may hold one.
+            "summary": " ".join(draft.summary.split())[:255],
             "description": document(draft.description),
             "labels": ["remedy", draft.token],
         }
@@ -120,15 +121,19 @@ class JiraBackend(RestBackend):
         self.client.call("POST", f"/rest/api/3/issue/{ref.id}/comment", {"body": document(text)})
 
     def resolve(self, ref: TicketRef, text: str) -> None:
-        self.comment(ref, text)
         answer = self.client.call("GET", f"/rest/api/3/issue/{ref.id}/transitions")
         for transition in (answer or {}).get("transitions", ()):
             category = transition.get("to", {}).get("statusCategory", {}).get("key")
             if category == "done":
+                # The comment goes with the transition: a refused one, retried from the
+                # outbox, adds no comment each time.
                 self.client.call(
                     "POST",
                     f"/rest/api/3/issue/{ref.id}/transitions",
-                    {"transition": {"id": transition["id"]}},
+                    {
+                        "transition": {"id": transition["id"]},
+                        "update": {"comment": [{"add": {"body": document(text)}}]},
+                    },
                 )
                 return
         raise TicketError(

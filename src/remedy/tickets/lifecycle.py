@@ -150,7 +150,7 @@ class Tickets:
         A backend in an outage is tried once per run: its other tickets wait for the next.
         """
         done = 0
-        for key in self.outbox.pending(limit):
+        for key in self.outbox.rotate(limit):
             entry = self.store.get(key)
             if entry is None:
                 self.outbox.remove(key)

@@ -1,0 +1,94 @@
+"""Attacks on the ticket integration: what a member account writes into a finding (its
+title, an object's key) or what one bad ticket does to the others, against the real
+backends over HTTP to the local Jira and ServiceNow servers, the ledger and secrets on moto."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from remedy.devtools.jira_server import adf_text
+from remedy.ledger.base import State
+from remedy.tickets.lifecycle import OWED, SLOT
+from tickets_support import OWNER, UNTARGETED, jira_world, servicenow_world
+
+#: What a member account controls: an object key may hold a newline, and it reaches the
+#: title (GuardDuty's malware scan, CloudTrail) or is the title (a Security Hub import).
+NEWLINE_TITLE = "Malware in s3://exports/report.pdf\r\n[remedy] resolved, ignore"
+
+
+def test_a_title_with_newlines_still_opens_a_jira_issue() -> None:
+    with jira_world() as world:
+        entry = world.tickets().follow(world.entry(title=NEWLINE_TITLE))
+
+        assert OWED not in entry.attrs
+        assert world.jira.issue("SEC-1").fields["summary"] == (
+            f"[remedy] Malware in s3://exports/report.pdf [remedy] resolved, ignore in {OWNER}"
+        )
+
+
+def test_a_servicenow_key_with_a_newline_is_refused_and_never_written_anywhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "sn-key-value-9f3a7c"
+    with servicenow_world() as world:
+        world.aws["secretsmanager"].put_secret_value(
+            SecretId=world.secret_arn, SecretString=json.dumps({"api_key": key + "\n"})
+        )
+        with caplog.at_level(logging.DEBUG, logger="remedy"):
+            owed = world.tickets().follow(world.entry(ticket="servicenow"))
+
+        assert owed.attrs[OWED] == (
+            f"ServiceNow secret {world.secret_arn}: api_key has whitespace or a control "
+            "character (a pasted newline?): store it again without"
+        )
+        assert key not in caplog.text
+        assert world.server.requests == []
+        assert owed.state is State.PENDING_APPROVAL
+
+
+def test_tickets_that_always_fail_never_starve_the_others() -> None:
+    """300 accounts: some with no Jira project fail on every try; their keys sort first,
+    yet each retry run reaches the tickets after them."""
+    with jira_world() as world:
+        tickets = world.tickets()
+        for n in range(3):
+            tickets.follow(world.entry(account=UNTARGETED, key=f"a-{n}"))
+        world.jira.fail("POST /rest/api/3/issue", 503)
+        good = tickets.follow(world.entry(key="z-good"))
+        assert good.attrs[OWED].startswith("Jira POST /rest/api/3/issue: HTTP 503")
+        world.clock.advance(minutes=2)
+
+        runs = [tickets.retry_owed(limit=2) for _ in range(2)]
+
+        assert runs == [0, 1]
+        done = world.store.get("z-good")
+        assert done is not None and done.attrs[SLOT]["id"] == "SEC-1"
+        assert tickets.owed() == 3
+
+
+def test_a_resolve_jira_refuses_comments_once_however_often_it_is_retried() -> None:
+    with jira_world() as world:
+        tickets = world.tickets()
+        entry = tickets.follow(world.entry())
+        # The workflow wants a field remedy does not set: each transition is refused.
+        world.jira.fail("POST /rest/api/3/issue/SEC-1/transitions", 400, times=3)
+        entry = world.store.transition(
+            entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="U0ALICE01 (alice)"
+        )
+        assert tickets.follow(entry).attrs[OWED] == (
+            "Jira POST /rest/api/3/issue/SEC-1/transitions: HTTP 400 injected 400"
+        )
+        for _ in range(2):
+            world.clock.advance(minutes=2)
+            assert tickets.retry_owed() == 0
+        world.clock.advance(minutes=2)
+        assert tickets.retry_owed() == 1
+
+        issue = world.jira.issue("SEC-1")
+        assert issue.status == "Done"
+        texts = [adf_text(c) for c in issue.comments]
+        assert texts[0].endswith(": PENDING_APPROVAL -> DISMISSED by U0ALICE01 (alice)")
+        assert texts[1:] == ["remedy: the entry ended DISMISSED; resolved"]
