@@ -4,10 +4,13 @@ backends over HTTP to the local Jira and ServiceNow servers, the ledger and secr
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 
 import pytest
+import urllib3
 
 from remedy.devtools.jira_server import adf_text
 from remedy.ledger.base import State
@@ -92,3 +95,64 @@ def test_a_resolve_jira_refuses_comments_once_however_often_it_is_retried() -> N
         texts = [adf_text(c) for c in issue.comments]
         assert texts[0].endswith(": PENDING_APPROVAL -> DISMISSED by U0ALICE01 (alice)")
         assert texts[1:] == ["remedy: the entry ended DISMISSED; resolved"]
+
+
+def test_an_object_key_with_code_tags_reaches_servicenow_work_notes_inert() -> None:
+    """ServiceNow renders ``[code]...[/code]`` in a journal field as HTML; an object key,
+    which the member account names, is in the quarantine's history note."""
+    key = "exports/[code]<img src=x onerror=alert(document.cookie)>[/CODE].csv"
+    with servicenow_world() as world:
+        tickets = world.tickets()
+        entry = tickets.follow(world.entry(State.QUARANTINING, ticket="servicenow"))
+        entry = world.store.transition(
+            entry.key,
+            [State.QUARANTINING],
+            State.QUARANTINED,
+            by="remedy",
+            note=f"moved s3://payments-exports/{key} to quarantine",
+        )
+        tickets.follow(entry)
+
+        incident = world.server.by_number("INC0010001")
+        assert incident.work_notes[0].endswith(
+            "moved s3://payments-exports/exports/(code)<img src=x "
+            "onerror=alert(document.cookie)>(/CODE).csv to quarantine"
+        )
+        assert incident.state == "6"
+
+
+def test_an_issue_planted_with_the_entrys_label_is_never_taken_for_its_ticket() -> None:
+    """Ledger keys are digests of what the finding names (account, bucket, object key), so
+    anyone may compute one. Someone who can open issues in any project remedy can see
+    plants one labelled as remedy would label the entry's ticket; when the first create
+    fails, the repair must not adopt it (and tell it the finding's history)."""
+    with jira_world() as world:
+        world.jira.projects.add("HELP")
+        entry = world.entry()
+        basic = f"{world.jira.email}:{world.jira.api_token}".encode()
+        for guess in (entry.key, entry.finding["key"]):
+            label = "remedy-" + hashlib.sha256(guess.encode()).hexdigest()[:24]
+            planted = urllib3.request(
+                "POST",
+                f"{world.jira.url}/rest/api/3/issue",
+                json={
+                    "fields": {
+                        "project": {"key": "HELP"},
+                        "issuetype": {"name": "Task"},
+                        "summary": "planted",
+                        "labels": [label],
+                    }
+                },
+                headers={"Authorization": "Basic " + base64.b64encode(basic).decode()},
+            )
+            assert planted.status == 201
+        tickets = world.tickets()
+        world.jira.fail("POST /rest/api/3/issue", 503)
+        tickets.follow(entry)
+        world.clock.advance(minutes=2)
+
+        assert tickets.retry_owed() == 1
+
+        after = world.store.get(entry.key)
+        assert after is not None and after.attrs[SLOT]["id"] == "SEC-1"
+        assert world.jira.issue("HELP-1").comments == []

@@ -1,11 +1,12 @@
 """A local Jira Cloud REST API v3 on 127.0.0.1, for tests and ``remedy demo``.
 
 It speaks the subset remedy uses (create an issue, search by label, comment, list and
-take transitions (with a comment), link issues, read an issue back; for ``remedy doctor``, who the
-token signs in as and whether a project exists) and checks what it is sent as Jira
-does: basic auth with the configured email and API token (401 otherwise), a known
-project and issue type, an Atlassian Document Format description and comments, labels
-without spaces. Faults come from `remedy.devtools.local_http`.
+take transitions (with a comment), link issues, read an issue back; for ``remedy
+doctor``, who the token signs in as and whether a project exists) and checks what it is
+sent as Jira does: basic auth with the configured email and API token (401 otherwise), a
+known project and issue type, a summary without line breaks, an Atlassian Document
+Format description and comments, labels without spaces. Faults come from
+`remedy.devtools.local_http`.
 
 Usage::
 

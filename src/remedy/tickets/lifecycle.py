@@ -20,8 +20,8 @@ and `Tickets.retry_owed` (the scheduled outbox function) tries again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,9 +49,11 @@ PAUSE = timedelta(minutes=1)
 MUST_ACT = frozenset({State.PENDING_APPROVAL, State.FAILED, State.LOCKED, State.CHANGED})
 
 
-def token(key: str) -> str:
-    """The occurrence's token: a Jira label, a ServiceNow correlation id, a ClientToken."""
-    return "remedy-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+def token() -> str:
+    """A new occurrence's token: a Jira label, a ServiceNow correlation id, a ClientToken.
+    Random, kept in the slot: one made from the ledger key (a digest of what the finding
+    names) could be computed by anyone, who could plant a ticket the repair would adopt."""
+    return "remedy-" + secrets.token_hex(12)
 
 
 def ended(entry: Entry) -> bool:
@@ -173,7 +175,7 @@ class Tickets:
                 return entry
             slot = {
                 "backend": want.backend,
-                "token": token(entry.key),
+                "token": token(),
                 "status": "opening",
                 "claimed_at": stamp(self.clock()),
             }
