@@ -8,11 +8,14 @@ import base64
 import hashlib
 import json
 import logging
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import urllib3
 
-from remedy.devtools.jira_server import adf_text
+from remedy.devtools.jira_server import JiraServer, adf_text
+from remedy.devtools.local_http import Request
 from remedy.ledger.base import State
 from remedy.tickets.lifecycle import OWED, SLOT
 from tickets_support import OWNER, UNTARGETED, jira_world, servicenow_world
@@ -156,3 +159,32 @@ def test_an_issue_planted_with_the_entrys_label_is_never_taken_for_its_ticket() 
         after = world.store.get(entry.key)
         assert after is not None and after.attrs[SLOT]["id"] == "SEC-1"
         assert world.jira.issue("HELP-1").comments == []
+
+
+class RedirectingJira(JiraServer):
+    """A Jira that sends every create elsewhere, as a compromised proxy or a moved site."""
+
+    def __init__(self, to: str) -> None:
+        super().__init__(projects={"SEC"})
+        self.to = to
+
+    def serve(self, request: Request) -> tuple[int, Any, dict[str, str]] | None:
+        if (request.method, request.path) == ("POST", "/rest/api/3/issue"):
+            with self.lock:
+                self._requests.append(request)
+            return 307, None, {"Location": f"{self.to}/rest/api/3/issue"}
+        return super().serve(request)
+
+
+def test_a_redirect_elsewhere_is_not_followed_and_no_credential_leaves_the_site() -> None:
+    with JiraServer(projects={"SEC"}) as elsewhere, jira_world() as world:
+        redirecting = RedirectingJira(elsewhere.url)
+        with redirecting:
+            owed = world.tickets(jira_site=redirecting.url).follow(world.entry())
+
+        assert owed.attrs[OWED] == (
+            f"Jira POST /rest/api/3/issue: HTTP 307 to {urlsplit(elsewhere.url).netloc}, not "
+            "followed (credentials go to the configured site only): check the site's address"
+        )
+        assert elsewhere.requests == []
+        assert [r.path for r in redirecting.requests] == ["/rest/api/3/issue"]

@@ -119,6 +119,12 @@ class RestClient:
             ) from None
         if response.status == 401:
             self.refused = True
+        if 300 <= response.status < 400:
+            where = urlsplit(response.headers.get("Location", "")).netloc or "the same site"
+            raise TicketError(
+                f"{self.what} {method} {path}: HTTP {response.status} to {where}, not followed "
+                "(credentials go to the configured site only): check the site's address"
+            )
         if response.status >= 300:
             raise TicketError(
                 f"{self.what} {method} {path}: HTTP {response.status} {_error_text(response.data)}",
