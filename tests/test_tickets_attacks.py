@@ -75,17 +75,16 @@ def test_tickets_that_always_fail_never_starve_the_others() -> None:
         assert tickets.owed() == 3
 
 
-def test_a_resolve_jira_refuses_comments_once_however_often_it_is_retried() -> None:
+def test_a_resolve_that_fails_comments_once_however_often_it_is_retried() -> None:
     with jira_world() as world:
         tickets = world.tickets()
         entry = tickets.follow(world.entry())
-        # The workflow wants a field remedy does not set: each transition is refused.
-        world.jira.fail("POST /rest/api/3/issue/SEC-1/transitions", 400, times=3)
+        world.jira.fail("GET /rest/api/3/issue/SEC-1/transitions", 500, times=3)
         entry = world.store.transition(
             entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="U0ALICE01 (alice)"
         )
         assert tickets.follow(entry).attrs[OWED] == (
-            "Jira POST /rest/api/3/issue/SEC-1/transitions: HTTP 400 injected 400"
+            "Jira GET /rest/api/3/issue/SEC-1/transitions: HTTP 500 injected 500"
         )
         for _ in range(2):
             world.clock.advance(minutes=2)

@@ -1,12 +1,11 @@
 """A local Jira Cloud REST API v3 on 127.0.0.1, for tests and ``remedy demo``.
 
 It speaks the subset remedy uses (create an issue, search by label, comment, list and
-take transitions (with a comment), link issues, read an issue back; for ``remedy
-doctor``, who the token signs in as and whether a project exists) and checks what it is
-sent as Jira does: basic auth with the configured email and API token (401 otherwise), a
-known project and issue type, a summary without line breaks, an Atlassian Document
-Format description and comments, labels without spaces. Faults come from
-`remedy.devtools.local_http`.
+take transitions, link issues, read an issue back; for ``remedy doctor``, who the token
+signs in as and whether a project exists) and checks what it is sent as Jira does: basic
+auth with the configured email and API token (401 otherwise), a known project and issue
+type, a summary without line breaks, an Atlassian Document Format description and
+comments, labels without spaces. Faults come from `remedy.devtools.local_http`.
 
 Usage::
 
@@ -61,12 +60,6 @@ def adf_text(doc: Any) -> str:
         "".join(node.get("text", "") for node in paragraph.get("content", ()))
         for paragraph in doc.get("content", ())
     )
-
-
-def _update(body: Any) -> dict[str, Any]:
-    """A transition's ``update`` (the comment made with it), as Jira reads it."""
-    update = (body or {}).get("update")
-    return update if isinstance(update, dict) else {}
 
 
 def _adf_problem(doc: Any) -> str | None:
@@ -140,14 +133,9 @@ class JiraServer(LocalServer):
             return 200, {"transitions": [dict(t) for t in TRANSITIONS]}
         if tail == "/transitions" and request.method == "POST":
             wanted = ((body or {}).get("transition") or {}).get("id")
-            added = [c.get("add", {}).get("body") for c in _update(body).get("comment", ())]
-            problem = next(filter(None, map(_adf_problem, added)), None)
-            if problem:
-                raise Answer(400, {"errorMessages": [], "errors": {"comment": problem}})
             for transition in TRANSITIONS:
                 if transition["id"] == wanted:
                     issue.status = str(transition["to"]["name"])
-                    issue.comments.extend(added)
                     return 204, None
             invalid = f"Transition id '{wanted}' is not valid for this issue."
             raise Answer(400, {"errorMessages": [invalid]})

@@ -121,19 +121,18 @@ class JiraBackend(RestBackend):
         self.client.call("POST", f"/rest/api/3/issue/{ref.id}/comment", {"body": document(text)})
 
     def resolve(self, ref: TicketRef, text: str) -> None:
+        # The transition is found before the comment: when there is none (or the listing
+        # fails), a retry from the outbox adds no second comment. (A comment sent with the
+        # transition is dropped by Jira when the transition has no screen.)
         answer = self.client.call("GET", f"/rest/api/3/issue/{ref.id}/transitions")
         for transition in (answer or {}).get("transitions", ()):
             category = transition.get("to", {}).get("statusCategory", {}).get("key")
             if category == "done":
-                # The comment goes with the transition: a refused one, retried from the
-                # outbox, adds no comment each time.
+                self.comment(ref, text)
                 self.client.call(
                     "POST",
                     f"/rest/api/3/issue/{ref.id}/transitions",
-                    {
-                        "transition": {"id": transition["id"]},
-                        "update": {"comment": [{"add": {"body": document(text)}}]},
-                    },
+                    {"transition": {"id": transition["id"]}},
                 )
                 return
         raise TicketError(
