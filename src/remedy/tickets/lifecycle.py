@@ -150,6 +150,8 @@ class Tickets:
         """Try the owed tickets again (the scheduled outbox function); how many are done.
 
         A backend in an outage is tried once per run: its other tickets wait for the next.
+        Each run goes on from the last key the one before tried, so tickets that fail every
+        time (an account with no project) never hold back those after them.
         """
         done = 0
         for key in self.outbox.rotate(limit):
