@@ -187,3 +187,15 @@ def test_a_redirect_elsewhere_is_not_followed_and_no_credential_leaves_the_site(
         )
         assert elsewhere.requests == []
         assert [r.path for r in redirecting.requests] == ["/rest/api/3/issue"]
+
+
+def test_a_title_of_emoji_is_cut_to_what_jira_counts_as_255_characters() -> None:
+    """Jira counts a summary's length in UTF-16 units (Java's): an emoji is two. An object
+    key of emoji made a summary Jira refused on every try."""
+    with jira_world() as world:
+        entry = world.tickets().follow(world.entry(title="s3://exports/" + "🔑" * 300))
+
+        assert OWED not in entry.attrs
+        summary = world.jira.issue("SEC-1").fields["summary"]
+        assert summary == "[remedy] s3://exports/" + "🔑" * 116
+        assert len(summary.encode("utf-16-le")) // 2 == 254

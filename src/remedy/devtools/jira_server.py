@@ -160,8 +160,10 @@ class JiraServer(LocalServer):
         if (fields.get("issuetype") or {}).get("name") not in ISSUE_TYPES:
             errors["issuetype"] = "The issue type selected is invalid."
         summary = fields.get("summary")
-        if not isinstance(summary, str) or not summary.strip() or len(summary) > 255:
-            errors["summary"] = "You must specify a summary of the issue (at most 255 characters)."
+        if not isinstance(summary, str) or not summary.strip():
+            errors["summary"] = "You must specify a summary of the issue."
+        elif len(summary.encode("utf-16-le")) // 2 > 255:  # Java's String.length()
+            errors["summary"] = "Summary must be less than 255 characters."
         elif "\n" in summary or "\r" in summary:
             errors["summary"] = "The summary is invalid because it contains newline characters."
         if "description" in fields and _adf_problem(fields["description"]):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 DOMAIN = "atlassian.net"
 DEFAULT_ISSUE_TYPE = "Task"
+SUMMARY_LIMIT = 255
 _PRIORITY = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low"}
 
 
@@ -37,6 +38,13 @@ def document(text: str) -> dict[str, Any]:
             if line.strip()
         ],
     }
+
+
+def summary(text: str) -> str:
+    """`text` as a summary Jira takes: one line (a finding's title may hold a line break),
+    at most `SUMMARY_LIMIT` UTF-16 units (Java's length: an emoji counts two)."""
+    units = " ".join(text.split()).encode("utf-16-le")[: 2 * SUMMARY_LIMIT]
+    return units.decode("utf-16-le", errors="ignore")  # a pair cut in half is dropped
 
 
 @register("jira")
@@ -88,8 +96,7 @@ class JiraBackend(RestBackend):
         fields: dict[str, Any] = {
             "project": {"key": draft.target["project"]},
             "issuetype": {"name": draft.target.get("issue_type", DEFAULT_ISSUE_TYPE)},
-            # Jira refuses a summary with a newline, and a finding's title may hold one.
-            "summary": " ".join(draft.summary.split())[:255],
+            "summary": summary(draft.summary),
             "description": document(draft.description),
             "labels": ["remedy", draft.token],
         }
