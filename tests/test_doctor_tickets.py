@@ -226,6 +226,12 @@ FAULTS: dict[str, Fault] = {
         f"store {SERVICENOW_STORES}: {SERVICENOW_FILL}",
         SN_LINES,
     ),
+    "servicenow api key with a pasted newline": lambda s: (
+        secret(s, "servicenow", json.dumps({"api_key": s.servicenow.api_key + "\n"})),
+        "FAIL  ServiceNow secret: ServiceNow secret remedy/servicenow: api_key has whitespace "
+        f"or a control character (a pasted newline?): store it again without: {SERVICENOW_FILL}",
+        SN_LINES,
+    ),
     "jira token revoked": lambda s: (
         secret(s, "jira", json.dumps({"email": s.jira.email, "api_token": "revoked-token"})),
         "FAIL  Jira site: Jira GET /rest/api/3/myself: HTTP 401 Client must be authenticated "

@@ -46,7 +46,7 @@ from remedy.ledger.base import Entry, State
 from remedy.normalise import normalise
 from remedy.notify.slack_message import QUARANTINE_ACTION
 from remedy.occurrences import PREVIOUS
-from remedy.tickets.lifecycle import OWED, SLOT, step_text, token
+from remedy.tickets.lifecycle import OWED, SLOT, step_text
 from remedy.tickets.notifier import DEFERRED
 from test_handlers_findings import record
 
@@ -203,7 +203,7 @@ def approved_and_quarantined(deployed: Deployed) -> tuple[str, Entry]:
     assert pending.attrs[SLOT]["told"] == len(pending.history)
     issue = jira.issue(issue_key)
     assert issue.status == "To Do"
-    assert issue.fields["labels"] == ["remedy", token(pending.key)]
+    assert issue.fields["labels"] == ["remedy", pending.attrs[SLOT]["token"]]
     assert adf_text(issue.fields["description"]).splitlines() == [
         f"remedy ledger entry {pending.key}: PENDING_APPROVAL",
         f"{pending.finding['severity']} Macie {PERSONAL}",

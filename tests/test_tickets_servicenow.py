@@ -10,7 +10,7 @@ import pytest
 from notify_support import atomic_dynamodb
 from remedy.devtools.servicenow_server import ServiceNowServer
 from remedy.ledger.base import State
-from remedy.tickets.lifecycle import OWED, SLOT, token
+from remedy.tickets.lifecycle import OWED, SLOT
 from tickets_support import World, eight_workers_follow, servicenow_world
 
 __all__ = ["atomic_dynamodb"]
@@ -40,7 +40,7 @@ def test_an_incident_follows_the_entry_to_resolved(world: World) -> None:
         f"{world.server.url}/nav_to.do?uri=incident.do%3Fsys_id%3D{incident.sys_id}"
     )
     assert incident.fields["assignment_group"] == "Cloud Security"
-    assert incident.fields["correlation_id"] == token(entry.key)
+    assert incident.fields["correlation_id"] == entry.attrs[SLOT]["token"]
     assert (incident.fields["impact"], incident.fields["urgency"]) == ("1", "1")
     assert incident.state == "1"
 

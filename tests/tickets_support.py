@@ -92,9 +92,11 @@ class World:
         ticket: Any = "jira",
         severity: str = "HIGH",
         parameters: dict[str, Any] | None = None,
+        key: str = "",
+        title: str = "Credentials in s3://payments-exports/cards.csv",
         **attrs: Any,
     ) -> Entry:
-        key = "m-" + uuid.uuid4().hex[:12]
+        key = key or "m-" + uuid.uuid4().hex[:12]
         decision: dict[str, Any] = {"action": "approve", "rule": "secrets", "reason": "why"}
         if ticket is not None:
             decision["ticket"] = {"backend": ticket} if isinstance(ticket, str) else ticket
@@ -109,7 +111,7 @@ class World:
                     "severity": severity,
                     "product": "Macie",
                     "type": "SensitiveData:S3Object/Credentials",
-                    "title": "Credentials in s3://payments-exports/cards.csv",
+                    "title": title,
                     "source": "macie",
                     "parameters": parameters or {},
                 },

@@ -1,12 +1,12 @@
 """A local Jira Cloud REST API v3 on 127.0.0.1, for tests and ``remedy demo``.
 
 It speaks the subset remedy uses (create an issue, search by label, comment, list and
-take transitions, link issues, read an issue back; for ``remedy doctor``, who the
-token signs in as and whether a project exists) and checks what it is sent as Jira
-does: basic auth with the configured email and API token (401 otherwise), a known
-project and issue type, an Atlassian Document Format description and comments, labels
-without spaces, only the transitions out of the issue's current status. Faults come
-from `remedy.devtools.local_http`.
+take transitions, link issues, read an issue back; for ``remedy doctor``, who the token
+signs in as and whether a project exists) and checks what it is sent as Jira does: basic
+auth with the configured email and API token (401 otherwise), a known project and issue
+type, a summary without line breaks, an Atlassian Document Format description and
+comments, labels without spaces, only the transitions out of the issue's current status.
+Faults come from `remedy.devtools.local_http`.
 
 Usage::
 
@@ -169,8 +169,12 @@ class JiraServer(LocalServer):
         if (fields.get("issuetype") or {}).get("name") not in ISSUE_TYPES:
             errors["issuetype"] = "The issue type selected is invalid."
         summary = fields.get("summary")
-        if not isinstance(summary, str) or not summary.strip() or len(summary) > 255:
-            errors["summary"] = "You must specify a summary of the issue (at most 255 characters)."
+        if not isinstance(summary, str) or not summary.strip():
+            errors["summary"] = "You must specify a summary of the issue."
+        elif len(summary.encode("utf-16-le")) // 2 > 255:  # Java's String.length()
+            errors["summary"] = "Summary must be less than 255 characters."
+        elif "\n" in summary or "\r" in summary:
+            errors["summary"] = "The summary is invalid because it contains newline characters."
         if "description" in fields and _adf_problem(fields["description"]):
             errors["description"] = str(_adf_problem(fields["description"]))
         labels = fields.get("labels", [])

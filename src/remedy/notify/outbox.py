@@ -44,20 +44,39 @@ class SlackOutbox:
     def remove(self, key: str) -> None:
         self._update("DELETE pending :k", key)
 
-    def _keys(self) -> list[str]:
-        item = (
+    def _item(self, projection: str) -> dict[str, Any]:
+        return (
             self.db.get_item(
                 TableName=self.table,
                 Key={self.key_attribute: {"S": self.pk}},
                 ConsistentRead=True,
-                ProjectionExpression="pending",
+                ProjectionExpression=projection,
             ).get("Item")
             or {}
         )
-        return sorted(item.get("pending", {}).get("SS", []))
+
+    def _keys(self) -> list[str]:
+        return sorted(self._item("pending").get("pending", {}).get("SS", []))
 
     def pending(self, limit: int) -> list[str]:
         return self._keys()[:limit]
+
+    def rotate(self, limit: int) -> list[str]:
+        """Up to `limit` keys from just after the last key `rotate` gave (kept on the
+        item), round to the start: keys that fail on every try never keep the others
+        waiting behind them."""
+        item = self._item("pending, rotated")
+        keys = sorted(item.get("pending", {}).get("SS", []))
+        after = item.get("rotated", {}).get("S", "")
+        chosen = ([k for k in keys if k > after] + [k for k in keys if k <= after])[:limit]
+        if chosen:
+            self.db.update_item(
+                TableName=self.table,
+                Key={self.key_attribute: {"S": self.pk}},
+                UpdateExpression="SET rotated = :k",
+                ExpressionAttributeValues={":k": {"S": chosen[-1]}},
+            )
+        return chosen
 
     def count(self) -> int:
         return len(self._keys())

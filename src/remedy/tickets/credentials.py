@@ -56,6 +56,14 @@ def read(
         raise TicketError(f"{what} secret {secret_arn} holds none of its fields: store {stores}")
     if missing:
         raise TicketError(f"{what} secret {secret_arn} has no {' or '.join(missing)}")
+    for f in shape:
+        # Sent in a header, such a value fails in the HTTP client with an error that
+        # quotes it: say so here, naming the field, never the value.
+        if value[f] != value[f].strip() or not value[f].isprintable():
+            raise TicketError(
+                f"{what} secret {secret_arn}: {f} has whitespace or a control character "
+                "(a pasted newline?): store it again without"
+            )
     return {f: value[f] for f in shape}
 
 

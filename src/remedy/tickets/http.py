@@ -112,8 +112,19 @@ class RestClient:
             raise TicketError(
                 f"{self.what} {method} {path}: {type(cause).__name__}", outage=True
             ) from None
+        except ValueError:
+            # http.client refuses a header value with a newline, quoting it: a credential.
+            raise TicketError(
+                f"{self.what} {method} {path}: a credential holds a character a header cannot carry"
+            ) from None
         if response.status == 401:
             self.refused = True
+        if 300 <= response.status < 400:
+            where = urlsplit(response.headers.get("Location", "")).netloc or "the same site"
+            raise TicketError(
+                f"{self.what} {method} {path}: HTTP {response.status} to {where}, not followed "
+                "(credentials go to the configured site only): check the site's address"
+            )
         if response.status >= 300:
             raise TicketError(
                 f"{self.what} {method} {path}: HTTP {response.status} {_error_text(response.data)}",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 DOMAIN = "atlassian.net"
 DEFAULT_ISSUE_TYPE = "Task"
+SUMMARY_LIMIT = 255
 _PRIORITY = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low"}
 
 
@@ -37,6 +38,13 @@ def document(text: str) -> dict[str, Any]:
             if line.strip()
         ],
     }
+
+
+def summary(text: str) -> str:
+    """`text` as a summary Jira takes: one line (a finding's title may hold a line break),
+    at most `SUMMARY_LIMIT` UTF-16 units (Java's length: an emoji counts two)."""
+    units = " ".join(text.split()).encode("utf-16-le")[: 2 * SUMMARY_LIMIT]
+    return units.decode("utf-16-le", errors="ignore")  # a pair cut in half is dropped
 
 
 @register("jira")
@@ -88,7 +96,7 @@ class JiraBackend(RestBackend):
         fields: dict[str, Any] = {
             "project": {"key": draft.target["project"]},
             "issuetype": {"name": draft.target.get("issue_type", DEFAULT_ISSUE_TYPE)},
-            "summary": draft.summary[:255],
+            "summary": summary(draft.summary),
             "description": document(draft.description),
             "labels": ["remedy", draft.token],
         }
@@ -120,8 +128,10 @@ class JiraBackend(RestBackend):
         self.client.call("POST", f"/rest/api/3/issue/{ref.id}/comment", {"body": document(text)})
 
     def resolve(self, ref: TicketRef, text: str) -> None:
-        self.comment(ref, text)
-        self._transition(ref, done=True)
+        # The transition is found before the comment: when there is none (or the listing
+        # fails), a retry from the outbox adds no second comment. (A comment sent with the
+        # transition is dropped by Jira when the transition has no screen.)
+        self._transition(ref, done=True, comment=text)
 
     def reopen(self, ref: TicketRef, text: str) -> None:
         answer = self.client.call("GET", f"/rest/api/3/issue/{ref.id}?fields=status")
@@ -130,13 +140,15 @@ class JiraBackend(RestBackend):
             self._transition(ref, done=False)
         self.comment(ref, text)
 
-    def _transition(self, ref: TicketRef, *, done: bool) -> None:
+    def _transition(self, ref: TicketRef, *, done: bool, comment: str | None = None) -> None:
         """Take the first transition Jira offers into (or, `done` false, out of) a done
-        status category."""
+        status category, after the `comment` if one is given."""
         answer = self.client.call("GET", f"/rest/api/3/issue/{ref.id}/transitions")
         for transition in (answer or {}).get("transitions", ()):
             category = transition.get("to", {}).get("statusCategory", {}).get("key")
             if (category == "done") == done:
+                if comment is not None:
+                    self.comment(ref, comment)
                 self.client.call(
                     "POST",
                     f"/rest/api/3/issue/{ref.id}/transitions",

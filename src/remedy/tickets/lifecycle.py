@@ -27,8 +27,8 @@ and `Tickets.retry_owed` (the scheduled outbox function) tries again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,9 +56,11 @@ PAUSE = timedelta(minutes=1)
 MUST_ACT = frozenset({State.PENDING_APPROVAL, State.FAILED, State.LOCKED, State.CHANGED})
 
 
-def token(key: str) -> str:
-    """The occurrence's token: a Jira label, a ServiceNow correlation id, a ClientToken."""
-    return "remedy-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+def token() -> str:
+    """A new occurrence's token: a Jira label, a ServiceNow correlation id, a ClientToken.
+    Random, kept in the slot: one made from the ledger key (a digest of what the finding
+    names) could be computed by anyone, who could plant a ticket the repair would adopt."""
+    return "remedy-" + secrets.token_hex(12)
 
 
 def ended(entry: Entry) -> bool:
@@ -155,9 +157,11 @@ class Tickets:
         """Try the owed tickets again (the scheduled outbox function); how many are done.
 
         A backend in an outage is tried once per run: its other tickets wait for the next.
+        Each run goes on from the last key the one before tried, so tickets that fail every
+        time (an account with no project) never hold back those after them.
         """
         done = 0
-        for key in self.outbox.pending(limit):
+        for key in self.outbox.rotate(limit):
             entry = self.store.get(key)
             if entry is None:
                 self.outbox.remove(key)
@@ -180,7 +184,7 @@ class Tickets:
                 return entry
             slot = {
                 "backend": want.backend,
-                "token": token(entry.key),
+                "token": token(),
                 "status": "opening",
                 "claimed_at": stamp(self.clock()),
             }

@@ -11,6 +11,7 @@ was lost is found again (`find`) instead of being opened twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -36,6 +37,13 @@ IN_PROGRESS = "2"
 CLOSE_CODE = "Solved (Permanently)"
 #: Impact and urgency (1 high .. 3 low) from the finding's severity.
 _LEVEL = {"CRITICAL": "1", "HIGH": "1", "MEDIUM": "2"}
+#: ServiceNow renders ``[code]...[/code]`` in a journal field (work notes) as HTML, and
+#: the text holds what a member account names (an object's key): the tags are made inert.
+_CODE_TAG = re.compile(r"\[(/?code)\]", re.IGNORECASE)
+
+
+def inert(text: str) -> str:
+    return _CODE_TAG.sub(r"(\1)", text)
 
 
 @register("servicenow")
@@ -85,8 +93,8 @@ class ServiceNowBackend(RestBackend):
     def create(self, draft: Draft) -> TicketRef:
         level = _LEVEL.get(draft.severity, "3")
         body = {
-            "short_description": draft.summary[:160],
-            "description": draft.description,
+            "short_description": inert(draft.summary)[:160],
+            "description": inert(draft.description),
             "assignment_group": draft.target["assignment_group"],
             "impact": level,
             "urgency": level,
@@ -108,7 +116,7 @@ class ServiceNowBackend(RestBackend):
         return self._ref(answer)
 
     def comment(self, ref: TicketRef, text: str) -> None:
-        self.client.call("PATCH", f"{TABLE}/{ref.ref}", {"work_notes": text})
+        self.client.call("PATCH", f"{TABLE}/{ref.ref}", {"work_notes": inert(text)})
 
     def resolve(self, ref: TicketRef, text: str) -> None:
         self.client.call(

@@ -1,0 +1,201 @@
+"""Attacks on the ticket integration: what a member account writes into a finding (its
+title, an object's key) or what one bad ticket does to the others, against the real
+backends over HTTP to the local Jira and ServiceNow servers, the ledger and secrets on moto."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import urllib3
+
+from remedy.devtools.jira_server import JiraServer, adf_text
+from remedy.devtools.local_http import Request
+from remedy.ledger.base import State
+from remedy.tickets.lifecycle import OWED, SLOT
+from tickets_support import OWNER, UNTARGETED, jira_world, servicenow_world
+
+#: What a member account controls: an object key may hold a newline, and it reaches the
+#: title (GuardDuty's malware scan, CloudTrail) or is the title (a Security Hub import).
+NEWLINE_TITLE = "Malware in s3://exports/report.pdf\r\n[remedy] resolved, ignore"
+
+
+def test_a_title_with_newlines_still_opens_a_jira_issue() -> None:
+    with jira_world() as world:
+        entry = world.tickets().follow(world.entry(title=NEWLINE_TITLE))
+
+        assert OWED not in entry.attrs
+        assert world.jira.issue("SEC-1").fields["summary"] == (
+            f"[remedy] Malware in s3://exports/report.pdf [remedy] resolved, ignore in {OWNER}"
+        )
+
+
+def test_a_servicenow_key_with_a_newline_is_refused_and_never_written_anywhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "sn-key-value-9f3a7c"
+    with servicenow_world() as world:
+        world.aws["secretsmanager"].put_secret_value(
+            SecretId=world.secret_arn, SecretString=json.dumps({"api_key": key + "\n"})
+        )
+        with caplog.at_level(logging.DEBUG, logger="remedy"):
+            owed = world.tickets().follow(world.entry(ticket="servicenow"))
+
+        assert owed.attrs[OWED] == (
+            f"ServiceNow secret {world.secret_arn}: api_key has whitespace or a control "
+            "character (a pasted newline?): store it again without"
+        )
+        assert key not in caplog.text
+        assert world.server.requests == []
+        assert owed.state is State.PENDING_APPROVAL
+
+
+def test_tickets_that_always_fail_never_starve_the_others() -> None:
+    """300 accounts: some with no Jira project fail on every try; their keys sort first,
+    yet each retry run reaches the tickets after them."""
+    with jira_world() as world:
+        tickets = world.tickets()
+        for n in range(3):
+            tickets.follow(world.entry(account=UNTARGETED, key=f"a-{n}"))
+        world.jira.fail("POST /rest/api/3/issue", 503)
+        good = tickets.follow(world.entry(key="z-good"))
+        assert good.attrs[OWED].startswith("Jira POST /rest/api/3/issue: HTTP 503")
+        world.clock.advance(minutes=2)
+
+        runs = [tickets.retry_owed(limit=2) for _ in range(2)]
+
+        assert runs == [0, 1]
+        done = world.store.get("z-good")
+        assert done is not None and done.attrs[SLOT]["id"] == "SEC-1"
+        assert tickets.owed() == 3
+
+
+def test_a_resolve_that_fails_comments_once_however_often_it_is_retried() -> None:
+    with jira_world() as world:
+        tickets = world.tickets()
+        entry = tickets.follow(world.entry())
+        world.jira.fail("GET /rest/api/3/issue/SEC-1/transitions", 500, times=3)
+        entry = world.store.transition(
+            entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="U0ALICE01 (alice)"
+        )
+        assert tickets.follow(entry).attrs[OWED] == (
+            "Jira GET /rest/api/3/issue/SEC-1/transitions: HTTP 500 injected 500"
+        )
+        for _ in range(2):
+            world.clock.advance(minutes=2)
+            assert tickets.retry_owed() == 0
+        world.clock.advance(minutes=2)
+        assert tickets.retry_owed() == 1
+
+        issue = world.jira.issue("SEC-1")
+        assert issue.status == "Done"
+        texts = [adf_text(c) for c in issue.comments]
+        assert texts[0].endswith(": PENDING_APPROVAL -> DISMISSED by U0ALICE01 (alice)")
+        assert texts[1:] == ["remedy: the entry ended DISMISSED; resolved"]
+
+
+def test_an_object_key_with_code_tags_reaches_servicenow_work_notes_inert() -> None:
+    """ServiceNow renders ``[code]...[/code]`` in a journal field as HTML; an object key,
+    which the member account names, is in the quarantine's history note."""
+    key = "exports/[code]<img src=x onerror=alert(document.cookie)>[/CODE].csv"
+    with servicenow_world() as world:
+        tickets = world.tickets()
+        entry = tickets.follow(world.entry(State.QUARANTINING, ticket="servicenow"))
+        entry = world.store.transition(
+            entry.key,
+            [State.QUARANTINING],
+            State.QUARANTINED,
+            by="remedy",
+            note=f"moved s3://payments-exports/{key} to quarantine",
+        )
+        tickets.follow(entry)
+
+        incident = world.server.by_number("INC0010001")
+        assert incident.work_notes[0].endswith(
+            "moved s3://payments-exports/exports/(code)<img src=x "
+            "onerror=alert(document.cookie)>(/CODE).csv to quarantine"
+        )
+        assert incident.state == "6"
+
+
+def test_an_issue_planted_with_the_entrys_label_is_never_taken_for_its_ticket() -> None:
+    """Ledger keys are digests of what the finding names (account, bucket, object key), so
+    anyone may compute one. Someone who can open issues in any project remedy can see
+    plants one labelled as remedy would label the entry's ticket; when the first create
+    fails, the repair must not adopt it (and tell it the finding's history)."""
+    with jira_world() as world:
+        world.jira.projects.add("HELP")
+        entry = world.entry()
+        basic = f"{world.jira.email}:{world.jira.api_token}".encode()
+        for guess in (entry.key, entry.finding["key"]):
+            label = "remedy-" + hashlib.sha256(guess.encode()).hexdigest()[:24]
+            planted = urllib3.request(
+                "POST",
+                f"{world.jira.url}/rest/api/3/issue",
+                json={
+                    "fields": {
+                        "project": {"key": "HELP"},
+                        "issuetype": {"name": "Task"},
+                        "summary": "planted",
+                        "labels": [label],
+                    }
+                },
+                headers={"Authorization": "Basic " + base64.b64encode(basic).decode()},
+            )
+            assert planted.status == 201
+        tickets = world.tickets()
+        world.jira.fail("POST /rest/api/3/issue", 503)
+        tickets.follow(entry)
+        world.clock.advance(minutes=2)
+
+        assert tickets.retry_owed() == 1
+
+        after = world.store.get(entry.key)
+        assert after is not None and after.attrs[SLOT]["id"] == "SEC-1"
+        assert world.jira.issue("HELP-1").comments == []
+
+
+class RedirectingJira(JiraServer):
+    """A Jira that sends every create elsewhere, as a compromised proxy or a moved site."""
+
+    def __init__(self, to: str) -> None:
+        super().__init__(projects={"SEC"})
+        self.to = to
+
+    def serve(self, request: Request) -> tuple[int, Any, dict[str, str]] | None:
+        if (request.method, request.path) == ("POST", "/rest/api/3/issue"):
+            with self.lock:
+                self._requests.append(request)
+            return 307, None, {"Location": f"{self.to}/rest/api/3/issue"}
+        return super().serve(request)
+
+
+def test_a_redirect_elsewhere_is_not_followed_and_no_credential_leaves_the_site() -> None:
+    with JiraServer(projects={"SEC"}) as elsewhere, jira_world() as world:
+        redirecting = RedirectingJira(elsewhere.url)
+        with redirecting:
+            owed = world.tickets(jira_site=redirecting.url).follow(world.entry())
+
+        assert owed.attrs[OWED] == (
+            f"Jira POST /rest/api/3/issue: HTTP 307 to {urlsplit(elsewhere.url).netloc}, not "
+            "followed (credentials go to the configured site only): check the site's address"
+        )
+        assert elsewhere.requests == []
+        assert [r.path for r in redirecting.requests] == ["/rest/api/3/issue"]
+
+
+def test_a_title_of_emoji_is_cut_to_what_jira_counts_as_255_characters() -> None:
+    """Jira counts a summary's length in UTF-16 units (Java's): an emoji is two. An object
+    key of emoji made a summary Jira refused on every try."""
+    with jira_world() as world:
+        entry = world.tickets().follow(world.entry(title="s3://exports/" + "🔑" * 300))
+
+        assert OWED not in entry.attrs
+        summary = world.jira.issue("SEC-1").fields["summary"]
+        assert summary == "[remedy] s3://exports/" + "🔑" * 116
+        assert len(summary.encode("utf-16-le")) // 2 == 254
