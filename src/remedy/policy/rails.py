@@ -13,7 +13,8 @@ from typing import Any
 
 from remedy.model import Mode
 from remedy.policy.freeze import Freeze, build_freeze, check_freeze
-from remedy.policy.rules import DEFAULT_DEADLINE_HOURS, _tests
+from remedy.policy.match import match_tests
+from remedy.policy.rules import DEFAULT_DEADLINE_HOURS
 from remedy.policy_files.schema import problem
 
 #: Automatic remediations per window for one rule in one account, for one account, in all.
@@ -89,7 +90,7 @@ def build(document: Mapping[str, Any]) -> RailsPolicy:
     return RailsPolicy(
         breaker=breaker,
         freezes=tuple(
-            build_freeze(w, _tests(w.get("where", {}))) for w in rails.get("freezes", ())
+            build_freeze(w, match_tests(w.get("where", {}))) for w in rails.get("freezes", ())
         ),
         managed_tags=tuple(rails.get("managed", {}).get("tags", ())),
         rules={
