@@ -217,6 +217,20 @@ def test_a_slow_jira_times_out_and_is_owed(world: World, monkeypatch: pytest.Mon
     assert owed.attrs[OWED] == "Jira POST /rest/api/3/issue: ReadTimeoutError"
 
 
+def test_a_slow_answer_pauses_jira_so_the_next_findings_do_not_wait(world: World) -> None:
+    tickets = world.tickets(slow=0.05)
+    world.jira.fail(ISSUE, 0, delay=0.2)
+    first, second = world.entry(), world.entry()
+    assert tickets.follow(first).attrs[SLOT]["id"] == "SEC-1"
+    owed = tickets.follow(second)
+    assert owed.attrs[OWED].startswith("jira answered in 0.")
+    assert owed.attrs[OWED].endswith("s, over 0.05s (not tried again yet)")
+    assert world.issue_posts() == 1  # the second finding made no call
+    world.clock.advance(minutes=2)
+    assert tickets.retry_owed() == 1
+    assert list(world.jira.issues) == ["SEC-1", "SEC-2"]
+
+
 def test_jira_down_is_owed_then_sent_when_it_is_back(world: World) -> None:
     tickets = world.tickets()
     entry = world.entry()

@@ -24,7 +24,7 @@ from notify_support import (
     owners_mailbox,
     slack,
 )
-from remedy.devtools.jira_server import JiraServer
+from remedy.devtools.jira_server import JiraServer, adf_text
 from remedy.devtools.slack_server import SlackServer
 from remedy.ledger.base import Entry, State
 from remedy.ledger.queries import LedgerQueries
@@ -34,7 +34,7 @@ from remedy.notify.outbox import TICKET_OUTBOX_PK, SlackOutbox
 from remedy.policy.accounts import Accounts
 from remedy.settings import Settings
 from remedy.tickets.lifecycle import OWED, SLOT
-from remedy.tickets.notifier import DEFERRED, build_tickets
+from remedy.tickets.notifier import DEFERRED, HELD, build_tickets
 from remedy.views.history import Filters, steps
 from remedy.views.status import status
 
@@ -90,12 +90,16 @@ def deploy(
     return notifier, settings, queue
 
 
-def pending(ledger: Ledger) -> Entry:
-    finding = finding_from("macie-classification-credentials.json")
+def pending(
+    ledger: Ledger,
+    state: State = State.PENDING_APPROVAL,
+    sample: str = "macie-classification-credentials.json",
+) -> Entry:
+    finding = finding_from(sample)
     created, entry = ledger.store.create(
         Entry(
             key=finding.key,
-            state=State.PENDING_APPROVAL,
+            state=state,
             account=finding.account,
             region=finding.region,
             finding=finding.to_dict(),
@@ -198,3 +202,48 @@ def test_where_a_person_waits_the_ticket_is_owed_then_sent_by_the_outbox(
     assert tickets.retry_owed() == 1
     assert list(jira.issues) == ["PAY-1"]
     assert tickets.owed() == 0
+
+
+def test_a_remediation_that_starts_waits_for_no_ticket_call(
+    ledger: Ledger,
+    accounts: Accounts,
+    slack: SlackServer,
+    jira: JiraServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    accounts = ticketed(accounts)
+    notifier, _, _ = deploy(ledger, accounts, slack, jira, monkeypatch)
+    outbox = SlackOutbox(ledger.client, ledger.table, pk=TICKET_OUTBOX_PK)
+    working = pending(ledger, State.QUARANTINING)
+
+    notifier.on_change(working)  # the remediation runs next, in this function
+    assert jira.requests == []
+    held = ledger.store.get(working.key)
+    assert held is not None
+    assert held.attrs[OWED] == HELD
+    assert outbox.count() == 1  # owed: were the function to die now, the outbox sends it
+
+    done = ledger.store.transition(
+        working.key, [State.QUARANTINING], State.QUARANTINED, by="remedy", note="moved"
+    )
+    notifier.on_change(done)
+    issue = jira.issue("PAY-1")
+    # Opened after the remediation: the description already says how it ended.
+    assert adf_text(issue.fields["description"]).splitlines()[0] == (
+        f"remedy ledger entry {working.key}: QUARANTINED"
+    )
+    assert issue.status == "Done"
+    final = ledger.store.get(working.key)
+    assert final is not None
+    assert final.attrs.get(OWED) is None
+    assert outbox.count() == 0
+
+    # A remediation that raised (no next change): the ticket goes at the invocation's end.
+    stuck = pending(ledger, State.QUARANTINING, "macie-classification-personal.json")
+    notifier.on_change(stuck)
+    assert list(jira.issues) == ["PAY-1"]
+    notifier.flush()
+    assert list(jira.issues) == ["PAY-1", "PAY-2"]
+    assert adf_text(jira.issue("PAY-2").fields["description"]).splitlines()[0] == (
+        f"remedy ledger entry {stuck.key}: QUARANTINING"
+    )

@@ -24,7 +24,7 @@ from remedy.notify.outbox import SlackOutbox
 from remedy.policy.accounts import build
 from remedy.settings import Settings
 from remedy.tickets import build as build_backends
-from remedy.tickets.lifecycle import OUTBOX_PK, Tickets
+from remedy.tickets.lifecycle import OUTBOX_PK, SLOW, Tickets
 
 OWNER = "111111111111"
 CONNECTOR = "2f1e0cd4-7f44-4a65-9d44-3f3c1d2e5a10"
@@ -73,6 +73,7 @@ class World:
         accounts = build(json.loads(json.dumps(ACCOUNTS)) | changes.pop("accounts", {}))
         session = changes.pop("session", None)
         aws = changes.pop("aws", True)
+        slow = changes.pop("slow", SLOW)
         settings = replace(self.settings, **changes)
         return Tickets(
             self.store,
@@ -82,6 +83,7 @@ class World:
             accounts.get,
             SlackOutbox(self.aws["dynamodb"], LEDGER_TABLE, pk=OUTBOX_PK),
             clock=self.clock,
+            slow=slow,
         )
 
     def entry(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +53,9 @@ LEASE = timedelta(minutes=5)
 #: After an outage, how long this process owes a backend's tickets without calling it, so
 #: a system that is down costs one timeout, not one per finding.
 PAUSE = timedelta(minutes=1)
+#: An answer slower than this pauses the backend as an outage does: a slow system costs
+#: this function one slow call a minute, not one per finding of every batch.
+SLOW = 3.0
 #: States in which a person must act: approve, or look at what remedy could not do.
 MUST_ACT = frozenset({State.PENDING_APPROVAL, State.FAILED, State.LOCKED, State.CHANGED})
 
@@ -95,6 +99,7 @@ class Tickets:
         *,
         clock: Callable[[], datetime] = utc_now,
         lease: timedelta = LEASE,
+        slow: float = SLOW,
     ) -> None:
         self.store = store
         self.backends = backends
@@ -102,6 +107,7 @@ class Tickets:
         self.outbox = outbox
         self.clock = clock
         self.lease = lease
+        self.slow = slow
         #: Backend -> (until when it is not called, the outage's error).
         self._paused: dict[str, tuple[datetime, str]] = {}
 
@@ -134,6 +140,7 @@ class Tickets:
         paused = self._paused.get(backend)
         if paused is not None and self.clock() < paused[0]:
             return self.owe(entry, f"{paused[1]} (not tried again yet)")
+        started = time.monotonic()
         try:
             entry = self._follow(entry)
         except Exception as exc:  # whatever failed, the finding goes on
@@ -141,7 +148,13 @@ class Tickets:
                 self._paused[backend] = (self.clock() + PAUSE, str(exc))
             message = str(exc) if isinstance(exc, TicketError) else f"{type(exc).__name__}: {exc}"
             return self.owe(entry, message)
-        self._paused.pop(backend, None)
+        took = time.monotonic() - started
+        if took > self.slow:
+            slow = f"{backend} answered in {took:.1f}s, over {self.slow:g}s"
+            log.warning("tickets in %s paused for %s: %s", backend, PAUSE, slow)
+            self._paused[backend] = (self.clock() + PAUSE, slow)
+        else:
+            self._paused.pop(backend, None)
         if entry.attrs.get(OWED):
             self.outbox.remove(entry.key)
             entry = self.store.update_attrs(entry.key, {OWED: None})
