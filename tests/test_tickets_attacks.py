@@ -17,6 +17,7 @@ import urllib3
 from remedy.devtools.jira_server import JiraServer, adf_text
 from remedy.devtools.local_http import Request
 from remedy.ledger.base import State
+from remedy.tickets import jira
 from remedy.tickets.lifecycle import OWED, SLOT
 from tickets_support import OWNER, UNTARGETED, jira_world, servicenow_world
 
@@ -199,3 +200,61 @@ def test_a_title_of_emoji_is_cut_to_what_jira_counts_as_255_characters() -> None
         summary = world.jira.issue("SEC-1").fields["summary"]
         assert summary == "[remedy] s3://exports/" + "🔑" * 116
         assert len(summary.encode("utf-16-le")) // 2 == 254
+
+
+def test_a_note_past_jiras_text_limit_is_cut_and_the_ticket_still_opens() -> None:
+    # A step's note names what the member wrote (object keys, a finding's title): one
+    # past Jira's 32,767 characters made the ticket owed forever.
+    huge = "s3://exports/" + "k" * 40_000
+    with jira_world() as world:
+        entry = world.entry()
+        moved = world.store.transition(
+            entry.key, [State.PENDING_APPROVAL], State.APPROVED, by="remedy", note=huge
+        )
+        after = world.tickets().follow(moved)
+
+        assert OWED not in after.attrs
+        issue = world.jira.issue("SEC-1")
+        last = adf_text(issue.fields["description"]).splitlines()[-1]
+        assert " -> APPROVED by remedy: s3://exports/kkk" in last
+        assert len(last) == jira.LINE_LIMIT
+        assert world.jira.requests[-1].path == "/rest/api/3/issue"  # created, nothing owed
+
+
+def test_a_description_of_many_lines_keeps_the_first_whole_and_says_it_was_cut() -> None:
+    lines = [f"{i:03d} " + "é" * 600 for i in range(100)]  # sent as \\u00e9: 6 each
+    document = jira.document("\n".join(lines))
+
+    sent = len(json.dumps(document))
+    assert sent <= jira.TEXT_LIMIT
+    texts = [p["content"][0]["text"] for p in document["content"]]
+    assert texts[-1] == jira.CUT
+    assert texts[:-1] == lines[: len(texts) - 1]  # whole lines, from the start
+    assert len(texts) - 1 == 8  # 8 lines of 3,644 sent characters fit, a 9th does not
+    with JiraServer() as server:
+        assert jira_server_refuses(server, {**document, "content": document["content"] * 2})
+
+
+def jira_server_refuses(server: JiraServer, description: dict[str, Any]) -> bool:
+    """The local Jira refuses a description past the limit with Jira's own words."""
+    http = urllib3.PoolManager()
+    auth = base64.b64encode(f"{server.email}:{server.api_token}".encode()).decode()
+    answer = http.request(
+        "POST",
+        f"{server.url}/rest/api/3/issue",
+        body=json.dumps(
+            {
+                "fields": {
+                    "project": {"key": "SEC"},
+                    "issuetype": {"name": "Task"},
+                    "summary": "s",
+                    "description": description,
+                }
+            }
+        ),
+        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+    )
+    return answer.status == 400 and json.loads(answer.data)["errors"] == {
+        "description": "The entered text is too long. It exceeds the allowed limit of 32,767 "
+        "characters."
+    }

@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -67,9 +68,15 @@ def adf_text(doc: Any) -> str:
     )
 
 
+#: Jira's limit on a text field, checked on the document as sent (the strictest reading).
+TEXT_LIMIT = 32_767
+
+
 def _adf_problem(doc: Any) -> str | None:
     if not isinstance(doc, dict) or doc.get("type") != "doc" or doc.get("version") != 1:
         return "Operation value must be an Atlassian Document (type doc, version 1)."
+    if len(json.dumps(doc)) > TEXT_LIMIT:
+        return "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
     for paragraph in doc.get("content", ()):
         if paragraph.get("type") != "paragraph":
             return f"unsupported node {paragraph.get('type')!r}"

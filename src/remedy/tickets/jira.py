@@ -11,6 +11,7 @@ occurrence's token as a label, so a create whose answer was lost is found again
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -27,24 +28,52 @@ SUMMARY_LIMIT = 255
 _PRIORITY = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low"}
 
 
+#: Jira Cloud refuses a description or comment over 32,767 characters ("The entered text
+#: is too long"), and the ticket would stay owed. Counted here on the document as sent
+#: (JSON, non-ASCII escaped), the strictest reading of that limit.
+TEXT_LIMIT = 32_767
+#: A single line is cut to this many UTF-16 units, so one long line (an S3 key, a note)
+#: cannot push out the lines after it.
+LINE_LIMIT = 2_000
+CUT = "(cut to Jira's limit of 32,767 characters: remedy history holds the whole text)"
+
+
+def _paragraph(line: str) -> dict[str, Any]:
+    return {"type": "paragraph", "content": [{"type": "text", "text": line}]}
+
+
+def _cut(text: str, units: int) -> str:
+    """`text` cut to `units` UTF-16 units (Java's length: an emoji counts two)."""
+    cut = text.encode("utf-16-le")[: 2 * units]
+    return cut.decode("utf-16-le", errors="ignore")  # a pair cut in half is dropped
+
+
 def document(text: str) -> dict[str, Any]:
-    """Plain text as an Atlassian Document Format document, a paragraph per line."""
-    return {
-        "type": "doc",
-        "version": 1,
-        "content": [
-            {"type": "paragraph", "content": [{"type": "text", "text": line}]}
-            for line in text.splitlines()
-            if line.strip()
-        ],
-    }
+    """Plain text as an Atlassian Document Format document, a paragraph per line, within
+    `TEXT_LIMIT`: whole lines from the start (the entry, the finding and the decision
+    come first), then `CUT`."""
+    room = TEXT_LIMIT - len(json.dumps(_paragraph(CUT))) - len(json.dumps(_document([])))
+    content = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        paragraph = _paragraph(_cut(line, LINE_LIMIT))
+        room -= len(json.dumps(paragraph)) + 2  # the separator ", "
+        if room < 0:
+            content.append(_paragraph(CUT))
+            break
+        content.append(paragraph)
+    return _document(content)
+
+
+def _document(content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "doc", "version": 1, "content": content}
 
 
 def summary(text: str) -> str:
     """`text` as a summary Jira takes: one line (a finding's title may hold a line break),
-    at most `SUMMARY_LIMIT` UTF-16 units (Java's length: an emoji counts two)."""
-    units = " ".join(text.split()).encode("utf-16-le")[: 2 * SUMMARY_LIMIT]
-    return units.decode("utf-16-le", errors="ignore")  # a pair cut in half is dropped
+    at most `SUMMARY_LIMIT` UTF-16 units."""
+    return _cut(" ".join(text.split()), SUMMARY_LIMIT)
 
 
 @register("jira")
