@@ -735,11 +735,11 @@ def days_ago(days: int) -> datetime:
     return datetime.now(UTC) - timedelta(days=days)
 
 
-def new_key(account: str, created: int, used: int | None = None) -> str:
-    """A key of `USER` created `created` days ago and, if `used`, last used `used` days ago:
+def new_key(account: str, created: int, used: int | None = None, user: str = USER) -> str:
+    """A key of `user` created `created` days ago and, if `used`, last used `used` days ago:
     moto records both as the time of the call, so each call is made at that time."""
     with freeze_time(days_ago(created)):
-        key = admin(account, "iam").create_access_key(UserName=USER)["AccessKey"]
+        key = admin(account, "iam").create_access_key(UserName=user)["AccessKey"]
     if used is not None:
         with freeze_time(days_ago(used)):
             boto3.client(
@@ -758,8 +758,8 @@ def _keys_setup(account: str) -> None:
         # Old and never used, and young: IAM.3 and IAM.8 both condemn the first only.
         MADE[("old-key", account)] = new_key(account, created=200)
         MADE[("young-key", account)] = new_key(account, created=10)
-        with freeze_time(days_ago(200)):
-            iam.create_login_profile(UserName=USER, Password="Not-a-secret-1!")
+        # A console password, in use (moto dates it by the user's creation, today).
+        iam.create_login_profile(UserName=USER, Password="Not-a-secret-1!")
     else:
         # Old but used last month, and old and unused since: IAM.3 condemns both.
         MADE[("old-key", account)] = new_key(account, created=300, used=120)
