@@ -11,6 +11,7 @@ records a key's creation and each use signed with it at the time of the call, so
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -156,7 +157,7 @@ def test_the_threshold_the_finding_carries_for_its_control_is_used(core: Core, f
     assert user_keys(A) == {old: "Inactive", young: "Inactive"}
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "ninety", "٩٠"])
+@pytest.mark.parametrize("value", ["0", "-3", "ninety", "٩٠", "36501", "99999999999999"])
 def test_a_threshold_that_is_not_a_positive_number_of_days_falls_back_to_90(
     core: Core, value: str
 ) -> None:
@@ -296,3 +297,18 @@ def test_control_parameters_are_read_by_name_and_odd_entries_left_out() -> None:
         ),
     ) == {"a": ["1"], "b": ["2", "3"]}
     assert read(None, "Name", ("Value",)) == {}
+
+
+def test_a_custom_product_cannot_set_the_threshold() -> None:
+    """A member account may import findings under its own product: a control's parameters
+    are read, like its id, only from AWS's own products."""
+    event = asff_event(A, "IAM.3", "AwsIamUser", f"arn:aws:iam::{A}:user/{USER}")
+    event = with_parameter(event, "asff", "maxAccessKeyAge", "1")
+    [ours] = normalise(copy.deepcopy(event))
+    assert ours.parameters["control_parameters"] == {"maxAccessKeyAge": ["1"]}
+    f = event["detail"]["findings"][0]
+    f["ProductArn"] = f"arn:aws:securityhub:us-east-1:{A}:product/{A}/default"
+    [theirs] = normalise(event)
+    assert theirs.product.startswith("custom: ")
+    assert "control_parameters" not in theirs.parameters
+    assert "control_id" not in theirs.parameters

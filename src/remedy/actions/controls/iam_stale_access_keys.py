@@ -43,14 +43,18 @@ RULES = {
     "IAM.8": ("maxCredentialUsageAge", "last used, or created if never used,"),
 }
 DEFAULT_DAYS = 90
+MAX_DAYS = 36500
 
 
 def threshold(finding: Finding) -> tuple[int, str]:
     """The control's threshold in days, and where it comes from, in words."""
     name, _ = RULES[rule(finding)]
     given = (finding.parameters.get(CONTROL_PARAMETERS) or {}).get(name) or []
-    if len(given) == 1 and given[0].isascii() and given[0].isdigit() and int(given[0]) > 0:
-        return int(given[0]), f"{name} {int(given[0])} from the finding"
+    if len(given) == 1 and given[0].isascii() and given[0].isdigit():
+        days = int(given[0])
+        # A century at most: more cannot be a date (and overflows one).
+        if 0 < days <= MAX_DAYS:
+            return days, f"{name} {days} from the finding"
     return DEFAULT_DAYS, f"the control's default {name} {DEFAULT_DAYS}"
 
 
