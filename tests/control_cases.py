@@ -16,7 +16,11 @@ import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import boto3
+from freezegun import freeze_time
 
 import remedy.actions  # noqa: F401  (registers every remediation)
 from fixtures_guard import MEMBERS, REGION, admin
@@ -49,6 +53,8 @@ class Case:
     label: str = ""
     #: The permissions this case's fix and release use; None: all the action declares.
     uses: frozenset[str] | None = None
+    #: The finding's control, where the remediation's first is not the one under test.
+    control_id: str = ""
 
     @property
     def action(self) -> type[ControlRemediation]:
@@ -62,7 +68,7 @@ class Case:
 
     @property
     def control(self) -> str:
-        return self.action.controls[0]
+        return self.control_id or self.action.controls[0]
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -721,6 +727,66 @@ def _function_arn(account: str) -> str:
     return f"arn:aws:lambda:{REGION}:{account}:function:{FUNCTION}"
 
 
+# -- IAM.3 and IAM.8 -----------------------------------------------------------------------
+USER = "build-bot"
+
+
+def days_ago(days: int) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+def new_key(account: str, created: int, used: int | None = None, user: str = USER) -> str:
+    """A key of `user` created `created` days ago and, if `used`, last used `used` days ago:
+    moto records both as the time of the call, so each call is made at that time."""
+    with freeze_time(days_ago(created)):
+        key = admin(account, "iam").create_access_key(UserName=user)["AccessKey"]
+    if used is not None:
+        with freeze_time(days_ago(used)):
+            boto3.client(
+                "sts",
+                region_name=REGION,
+                aws_access_key_id=key["AccessKeyId"],
+                aws_secret_access_key=key["SecretAccessKey"],
+            ).get_caller_identity()
+    return str(key["AccessKeyId"])
+
+
+def _keys_setup(account: str) -> None:
+    iam = admin(account, "iam")
+    iam.create_user(UserName=USER)
+    if account == A:
+        # Old and never used, and young: IAM.3 and IAM.8 both condemn the first only.
+        MADE[("old-key", account)] = new_key(account, created=200)
+        MADE[("young-key", account)] = new_key(account, created=10)
+        # A console password, in use (moto dates it by the user's creation, today).
+        iam.create_login_profile(UserName=USER, Password="Not-a-secret-1!")
+    else:
+        # Old but used last month, and old and unused since: IAM.3 condemns both.
+        MADE[("old-key", account)] = new_key(account, created=300, used=120)
+        MADE[("young-key", account)] = new_key(account, created=300, used=30)
+
+
+def user_keys(account: str) -> Any:
+    found = admin(account, "iam").list_access_keys(UserName=USER)["AccessKeyMetadata"]
+    return {key["AccessKeyId"]: key["Status"] for key in found}
+
+
+def _keys_drift(account: str) -> None:
+    """Someone deletes the keys remedy deactivated."""
+    iam = admin(account, "iam")
+    for key, status in user_keys(account).items():
+        if status == "Inactive":
+            iam.delete_access_key(UserName=USER, AccessKeyId=key)
+
+
+_USER_RESOURCE = bare_resource(
+    "AwsIamUser",
+    "AWS::IAM::User",
+    lambda a: f"arn:aws:iam::{a}:user/{USER}",
+    lambda _: "AIDAEXAMPLEUSERID0001",  # OCSF's uid is the user's id, not its name
+)
+
+
 CASES: tuple[Case, ...] = (
     Case("s3-account-block-public-access", _bpa_setup, _bpa_observe, _bpa_drift),
     Case(
@@ -942,5 +1008,22 @@ CASES: tuple[Case, ...] = (
         bare_resource(
             "AwsLambdaFunction", "AWS::Lambda::Function", _function_arn, lambda _: FUNCTION
         ),
+    ),
+    Case(
+        "iam-stale-access-keys",
+        _keys_setup,
+        user_keys,
+        _keys_drift,
+        _USER_RESOURCE,
+        uses=frozenset({"iam:ListAccessKeys", "iam:UpdateAccessKey"}),
+    ),
+    Case(
+        "iam-stale-access-keys",
+        _keys_setup,
+        user_keys,
+        _keys_drift,
+        _USER_RESOURCE,
+        label="iam-stale-access-keys (IAM.8)",
+        control_id="IAM.8",
     ),
 )

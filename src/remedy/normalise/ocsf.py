@@ -27,6 +27,7 @@ from typing import Any
 
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
+from remedy.normalise import control_parameters
 from remedy.normalise import fields as f
 from remedy.normalise.batch import read_each
 from remedy.normalise.copies import identity
@@ -158,6 +159,11 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         # A control id is Security Hub's word; a custom product's claim of one is not.
         if control and aws is not None:
             parameters["control_id"] = control
+            found = control_parameters.read(
+                compliance.get("control_parameters"), "name", ("values", "value")
+            )
+            if found:
+                parameters[control_parameters.CONTROL_PARAMETERS] = found
         compliance_status = _coded(
             compliance, "status_id", compliance_path, _COMPLIANCE_BY_ID, _COMPLIANCE_CHOICES
         )

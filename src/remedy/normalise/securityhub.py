@@ -24,6 +24,7 @@ from typing import Any
 
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind, Severity, Source
+from remedy.normalise import control_parameters
 from remedy.normalise import fields as f
 from remedy.normalise.batch import read_each
 from remedy.normalise.copies import identity
@@ -117,6 +118,11 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         # A control id is Security Hub's word; a custom product's claim of one is not.
         if control_id and aws is not None:
             parameters["control_id"] = control_id
+            found = control_parameters.read(
+                compliance.get("SecurityControlParameters"), "Name", ("Value",)
+            )
+            if found:
+                parameters[control_parameters.CONTROL_PARAMETERS] = found
     if "control_id" not in parameters and aws is not None:
         # Findings from before consolidated controls name the control only here.
         control_id = product_fields.get("ControlId")

@@ -16,6 +16,7 @@ from remedy.actions.controls import (  # noqa: F401
     ec2_imdsv2,
     ecr_scan_on_push,
     iam_password_policy,
+    iam_stale_access_keys,
     kms_rotation,
     lambda_public_policy,
     rds_cluster_deletion_protection,

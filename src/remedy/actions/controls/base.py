@@ -12,7 +12,9 @@ small methods on a *setting*, a JSON-shaped dict (it goes to the ledger as it is
 
 - ``read(client, id, finding)``: the current setting; raise `Missing` when the resource
   does not exist;
-- ``fixed(id, setting, options)``: the compliant setting (equal to `setting` when it complies);
+- ``fixed(id, setting, options)``: the compliant setting (equal to `setting` when it complies),
+  or, where that depends on more than the setting (a key's last use), ``target(client, id,
+  setting, options, finding)``;
 - ``write(client, id, old, new, finding)``: change `old` into `new`, used both to fix and
   to restore, so there is one place that knows the API;
 - optionally ``restored(current, before, after)``: what release writes (default: `before`
@@ -167,6 +169,12 @@ class ControlRemediation(ReversibleAction):
     def write(self, client: Any, id: str, old: Setting, new: Setting, finding: Finding) -> None:
         raise NotImplementedError
 
+    def target(
+        self, client: Any, id: str, setting: Setting, options: Mapping[str, Any], finding: Finding
+    ) -> Setting:
+        """The compliant setting; by default `fixed`, which reads nothing but the setting."""
+        return self.fixed(id, setting, options)
+
     def restored(self, current: Setting, before: Setting, after: Setting) -> Setting | None:
         """What release writes over `current`; None refuses (someone changed it)."""
         return before if current == after else None
@@ -228,7 +236,7 @@ class ControlRemediation(ReversibleAction):
                 self.service, finding.account, where.region, finding_key=finding.key
             )
             before = self.read(client, where.id, finding)
-            after = self.fixed(where.id, before, options)
+            after = self.target(client, where.id, before, options, finding)
             if after == before:
                 earlier = (
                     " (an earlier attempt may have fixed it; the setting before it was not "
@@ -247,9 +255,11 @@ class ControlRemediation(ReversibleAction):
             return Outcome(State.FAILED, f"{label}: {refused}; nothing changed")
         except aws_errors.AWS_ERRORS as error:
             return aws_errors.failure(error, **self._blame(finding, f"fixing {label}"))
+        control = finding.parameters.get("control_id")
+        named = control if control in self.controls else ", ".join(self.controls)
         return Outcome(
             State.QUARANTINED,
-            f"fixed {', '.join(self.controls)}: {label} now has {shown(after)} "
+            f"fixed {named}: {label} now has {shown(after)} "
             f"(before: {shown(before)})" + (f"; {note}" if note else ""),
             {"resource": where.id, "region": where.region, "before": before, "after": after},
         )

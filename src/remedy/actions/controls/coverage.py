@@ -72,6 +72,14 @@ FOOTER = """
   Sid (with none it could, nothing changes and the outcome says so). Release adds the
   removed statements back and keeps statements added since; it refuses when the public
   statements changed or a removed statement's Sid has been taken.
+- IAM.3 and IAM.8 deactivate (never delete) the user's active access keys the finding's
+  control condemns: IAM.3 those created more than `maxAccessKeyAge` days ago, IAM.8 those
+  last used, or created if never used, more than `maxCredentialUsageAge` days ago (the
+  finding's value of the parameter, else 90). Each key's status is recorded; release
+  makes exactly the deactivated keys active again, and refuses naming a key that was
+  deleted or whose status changed since. A stale console password (IAM.8) is named in
+  the outcome and never removed: a deleted login profile cannot come back. A finding
+  whose only stale credential is the password is refused, nothing changed.
 - The issue's candidate "RDS.4" is snapshot *encryption*, which cannot be changed in
   place; RDS.1 covers both public DB snapshots and public DB cluster snapshots.
 """
