@@ -180,13 +180,22 @@ def test_the_cooldown_closes_it_by_itself(ledger: Ledger) -> None:
     ]
 
 
-def test_a_new_window_counts_from_zero(ledger: Ledger) -> None:
-    clock = Clock(now=1_800_000_000.0 - 1_800_000_000.0 % 3600)
-    b = breaker(ledger, clock, cooldown=timedelta(minutes=1))
+def test_counts_leave_the_span_between_one_window_and_a_sixth_more_later(
+    ledger: Ledger,
+) -> None:
+    start = 1_800_000_000.0 - 1_800_000_000.0 % 3600
+    clock = Clock(now=start)
+    b = breaker(ledger, clock, per_account=100, overall=100)
     for i in range(3):
         assert b.admit(RULE, A, f"k{i}").refused is None
-    clock.now += 3600
-    assert [b.admit(RULE, A, f"n{i}").refused is None for i in range(3)] == [True] * 3
+    scope = f"rule:{RULE}:{A}"
+    # Counted for at least the window (60 minutes) and at most a sub-window more (70).
+    for later in (3599, 3600, 4199):
+        clock.now = start + later
+        assert b.status().counts[scope] == 3
+    clock.now = start + 4200
+    assert scope not in b.status().counts
+    assert [b.admit(RULE, A, f"n{i}").refused is None for i in range(4)] == [True] * 3 + [False]
 
 
 def test_what_one_process_remembers_never_lets_it_pass_another_s_decision(
@@ -212,3 +221,25 @@ def test_what_one_process_remembers_never_lets_it_pass_another_s_decision(
     # A person closes it through the second; the first remembers it open, reads it again.
     second.close(RULE, by="alice", reason="ok")
     assert first.admit(RULE, A, "f").refused is None
+
+
+HOUR = 3600.0
+EDGE = 1_800_000_000.0 - 1_800_000_000.0 % HOUR + HOUR  # a clock-aligned window's edge
+
+
+def test_a_burst_across_a_window_edge_never_passes_the_limit_in_one_window_length(
+    ledger: Ledger,
+) -> None:
+    clock = Clock()
+    b = breaker(ledger, clock, per_rule=20, per_account=1000, overall=1000)
+    # 20 findings in the last 20 s of one window (none refused: the limit is reached, not
+    # passed), then 20 more in the first 20 s of the next.
+    moments = [EDGE - 20 + i for i in range(20)] + [EDGE + i for i in range(20)]
+    admitted = []
+    for i, moment in enumerate(moments):
+        clock.now = moment
+        if b.admit(RULE, A, f"k{i}").refused is None:
+            admitted.append(moment)
+
+    assert admitted == moments[:20]
+    assert [o.scope for o in b.status().opened] == [f"rule:{RULE}:{A}"]
