@@ -3,10 +3,13 @@ invocations, opened once, closed by a person or by its cool-down."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from notify_support import Ledger, atomic_dynamodb, aws, ledger
 from remedy.policy.rails import BreakerLimits
@@ -243,3 +246,68 @@ def test_a_burst_across_a_window_edge_never_passes_the_limit_in_one_window_lengt
 
     assert admitted == moments[:20]
     assert [o.scope for o in b.status().opened] == [f"rule:{RULE}:{A}"]
+
+
+_examples = itertools.count()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(gaps=st.lists(st.integers(min_value=0, max_value=1500), min_size=1, max_size=30))
+def test_no_span_of_one_window_holds_more_than_the_limit_and_it_opens_at_most_a_sixth_early(
+    ledger: Ledger, gaps: list[int]
+) -> None:
+    # Each example its own rule and day, in the one table the fixture made.
+    n = next(_examples)
+    clock = Clock(now=1_800_000_000.0 + n * 86_400.0)
+    rule, limit = f"rule-{n}", 4
+    b = breaker(ledger, clock, per_rule=limit, per_account=10**9, overall=10**9)
+    admitted: list[float] = []
+    for i, gap in enumerate(gaps):
+        clock.now += gap
+        verdict = b.admit(rule, A, f"{n}-{i}")
+        if verdict.refused is None:
+            admitted.append(clock.now)
+        elif verdict.opened is not None:
+            # It opened only with the limit reached within one window and one sub-window.
+            assert sum(clock.now - 4200 <= t for t in admitted) >= limit
+        else:
+            assert verdict.scope == f"rule:{rule}:{A}"
+
+    for t in admitted:  # any closed span [t, t + window]: its first admission starts it
+        assert sum(t <= u <= t + HOUR for u in admitted) <= limit
+
+
+def test_an_open_breaker_holds_after_its_counts_leave_the_span_even_for_a_stale_process(
+    ledger: Ledger,
+) -> None:
+    clock = Clock()
+    stale, other = (
+        breaker(ledger, clock, per_account=100, overall=100),
+        breaker(ledger, clock, per_account=100, overall=100),
+    )
+    assert stale.admit(RULE, A, "a").refused is None  # remembers the breaker closed
+    assert [other.admit(RULE, A, k).refused is None for k in "bcd"] == [True, True, False]
+    clock.now += 2 * HOUR  # nothing counted in the span any more; a person has not looked
+
+    held = stale.admit(RULE, A, "e")
+
+    assert held.refused is not None and held.opened is None
+    assert held.refused.startswith("the breaker is open: 3 automatic remediations")
+    assert [o.scope for o in stale.status().opened] == [f"rule:{RULE}:{A}"]
+
+
+def test_a_closing_forgives_what_was_counted_before_it_not_what_comes_after(
+    ledger: Ledger,
+) -> None:
+    clock = Clock(now=EDGE - 100)
+    b = breaker(ledger, clock, per_account=100, overall=100)
+    assert [b.admit(RULE, A, f"k{i}").refused is None for i in range(4)] == [True] * 3 + [False]
+    b.close(RULE, by="alice", reason="checked")
+    # Two more in this sub-window, one in the next: the limit, counted from the closing.
+    assert [b.admit(RULE, A, f"m{i}").refused is None for i in range(2)] == [True, True]
+    clock.now = EDGE + 100
+    assert b.admit(RULE, A, "n0").refused is None
+    assert b.status().counts[f"rule:{RULE}:{A}"] == 3
+    assert b.admit(RULE, A, "n1").refused is not None
