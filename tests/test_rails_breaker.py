@@ -311,3 +311,22 @@ def test_a_closing_forgives_what_was_counted_before_it_not_what_comes_after(
     assert b.admit(RULE, A, "n0").refused is None
     assert b.status().counts[f"rule:{RULE}:{A}"] == 3
     assert b.admit(RULE, A, "n1").refused is not None
+
+
+def test_a_process_whose_clock_is_behind_counts_in_the_newest_sub_window(
+    ledger: Ledger,
+) -> None:
+    ahead, behind = Clock(now=EDGE + 1), Clock(now=EDGE - 1)
+    first = breaker(ledger, ahead, per_account=100, overall=100)
+    late = breaker(ledger, behind, per_account=100, overall=100)
+    assert [first.admit(RULE, A, k).refused is None for k in "ab"] == [True, True]
+    calls: list[str] = []
+    ledger.client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
+
+    # Its write for the sub-window before fails, and it counts in the newest instead.
+    assert late.admit(RULE, A, "c").refused is None
+    assert calls == ["UpdateItem", "UpdateItem"]
+    assert first.status().counts[f"rule:{RULE}:{A}"] == 3
+    assert late.admit(RULE, A, "d").opened is not None

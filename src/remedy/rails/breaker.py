@@ -249,8 +249,10 @@ class Breaker:
         )
         for _ in range(ATTEMPTS):
             now = self.clock()
-            subwindow = self._subwindow(now)
             known = self._known
+            # A clock behind another's counts in the newest sub-window counted (which
+            # it learned from a failed write): never in one the others have left.
+            subwindow = max(self._subwindow(now), _number(known, LATEST))
             item = self._count(limits, key, subwindow, known, now)
             if item is None:
                 self._known = _after_count(known, limits, subwindow)
