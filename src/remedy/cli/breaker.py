@@ -3,11 +3,11 @@
 The circuit breakers (`remedy.rails.breaker`) in the ledger table named by
 ``REMEDY_LEDGER_TABLE``, read with the environment's AWS credentials (the core account).
 ``status`` prints the open breakers, the last closing of each scope and what counts
-against each scope's limit now (the last window's length), and exits 1 when one is open
-(for a cron job or a CI check), 0 when none is. ``close`` closes every open breaker the
-target names: a rule id (in every account), an account id (the account's and its rules'
-there) or ``all`` (the overall one); the reason is recorded with who closed it (``--by``,
-default ``$USER``). Exit 2 on any error, with one line saying what to do.
+against each scope's limit now (the last window, up to a sixth more), and exits 1 when
+one is open (for a cron job or a CI check), 0 when none is. ``close`` closes every open
+breaker the target names: a rule id (in every account), an account id (the account's and
+its rules' there) or ``all`` (the overall one); the reason is recorded with who closed it
+(``--by``, default ``$USER``). Exit 2 on any error, with one line saying what to do.
 """
 
 from __future__ import annotations

@@ -258,6 +258,7 @@ class Breaker:
                 self._known = _after_count(known, limits, subwindow)
                 return ADMITTED
             self._known = item
+            subwindow = max(subwindow, _number(item, LATEST))
             span = range(subwindow - SUBWINDOWS, subwindow + 1)
             if any(key in item.get(_keys_name(s), {}).get("SS", ()) for s in span):
                 return ADMITTED
