@@ -330,3 +330,55 @@ def test_a_process_whose_clock_is_behind_counts_in_the_newest_sub_window(
     assert calls == ["UpdateItem", "UpdateItem"]
     assert first.status().counts[f"rule:{RULE}:{A}"] == 3
     assert late.admit(RULE, A, "d").opened is not None
+
+
+def test_the_breaker_item_keeps_only_the_span_whoever_counted_before(ledger: Ledger) -> None:
+    clock = Clock()
+    first, second = breaker(ledger, clock), breaker(ledger, clock)
+    assert first.admit(RULE, A, "a").refused is None
+    assert second.admit("other-rule", B, "b").refused is None  # first never learns of it
+    clock.now += 2 * HOUR
+
+    assert first.admit(RULE, A, "c").refused is None
+
+    item = ledger.client.get_item(
+        TableName=ledger.table, Key={"pk": {"S": "breaker#state"}}, ConsistentRead=True
+    )["Item"]
+    now = int(clock.now * 6 // HOUR)
+    assert sorted(n for n in item if n.startswith(("n#", "k#"))) == [
+        f"k#{now}",
+        f"n#{now}#account:{A}",
+        f"n#{now}#all",
+        f"n#{now}#rule:{RULE}:{A}",
+    ]
+
+
+def test_eight_threads_across_a_sub_window_edge_admit_the_limit_and_open_it_once(
+    ledger: Ledger, atomic_dynamodb: None
+) -> None:
+    limit = 12
+    verdicts: list[object] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def invocation(n: int) -> None:
+        clock = Clock(now=EDGE - 2)
+        mine = breaker(ledger, clock, per_rule=limit, per_account=100, overall=100)
+        start.wait()
+        for i in range(4):  # half the threads' clocks a second behind the others
+            clock.now = EDGE - 2 + i + (n % 2)
+            verdict = mine.admit(RULE, A, f"key-{n}-{i}")
+            with lock:
+                verdicts.append(verdict)
+
+    threads = [threading.Thread(target=invocation, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    refused = [v.refused for v in verdicts if v.refused is not None]  # type: ignore[attr-defined]
+    opened = [v for v in verdicts if v.opened is not None]  # type: ignore[attr-defined]
+    assert len(verdicts) - len(refused) == limit
+    assert len(opened) == 1
+    assert set(refused) == {opened[0].opened.reason}  # type: ignore[attr-defined]

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 STATE_KEY = "breaker#state"
 #: Sub-windows a window is counted in: the breaker opens at most this fraction early.
 SUBWINDOWS = 6
-#: The newest sub-window counted in (a write for an earlier one is retried with the time).
+#: The newest sub-window: counts are only added to it, so the earlier ones are final.
 LATEST = "latest"
 OVERALL = "all"
 #: Admissions tried before a finding waits for a person because writes kept racing it.
@@ -250,9 +250,12 @@ class Breaker:
         for _ in range(ATTEMPTS):
             now = self.clock()
             known = self._known
-            # A clock behind another's counts in the newest sub-window counted (which
-            # it learned from a failed write): never in one the others have left.
+            # A clock behind another's counts in the newest sub-window (which it learned
+            # from the item): never in one the others have left.
             subwindow = max(self._subwindow(now), _number(known, LATEST))
+            if LATEST not in known or _number(known, LATEST) < subwindow:
+                known = self._known = self._begin(subwindow)
+                subwindow = max(subwindow, _number(known, LATEST))
             item = self._count(limits, key, subwindow, known, now)
             if item is None:
                 self._known = _after_count(known, limits, subwindow)
@@ -281,6 +284,30 @@ class Breaker:
     def _subwindow(self, now: float) -> int:
         return math.floor(now * SUBWINDOWS / self.limits.window.total_seconds())
 
+    def _begin(self, subwindow: int) -> dict[str, Any]:
+        """Make `subwindow` the newest if it is not yet (one conditional write, which only
+        the first of concurrent invocations passes); the breaker item as it is then.
+        Nothing is counted in an earlier sub-window after it, so the item returned holds
+        their final counts, and every attribute a later write has to drop."""
+        try:
+            response = self.db.update_item(
+                TableName=self.table,
+                Key=self._state_key(),
+                UpdateExpression="SET #latest = :sub",
+                ConditionExpression="attribute_not_exists(#latest) OR #latest < :sub",
+                ExpressionAttributeNames={"#latest": LATEST},
+                ExpressionAttributeValues={":sub": {"N": str(subwindow)}},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            old: dict[str, Any] = exc.response.get("Item", {})
+            return old
+        new: dict[str, Any] = response["Attributes"]
+        return new
+
     def _count(
         self,
         limits: Mapping[str, int],
@@ -306,7 +333,7 @@ class Breaker:
             ":empty": {"M": {}},
             ":now": {"N": str(now)},
         }
-        conditions = ["(attribute_not_exists(#latest) OR #latest <= :sub)"]
+        conditions = ["#latest = :sub"]
         for i, s in enumerate(span):
             names[f"#k{i}"] = _keys_name(s)
             conditions.append(f"NOT contains(#k{i}, :key)")
@@ -316,14 +343,10 @@ class Breaker:
             conditions.append(f"(attribute_not_exists(#open.#s{i}) OR #open.#s{i}.#until < :now)")
             first, forgiven = _base(known, scope, now)
             room = limit + (forgiven if first == subwindow else 0)
-            for j, s in enumerate(span[:-1]):
-                if s < first:
-                    continue
-                seen = _number(known, _count_name(s, scope))
-                room -= seen - forgiven if s == first else seen
-                names[f"#c{i}_{j}"] = _count_name(s, scope)
-                values[f":c{i}_{j}"] = {"N": str(seen)}
-                conditions.append(f"(attribute_not_exists(#c{i}_{j}) OR #c{i}_{j} <= :c{i}_{j})")
+            for s in span[:-1]:
+                if s >= first:
+                    seen = _number(known, _count_name(s, scope))
+                    room -= seen - forgiven if s == first else seen
             names[f"#n{i}"] = _count_name(subwindow, scope)
             values[f":room{i}"] = {"N": str(room)}
             adds.append(f"#n{i} :one")
@@ -334,7 +357,7 @@ class Breaker:
                 else f"#n{i} < :room{i}"
             )
         update = (
-            f"ADD {', '.join(adds)} SET #latest = :sub, #open = if_not_exists(#open, :empty), "
+            f"ADD {', '.join(adds)} SET #open = if_not_exists(#open, :empty), "
             "#base = if_not_exists(#base, :empty), #closed = if_not_exists(#closed, :empty)"
         )
         # Sub-windows older than any span drop out of the item as it is written.
@@ -523,8 +546,8 @@ def _after_count(
     known: Mapping[str, Any], limits: Mapping[str, int], subwindow: int
 ) -> dict[str, Any]:
     """The breaker item as this process knows it after counting once in `subwindow`: a
-    lower bound of each count (others may have counted too; a write that relies on it
-    then fails and learns the item)."""
+    lower bound of this sub-window's counts (others may have counted too; the write's
+    condition checks them)."""
     after = {
         name: value
         for name, value in known.items()
