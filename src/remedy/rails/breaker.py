@@ -14,18 +14,21 @@ breaker may open up to one sub-window's length early (it counts an hour to 70 mi
 back, for an hour window).
 
 The counts live in the breaker item (``pk = breaker#state``), beside what is open and
-what a person closed: one number per scope and sub-window (``n#<sub-window>#<scope>``)
-and the entry keys admitted in each sub-window (``k#<sub-window>``). An admission is one
-conditional ``UpdateItem`` on it: "add one to each scope's count in this sub-window and
-this key to its set, if the key is in no set of the span, no scope is open, the earlier
-sub-windows of the span hold no more than this process last saw, no later sub-window has
-begun, and each scope's count here is below the room that leaves". Adding is
-commutative, so concurrent invocations do not make each other retry, and DynamoDB
-applies the write to the one item atomically: no scope passes its limit, and a
-redelivery of an admitted finding is admitted again without counting twice (the Slack
-pace, `remedy.notify.pace`, claims its slots the same way). A write whose condition
-fails returns the item as it is, which decides: admitted already, open, at its limit
-(open it), or retry on what it now knows.
+what a person closed: one number per scope and sub-window (``n#<sub-window>#<scope>``),
+the entry keys admitted in each sub-window (``k#<sub-window>``) and the newest
+sub-window (``latest``). Counts are only added to the newest, so the earlier ones are
+final: a process that knows the item as it was when its sub-window became the newest
+knows exactly how much room is left. An admission is one conditional ``UpdateItem``:
+"add one to each scope's count in this sub-window and this key to its set, if this is
+still the newest sub-window, the key is in no set of the span, no scope is open, and each
+scope's count here is below the room the earlier ones leave". Adding is commutative, so
+concurrent invocations do not make each other retry, and DynamoDB applies the write to
+the one item atomically: no scope passes its limit, and a redelivery of an admitted
+finding is admitted again without counting twice (the Slack pace, `remedy.notify.pace`,
+claims its slots the same way). A write whose condition fails returns the item as it
+is, which decides: admitted already, open, at its limit (open it), or retry on what it
+now knows. A process's first admission in a sub-window first makes it the newest (one
+conditional write, returning the item), and drops the sub-windows the span has left.
 
 The write that fails on a limit opens that scope's breaker: one conditional write on the
 same item, so exactly one invocation wins, and only it sends the Slack message, the
