@@ -73,7 +73,9 @@ from remedy.policy.rails import BreakerLimits  # noqa: E402
 from remedy.rails import Rails  # noqa: E402
 
 TARGET = 5
-#: What the rails add to an automatic object quarantine: the breaker's conditional write.
+#: What the rails add to an automatic object quarantine: the breaker's conditional write
+#: (a process's first in each sub-window of the breaker's window makes one more; a run
+#: that crosses a sub-window's start, every 10 minutes of the clock, counts it).
 RAILS_CALLS = 1
 ACCOUNT = aws.MEMBERS[0]
 

@@ -3,10 +3,13 @@ invocations, opened once, closed by a person or by its cool-down."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from notify_support import Ledger, atomic_dynamodb, aws, ledger
 from remedy.policy.rails import BreakerLimits
@@ -180,13 +183,22 @@ def test_the_cooldown_closes_it_by_itself(ledger: Ledger) -> None:
     ]
 
 
-def test_a_new_window_counts_from_zero(ledger: Ledger) -> None:
-    clock = Clock(now=1_800_000_000.0 - 1_800_000_000.0 % 3600)
-    b = breaker(ledger, clock, cooldown=timedelta(minutes=1))
+def test_counts_leave_the_span_between_one_window_and_a_sixth_more_later(
+    ledger: Ledger,
+) -> None:
+    start = 1_800_000_000.0 - 1_800_000_000.0 % 3600
+    clock = Clock(now=start)
+    b = breaker(ledger, clock, per_account=100, overall=100)
     for i in range(3):
         assert b.admit(RULE, A, f"k{i}").refused is None
-    clock.now += 3600
-    assert [b.admit(RULE, A, f"n{i}").refused is None for i in range(3)] == [True] * 3
+    scope = f"rule:{RULE}:{A}"
+    # Counted for at least the window (60 minutes) and at most a sub-window more (70).
+    for later in (3599, 3600, 4199):
+        clock.now = start + later
+        assert b.status().counts[scope] == 3
+    clock.now = start + 4200
+    assert scope not in b.status().counts
+    assert [b.admit(RULE, A, f"n{i}").refused is None for i in range(4)] == [True] * 3 + [False]
 
 
 def test_what_one_process_remembers_never_lets_it_pass_another_s_decision(
@@ -212,3 +224,161 @@ def test_what_one_process_remembers_never_lets_it_pass_another_s_decision(
     # A person closes it through the second; the first remembers it open, reads it again.
     second.close(RULE, by="alice", reason="ok")
     assert first.admit(RULE, A, "f").refused is None
+
+
+HOUR = 3600.0
+EDGE = 1_800_000_000.0 - 1_800_000_000.0 % HOUR + HOUR  # a clock-aligned window's edge
+
+
+def test_a_burst_across_a_window_edge_never_passes_the_limit_in_one_window_length(
+    ledger: Ledger,
+) -> None:
+    clock = Clock()
+    b = breaker(ledger, clock, per_rule=20, per_account=1000, overall=1000)
+    # 20 findings in the last 20 s of one window (none refused: the limit is reached, not
+    # passed), then 20 more in the first 20 s of the next.
+    moments = [EDGE - 20 + i for i in range(20)] + [EDGE + i for i in range(20)]
+    admitted = []
+    for i, moment in enumerate(moments):
+        clock.now = moment
+        if b.admit(RULE, A, f"k{i}").refused is None:
+            admitted.append(moment)
+
+    assert admitted == moments[:20]
+    assert [o.scope for o in b.status().opened] == [f"rule:{RULE}:{A}"]
+
+
+_examples = itertools.count()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(gaps=st.lists(st.integers(min_value=0, max_value=1500), min_size=1, max_size=30))
+def test_no_span_of_one_window_holds_more_than_the_limit_and_it_opens_at_most_a_sixth_early(
+    ledger: Ledger, gaps: list[int]
+) -> None:
+    # Each example its own rule and day, in the one table the fixture made.
+    n = next(_examples)
+    clock = Clock(now=1_800_000_000.0 + n * 86_400.0)
+    rule, limit = f"rule-{n}", 4
+    b = breaker(ledger, clock, per_rule=limit, per_account=10**9, overall=10**9)
+    admitted: list[float] = []
+    for i, gap in enumerate(gaps):
+        clock.now += gap
+        verdict = b.admit(rule, A, f"{n}-{i}")
+        if verdict.refused is None:
+            admitted.append(clock.now)
+        elif verdict.opened is not None:
+            # It opened only with the limit reached within one window and one sub-window.
+            assert sum(clock.now - 4200 <= t for t in admitted) >= limit
+        else:
+            assert verdict.scope == f"rule:{rule}:{A}"
+
+    for t in admitted:  # any closed span [t, t + window]: its first admission starts it
+        assert sum(t <= u <= t + HOUR for u in admitted) <= limit
+
+
+def test_an_open_breaker_holds_after_its_counts_leave_the_span_even_for_a_stale_process(
+    ledger: Ledger,
+) -> None:
+    clock = Clock()
+    stale, other = (
+        breaker(ledger, clock, per_account=100, overall=100),
+        breaker(ledger, clock, per_account=100, overall=100),
+    )
+    assert stale.admit(RULE, A, "a").refused is None  # remembers the breaker closed
+    assert [other.admit(RULE, A, k).refused is None for k in "bcd"] == [True, True, False]
+    clock.now += 2 * HOUR  # nothing counted in the span any more; a person has not looked
+
+    held = stale.admit(RULE, A, "e")
+
+    assert held.refused is not None and held.opened is None
+    assert held.refused.startswith("the breaker is open: 3 automatic remediations")
+    assert [o.scope for o in stale.status().opened] == [f"rule:{RULE}:{A}"]
+
+
+def test_a_closing_forgives_what_was_counted_before_it_not_what_comes_after(
+    ledger: Ledger,
+) -> None:
+    clock = Clock(now=EDGE - 100)
+    b = breaker(ledger, clock, per_account=100, overall=100)
+    assert [b.admit(RULE, A, f"k{i}").refused is None for i in range(4)] == [True] * 3 + [False]
+    b.close(RULE, by="alice", reason="checked")
+    # Two more in this sub-window, one in the next: the limit, counted from the closing.
+    assert [b.admit(RULE, A, f"m{i}").refused is None for i in range(2)] == [True, True]
+    clock.now = EDGE + 100
+    assert b.admit(RULE, A, "n0").refused is None
+    assert b.status().counts[f"rule:{RULE}:{A}"] == 3
+    assert b.admit(RULE, A, "n1").refused is not None
+
+
+def test_a_process_whose_clock_is_behind_counts_in_the_newest_sub_window(
+    ledger: Ledger,
+) -> None:
+    ahead, behind = Clock(now=EDGE + 1), Clock(now=EDGE - 1)
+    first = breaker(ledger, ahead, per_account=100, overall=100)
+    late = breaker(ledger, behind, per_account=100, overall=100)
+    assert [first.admit(RULE, A, k).refused is None for k in "ab"] == [True, True]
+    calls: list[str] = []
+    ledger.client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
+
+    # Its write for the sub-window before fails, and it counts in the newest instead.
+    assert late.admit(RULE, A, "c").refused is None
+    assert calls == ["UpdateItem", "UpdateItem"]
+    assert first.status().counts[f"rule:{RULE}:{A}"] == 3
+    assert late.admit(RULE, A, "d").opened is not None
+
+
+def test_the_breaker_item_keeps_only_the_span_whoever_counted_before(ledger: Ledger) -> None:
+    clock = Clock()
+    first, second = breaker(ledger, clock), breaker(ledger, clock)
+    assert first.admit(RULE, A, "a").refused is None
+    assert second.admit("other-rule", B, "b").refused is None  # first never learns of it
+    clock.now += 2 * HOUR
+
+    assert first.admit(RULE, A, "c").refused is None
+
+    item = ledger.client.get_item(
+        TableName=ledger.table, Key={"pk": {"S": "breaker#state"}}, ConsistentRead=True
+    )["Item"]
+    now = int(clock.now * 6 // HOUR)
+    assert sorted(n for n in item if n.startswith(("n#", "k#"))) == [
+        f"k#{now}",
+        f"n#{now}#account:{A}",
+        f"n#{now}#all",
+        f"n#{now}#rule:{RULE}:{A}",
+    ]
+
+
+def test_eight_threads_across_a_sub_window_edge_admit_the_limit_and_open_it_once(
+    ledger: Ledger, atomic_dynamodb: None
+) -> None:
+    limit = 12
+    verdicts: list[object] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def invocation(n: int) -> None:
+        clock = Clock(now=EDGE - 2)
+        mine = breaker(ledger, clock, per_rule=limit, per_account=100, overall=100)
+        start.wait()
+        for i in range(4):  # half the threads' clocks a second behind the others
+            clock.now = EDGE - 2 + i + (n % 2)
+            verdict = mine.admit(RULE, A, f"key-{n}-{i}")
+            with lock:
+                verdicts.append(verdict)
+
+    threads = [threading.Thread(target=invocation, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    refused = [v.refused for v in verdicts if v.refused is not None]  # type: ignore[attr-defined]
+    opened = [v for v in verdicts if v.opened is not None]  # type: ignore[attr-defined]
+    assert len(verdicts) - len(refused) == limit
+    assert len(opened) == 1
+    assert set(refused) == {opened[0].opened.reason}  # type: ignore[attr-defined]

@@ -2,12 +2,12 @@
 
 The circuit breakers (`remedy.rails.breaker`) in the ledger table named by
 ``REMEDY_LEDGER_TABLE``, read with the environment's AWS credentials (the core account).
-``status`` prints the open breakers, the last closing of each scope and the counts of the
-current window, and exits 1 when one is open (for a cron job or a CI check), 0 when none
-is. ``close`` closes every open breaker the target names: a rule id (in every account), an
-account id (the account's and its rules' there) or ``all`` (the overall one); the reason
-is recorded with who closed it (``--by``, default ``$USER``). Exit 2 on any error, with
-one line saying what to do.
+``status`` prints the open breakers, the last closing of each scope and what counts
+against each scope's limit now (the last window, up to a sixth more), and exits 1 when
+one is open (for a cron job or a CI check), 0 when none is. ``close`` closes every open
+breaker the target names: a rule id (in every account), an account id (the account's and
+its rules' there) or ``all`` (the overall one); the reason is recorded with who closed it
+(``--by``, default ``$USER``). Exit 2 on any error, with one line saying what to do.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__,
     )
     verbs = parser.add_subparsers(dest="verb", required=True)
-    status = verbs.add_parser("status", help="open breakers and this window's counts")
+    status = verbs.add_parser("status", help="open breakers and the counts against their limits")
     status.add_argument("--json", action="store_true", help="one JSON document for scripts")
     status.set_defaults(func=run_status)
     close = verbs.add_parser("close", help="close the open breakers a rule or account names")
@@ -76,7 +76,7 @@ def run_status(args: argparse.Namespace) -> int:
             f"{closing['reason']}"
         )
     for scope, count in state.counts.items():
-        print(f"this window: {count} automatic remediation(s) {scope}")
+        print(f"counted: {count} automatic remediation(s) {scope}")
     return 1 if state.opened else 0
 
 

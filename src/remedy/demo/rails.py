@@ -164,7 +164,7 @@ def show(
         # What the function's next invocation does first: take the version just pushed.
         policy_version(check=True)
         pipeline = runtime.pipeline
-        # The story before counted its own quarantines in this window: the room left.
+        # The story before counted its own quarantines in the span: the room left.
         counted = Breaker(
             pipeline.rails.dynamodb, pipeline.rails.table, pipeline.policy.rails.breaker
         )

@@ -2,23 +2,42 @@
 
 Three scopes are counted for each automatic remediation: its rule in its account
 (``rule:<rule>:<account>``), its account (``account:<account>``) and all of them
-(``all``), each against its limit per window (`remedy.policy.rails.BreakerLimits`). The
-counts of one window live in one ledger-table item (``pk = breaker#count#<window>``), one
-number attribute per scope plus the set of entry keys admitted, and an admission is one
-conditional ``UpdateItem`` on it: "add one to each scope and this key to the set, if the
-key is not in the set and every scope is below its limit". DynamoDB applies it to the one
-item atomically, so under any number of concurrent invocations no scope passes its limit,
-and a redelivery of an admitted finding is admitted again without counting twice (the
-Slack pace, `remedy.notify.pace`, claims its slots the same way).
+(``all``), each against its limit per window (`remedy.policy.rails.BreakerLimits`).
+
+The limit holds over any span of one window's length, not only within clock-aligned
+windows (where a burst at a window's end and the next one's start could run twice the
+limit in minutes). The window is counted in `SUBWINDOWS` clock-aligned sub-windows, and
+an admission counts its own sub-window and the `SUBWINDOWS` before it: a span of
+between one window and one window plus a sub-window that always covers the window length
+before now. So no span of one window's length ever holds more than the limit, and the
+breaker may open up to one sub-window's length early (it counts an hour to 70 minutes
+back, for an hour window).
+
+The counts live in the breaker item (``pk = breaker#state``), beside what is open and
+what a person closed: one number per scope and sub-window (``n#<sub-window>#<scope>``),
+the entry keys admitted in each sub-window (``k#<sub-window>``) and the newest
+sub-window (``latest``). Counts are only added to the newest, so the earlier ones are
+final: a process that knows the item as it was when its sub-window became the newest
+knows exactly how much room is left. An admission is one conditional ``UpdateItem``:
+"add one to each scope's count in this sub-window and this key to its set, if this is
+still the newest sub-window, the key is in no set of the span, no scope is open, and each
+scope's count here is below the room the earlier ones leave". Adding is commutative, so
+concurrent invocations do not make each other retry, and DynamoDB applies the write to
+the one item atomically: no scope passes its limit, and a redelivery of an admitted
+finding is admitted again without counting twice (the Slack pace, `remedy.notify.pace`,
+claims its slots the same way). A write whose condition fails returns the item as it
+is, which decides: admitted already, open, at its limit (open it), or retry on what it
+now knows. A process's first admission in a sub-window first makes it the newest (one
+conditional write, returning the item), and drops the sub-windows the span has left.
 
 The write that fails on a limit opens that scope's breaker: one conditional write on the
-breaker item (``pk = breaker#state``), so exactly one invocation wins, and only it sends
-the Slack message, the owners' email and the ``BreakerOpen`` metric. While a scope is
-open, every automatic remediation under it becomes an approval and nothing is counted.
-It closes when a person says so (`close`, ``remedy breaker close``) or, with a cool-down
-in the policy, by itself once that has passed. Either way the count it was opened or
-closed at becomes the scope's base for the rest of the window, so a closed breaker allows
-a full limit again rather than tripping at the next finding.
+same item, so exactly one invocation wins, and only it sends the Slack message, the
+owners' email and the ``BreakerOpen`` metric. While a scope is open, every automatic
+remediation under it becomes an approval and nothing is counted. It closes when a person
+says so (`close`, ``remedy breaker close``) or, with a cool-down in the policy, by itself
+once that has passed. Either way everything counted until then under that scope is
+forgiven (its base: the sub-window and the count there), so a closed breaker allows a
+full limit again rather than tripping at the next finding.
 """
 
 from __future__ import annotations
@@ -40,9 +59,10 @@ from remedy.policy.rails import BreakerLimits
 log = logging.getLogger(__name__)
 
 STATE_KEY = "breaker#state"
-COUNT_PREFIX = "breaker#count#"
-#: How long a window's counts outlive it (the table's TTL attribute): a day, for status.
-KEEP_SECONDS = 24 * 3600
+#: Sub-windows a window is counted in: the breaker opens at most this fraction early.
+SUBWINDOWS = 6
+#: The newest sub-window: counts are only added to it, so the earlier ones are final.
+LATEST = "latest"
 OVERALL = "all"
 #: Admissions tried before a finding waits for a person because writes kept racing it.
 ATTEMPTS = 3
@@ -52,6 +72,26 @@ _ACCOUNT = re.compile(r"[0-9]{12}\Z")
 def scopes(rule: str, account: str) -> tuple[str, str, str]:
     """The scopes one automatic remediation counts in, narrowest first."""
     return f"rule:{rule}:{account}", f"account:{account}", OVERALL
+
+
+def _count_name(subwindow: int, scope: str) -> str:
+    return f"n#{subwindow}#{scope}"
+
+
+def _keys_name(subwindow: int) -> str:
+    return f"k#{subwindow}"
+
+
+def _subwindow_of(name: str) -> int | None:
+    """The sub-window a count or key-set attribute belongs to (None: another attribute)."""
+    kind, _, rest = name.partition("#")
+    if kind not in ("n", "k"):
+        return None
+    return int(rest.partition("#")[0])
+
+
+def _number(item: Mapping[str, Any], name: str) -> int:
+    return int(item.get(name, {}).get("N", "0"))
 
 
 def describe(scope: str) -> str:
@@ -75,20 +115,24 @@ def _window_words(seconds: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Opening:
-    """A scope's breaker, open: when, at which count, and until when (None: a person)."""
+    """A scope's breaker, open: when, at which count, and until when (None: a person).
+    ``subwindow`` and ``base``: its sub-window and the scope's count there when it opened,
+    what an ended cool-down forgives."""
 
     scope: str
     opened_at: float
-    window: int
+    subwindow: int
     count: int
     limit: int
     reason: str
     until: float | None
+    base: int = 0
 
     def to_item(self) -> dict[str, Any]:
         item: dict[str, Any] = {
             "opened_at": {"N": f"{self.opened_at:.3f}"},
-            "window": {"N": str(self.window)},
+            "subwindow": {"N": str(self.subwindow)},
+            "base": {"N": str(self.base)},
             "n": {"N": str(self.count)},
             "limit": {"N": str(self.limit)},
             "reason": {"S": self.reason},
@@ -103,11 +147,13 @@ class Opening:
         return cls(
             scope=scope,
             opened_at=float(item["opened_at"]["N"]),
-            window=int(item["window"]["N"]),
+            # Opened before sub-windows (fixed windows): its end forgives nothing.
+            subwindow=int(item.get("subwindow", {"N": "0"})["N"]),
             count=int(item["n"]["N"]),
             limit=int(item["limit"]["N"]),
             reason=item["reason"]["S"],
             until=float(item["until"]["N"]) if "until" in item else None,
+            base=int(item.get("base", {"N": "0"})["N"]),
         )
 
     def is_open(self, now: float) -> bool:
@@ -141,7 +187,7 @@ class BreakerState:
     opened: tuple[Opening, ...]
     #: scope -> {at, by, reason} of its last closing by a person.
     closed: Mapping[str, Mapping[str, Any]]
-    #: scope -> automatic remediations counted in the current window.
+    #: scope -> automatic remediations counting against its limit now (the span).
     counts: Mapping[str, int]
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,20 +227,17 @@ class Breaker:
         limits: BreakerLimits,
         *,
         key_attribute: str = "pk",
-        ttl_attribute: str = "expires_at",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = dynamodb
         self.table = table
         self.limits = limits
         self.key_attribute = key_attribute
-        self.ttl_attribute = ttl_attribute
         self.clock = clock
-        # The breaker item as this process last read it. Counting trusts it, so an
-        # admission is one write: a stale copy can only make the count's condition
-        # stricter (bases only grow in a window; an open scope's count is at its limit),
-        # and a failed condition or an open scope reads the item again before deciding.
-        self._known: dict[str, Any] | None = None
+        # The breaker item as this process last saw it. An admission is one write trusting
+        # it: the write's condition checks on the item all this copy assumed, so a stale
+        # copy only fails the write, which returns the item as it is.
+        self._known: dict[str, Any] = {}
 
     # -- admitting -------------------------------------------------------------------------
 
@@ -207,81 +250,129 @@ class Breaker:
                 strict=True,
             )
         )
-        state, fresh = self._known, False
         for _ in range(ATTEMPTS):
-            if state is None:
-                state, fresh = self._state(), True
-            verdict = self._attempt(limits, key, what, state, fresh)
-            if verdict is not None:
-                return verdict
-            state = None
-        # Every scope had room each time it was read back: writes kept racing this one.
+            now = self.clock()
+            known = self._known
+            # A clock behind another's counts in the newest sub-window (which it learned
+            # from the item): never in one the others have left.
+            subwindow = max(self._subwindow(now), _number(known, LATEST))
+            if LATEST not in known or _number(known, LATEST) < subwindow:
+                known = self._known = self._begin(subwindow)
+                subwindow = max(subwindow, _number(known, LATEST))
+            item = self._count(limits, key, subwindow, known, now)
+            if item is None:
+                self._known = _after_count(known, limits, subwindow)
+                return ADMITTED
+            self._known = item
+            subwindow = max(subwindow, _number(item, LATEST))
+            span = range(subwindow - SUBWINDOWS, subwindow + 1)
+            if any(key in item.get(_keys_name(s), {}).get("SS", ()) for s in span):
+                return ADMITTED
+            for scope in limits:
+                opening = _opening(item, scope)
+                if opening is not None and opening.is_open(now):
+                    return Verdict(opening.reason, scope)
+            for scope, limit in limits.items():
+                counted = _counted(item, scope, subwindow, now)
+                if counted >= limit:
+                    base = _number(item, _count_name(subwindow, scope))
+                    return self._open(scope, subwindow, counted, limit, base, now, what)
+            # Room everywhere: what this process knew was stale, or a sub-window began.
         return Verdict(
             f"the breaker could not count this remediation ({ATTEMPTS} attempts raced "
             "other writes), so it waits for a person",
             OVERALL,
         )
 
-    def _attempt(
-        self, limits: Mapping[str, int], key: str, what: str, state: Mapping[str, Any], fresh: bool
-    ) -> Verdict | None:
-        """The verdict, or None to read the breaker item again and retry: what this process
-        knew of it may be stale (a closing raised a base), or a write raced this one."""
-        now = self.clock()
-        window = self._window(now)
-        opened = state.get("open", {}).get("M", {})
-        allowed: dict[str, int] = {}
-        for scope, limit in limits.items():
-            opening = Opening.from_item(scope, opened[scope]) if scope in opened else None
-            if opening is not None and opening.is_open(now):
-                return Verdict(opening.reason, scope) if fresh else None
-            allowed[scope] = limit + self._base(state, scope, opening, window)
-        old = self._count(window, key, allowed, now)
-        if old is None or key in old.get("keys", {}).get("SS", ()):
-            return ADMITTED
-        if not fresh:
-            return None
-        for scope, limit in limits.items():
-            if int(old.get(scope, {}).get("N", "0")) >= allowed[scope]:
-                return self._open(scope, window, allowed[scope], limit, now, what)
-        return None
+    def _subwindow(self, now: float) -> int:
+        return math.floor(now * SUBWINDOWS / self.limits.window.total_seconds())
 
-    def _window(self, now: float) -> int:
-        return math.floor(now / self.limits.window.total_seconds())
-
-    @staticmethod
-    def _base(state: Mapping[str, Any], scope: str, opening: Opening | None, window: int) -> int:
-        """The count a closing left in this window (0: none): the limit counts from it."""
-        base = 0
-        if opening is not None and opening.window == window:
-            base = opening.count
-        closed = state.get("base", {}).get("M", {}).get(scope)
-        if closed is not None and int(closed["M"]["window"]["N"]) == window:
-            base = max(base, int(closed["M"]["n"]["N"]))
-        return base
+    def _begin(self, subwindow: int) -> dict[str, Any]:
+        """Make `subwindow` the newest if it is not yet (one conditional write, which only
+        the first of concurrent invocations passes); the breaker item as it is then.
+        Nothing is counted in an earlier sub-window after it, so the item returned holds
+        their final counts, and every attribute a later write has to drop."""
+        try:
+            response = self.db.update_item(
+                TableName=self.table,
+                Key=self._state_key(),
+                UpdateExpression="SET #latest = :sub",
+                ConditionExpression="attribute_not_exists(#latest) OR #latest < :sub",
+                ExpressionAttributeNames={"#latest": LATEST},
+                ExpressionAttributeValues={":sub": {"N": str(subwindow)}},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            old: dict[str, Any] = exc.response.get("Item", {})
+            return old
+        new: dict[str, Any] = response["Attributes"]
+        return new
 
     def _count(
-        self, window: int, key: str, allowed: Mapping[str, int], now: float
+        self,
+        limits: Mapping[str, int],
+        key: str,
+        subwindow: int,
+        known: Mapping[str, Any],
+        now: float,
     ) -> dict[str, Any] | None:
-        """None if counted; else the counts item as it was (the condition failed)."""
-        names = {"#keys": "keys", "#ttl": self.ttl_attribute}
+        """None if counted; else the breaker item as it was (the condition failed)."""
+        span = range(subwindow - SUBWINDOWS, subwindow + 1)
+        names = {
+            "#latest": LATEST,
+            "#open": "open",
+            "#base": "base",
+            "#closed": "closed",
+            "#until": "until",
+        }
         values: dict[str, Any] = {
             ":one": {"N": "1"},
             ":key": {"S": key},
             ":keyset": {"SS": [key]},
-            ":ttl": {"N": str(int(now) + int(self.limits.window.total_seconds()) + KEEP_SECONDS)},
+            ":sub": {"N": str(subwindow)},
+            ":empty": {"M": {}},
+            ":now": {"N": str(now)},
         }
-        adds, conditions = ["#keys :keyset"], ["NOT contains(#keys, :key)"]
-        for i, (scope, limit) in enumerate(allowed.items()):
+        conditions = ["#latest = :sub"]
+        for i, s in enumerate(span):
+            names[f"#k{i}"] = _keys_name(s)
+            conditions.append(f"NOT contains(#k{i}, :key)")
+        adds = [f"#k{SUBWINDOWS} :keyset"]
+        for i, (scope, limit) in enumerate(limits.items()):
             names[f"#s{i}"] = scope
-            values[f":l{i}"] = {"N": str(limit)}
-            adds.append(f"#s{i} :one")
-            conditions.append(f"(attribute_not_exists(#s{i}) OR #s{i} < :l{i})")
+            conditions.append(f"(attribute_not_exists(#open.#s{i}) OR #open.#s{i}.#until < :now)")
+            first, forgiven = _base(known, scope, now)
+            room = limit + (forgiven if first == subwindow else 0)
+            for s in span[:-1]:
+                if s >= first:
+                    seen = _number(known, _count_name(s, scope))
+                    room -= seen - forgiven if s == first else seen
+            names[f"#n{i}"] = _count_name(subwindow, scope)
+            values[f":room{i}"] = {"N": str(room)}
+            adds.append(f"#n{i} :one")
+            # A missing count is 0: below a room of 1 or more, never below 0 or less.
+            conditions.append(
+                f"(attribute_not_exists(#n{i}) OR #n{i} < :room{i})"
+                if room > 0
+                else f"#n{i} < :room{i}"
+            )
+        update = (
+            f"ADD {', '.join(adds)} SET #open = if_not_exists(#open, :empty), "
+            "#base = if_not_exists(#base, :empty), #closed = if_not_exists(#closed, :empty)"
+        )
+        # Sub-windows older than any span drop out of the item as it is written.
+        old = [n for n in known if (w := _subwindow_of(n)) is not None and w < span[0]]
+        if old:
+            names.update({f"#o{i}": name for i, name in enumerate(old)})
+            update += " REMOVE " + ", ".join(f"#o{i}" for i in range(len(old)))
         try:
             self.db.update_item(
                 TableName=self.table,
-                Key={self.key_attribute: {"S": f"{COUNT_PREFIX}{window}"}},
-                UpdateExpression=f"ADD {', '.join(adds)} SET #ttl = :ttl",
+                Key=self._state_key(),
+                UpdateExpression=update,
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -290,12 +381,12 @@ class Breaker:
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
-            old: dict[str, Any] = exc.response.get("Item", {})
-            return old
+            item: dict[str, Any] = exc.response.get("Item", {})
+            return item
         return None
 
     def _open(
-        self, scope: str, window: int, count: int, limit: int, now: float, what: str
+        self, scope: str, subwindow: int, count: int, limit: int, base: int, now: float, what: str
     ) -> Verdict:
         """Open `scope` (one conditional write: one winner); the verdict either way."""
         cooldown = self.limits.cooldown
@@ -304,7 +395,8 @@ class Breaker:
         opening = Opening(
             scope=scope,
             opened_at=now,
-            window=window,
+            subwindow=subwindow,
+            base=base,
             count=count,
             limit=limit,
             reason=(
@@ -319,7 +411,6 @@ class Breaker:
             ),
             until=now + cooldown.total_seconds() if cooldown else None,
         )
-        self._ensure_state()
         try:
             self.db.update_item(
                 TableName=self.table,
@@ -351,64 +442,42 @@ class Breaker:
         self._known = item
         return item
 
-    def _ensure_state(self) -> None:
-        """The breaker item with its maps (a nested SET needs the map to exist)."""
-        try:
-            self.db.put_item(
-                TableName=self.table,
-                Item={
-                    **self._state_key(),
-                    "open": {"M": {}},
-                    "base": {"M": {}},
-                    "closed": {"M": {}},
-                },
-                ConditionExpression="attribute_not_exists(#k)",
-                ExpressionAttributeNames={"#k": self.key_attribute},
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
-
-    def status(self) -> BreakerState:
-        """The open breakers (cool-downs that have passed left out), the last closings, and
-        the counts of the current window."""
-        now = self.clock()
-        state = self._state()
-        opened = tuple(
+    def _opened(self, state: Mapping[str, Any], now: float) -> tuple[Opening, ...]:
+        """The open breakers; cool-downs that have passed left out."""
+        return tuple(
             opening
             for scope, value in sorted(state.get("open", {}).get("M", {}).items())
             if (opening := Opening.from_item(scope, value)).is_open(now)
         )
+
+    def status(self) -> BreakerState:
+        """The open breakers, the last closings, and what counts against each scope's
+        limit now."""
+        now = self.clock()
+        state = self._state()
+        subwindow = self._subwindow(now)
         closed = {
             scope: {k: next(iter(v.values())) for k, v in value["M"].items()}
             for scope, value in state.get("closed", {}).get("M", {}).items()
         }
-        counts = self.db.get_item(
-            TableName=self.table,
-            Key={self.key_attribute: {"S": f"{COUNT_PREFIX}{self._window(now)}"}},
-            ConsistentRead=True,
-        ).get("Item", {})
-        return BreakerState(
-            opened,
-            closed,
-            {
-                name: int(value["N"])
-                for name, value in sorted(counts.items())
-                if name == OVERALL or name.startswith(("rule:", "account:"))
-            },
-        )
+        named = sorted({n.split("#", 2)[2] for n in state if n.startswith("n#")})
+        counts = {s: n for s in named if (n := _counted(state, s, subwindow, now))}
+        return BreakerState(self._opened(state, now), closed, counts)
 
     def close(self, target: str, *, by: str, reason: str) -> list[str]:
         """Close every open scope `target` names (see `matches`); the scopes closed.
         `NotOpen` if none is open."""
-        current = self.status()
-        chosen = [o for o in current.opened if matches(target, o.scope)]
-        if not chosen:
-            raise NotOpen(target, (o.scope for o in current.opened))
         now = self.clock()
-        window = self._window(now)
+        state = self._state()
+        opened = self._opened(state, now)
+        chosen = [o for o in opened if matches(target, o.scope)]
+        if not chosen:
+            raise NotOpen(target, (o.scope for o in opened))
+        subwindow = self._subwindow(now)
         done = []
         for opening in chosen:
+            # Nothing is counted under an open scope: its count here is final until now.
+            counted = _number(state, _count_name(subwindow, opening.scope))
             try:
                 self.db.update_item(
                     TableName=self.table,
@@ -424,8 +493,8 @@ class Breaker:
                     ExpressionAttributeValues={
                         ":base": {
                             "M": {
-                                "window": {"N": str(window)},
-                                "n": {"N": str(current.counts.get(opening.scope, 0))},
+                                "subwindow": {"N": str(subwindow)},
+                                "n": {"N": str(counted)},
                             }
                         },
                         ":closed": {
@@ -444,3 +513,51 @@ class Breaker:
             log.info("breaker %s closed by %s: %s", opening.scope, by, reason)
             done.append(opening.scope)
         return done
+
+
+def _opening(item: Mapping[str, Any], scope: str) -> Opening | None:
+    value = item.get("open", {}).get("M", {}).get(scope)
+    return None if value is None else Opening.from_item(scope, value)
+
+
+def _base(item: Mapping[str, Any], scope: str, now: float) -> tuple[int, int]:
+    """What the last closing of `scope` forgave: everything counted before a sub-window,
+    and the first so many in it ((0, 0): nothing). Bases only grow, so a stale item only
+    forgives less."""
+    base = (0, 0)
+    closed = item.get("base", {}).get("M", {}).get(scope)
+    # A closing before sub-windows (a fixed window's base) forgives nothing.
+    if closed is not None and "subwindow" in closed["M"]:
+        base = (int(closed["M"]["subwindow"]["N"]), int(closed["M"]["n"]["N"]))
+    opening = _opening(item, scope)
+    if opening is not None and not opening.is_open(now):
+        base = max(base, (opening.subwindow, opening.base))
+    return base
+
+
+def _counted(item: Mapping[str, Any], scope: str, subwindow: int, now: float) -> int:
+    """What counts against `scope`'s limit in `subwindow`: the span, less its base."""
+    first, forgiven = _base(item, scope, now)
+    total = 0
+    for s in range(max(first, subwindow - SUBWINDOWS), subwindow + 1):
+        counted = _number(item, _count_name(s, scope))
+        total += max(counted - forgiven, 0) if s == first else counted
+    return total
+
+
+def _after_count(
+    known: Mapping[str, Any], limits: Mapping[str, int], subwindow: int
+) -> dict[str, Any]:
+    """The breaker item as this process knows it after counting once in `subwindow`: a
+    lower bound of this sub-window's counts (others may have counted too; the write's
+    condition checks them)."""
+    after = {
+        name: value
+        for name, value in known.items()
+        if (w := _subwindow_of(name)) is None or w >= subwindow - SUBWINDOWS
+    }
+    for scope in limits:
+        name = _count_name(subwindow, scope)
+        after[name] = {"N": str(_number(known, name) + 1)}
+    after[LATEST] = {"N": str(subwindow)}
+    return after
