@@ -200,3 +200,19 @@ def test_an_unknown_on_recurrence_is_refused_exactly(tmp_path: Path) -> None:
         f"{folder / 'remediation.yaml'}:rules[0].ticket.on_recurrence: 'merge' is not one of "
         "['link', 'reopen']"
     ]
+
+
+@pytest.mark.parametrize("group", ["Cloud Security^ORname!=x", "Cloud\nSecurity"])
+def test_a_group_that_would_rewrite_the_servicenow_query_is_refused(
+    tmp_path: Path, group: str
+) -> None:
+    accounts = ACCOUNTS.replace(
+        "project: PAY}", f"project: PAY}}, servicenow: {{assignment_group: {json.dumps(group)}}}"
+    )
+    assert accounts != ACCOUNTS
+    folder = policy_dir(tmp_path, [rule()], accounts=accounts)
+    assert problems(folder) == [
+        f'{folder / "accounts.yaml"}:accounts["111111111111"].tickets.servicenow.'
+        f"assignment_group: {group!r} is not a ServiceNow group's name or sys_id, one line "
+        "without ^ (which would join a second condition to the query that finds the group)"
+    ]
