@@ -18,7 +18,7 @@ from remedy.devtools.jira_server import JiraServer, adf_text
 from remedy.devtools.local_http import Request
 from remedy.ledger.base import State
 from remedy.tickets import jira
-from remedy.tickets.lifecycle import OWED, SLOT
+from remedy.tickets.lifecycle import OWED, RETRY, SLOT
 from tickets_support import OWNER, UNTARGETED, jira_world, servicenow_world
 
 #: What a member account controls: an object key may hold a newline, and it reaches the
@@ -87,10 +87,10 @@ def test_a_resolve_that_fails_comments_once_however_often_it_is_retried() -> Non
         assert tickets.follow(entry).attrs[OWED] == (
             "Jira GET /rest/api/3/issue/SEC-1/transitions: HTTP 500 injected 500"
         )
-        for _ in range(2):
-            world.clock.advance(minutes=2)
+        for wait in (1, 2):  # each failed try doubles the wait before the next
+            world.clock.advance(minutes=wait)
             assert tickets.retry_owed() == 0
-        world.clock.advance(minutes=2)
+        world.clock.advance(minutes=4)
         assert tickets.retry_owed() == 1
 
         issue = world.jira.issue("SEC-1")
@@ -258,3 +258,63 @@ def jira_server_refuses(server: JiraServer, description: dict[str, Any]) -> bool
         "description": "The entered text is too long. It exceeds the allowed limit of 32,767 "
         "characters."
     }
+
+
+def test_a_ticket_refused_every_time_is_tried_less_and_less_then_sent_once_fixed() -> None:
+    """An account whose Jira project does not exist: the outbox runs every 5 minutes, but
+    the ticket is tried after 1, 2, 4, … minutes, then hourly; once accounts.yaml names a
+    real project, it is sent within the hour."""
+    nope = {"name": "p", "environment": "prod", "tickets": {"jira": {"project": "NOPE"}}}
+    with jira_world() as world:
+        refused = world.tickets(accounts={"accounts": {OWNER: nope}})
+        owed = refused.follow(world.entry())
+        assert owed.attrs[OWED].endswith("HTTP 400 project: valid project is required")
+        tried_at = [0]
+        for minute in range(5, 181, 5):
+            world.clock.advance(minutes=5)
+            before = world.issue_posts()
+            assert refused.retry_owed() == 0
+            if world.issue_posts() > before:
+                tried_at.append(minute)
+
+        # Runs at 5, 10, 15, 25, 45, 80 and 140 minutes (waits of 1, 2, 4, … capped at 60):
+        # 8 calls in three hours where trying on every run would make 37.
+        assert tried_at == [0, 5, 10, 15, 25, 45, 80, 140]
+        entry = world.store.get(owed.key)
+        assert entry is not None and entry.attrs[RETRY]["tries"] == 8
+
+        fixed = world.tickets()  # accounts.yaml now names project SEC
+        sent_at = None
+        for minute in range(185, 250, 5):
+            world.clock.advance(minutes=5)
+            if fixed.retry_owed():
+                sent_at = minute
+                break
+        assert sent_at == 200  # the hour after the try at 140
+        done = world.store.get(owed.key)
+        assert done is not None and done.attrs[SLOT]["id"] == "SEC-1"
+        assert done.attrs[OWED] is None and done.attrs[RETRY] is None
+        assert fixed.owed() == 0
+
+
+def test_a_change_to_the_entry_tries_its_owed_ticket_at_once_whatever_the_wait() -> None:
+    with jira_world() as world:
+        tickets = world.tickets()
+        world.jira.fail("POST /rest/api/3/issue", 503, times=3)
+        entry = tickets.follow(world.entry())
+        for wait in (1, 2):
+            world.clock.advance(minutes=wait)
+            tickets.retry_owed()
+        owed = world.store.get(entry.key)
+        assert owed is not None and owed.attrs[RETRY]["tries"] == 3
+        world.clock.advance(minutes=1)  # past this process's pause after the outage
+        assert not tickets.due(owed)  # the outbox waits 4 minutes after the third try
+
+        changed = world.store.transition(
+            entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="U0ALICE01 (alice)"
+        )
+        done = tickets.follow(changed)
+
+        assert done.attrs[SLOT]["status"] == "resolved"
+        assert world.issue_posts() == 4
+        assert tickets.owed() == 0

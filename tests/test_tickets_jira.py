@@ -295,6 +295,7 @@ def test_a_rotated_token_is_read_again_after_jira_refused_the_old_one(world: Wor
         SecretId=world.secret_arn,
         SecretString=f'{{"email": "{world.jira.email}", "api_token": "{world.jira.api_token}"}}',
     )
+    world.clock.advance(minutes=1)  # the first try again is due a minute later
     assert tickets.retry_owed() == 1
     assert list(world.jira.issues) == ["SEC-1"]
 

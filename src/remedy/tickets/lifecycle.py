@@ -22,7 +22,8 @@ says which occurrence, when and what) instead of creating one, and records it as
 
 A ticket system that fails never stops the finding: the error is kept on the entry
 (``attrs.ticket_owed``, the system's exact answer), the key goes into the ticket outbox,
-and `Tickets.retry_owed` (the scheduled outbox function) tries again.
+and `Tickets.retry_owed` (the scheduled outbox function) tries again once the entry's
+``attrs.ticket_retry`` says it is due: after 1 minute, then 2, 4, … up to an hour.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from remedy.ledger.base import Entry, HistoryItem, LedgerStore, State, is_terminal, stamp
+from remedy.ledger.base import (
+    Entry,
+    HistoryItem,
+    LedgerStore,
+    State,
+    is_terminal,
+    parse_stamp,
+    stamp,
+)
 from remedy.ledger.dynamodb import utc_now
 from remedy.ledger.vocabulary import CLOSED_AT_SOURCE
 from remedy.model import Severity, TicketWant
@@ -47,6 +56,13 @@ log = logging.getLogger(__name__)
 
 SLOT = "ticket"
 OWED = "ticket_owed"
+#: An owed ticket's tries so far and when the outbox may try it again.
+RETRY = "ticket_retry"
+#: The wait after an owed ticket's first failed try, doubled after each: a system that was
+#: down for minutes is caught up by the next outbox runs, while a ticket it refuses every
+#: time (a project that does not exist) costs one call an hour, not one every run.
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MOST = timedelta(hours=1)
 OUTBOX_PK = TICKET_OUTBOX_PK
 #: How long a claim to open a ticket holds before another worker may repair it.
 LEASE = timedelta(minutes=5)
@@ -139,7 +155,7 @@ class Tickets:
             return entry
         paused = self._paused.get(backend)
         if paused is not None and self.clock() < paused[0]:
-            return self.owe(entry, f"{paused[1]} (not tried again yet)")
+            return self.owe(entry, f"{paused[1]} (not tried again yet)", tried=False)
         started = time.monotonic()
         try:
             entry = self._follow(entry)
@@ -157,27 +173,42 @@ class Tickets:
             self._paused.pop(backend, None)
         if entry.attrs.get(OWED):
             self.outbox.remove(entry.key)
-            entry = self.store.update_attrs(entry.key, {OWED: None})
+            entry = self.store.update_attrs(entry.key, {OWED: None, RETRY: None})
         return entry
 
-    def owe(self, entry: Entry, message: str) -> Entry:
-        """Leave the entry's ticket for the outbox, saying why."""
+    def owe(self, entry: Entry, message: str, *, tried: bool = True) -> Entry:
+        """Leave the entry's ticket for the outbox, saying why and when to try again."""
         log.warning("ticket for %s owed: %s", entry.key, message)
         self.outbox.add(entry.key)
-        return self.store.update_attrs(entry.key, {OWED: message})
+        retry = entry.attrs.get(RETRY) or {"tries": 0, "after": stamp(self.clock())}
+        if tried:
+            tries = int(retry["tries"]) + 1
+            wait = min(RETRY_FIRST * 2 ** min(tries - 1, 12), RETRY_MOST)
+            retry = {"tries": tries, "after": stamp(self.clock() + wait)}
+        return self.store.update_attrs(entry.key, {OWED: message, RETRY: retry})
+
+    def due(self, entry: Entry) -> bool:
+        """Whether the outbox may try the entry's owed ticket now."""
+        retry = entry.attrs.get(RETRY)
+        if not isinstance(retry, dict):
+            return True
+        return self.clock() >= parse_stamp(str(retry["after"]))
 
     def retry_owed(self, limit: int = 50) -> int:
         """Try the owed tickets again (the scheduled outbox function); how many are done.
 
         A backend in an outage is tried once per run: its other tickets wait for the next.
         Each run goes on from the last key the one before tried, so tickets that fail every
-        time (an account with no project) never hold back those after them.
+        time (an account with no project) never hold back those after them, and a ticket
+        not yet due (`RETRY`) is passed over.
         """
         done = 0
         for key in self.outbox.rotate(limit):
             entry = self.store.get(key)
             if entry is None:
                 self.outbox.remove(key)
+                continue
+            if not self.due(entry):
                 continue
             if not self.follow(entry).attrs.get(OWED):
                 done += 1

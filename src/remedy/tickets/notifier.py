@@ -67,7 +67,7 @@ class TicketNotifier:
             # Owed, not only remembered: if the function dies here, the outbox sends it.
             if not self.defer:
                 self._held[entry.key] = None
-            return self.tickets.owe(entry, DEFERRED if self.defer else HELD)
+            return self.tickets.owe(entry, DEFERRED if self.defer else HELD, tried=False)
         return entry
 
     def flush(self) -> None:
