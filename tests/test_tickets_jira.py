@@ -457,6 +457,49 @@ def test_a_failed_reopen_is_owed_and_retried_on_the_same_ticket(world: World) ->
     assert list(world.jira.issues) == ["SEC-1"]
 
 
+def test_a_deleted_ticket_is_not_reopened_a_new_one_is_opened_unlinked(world: World) -> None:
+    tickets = world.tickets()
+    first = resolved_first(world, tickets)
+    del world.jira.issues["SEC-1"]  # deleted by a Jira admin
+
+    second = tickets.follow(world.entry(ticket=REOPEN, previous_occurrence=first.key))
+
+    assert OWED not in second.attrs
+    slot = second.attrs[SLOT]
+    assert (slot["id"], slot["status"], "reopen" in slot) == ("SEC-2", "open", False)
+    assert slot["reopen_refused"] == (
+        "Jira GET /rest/api/3/issue/SEC-1?fields=status: HTTP 404 "
+        "Issue does not exist or you do not have permission to see it."
+    )
+    assert list(world.jira.issues) == ["SEC-2"]
+    # No link to an issue that is gone: Jira would refuse it and leave the ticket owed.
+    assert not [r for r in world.jira.requests if r.path == "/rest/api/3/issueLink"]
+
+
+def test_a_ticket_deleted_while_followed_is_no_longer_told(world: World) -> None:
+    tickets = world.tickets()
+    entry = tickets.follow(world.entry())
+    del world.jira.issues["SEC-1"]
+
+    dismissed = world.store.transition(
+        entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    stopped = tickets.follow(dismissed)
+
+    assert OWED not in stopped.attrs
+    assert stopped.attrs[SLOT]["status"] == "gone"
+    assert stopped.attrs[SLOT]["gone"] == (
+        "Jira POST /rest/api/3/issue/SEC-1/comment: HTTP 404 "
+        "Issue does not exist or you do not have permission to see it."
+    )
+    assert tickets.owed() == 0
+    requests = len(world.jira.requests)
+    world.clock.advance(hours=2)
+    assert tickets.retry_owed() == 0
+    assert tickets.follow(stopped) == stopped
+    assert len(world.jira.requests) == requests
+
+
 def test_a_ticket_reopened_while_open_is_resolved_by_the_newest_occurrence_only(
     world: World,
 ) -> None:

@@ -140,21 +140,56 @@ def test_a_recurrence_reopens_the_previous_incident_when_the_rule_says_so(world:
     assert incident.state == "6"
 
 
-def test_a_closed_incident_is_not_reopened_and_the_ticket_is_owed(world: World) -> None:
+def test_a_closed_incident_is_not_reopened_a_new_one_names_it_as_parent(world: World) -> None:
+    """ServiceNow closes a Resolved incident itself after a week by default, and a Closed
+    incident is read-only: a later recurrence opens a new incident instead of staying owed."""
     tickets = world.tickets()
     reopen = {"backend": "servicenow", "on_recurrence": "reopen"}
     first = tickets.follow(world.entry(ticket=reopen))
-    # Closed by a person in ServiceNow after remedy resolved it: read-only there.
-    server(world).by_number("INC0010001").fields["state"] = "7"
+    closed = server(world).by_number("INC0010001")
+    closed.fields["state"] = "7"
+    notes_before = list(closed.work_notes)
 
     second = tickets.follow(world.entry(ticket=reopen, previous_occurrence=first.key))
 
-    assert second.attrs[OWED] == (
-        f"ServiceNow PATCH /api/now/table/incident/{first.attrs[SLOT]['ref']}: HTTP 403 "
-        "Operation Failed"
+    assert OWED not in second.attrs
+    slot = second.attrs[SLOT]
+    assert (slot["id"], slot["status"]) == ("INC0010002", "open")
+    assert "reopen" not in slot
+    assert slot["reopen_refused"] == (
+        f"ServiceNow PATCH /api/now/table/incident/{closed.sys_id}: HTTP 403 Operation "
+        "Failed: INC0010001 is Closed (7), read-only in ServiceNow"
     )
-    assert second.attrs[SLOT]["status"] == "owed"
-    assert len(server(world).incidents) == 1
+    made = server(world).by_number("INC0010002")
+    assert made.fields["parent_incident"] == closed.sys_id
+    assert made.fields["correlation_id"] == slot["token"]
+    assert (closed.state, closed.work_notes) == ("7", notes_before)
+
+
+def test_an_incident_closed_by_hand_is_no_longer_told_and_nothing_is_owed(world: World) -> None:
+    tickets = world.tickets()
+    entry = tickets.follow(world.entry(ticket="servicenow"))
+    incident = server(world).by_number("INC0010001")
+    incident.fields["state"] = "7"
+    patches = len([r for r in world.server.requests if r.method == "PATCH"])
+
+    dismissed = world.store.transition(
+        entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+    )
+    stopped = tickets.follow(dismissed)
+
+    assert OWED not in stopped.attrs
+    assert stopped.attrs[SLOT]["status"] == "gone"
+    assert stopped.attrs[SLOT]["gone"] == (
+        f"ServiceNow PATCH /api/now/table/incident/{incident.sys_id}: HTTP 403 Operation "
+        "Failed: INC0010001 is Closed (7), read-only in ServiceNow"
+    )
+    assert tickets.owed() == 0
+    # One refused comment and the read of its state; a later change calls nothing.
+    assert len([r for r in world.server.requests if r.method == "PATCH"]) == patches + 1
+    requests = len(world.server.requests)
+    assert tickets.follow(stopped) == stopped
+    assert len(world.server.requests) == requests
 
 
 @pytest.mark.usefixtures("atomic_dynamodb")

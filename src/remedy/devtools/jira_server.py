@@ -101,6 +101,8 @@ class JiraServer(LocalServer):
         self.email = email
         self.api_token = api_token
         self.issues: dict[str, Issue] = {}
+        #: Issues ever made per project: Jira never gives a deleted issue's key again.
+        self.numbers: dict[str, int] = {}
 
     def issue(self, key: str) -> Issue:
         with self.lock:
@@ -189,8 +191,8 @@ class JiraServer(LocalServer):
             errors["labels"] = "The label can't contain spaces."
         if errors:
             raise Answer(400, {"errorMessages": [], "errors": errors})
-        number = sum(1 for i in self.issues.values() if i.key.startswith(f"{project}-")) + 1
-        issue = Issue(str(10000 + len(self.issues)), f"{project}-{number}", dict(fields))
+        number = self.numbers[project] = self.numbers.get(project, 0) + 1
+        issue = Issue(str(10000 + sum(self.numbers.values())), f"{project}-{number}", dict(fields))
         self.issues[issue.key] = issue
         return 201, {"id": issue.id, "key": issue.key, "self": self._issue_json(issue)["self"]}
 

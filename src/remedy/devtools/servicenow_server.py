@@ -112,9 +112,16 @@ class ServiceNowServer(LocalServer):
                 "No Record found",
                 "Record doesn't exist or ACL restricts the record retrieval",
             )
+        incident = self.incidents[match.group(1)]
+        if request.method == "GET":
+            record = incident.record()
+            wanted = parse_qs(parts.query).get("sysparm_fields", [""])[0]
+            if wanted:
+                record = {k: v for k, v in record.items() if k in wanted.split(",")}
+            return 200, {"result": record}
         if request.method != "PATCH":
             raise _error(405, "Method not Supported", f"{request.method} {parts.path}")
-        return self._patch(self.incidents[match.group(1)], request.body)
+        return self._patch(incident, request.body)
 
     def _body(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):

@@ -15,10 +15,14 @@ exactly one opens the ticket; the winner then records its id and URL. The slot m
 - ``passed`` (``to``: the key of a later occurrence): a recurrence reopened this ticket
   while it was still open; steps are still told, but only the later occurrence's end
   resolves it.
+- ``gone`` (``gone``: the system's answer): someone deleted the ticket or closed it for
+  good (ServiceNow keeps a Closed incident read-only); nothing more is told there.
 
 A recurrence whose rule says ``on_recurrence: reopen`` claims the slot the same way, with
 the previous occurrence's ticket in ``reopen``: the winner reopens that ticket (a comment
 says which occurrence, when and what) instead of creating one, and records it as its own.
+If that ticket is gone or closed for good, a new one is opened (linked to it if it still
+exists) and ``reopen_refused`` keeps the system's answer.
 
 A ticket system that fails never stops the finding: the error is kept on the entry
 (``attrs.ticket_owed``, the system's exact answer), the key goes into the ticket outbox,
@@ -32,6 +36,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,7 +55,7 @@ from remedy.model import Severity, TicketWant
 from remedy.notify.outbox import TICKET_OUTBOX_PK, SlackOutbox
 from remedy.occurrences import PREVIOUS
 from remedy.policy.accounts import AccountInfo
-from remedy.tickets.registry import Draft, TicketBackend, TicketError, TicketRef
+from remedy.tickets.registry import Draft, TicketBackend, TicketError, TicketGone, TicketRef
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +103,9 @@ def step_text(step: HistoryItem) -> str:
 
 
 def ticket_of(entry: Entry) -> TicketRef | None:
-    """The entry's ticket, once it has one."""
+    """The entry's ticket, once it has one, while it can still be changed."""
     slot = entry.attrs.get(SLOT)
-    if not isinstance(slot, dict) or not slot.get("id"):
+    if not isinstance(slot, dict) or not slot.get("id") or slot["status"] == "gone":
         return None
     return TicketRef(slot["backend"], slot["id"], slot["url"], slot.get("ref", ""))
 
@@ -263,14 +268,22 @@ class Tickets:
                 return None
             entry, slot = won, again
         backend = self.backends[slot["backend"]]
+        refused: TicketGone | None = None
         try:
+            ref = None
             if "reopen" in slot:
-                self._take_over(entry)
                 ref = TicketRef(slot["backend"], **slot["reopen"])
-                said = f"remedy: reopened: a new occurrence at {entry.created_at}"
-                backend.reopen(ref, f"{said}\n{self._description(entry)}")
-            else:
+                try:
+                    self._take_over(entry)
+                    said = f"remedy: reopened: a new occurrence at {entry.created_at}"
+                    backend.reopen(ref, f"{said}\n{self._description(entry)}")
+                except TicketGone as gone:
+                    # Deleted, or closed for good: a new ticket, linked if it still exists.
+                    refused, ref = gone, None
+            if ref is None:
                 draft = self._draft(entry, slot)
+                if refused is not None and not refused.exists:
+                    draft = replace(draft, previous=None)
                 # A repair first asks whether the lost attempt made the ticket after all.
                 found = None if fresh else backend.find(draft)
                 ref = found if found is not None else backend.create(draft)
@@ -278,6 +291,9 @@ class Tickets:
             self.store.claim_attr(entry.key, SLOT, {**slot, "status": "owed"}, expected=slot)
             raise
         opened = {**slot, "status": "open", "id": ref.id, "url": ref.url}
+        if refused is not None:
+            del opened["reopen"]
+            opened["reopen_refused"] = str(refused)
         if ref.ref:
             opened["ref"] = ref.ref
         opened["told"] = len(entry.history)
@@ -339,17 +355,23 @@ class Tickets:
         backend = self.backends[slot["backend"]]
         if ref is None or not backend.follows:
             return entry
-        # Each write returns the entry as it now is: steps made meanwhile are told too.
-        while slot["told"] < len(entry.history):
-            backend.comment(ref, step_text(entry.history[slot["told"]]))
-            moved = {**slot, "told": slot["told"] + 1}
-            won = self.store.claim_attr(entry.key, SLOT, moved, expected=slot)
-            if won is None:
-                # Another worker is telling the same steps.
-                return self._reread(entry)
-            entry, slot = won, moved
-        if slot["status"] == "open" and ended(entry):
-            backend.resolve(ref, f"remedy: the entry ended {entry.state.value}; resolved")
-            resolved = {**slot, "status": "resolved"}
-            entry = self.store.claim_attr(entry.key, SLOT, resolved, expected=slot) or entry
+        try:
+            # Each write returns the entry as it now is: steps made meanwhile are told too.
+            while slot["told"] < len(entry.history):
+                backend.comment(ref, step_text(entry.history[slot["told"]]))
+                moved = {**slot, "told": slot["told"] + 1}
+                won = self.store.claim_attr(entry.key, SLOT, moved, expected=slot)
+                if won is None:
+                    # Another worker is telling the same steps.
+                    return self._reread(entry)
+                entry, slot = won, moved
+            if slot["status"] == "open" and ended(entry):
+                backend.resolve(ref, f"remedy: the entry ended {entry.state.value}; resolved")
+                resolved = {**slot, "status": "resolved"}
+                entry = self.store.claim_attr(entry.key, SLOT, resolved, expected=slot) or entry
+        except TicketGone as gone:
+            # Someone deleted or closed the ticket: nothing more can be told there.
+            log.warning("ticket %s of %s no longer followed: %s", ref.id, entry.key, gone)
+            stopped = {**slot, "status": "gone", "gone": str(gone)}
+            return self.store.claim_attr(entry.key, SLOT, stopped, expected=slot) or entry
         return entry

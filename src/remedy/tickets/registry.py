@@ -33,6 +33,16 @@ class TicketError(RemedyError):
         self.status = status
 
 
+class TicketGone(TicketError):
+    """The ticket can no longer be changed: deleted (`exists` false) or closed for good
+    (ServiceNow keeps a Closed incident read-only). A recurrence that would reopen it opens
+    a new ticket instead, and the entry stops telling it: retrying would fail forever."""
+
+    def __init__(self, message: str, *, exists: bool, status: int = 0) -> None:
+        super().__init__(message, status=status)
+        self.exists = exists
+
+
 @dataclass(frozen=True, slots=True)
 class TicketRef:
     """A ticket as the ledger entry records it."""

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from remedy.tickets.http import RestBackend, RestClient
 from remedy.tickets.oauth import OAuthClient
-from remedy.tickets.registry import Draft, TicketError, TicketRef, register
+from remedy.tickets.registry import Draft, TicketError, TicketGone, TicketRef, register
 
 if TYPE_CHECKING:
     pass
@@ -35,6 +35,9 @@ RESOLVED = "6"
 #: Incident state 2, In Progress: where a reopened incident goes.
 IN_PROGRESS = "2"
 CLOSE_CODE = "Solved (Permanently)"
+#: States an incident does not come back from: ServiceNow keeps a Closed one read-only, and
+#: closes a Resolved one itself after a week by default (glide.ui.autoclose.time).
+FINAL = {"7": "Closed", "8": "Canceled"}
 #: Impact and urgency (1 high .. 3 low) from the finding's severity.
 _LEVEL = {"CRITICAL": "1", "HIGH": "1", "MEDIUM": "2"}
 #: ServiceNow renders ``[code]...[/code]`` in a journal field (work notes) as HTML, and
@@ -115,15 +118,36 @@ class ServiceNowBackend(RestBackend):
             return None
         return self._ref(answer)
 
+    def _change(self, ref: TicketRef, fields: Mapping[str, str]) -> None:
+        try:
+            self.client.call("PATCH", f"{TABLE}/{ref.ref}", fields)
+        except TicketError as error:
+            if error.status in (403, 404):
+                # Refused: if the incident is gone or final, say so (`TicketGone`).
+                self._check_not_final(ref, error)
+            raise
+
+    def _check_not_final(self, ref: TicketRef, refused: TicketError) -> None:
+        try:
+            answer = self.client.call("GET", f"{TABLE}/{ref.ref}?sysparm_fields=state")
+        except TicketError as error:
+            if error.status == 404:
+                raise TicketGone(str(error), exists=False, status=404) from None
+            raise refused from None
+        record = answer.get("result") if isinstance(answer, dict) else None
+        state = str(record.get("state", "")) if isinstance(record, dict) else ""
+        if state in FINAL:
+            raise TicketGone(
+                f"{refused}: {ref.id} is {FINAL[state]} ({state}), read-only in ServiceNow",
+                exists=True,
+                status=refused.status,
+            ) from None
+
     def comment(self, ref: TicketRef, text: str) -> None:
-        self.client.call("PATCH", f"{TABLE}/{ref.ref}", {"work_notes": inert(text)})
+        self._change(ref, {"work_notes": inert(text)})
 
     def resolve(self, ref: TicketRef, text: str) -> None:
-        self.client.call(
-            "PATCH",
-            f"{TABLE}/{ref.ref}",
-            {"state": RESOLVED, "close_code": CLOSE_CODE, "close_notes": text},
-        )
+        self._change(ref, {"state": RESOLVED, "close_code": CLOSE_CODE, "close_notes": text})
 
     def reopen(self, ref: TicketRef, text: str) -> None:
-        self.client.call("PATCH", f"{TABLE}/{ref.ref}", {"state": IN_PROGRESS, "work_notes": text})
+        self._change(ref, {"state": IN_PROGRESS, "work_notes": text})
