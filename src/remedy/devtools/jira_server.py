@@ -191,8 +191,9 @@ class JiraServer(LocalServer):
             errors["labels"] = "The label can't contain spaces."
         if errors:
             raise Answer(400, {"errorMessages": [], "errors": errors})
-        number = self.numbers[project] = self.numbers.get(project, 0) + 1
-        issue = Issue(str(10000 + sum(self.numbers.values())), f"{project}-{number}", dict(fields))
+        key = str(project)
+        number = self.numbers[key] = self.numbers.get(key, 0) + 1
+        issue = Issue(str(10000 + sum(self.numbers.values())), f"{key}-{number}", dict(fields))
         self.issues[issue.key] = issue
         return 201, {"id": issue.id, "key": issue.key, "self": self._issue_json(issue)["self"]}
 
