@@ -110,7 +110,7 @@ class Ticket:
     key: str
     account: str
     backend: str
-    #: open, resolved, or (no id yet) opening or owed.
+    #: open, resolved, passed, gone (deleted or closed by hand), or (no id yet) opening or owed.
     status: str
     id: str = ""
     url: str = ""
