@@ -32,8 +32,8 @@ from remedy.demo.local_aws import LocalAWS
 from remedy.demo.org import Organisation
 from remedy.demo.policy_change import SETTLE_SECONDS, run_cli
 from remedy.demo.report import Claim
-from remedy.demo.samples import Stored, _stored
-from remedy.demo.scenario import _macie_object, dated
+from remedy.demo.samples import Stored, stored_sample
+from remedy.demo.scenario import dated, macie_object_event
 from remedy.devtools.slack_server import SlackServer
 from remedy.handlers.runtime import Runtime, policy_version
 from remedy.ledger.base import Entry, State
@@ -82,7 +82,7 @@ def _event(root: Path, name: str) -> dict[str, Any]:
 
 
 def macie_event(root: Path, name: str, stored: Stored) -> dict[str, Any]:
-    event = _macie_object(_event(root, name), stored)
+    event = macie_object_event(_event(root, name), stored)
     # What EventBridge sets: the sender's account, and an id of its own per event.
     event["account"] = stored.account
     event["id"] = str(uuid.uuid4())
@@ -93,7 +93,7 @@ def macie_event(root: Path, name: str, stored: Stored) -> dict[str, Any]:
 def put_object(aws: LocalAWS, account: str, bucket: str, key: str, body: bytes) -> Stored:
     s3 = aws.session(account).client("s3")
     s3.put_object(Bucket=bucket, Key=key, Body=body)
-    return _stored(s3, account, bucket, key, body)
+    return stored_sample(s3, account, bucket, key, body)
 
 
 def new_bucket(aws: LocalAWS, account: str, name: str) -> str:

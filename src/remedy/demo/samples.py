@@ -109,7 +109,7 @@ def upload(aws: LocalAWS, root: Path, members: tuple[str, str, str]) -> Samples:
             key = path.relative_to(root / "samplesdata").as_posix()
             body = path.read_bytes()
             s3.put_object(Bucket=bucket, Key=key, Body=body)
-            objects.append(_stored(s3, account, bucket, key, body))
+            objects.append(stored_sample(s3, account, bucket, key, body))
     drop = f"partner-drop-{encrypted}"
     aws.session(encrypted).client("s3").create_bucket(
         Bucket=drop, CreateBucketConfiguration={"LocationConstraint": aws.region}
@@ -118,7 +118,8 @@ def upload(aws: LocalAWS, root: Path, members: tuple[str, str, str]) -> Samples:
     return Samples(objects, [_open_group(aws, versioned)], public)
 
 
-def _stored(s3: Any, account: str, bucket: str, key: str, body: bytes) -> Stored:
+def stored_sample(s3: Any, account: str, bucket: str, key: str, body: bytes) -> Stored:
+    """A sample object as S3 now holds it (its version), for the findings made about it."""
     head = s3.head_object(Bucket=bucket, Key=key)
     version = head.get("VersionId")
     return Stored(

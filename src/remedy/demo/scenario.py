@@ -72,7 +72,7 @@ def build(
         return Item(label, sample, sender, dated(adapt(_load(events / sample)), moment), **about)
 
     def macie(stored: Stored) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        return lambda event: _macie_object(event, stored)
+        return lambda event: macie_object_event(event, stored)
 
     return [
         item(
@@ -237,7 +237,7 @@ def _replace(node: Any, values: dict[str, str]) -> Any:
     return node
 
 
-def _macie_object(event: dict[str, Any], stored: Stored) -> dict[str, Any]:
+def macie_object_event(event: dict[str, Any], stored: Stored) -> dict[str, Any]:
     detail = event["detail"]
     obj = detail["resourcesAffected"]["s3Object"]
     bucket = detail["resourcesAffected"]["s3Bucket"]["name"]
