@@ -132,6 +132,35 @@ def test_lambda_fix_whose_undo_fails_is_recorded_as_a_partial_fix_release_restor
     assert function_policy(B) == untouched
 
 
+def test_an_undo_that_went_through_though_it_failed_leaves_a_plain_failure(core: Core) -> None:
+    """The undo's answer is lost (the call was made): what is read after says nothing is
+    left changed, so the attempt is an ordinary FAILED one, retried as usual."""
+    action: LambdaPolicyNotPublic = made(core, "lambda-policy-not-public")
+    admin(A, "lambda").add_permission(
+        FunctionName=FUNCTION, StatementId="Reads", Action="lambda:GetFunction", Principal="*"
+    )
+    prior = function_policy(A)
+    found = finding_for("lambda-policy-not-public", A, "Lambda.1")
+    hook = Faults(RemovePermission=lambda n: "InternalError" if n == 2 else None)
+    client = core.sessions.client("lambda", A, REGION, finding_key="prime")
+
+    def lost(**_: Any) -> None:
+        raise _injected("AddPermission", "RequestTimeout")
+
+    client.meta.events.register("after-call.lambda.AddPermission", lost, unique_id="lost")
+    try:
+        with faults(core, action, A, hook):
+            outcome = action.run(found, {}, resume=False)
+    finally:
+        client.meta.events.unregister("after-call.lambda.AddPermission", unique_id="lost")
+    assert (outcome.state, outcome.reason, outcome.attrs) == (
+        State.FAILED,
+        f"fixing Lambda function {FUNCTION} in {A}: InternalError: injected",
+        {},
+    )
+    assert function_policy(A) == prior
+
+
 def test_a_release_whose_undo_fails_says_what_to_put_back_by_hand(core: Core) -> None:
     """Release is several calls too: one failing after the first, whose undo fails, is a
     FAILED release naming what it was to restore, not an exception nobody catches."""

@@ -80,14 +80,14 @@ def all_or_nothing(steps: Iterable[Step]) -> None:
     for do, undo in steps:
         try:
             do()
-        except Exception as error:
+        except BaseException as error:
             failed: list[Exception] = []
             for back in reversed(done):
                 try:
                     back()
                 except Exception as undo_error:
                     failed.append(undo_error)
-            if failed:
+            if failed and isinstance(error, Exception):
                 raise PartlyDone(error, failed) from error
             raise
         done.append(undo)
@@ -292,7 +292,9 @@ class ControlRemediation(ReversibleAction):
         """What failed part-way and what failed undoing it, in words."""
 
         def said(error: Exception) -> str:
-            return aws_errors.failure(error, **self._blame(finding, doing)).reason
+            if isinstance(error, aws_errors.AWS_ERRORS):
+                return aws_errors.failure(error, **self._blame(finding, doing)).reason
+            return f"{doing}: {type(error).__name__}: {error}"
 
         undo = "; ".join(map(said, partly.undo))
         return (
@@ -315,6 +317,8 @@ class ControlRemediation(ReversibleAction):
                 f"{shown(before)}",
                 {"resource": where.id, "region": where.region, "before": before},
             )
+        if now == before:  # the undo went through after all: nothing is left changed
+            return aws_errors.failure(partly.error, **self._blame(finding, f"fixing {label}"))
         return Outcome(
             State.QUARANTINED,
             f"partly fixed {self._named(finding)}: {label} now has {shown(now)} (before: "
