@@ -45,7 +45,8 @@ def allow(principal: Any, condition: Any = None, effect: str = "Allow") -> dict[
         (allow({"AWS": ["arn:aws:iam::333333333333:root", "*"]}), True),
         (allow({"AWS": "arn:aws:iam::*:root"}), True),
         (allow(""), True),
-        (allow({"Service": "s3.amazonaws.com"}), False),
+        # A bucket of any account (AWS Config: NON_COMPLIANT without AWS:SourceAccount).
+        (allow({"Service": "s3.amazonaws.com"}), True),
         (allow({"AWS": "arn:aws:iam::333333333333:root"}), False),
         (allow("*", effect="Deny"), False),
         (allow("*", {"StringEquals": {"AWS:SourceAccount": "333333333333"}}), False),

@@ -8,6 +8,7 @@ import copy
 import json
 import shutil
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,43 @@ def test_a_security_hub_control_that_fails_again_is_remediated_again(world: Worl
     head = world.store.get(first.key)
     assert head is not None and head.state is State.QUARANTINED
     assert head.attrs[occurrences.LATEST] == 2
+
+
+def test_a_control_fix_a_person_released_is_not_made_again_by_the_next_check(
+    world: World,
+) -> None:
+    """Release puts back the setting remedy found, so Security Hub's next check fails the
+    control again: that is the person's decision showing, not the problem coming back. Only
+    a pass after the release (someone fixed it by hand) and a failure after it reopen."""
+    bucket = world.bucket(A, "site")
+    s3 = world.s3(A)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BPA_OFF)
+    pipeline = world.pipeline(policy_dir=ROOT / "policies")
+    (first,) = pipeline.process(s38(A, bucket, "2026-11-01T10:00:00.000Z"))
+    assert first.state is State.QUARANTINED, first.history[-1].note
+    # Security Hub's check after the fix passes; then alice releases (at the world's clock).
+    passed = s38(A, bucket, "2026-11-01T10:30:00.000Z", compliance="PASSED", workflow="RESOLVED")
+    pipeline.process(passed)
+    world.clock.advance(minutes=61)
+    released = release(first.key, by="alice", store=world.store, actions=pipeline.actions)
+    assert released.state is State.RELEASED
+    calls = s3_calls(world, A)
+    at = datetime.fromisoformat(released.attrs["release"]["at"])
+
+    def later(minutes: int) -> str:
+        return (at + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    (again,) = pipeline.process(s38(A, bucket, later(30)))
+    assert again.key == first.key and again.state is State.RELEASED
+    assert calls == []
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == BPA_OFF
+    # Someone turns the block on by hand, Security Hub passes it, then it is off again.
+    world.clock.advance(minutes=61)
+    pipeline.process(s38(A, bucket, later(60), compliance="PASSED", workflow="RESOLVED"))
+    (reopened,) = pipeline.process(s38(A, bucket, later(120)))
+    assert reopened.key == f"{first.key}.2"
+    assert reopened.state is State.QUARANTINED, reopened.history[-1].note
+    assert calls.count("PutPublicAccessBlock") == 1
 
 
 def test_a_control_that_never_passed_is_not_remediated_twice(world: World) -> None:

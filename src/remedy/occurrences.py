@@ -29,7 +29,9 @@ the newest),
   object (that takes a new write, above), the product said the problem went away after
   what it recorded (compliance PASSED, record ARCHIVED), and this finding is later still
   and shows the problem again: compliance FAILED (after a PASSED, or whenever the
-  finding carries a compliance status), else a record not ARCHIVED (`REOPENED`). Only
+  finding carries a compliance status), else a record not ARCHIVED (`REOPENED`). A
+  RELEASED occurrence reopens only when the product said so after the release: release
+  put back what remedy found, so the check failing again is the person's decision. Only
   what the product sets counts: Workflow is anyone's to set with ``BatchUpdateFindings``
   in the member, and remedy sets it itself, so a workflow RESOLVED then NEW is never a
   return. Timestamps are the finding's own ``UpdatedAt``, which its provider only moves
@@ -221,6 +223,13 @@ def removed_at(entry: Entry) -> str | None:
     return None
 
 
+def released_at(entry: Entry) -> str | None:
+    """When a person released the entry, as the release recorded it."""
+    record = entry.attrs.get("release")
+    at = record.get("at") if isinstance(record, dict) else None
+    return at if isinstance(at, str) else None
+
+
 def reports_a_write(finding: Finding) -> bool:
     """Each scan result and each native Macie finding reports one write of its object."""
     return finding.source is Source.MACIE or SCAN_RESULT_STATUS in finding.parameters
@@ -248,6 +257,9 @@ def opens_new(current: Entry, finding: Finding, decision: Decision) -> str | Non
         resolved is not None
         and _later(finding.updated_at, resolved)
         and shows_problem(finding, current.attrs.get(RESOLVED_BY))
+        # Release put back what remedy found, so the next check fails again: a person's
+        # decision, not the problem back, unless the product saw it resolved since.
+        and (current.state is not State.RELEASED or _later(resolved, released_at(current)))
     ):
         return REOPENED
     count, recorded = _count(finding.parameters), _count(current.finding.get("parameters"))

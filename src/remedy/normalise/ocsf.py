@@ -32,7 +32,7 @@ from remedy.normalise import fields as f
 from remedy.normalise.batch import read_each
 from remedy.normalise.copies import identity
 from remedy.normalise.macie import PRODUCT as MACIE
-from remedy.normalise.products import aws_product, custom_product
+from remedy.normalise.products import SECURITY_HUB, aws_product, custom_product
 from remedy.normalise.registry import register
 from remedy.normalise.resources import (
     access_key,
@@ -156,8 +156,8 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
     if compliance is not None:
         compliance_path = f"{path}.compliance"
         control = f.opt_str(compliance, "control", compliance_path)
-        # A control id is Security Hub's word; a custom product's claim of one is not.
-        if control and aws is not None:
+        # A control id is Security Hub's word; another product's claim of one is not.
+        if control and aws == SECURITY_HUB:
             parameters["control_id"] = control
             found = control_parameters.read(
                 compliance.get("control_parameters"), "name", ("values", "value")

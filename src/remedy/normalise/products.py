@@ -27,6 +27,10 @@ AWS_PRODUCTS = {
     "macie": "Macie",
 }
 
+#: The product that names Security Hub's controls (``Compliance.SecurityControlId``):
+#: only its own findings do; another product's Compliance is that product's to write.
+SECURITY_HUB = AWS_PRODUCTS["securityhub"]
+
 #: Begins the product name of every finding whose product ARN is not AWS's own.
 CUSTOM_PREFIX = "custom: "
 

@@ -29,7 +29,7 @@ from remedy.normalise import fields as f
 from remedy.normalise.batch import read_each
 from remedy.normalise.copies import identity
 from remedy.normalise.macie import PRODUCT as MACIE
-from remedy.normalise.products import AWS_PRODUCTS, aws_product, custom_product
+from remedy.normalise.products import AWS_PRODUCTS, SECURITY_HUB, aws_product, custom_product
 from remedy.normalise.registry import register
 from remedy.normalise.resources import (
     PUBLIC,
@@ -115,15 +115,16 @@ def _finding(item: object, path: str, envelope_account: str, action_name: str | 
         compliance_path = f"{path}.Compliance"
         compliance_status = f.opt_str(compliance, "Status", compliance_path)
         control_id = f.opt_str(compliance, "SecurityControlId", compliance_path)
-        # A control id is Security Hub's word; a custom product's claim of one is not.
-        if control_id and aws is not None:
+        # A control id is Security Hub's word; another product's claim of one is not (AWS
+        # Config's findings carry rules a member writes).
+        if control_id and aws == SECURITY_HUB:
             parameters["control_id"] = control_id
             found = control_parameters.read(
                 compliance.get("SecurityControlParameters"), "Name", ("Value",)
             )
             if found:
                 parameters[control_parameters.CONTROL_PARAMETERS] = found
-    if "control_id" not in parameters and aws is not None:
+    if "control_id" not in parameters and aws == SECURITY_HUB:
         # Findings from before consolidated controls name the control only here.
         control_id = product_fields.get("ControlId")
         if isinstance(control_id, str) and control_id:

@@ -29,6 +29,8 @@ Every change is one call per resource (or, through `all_or_nothing`, calls undon
 when a later one fails), so a fault leaves the setting either as it was or
 as remedy wants it; a redelivery then either makes the change (recording the same prior
 setting) or finds it done (and says the prior setting was not recorded by that attempt).
+When an undo fails too (`PartlyDone`), the setting left is read and recorded as a partial
+fix with the setting found, so release puts all of it back.
 """
 
 from __future__ import annotations
@@ -59,16 +61,34 @@ class Refused(Exception):
 Step = tuple[Callable[[], object], Callable[[], object]]
 
 
+class PartlyDone(Exception):
+    """A change failed part-way and undoing its first calls failed too: the setting is
+    neither as it was nor as remedy wants it (`error` the fault, `undo` the undo's)."""
+
+    def __init__(self, error: Exception, undo: list[Exception]) -> None:
+        self.error = error
+        self.undo = undo
+        super().__init__(f"{error}; undoing: {'; '.join(map(str, undo))}")
+
+
 def all_or_nothing(steps: Iterable[Step]) -> None:
     """Make each call in turn; when one fails, undo those made before it (last first) and
-    raise its error, so a fault leaves the setting as it was, not half changed."""
+    raise its error, so a fault leaves the setting as it was, not half changed. When an
+    undo fails too, the others are still tried and `PartlyDone` says so, for the caller to
+    record what is left changed (else it is never put back)."""
     done: list[Callable[[], object]] = []
     for do, undo in steps:
         try:
             do()
-        except BaseException:
+        except BaseException as error:
+            failed: list[Exception] = []
             for back in reversed(done):
-                back()
+                try:
+                    back()
+                except Exception as undo_error:
+                    failed.append(undo_error)
+            if failed and isinstance(error, Exception):
+                raise PartlyDone(error, failed) from error
             raise
         done.append(undo)
 
@@ -249,19 +269,61 @@ class ControlRemediation(ReversibleAction):
                 )
             note = self.note(client, where.id, before, after, finding)
             self.write(client, where.id, before, after, finding)
+        except PartlyDone as partly:
+            return self._partly(client, where, finding, before, partly)
         except Missing:
             return Outcome(State.GONE, f"{label} no longer exists; nothing changed")
         except Refused as refused:
             return Outcome(State.FAILED, f"{label}: {refused}; nothing changed")
         except aws_errors.AWS_ERRORS as error:
             return aws_errors.failure(error, **self._blame(finding, f"fixing {label}"))
-        control = finding.parameters.get("control_id")
-        named = control if control in self.controls else ", ".join(self.controls)
         return Outcome(
             State.QUARANTINED,
-            f"fixed {named}: {label} now has {shown(after)} "
+            f"fixed {self._named(finding)}: {label} now has {shown(after)} "
             f"(before: {shown(before)})" + (f"; {note}" if note else ""),
             {"resource": where.id, "region": where.region, "before": before, "after": after},
+        )
+
+    def _named(self, finding: Finding) -> str:
+        control = finding.parameters.get("control_id")
+        return control if control in self.controls else ", ".join(self.controls)
+
+    def _part_way(self, finding: Finding, doing: str, partly: PartlyDone) -> str:
+        """What failed part-way and what failed undoing it, in words."""
+
+        def said(error: Exception) -> str:
+            if isinstance(error, aws_errors.AWS_ERRORS):
+                return aws_errors.failure(error, **self._blame(finding, doing)).reason
+            return f"{doing}: {type(error).__name__}: {error}"
+
+        undo = "; ".join(map(said, partly.undo))
+        return (
+            f"the rest failed ({said(partly.error)}) and undoing what was done failed too ({undo})"
+        )
+
+    def _partly(
+        self, client: Any, where: Located, finding: Finding, before: Setting, partly: PartlyDone
+    ) -> Outcome:
+        """A fix left half made: recorded with what it left, so release restores `before`
+        (a redelivery would otherwise record the half-changed setting as the one found)."""
+        label = self._label(where.id, finding.account)
+        failed = self._part_way(finding, f"fixing {label}", partly)
+        try:
+            now = self.read(client, where.id, finding)
+        except (Missing, Refused, *aws_errors.AWS_ERRORS):
+            return Outcome(
+                State.FAILED,
+                f"{label}: {failed}; remedy could not read what is left: put back by hand "
+                f"{shown(before)}",
+                {"resource": where.id, "region": where.region, "before": before},
+            )
+        if now == before:  # the undo went through after all: nothing is left changed
+            return aws_errors.failure(partly.error, **self._blame(finding, f"fixing {label}"))
+        return Outcome(
+            State.QUARANTINED,
+            f"partly fixed {self._named(finding)}: {label} now has {shown(now)} (before: "
+            f"{shown(before)}); {failed}; release puts back what it found",
+            {"resource": where.id, "region": where.region, "before": before, "after": now},
         )
 
     def release(self, finding: Finding, attrs: Mapping[str, Any]) -> Undo:
@@ -283,6 +345,13 @@ class ControlRemediation(ReversibleAction):
                     "nothing restored, to keep that change",
                 )
             self.write(client, id, current, target, finding)
+        except PartlyDone as partly:
+            raise ActionFailed(
+                State.FAILED,
+                f"{label}: restoring {shown(target)} went part-way: "
+                f"{self._part_way(finding, f'restoring {label}', partly)}; put back by hand what "
+                "is missing",
+            ) from partly
         except Missing as error:
             raise ActionFailed(State.GONE, f"{label} no longer exists; nothing restored") from error
         except Refused as refused:

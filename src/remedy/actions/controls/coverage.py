@@ -53,6 +53,11 @@ FOOTER = """
   redelivery records the same prior setting. If the function dies after the change but
   before the ledger write, the redelivery finds the setting compliant and says the prior
   setting was not recorded by that attempt (`GONE`, nothing to release).
+- A fix of several calls undoes the earlier ones when a later one fails. If an undo fails
+  too, the others are still tried and the entry is `QUARANTINED` as *partly fixed*, with
+  the setting found and the setting left, so release puts back all of it (a redelivery
+  would otherwise record the half-changed setting as the one it found). A release that
+  fails the same way is refused, naming what it was to restore.
 - EC2.1 is reported on the account: every public snapshot the account owns in the
   region is made private, one call each; a fault between two snapshots leaves the
   earlier ones private, and the redelivery records only those still public.
@@ -63,11 +68,14 @@ FOOTER = """
   two calls (ingress, egress): when the second fails the first is undone, so the
   redelivery records the same rules. A group that is not a default group is refused.
 - Lambda.1 removes only the statements of the function's policy that grant public access
-  (a wildcard or empty principal without a condition pinning the caller to fixed values
-  of `AWS:SourceAccount`, `AWS:SourceArn`, `aws:PrincipalOrgID` and the like, as AWS
-  Config's `lambda-function-public-access-prohibited` reads it), one call each, undone in
+  (a wildcard or empty principal, or `s3.amazonaws.com` (a bucket of any account),
+  without a condition pinning the caller to fixed values of `AWS:SourceAccount`,
+  `AWS:SourceArn`, `aws:PrincipalOrgID` and the like, as AWS Config's
+  `lambda-function-public-access-prohibited` reads it; `Null`, negated, `IfExists` and
+  `ForAllValues:` conditions let a caller without the key through), one call each, undone in
   turn if a later one fails; each is recorded whole. `lambda:AddPermission` can only
-  make a public statement with one action, the function as resource and no condition:
+  make a public statement with one action, the function as resource, `*` or
+  `s3.amazonaws.com` as principal and no condition:
   a public statement it could not make again exactly is left, and the outcome names its
   Sid (with none it could, nothing changes and the outcome says so). Release adds the
   removed statements back and keeps statements added since; it refuses when the public

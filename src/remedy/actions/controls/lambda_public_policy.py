@@ -3,14 +3,14 @@ removed one by one; every other statement is kept.
 
 A statement grants public access, as AWS Config's ``lambda-function-public-access-prohibited``
 (the rule behind Lambda.1) reads it, when it allows a principal that is empty or has a
-wildcard (``"*"``, ``{"AWS": "*"}``) and no condition pins the caller to fixed values
-(``AWS:SourceAccount``, ``AWS:SourceArn``, ``aws:PrincipalOrgID`` and the like, without
-a wildcard or a policy variable).
+wildcard (``"*"``, ``{"AWS": "*"}``), or Amazon S3 (a bucket of any account), and no
+condition pins the caller to fixed values (``AWS:SourceAccount``, ``AWS:SourceArn``,
+``aws:PrincipalOrgID`` and the like, without a wildcard or a policy variable).
 
 Each removed statement is recorded whole (its Sid and JSON), and release adds exactly
 those back with ``lambda:AddPermission``. That call cannot make every statement (only one
-action, the function itself as resource, ``"*"`` as principal, no condition for a public
-one), so a public statement it could not make again as it is, is not removed: the outcome
+action, the function itself as resource, ``"*"`` or S3 as principal, no condition for a
+public one), so a public statement it could not make again as it is, is not removed: the outcome
 names it, to be removed by hand. Every call names the function by its ARN in the
 finding's own account.
 """
@@ -50,6 +50,9 @@ _CONFINING = frozenset(
         "aws:userid",
     }
 )
+#: Service principals any account can use: a bucket of any account may invoke the function
+#: unless a condition pins the source (AWS Config: NON_COMPLIANT without one).
+_OPEN_SERVICES = frozenset({"s3.amazonaws.com"})
 #: The keys of a statement ``lambda:AddPermission`` makes with a public principal.
 _ADDABLE = frozenset({"Sid", "Effect", "Principal", "Action", "Resource"})
 
@@ -69,12 +72,18 @@ def _fixed(value: str) -> bool:
 
 
 def confined(condition: Any) -> bool:
-    """Whether a condition pins the caller to fixed values of a confining key; negated
-    and ``IfExists`` operators confine nothing (a request without the key passes)."""
+    """Whether a condition pins the caller to fixed values of a confining key; negated,
+    ``IfExists`` and ``ForAllValues:`` operators confine nothing (a request without the key
+    passes), nor does ``Null`` (it asks only whether the key is there)."""
     if not isinstance(condition, Mapping):
         return False
     for operator, tests in condition.items():
-        if "Not" in operator or operator.endswith("IfExists") or not isinstance(tests, Mapping):
+        if (
+            "Not" in operator
+            or operator.endswith("IfExists")
+            or operator.startswith(("ForAllValues:", "Null"))
+            or not isinstance(tests, Mapping)
+        ):
             continue
         for key, values in tests.items():
             found = _strings(values)
@@ -88,7 +97,9 @@ def public(statement: Mapping[str, Any]) -> bool:
     if statement.get("Effect") != "Allow":
         return False
     principals = _strings(statement.get("Principal", ""))
-    open_to_all = not principals or any(p == "" or "*" in p for p in principals)
+    open_to_all = not principals or any(
+        p == "" or "*" in p or p in _OPEN_SERVICES for p in principals
+    )
     return open_to_all and not confined(statement.get("Condition"))
 
 
@@ -164,7 +175,7 @@ class LambdaPolicyNotPublic(ControlRemediation):
                 FunctionName=function,
                 StatementId=statement["Sid"],
                 Action=statement["Action"],
-                Principal=statement["Principal"],
+                Principal=_principal(statement),
             )
 
         def remove(statement: Mapping[str, Any]) -> Any:
@@ -183,12 +194,25 @@ class LambdaPolicyNotPublic(ControlRemediation):
         """Whether ``lambda:AddPermission`` makes this statement again exactly as it is."""
         return (
             set(statement) == _ADDABLE
-            and statement["Principal"] == "*"
+            and _principal(statement) is not None
             and isinstance(statement["Action"], str)
             and isinstance(statement["Sid"], str)
             and bool(statement["Sid"])
             and str(statement["Resource"]).endswith(f":function:{id}")
         )
+
+
+def _principal(statement: Mapping[str, Any]) -> str | None:
+    """The ``Principal`` of ``lambda:AddPermission`` that makes the statement's principal
+    again: ``*`` or an open service's; None for any other."""
+    principal = statement.get("Principal")
+    if principal == "*":
+        return "*"
+    if isinstance(principal, Mapping) and set(principal) == {"Service"}:
+        service = principal["Service"]
+        if isinstance(service, str) and service in _OPEN_SERVICES:
+            return service
+    return None
 
 
 def _sids(statements: list[Mapping[str, Any]]) -> str:
