@@ -265,3 +265,42 @@ def test_ocsf_copies_in_the_captured_layout_quarantine_exactly_their_objects(
         (A, State.QUARANTINED),
         (B, State.QUARANTINED),
     ]
+
+
+def test_a_key_that_looks_like_an_arn_is_still_a_key_in_the_captured_layout(
+    world: World, handler_env: list[dict[str, Any]]
+) -> None:
+    """Attack: a member writes an object whose key is the ARN of another object of its
+    account (``arn:aws:s3:::<payroll>/2026/salaries.csv``) and lets Macie find it. The
+    captured layout names the object by that key alone; reading it as an ARN would move
+    the payroll object and leave the one Macie found in place."""
+    stored, decoys = [], []
+    for account in (A, B):
+        decoy_bucket = world.bucket(account, "payroll")
+        decoys.append(world.put(account, decoy_bucket, "2026/salaries.csv", b"salaries"))
+        # Unversioned: no version id in the finding pins the object that is moved.
+        bucket = world.bucket(account, "uploads")
+        key = f"arn:aws:s3:::{decoy_bucket}/2026/salaries.csv"
+        stored.append(world.put(account, bucket, key, b"AWS_SECRET_ACCESS_KEY=x"))
+    events = [
+        ocsf_copy(
+            securityhub_copy(s.account, s.bucket, s.key, version_id=s.version_id, etag=s.etag),
+            CAPTURED,
+        )
+        for s in stored
+    ]
+    event = events[0]
+    event["detail"]["findings"] += events[1]["detail"]["findings"]
+    before = keys(world)
+
+    response = findings.handler({"Records": [record(json.dumps(event))]}, LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert all(world.quarantined(s) == [s.body] for s in stored)
+    assert not any(world.still_at_source(s) for s in stored)
+    assert all(world.still_at_source(d) and world.quarantined(d) == [] for d in decoys)
+    added = [world.store.get(key) for key in keys(world) - before]
+    assert sorted((e.account, e.state) for e in added if e is not None) == [
+        (A, State.QUARANTINED),
+        (B, State.QUARANTINED),
+    ]
