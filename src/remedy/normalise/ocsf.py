@@ -5,7 +5,8 @@ run both, so the same finding can arrive both ways and, for Macie, natively too.
 mapping onto remedy's model, so the same policy rules apply with the same match keys:
 
 - account ``cloud.account.uid``, region ``cloud.region`` (never the envelope's);
-- severity ``severity_id`` (OCSF 1-6, ``Fatal`` as CRITICAL), else the ``severity`` label;
+- severity ``severity_id`` (OCSF 1-6, ``Fatal`` as CRITICAL), else the ``severity`` label,
+  both read from ``vendor_attributes`` (the provider's) where it has them;
 - ``status_id`` as the ASFF workflow status (act only on New); ``activity_id`` Close, like
   an ARCHIVED record, means the finding is done;
 - product ``metadata.product.uid``: AWS's own only when it is AWS's product ARN
@@ -176,7 +177,7 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         Source.SECURITYHUB,  # source
         product,  # product
         copied.type,  # type
-        _severity(item, path),  # severity
+        _provider_severity(item, path),  # severity
         account,  # account
         region,  # region
         envelope_account,  # envelope_account
@@ -218,6 +219,18 @@ def _coded(
     if name is None:
         raise InvalidEvent(f"expected {choices}, got {value}", f.path_of(path, key))
     return name
+
+
+def _provider_severity(item: dict[str, Any], path: str) -> Severity:
+    """The provider's severity in ``vendor_attributes``, else the finding's own: anyone in
+    the member account may rewrite ``severity_id`` (BatchUpdateFindingsV2), never those."""
+    vendor = item.get("vendor_attributes")
+    if isinstance(vendor, dict) and (
+        vendor.get("severity_id") is not None or vendor.get("severity") is not None
+    ):
+        return _severity(vendor, f"{path}.vendor_attributes")
+    f.opt_obj(item, "vendor_attributes", path)  # anything but an object is an error
+    return _severity(item, path)
 
 
 def _severity(item: dict[str, Any], path: str) -> Severity:
