@@ -343,10 +343,9 @@ def test_role_containment_without_a_declared_permission_is_denied(core: Core, mi
     install_policy(A, PERMISSIONS - {missing})
     admin(A, "iam").create_role(RoleName="app-role", AssumeRolePolicyDocument="{}")
     core.prime(A)
+    found = key_finding(A, "ASIAX", "app-role", user_type="AssumedRole")
     with enforced():
-        outcome = ContainPrincipal(core.sessions, core.settings).run(
-            key_finding(A, "ASIAX", "app-role", user_type="AssumedRole"), {}, resume=False
-        )
+        outcome = ContainPrincipal(core.sessions, core.settings).run(found, {}, resume=False)
     assert (outcome.state, outcome.reason) == (
         State.DENIED,
         f"containing role app-role: the remediation role in {A} may not call {missing}; "
@@ -425,3 +424,29 @@ def test_credentials_of_another_account_never_contain_a_namesake(core: Core) -> 
         assert calls.changes == []
     assert principal_state(A, "deploy") == before
     assert principal_state(B, "deploy") == before_b
+
+
+def test_a_namesake_made_since_the_finding_is_refused(core: Core) -> None:
+    """A user is a name and a unique id: the ``deploy`` GuardDuty saw was deleted and
+    another made with its name; the new one is not the one whose key was stolen."""
+    install_role(A, PERMISSIONS)
+    old_key = user_with_key(A)
+    found = key_finding(A, old_key, "deploy")
+    seen = found.resources[0].details["principal_id"]
+    iam = admin(A, "iam")
+    iam.delete_access_key(UserName="deploy", AccessKeyId=old_key)
+    iam.delete_user(UserName="deploy")
+    user_with_key(A)
+    now = iam.get_user(UserName="deploy")["User"]["UserId"]
+    assert now != seen
+    core.prime(A)
+    before = principal_state(A, "deploy")
+    with enforced(), recorded(core, A) as calls:
+        outcome = ContainPrincipal(core.sessions, core.settings).run(found, {}, resume=False)
+    assert (outcome.state, outcome.reason) == (
+        State.FAILED,
+        f"refused: the finding's credentials are principal {seen}, not user deploy in {A} "
+        f"(id {now}): another principal of that name; nothing changed",
+    )
+    assert calls.changes == []
+    assert principal_state(A, "deploy") == before
