@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from moto.iam.exceptions import IAMException
 
 from fixtures_guard import MEMBERS, REGION, ROLE, Core, admin, enforced, install_role
 from remedy.actions.contain_principal import ContainPrincipal
@@ -164,8 +165,24 @@ def key_finding(
     key: str = "gd-exfil-1",
     sample: bool = False,
 ) -> Finding:
-    resource = key_resource(key_id, name, principal_id="AIDAEXAMPLE", user_type=user_type)
+    resource = key_resource(
+        key_id, name, principal_id=principal_id(account, name, user_type), user_type=user_type
+    )
     return containment_finding(account, REGION, EXFILTRATION, resource, key=key, sample=sample)
+
+
+def principal_id(account: str, name: str, user_type: str = "IAMUser") -> str:
+    """What GuardDuty names the principal by (``accessKeyDetails.principalId``): a user's
+    unique id, an assumed role's ``<role id>:<session>``; one of no one where none exists
+    or it cannot be read (inside ``enforced()`` the admin is refused; those tests end
+    before remedy compares ids)."""
+    iam = admin(account, "iam")
+    try:
+        if user_type == "AssumedRole":
+            return str(iam.get_role(RoleName=name)["Role"]["RoleId"]) + ":i-0session"
+        return str(iam.get_user(UserName=name)["User"]["UserId"])
+    except (ClientError, IAMException):
+        return "AIDANOSUCHPRINCIPAL"
 
 
 def user_with_key(account: str, name: str = "deploy") -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from conftest import CONFORMANCE, EVENTS, load_json
 from fixtures_containment import (
     Containing,
     deploy,
@@ -19,6 +22,7 @@ from remedy.actions.contain_principal import ContainPrincipal
 from remedy.actions.reversible import ActionFailed
 from remedy.ledger.base import State
 from remedy.model import Resource, ResourceKind
+from remedy.normalise import normalise
 
 _core = pytest.fixture(name="core")(running_core)
 _deploy = pytest.fixture(name="deploy")(deploy)
@@ -339,13 +343,110 @@ def test_role_containment_without_a_declared_permission_is_denied(core: Core, mi
     install_policy(A, PERMISSIONS - {missing})
     admin(A, "iam").create_role(RoleName="app-role", AssumeRolePolicyDocument="{}")
     core.prime(A)
+    found = key_finding(A, "ASIAX", "app-role", user_type="AssumedRole")
     with enforced():
-        outcome = ContainPrincipal(core.sessions, core.settings).run(
-            key_finding(A, "ASIAX", "app-role", user_type="AssumedRole"), {}, resume=False
-        )
+        outcome = ContainPrincipal(core.sessions, core.settings).run(found, {}, resume=False)
     assert (outcome.state, outcome.reason) == (
         State.DENIED,
         f"containing role app-role: the remediation role in {A} may not call {missing}; "
         "update the member stack so its role grants what the remediation actions declare; "
         "nothing changed",
     )
+
+
+def _remote_key_events(caller: str, key_id: str, user_id: str) -> list[dict[str, Any]]:
+    """GuardDuty in A about credentials of another account (`caller`'s user ``deploy``,
+    used on A's resources): natively (``remoteAccountDetails``) and in its ASFF copy
+    (``Details.AwsIamAccessKey.AccountId``)."""
+    native = load_json(CONFORMANCE / "guardduty-s3-pentest-parrotlinux.json")
+    detail = native["detail"]
+    native["account"] = detail["accountId"] = A
+    detail["type"] = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+    detail["severity"] = 8
+    detail["service"]["additionalInfo"] = {}
+    detail["resource"]["accessKeyDetails"] = {
+        "accessKeyId": key_id,
+        "principalId": user_id,
+        "userType": "IAMUser",
+        "userName": "deploy",
+    }
+    call = detail["service"]["action"]["awsApiCallAction"]
+    call["remoteAccountDetails"] = {"accountId": caller, "affiliated": True}
+    asff = load_json(EVENTS / "securityhub-guardduty-ec2-command-and-control.json")
+    asff["account"] = A
+    item = asff["detail"]["findings"][0]
+    item["AwsAccountId"] = A
+    item["Resources"] = [
+        {
+            "Type": "AwsIamAccessKey",
+            "Id": f"AWS::IAM::AccessKey:{key_id}",
+            "Details": {
+                "AwsIamAccessKey": {
+                    "AccessKeyId": key_id,
+                    "AccountId": caller,
+                    "PrincipalId": user_id,
+                    "PrincipalName": "deploy",
+                    "PrincipalType": "IAMUser",
+                }
+            },
+        }
+    ]
+    return [native, asff]
+
+
+def test_credentials_of_another_account_never_contain_a_namesake(core: Core) -> None:
+    """Attack: B's user ``deploy`` misuses A's resources (a bucket policy lets it); GuardDuty
+    in A reports B's key. A has a ``deploy`` of its own: remedy must not revoke its
+    sessions, since a name is not who used the key."""
+    install_role(A, PERMISSIONS)
+    user_with_key(A)
+    key_b = user_with_key(B)
+    user_b = admin(B, "iam").get_user(UserName="deploy")["User"]["UserId"]
+    core.prime(A)
+    before, before_b = principal_state(A, "deploy"), principal_state(B, "deploy")
+    action = ContainPrincipal(core.sessions, core.settings)
+    for raw in _remote_key_events(B, key_b, user_b):
+        (found,) = normalise(raw)
+        assert found.account == A
+        (key,) = [r for r in found.resources if r.kind not in (ResourceKind.S3_BUCKET,)]
+        assert (key.kind, key.id, key.name, key.details) == (
+            ResourceKind.OTHER,
+            key_b,
+            "deploy",
+            {"owner_account": B},
+        )
+        with enforced(), recorded(core, A) as calls:
+            outcome = action.run(found, {}, resume=False)
+        assert (outcome.state, outcome.reason) == (
+            State.FAILED,
+            "the finding names no IAM user, role or access key; nothing changed",
+        )
+        assert calls.changes == []
+    assert principal_state(A, "deploy") == before
+    assert principal_state(B, "deploy") == before_b
+
+
+def test_a_namesake_made_since_the_finding_is_refused(core: Core) -> None:
+    """A user is a name and a unique id: the ``deploy`` GuardDuty saw was deleted and
+    another made with its name; the new one is not the one whose key was stolen."""
+    install_role(A, PERMISSIONS)
+    old_key = user_with_key(A)
+    found = key_finding(A, old_key, "deploy")
+    seen = found.resources[0].details["principal_id"]
+    iam = admin(A, "iam")
+    iam.delete_access_key(UserName="deploy", AccessKeyId=old_key)
+    iam.delete_user(UserName="deploy")
+    user_with_key(A)
+    now = iam.get_user(UserName="deploy")["User"]["UserId"]
+    assert now != seen
+    core.prime(A)
+    before = principal_state(A, "deploy")
+    with enforced(), recorded(core, A) as calls:
+        outcome = ContainPrincipal(core.sessions, core.settings).run(found, {}, resume=False)
+    assert (outcome.state, outcome.reason) == (
+        State.FAILED,
+        f"refused: the finding's credentials are principal {seen}, not user deploy in {A} "
+        f"(id {now}): another principal of that name; nothing changed",
+    )
+    assert calls.changes == []
+    assert principal_state(A, "deploy") == before

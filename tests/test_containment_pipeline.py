@@ -29,6 +29,7 @@ from remedy.demo.containment import (
     instance_resource,
     key_resource,
     read_back,
+    user_id,
     user_with_key,
     workload,
 )
@@ -88,7 +89,7 @@ def test_an_instance_is_isolated_asked_about_and_released_through_the_ledger(
 def test_a_stolen_key_is_contained_and_a_low_one_only_notified(world: World) -> None:
     session = world.admin(B)
     key = user_with_key(session)
-    resource = key_resource(key, "ci-deploy", principal_id="AIDAX")
+    resource = key_resource(key, "ci-deploy", principal_id=user_id(session, "ci-deploy"))
     notifier = Recorder()
     low = containment_finding(B, REGION, EXFILTRATION, resource)
     low.severity = low.severity.MEDIUM
@@ -112,7 +113,7 @@ def test_a_stolen_key_is_contained_and_a_low_one_only_notified(world: World) -> 
 def test_a_sample_finding_is_only_told(world: World) -> None:
     session = world.admin(A)
     key = user_with_key(session)
-    resource = key_resource(key, "ci-deploy", principal_id="AIDAX")
+    resource = key_resource(key, "ci-deploy", principal_id=user_id(session, "ci-deploy"))
     found = containment_finding(A, REGION, EXFILTRATION, resource, key="a-sample", sample=True)
     entry = pipeline(world, Recorder()).handle(found)
     assert (entry.state, entry.decision["rule"]) == (State.IGNORED, "ignore-samples")

@@ -222,19 +222,30 @@ def test_one_bad_finding_in_an_aggregated_event_is_rejected_alone(
     assert "InvalidFindings" not in out, out
 
 
+@pytest.mark.parametrize(
+    ("key_of", "versioned"),
+    [
+        ("{decoy}/2026/contract.pdf", True),
+        # Unversioned: no version id in the finding pins the object that is moved.
+        ("arn:aws:s3:::{decoy}/2026/contract.pdf", False),
+    ],
+    ids=["slashes", "looks-like-an-arn"],
+)
 def test_ocsf_copies_in_the_captured_layout_quarantine_exactly_their_objects(
-    world: World, handler_env: list[dict[str, Any]]
+    world: World, handler_env: list[dict[str, Any]], key_of: str, versioned: bool
 ) -> None:
     """Issue 17.1: the new Security Hub names an S3 object by its key alone (``uid``) beside
-    its bucket's resource. In A and B, the key's first segment is itself a bucket of the
-    same account holding the rest of the key: reading ``uid`` as ``bucket/key`` would move
-    that other object. The administrator's one event carries both findings."""
+    its bucket's resource. In A and B, the key names another object of the same account:
+    its first segment is a bucket holding the rest of the key, or (an attack: a member
+    chooses its keys) the key is that object's ARN. Reading ``uid`` as ``bucket/key`` or
+    as an ARN would move that other object and leave the one Macie found in place. The
+    administrator's one event carries both findings."""
     stored, decoys = [], []
     for account in (A, B):
         decoy_bucket = world.bucket(account, "people")
         decoys.append(world.put(account, decoy_bucket, "2026/contract.pdf", b"someone else's"))
-        bucket = world.bucket(account, "hr", versioned=True)
-        key = f"{decoy_bucket}/2026/contract.pdf"
+        bucket = world.bucket(account, "hr", versioned=versioned)
+        key = key_of.format(decoy=decoy_bucket)
         stored.append(world.put(account, bucket, key, b"AWS_SECRET_ACCESS_KEY=x"))
     events = [
         ocsf_copy(
@@ -258,7 +269,7 @@ def test_ocsf_copies_in_the_captured_layout_quarantine_exactly_their_objects(
     assert response == {"batchItemFailures": []}
     assert all(world.quarantined(s) == [s.body] for s in stored)
     assert not any(world.still_at_source(s) for s in stored)
-    # The objects the key's first segment names are where they were, in no quarantine.
+    # The objects the key names are where they were, in no quarantine.
     assert all(world.still_at_source(d) and world.quarantined(d) == [] for d in decoys)
     added = [world.store.get(key) for key in keys(world) - before]
     assert sorted((e.account, e.state) for e in added if e is not None) == [

@@ -14,6 +14,7 @@ from remedy.normalise.keys import (
     MALWARE_PREFIX,
     asff_key,
     cloudtrail_key,
+    imported_key,
     invalid_key,
     malware_key,
     s3_object_key,
@@ -33,6 +34,7 @@ def framed(*parts: str) -> str:
 @given(TEXT, TEXT)
 def test_two_part_keys_are_the_shared_framing(one: str, other: str) -> None:
     assert asff_key(one, other) == "sh-" + framed(one, other)
+    assert imported_key(one, other, one) == "sh-" + framed(one, other, one)
     assert cloudtrail_key(one, other) == "ct-" + framed(one, other)
     assert invalid_key(one, other) == "x-" + framed(one, other)
 

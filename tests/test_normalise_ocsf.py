@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import event, one
+from ocsf_support import CAPTURED, ocsf_copy
 from remedy.errors import InvalidEvent, PartlyInvalid
 from remedy.model import ResourceKind, Severity, Source
 from remedy.normalise import normalise
@@ -276,3 +277,29 @@ def test_an_event_whose_every_finding_is_bad_is_invalid_as_a_whole() -> None:
         normalise(raw)
     assert type(caught.value) is InvalidEvent
     assert caught.value.field == "detail.findings[0].cloud.account.uid"
+
+
+@pytest.mark.parametrize(
+    ("provider", "member", "expected", "rule"),
+    [
+        # Raised by the member: a MEDIUM threat must not be contained as a HIGH one.
+        (3, 5, Severity.MEDIUM, "notify-threats-below-high"),
+        # Lowered by the member: a HIGH threat is still contained.
+        (4, 1, Severity.HIGH, "isolate-compromised-instances"),
+    ],
+)
+def test_severity_is_the_providers_not_the_members_update(
+    provider: int, member: int, expected: Severity, rule: str
+) -> None:
+    """BatchUpdateFindingsV2 lets anyone in the member account rewrite ``severity_id``; the
+    new Security Hub keeps the provider's own in ``vendor_attributes`` (as ASFF keeps it
+    in FindingProviderFields), and that is the one remedy decides on."""
+    raw = ocsf_copy(event("securityhub-guardduty-ec2-command-and-control.json"), CAPTURED)
+    item = first(raw)
+    item["finding_info"]["types"] = ["Backdoor:EC2/C&CActivity.B"]  # GuardDuty's own spelling
+    labels = {1: "Informational", 3: "Medium", 4: "High", 5: "Critical"}
+    item["vendor_attributes"] = {"severity_id": provider, "severity": labels[provider]}
+    item["severity_id"], item["severity"] = member, labels[member]
+    f = one(raw)
+    assert (f.product, f.severity) == ("GuardDuty", expected)
+    assert decide(f, load_policy()).rule == rule

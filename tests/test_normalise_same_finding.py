@@ -303,6 +303,37 @@ def test_the_objects_own_arn_wins_over_the_bucket_resource() -> None:
     assert (found.bucket, found.key) == ("example-corp-hr-uploads", "people/2026/contract.pdf")
 
 
+def test_a_key_that_looks_like_an_arn_is_a_key_in_the_captured_layout() -> None:
+    """A member chooses its keys: ``arn:aws:s3:::payroll/salaries.csv`` in its upload
+    bucket names that object, not the payroll one, with or without the ARN in uid_alt."""
+    key = "arn:aws:s3:::payroll/2026/salaries.csv"
+    event = _captured_macie(key)
+    (obj,) = one(event).s3_objects
+    assert (obj.bucket, obj.key) == ("example-corp-hr-uploads", key)
+    resource = next(
+        r for r in event["detail"]["findings"][0]["resources"] if r["type"].endswith("Object")
+    )
+    resource["uid_alt"] = f"arn:aws:s3:::example-corp-hr-uploads/{key}"
+    assert one(event).s3_objects == (obj,)
+
+
+def test_uid_and_uid_alt_naming_two_objects_is_rejected() -> None:
+    event = _captured_macie("arn:aws:s3:::payroll/2026/salaries.csv")
+    resource = event["detail"]["findings"][0]["resources"][1]
+    assert resource["type"] == "AWS::S3::Object"
+    resource["uid_alt"] = "arn:aws:s3:::example-corp-hr-uploads/other.csv"
+    before = copy.deepcopy(event)
+    with pytest.raises(InvalidEvent) as caught:
+        normalise(event)
+    assert caught.value.field == "detail.findings[0].resources[1].uid"
+    assert caught.value.message == (
+        "uid 'arn:aws:s3:::payroll/2026/salaries.csv' and uid_alt "
+        "'arn:aws:s3:::example-corp-hr-uploads/other.csv' name two different S3 objects; "
+        "expected the object's key in one and its ARN in the other"
+    )
+    assert event == before
+
+
 @pytest.mark.parametrize(
     ("buckets", "found"),
     [
@@ -336,11 +367,12 @@ ACCOUNT = "111111111111"
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,30}", fullmatch=True)
 buckets = st.from_regex(r"[a-z0-9][a-z0-9.-]{1,30}[a-z0-9]", fullmatch=True)
 # Any key S3 takes: slashes, spaces, unicode, even what looks like an ARN.
-keys = st.text(
+_texts = st.text(
     st.characters(exclude_categories=("Cs", "Cc")) | st.sampled_from("/:. "),
     min_size=1,
     max_size=40,
 )
+keys = _texts | st.builds("arn:aws:s3:::{}/{}".format, buckets, _texts)
 regions = st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2"])
 
 

@@ -217,3 +217,36 @@ def test_forged_finding_through_the_findings_function_moves_nothing(
     listing = world.s3(A).list_object_versions(Bucket=world.quarantine_bucket(A))
     assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == []
     assert shipped_handler == []  # no member role was even assumed
+
+
+PARTNER = f"arn:aws:securityhub:{REGION}::product/prowler/prowler"
+
+
+def _partner(account: str, finding_id: str, severity: str = "HIGH") -> dict[str, Any]:
+    """A partner product's finding that `account` imported itself (as partners that send
+    findings from within a customer's account do): the importer chooses its Id."""
+    event = forged(account, "unused-bucket", "unused", severity=severity)
+    item = event["detail"]["findings"][0]
+    item.update({"ProductArn": PARTNER, "ProductName": "Prowler", "Id": finding_id})
+    item.pop("Compliance")
+    return event
+
+
+def test_an_importer_cannot_take_another_accounts_key(world: World) -> None:
+    """Attack: B imports, under a partner's product ARN (no account in it), a finding with
+    the Id that A's own finding of that product has. Security Hub keeps each account's
+    findings apart; remedy's key must too, or A's real finding is B's "duplicate"."""
+    b = MEMBERS[1]
+    finding_id = f"prowler-s3_bucket_public_access-{A}-{REGION}-reports"
+    (planted,) = normalise(_partner(b, finding_id))
+    (real,) = normalise(_partner(A, finding_id))
+    assert (planted.product, real.product) == ("custom: Prowler", "custom: Prowler")
+    assert planted.key != real.key
+    pipeline = world.pipeline(policy_dir=POLICIES)
+
+    first, second = pipeline.handle(planted), pipeline.handle(real)
+
+    assert (first.key, first.account, first.state) == (planted.key, b, State.NOTIFIED)
+    assert (second.key, second.account, second.state) == (real.key, A, State.NOTIFIED)
+    stored = world.store.get(real.key)
+    assert stored is not None and stored.finding["account"] == A

@@ -20,7 +20,9 @@ both are as remedy left them; otherwise it refuses and says what changed.
 Refused, with the reason: the root user (notify only: root's keys and sessions are the
 account owner's to end), service-linked roles, IAM Identity Center roles, remedy's own
 roles, the break-glass principals the rule lists (``break_glass``: names or ARNs, globs),
-federated users, GuardDuty sample findings, and a resource whose ARN names another account.
+federated users, GuardDuty sample findings, a resource whose ARN names another account,
+and a user or role whose unique id is not the ``principalId`` the finding names (a
+namesake: another account's caller, or a principal made since under that name).
 
 Example policy rule::
 
@@ -62,6 +64,8 @@ class _Target:
     key_id: str | None = None
     #: When refused: who, and what a person should do instead.
     refused: tuple[str, str] | None = None
+    #: Who the finding says used the credentials (GuardDuty's ``principalId``), if it says.
+    principal_id: str | None = None
 
 
 _ROOT = (
@@ -90,8 +94,10 @@ def _target(finding: Finding) -> _Target | None:
                     resource.id,
                     (f"access key {resource.id}", "The finding names no user or role for it"),
                 )
+            seen = resource.details.get("principal_id")
+            seen = seen if isinstance(seen, str) and seen else None
             if user_type in _ROLE_TYPES:
-                return _Target(Principal("role", name, finding.account))
+                return _Target(Principal("role", name, finding.account), principal_id=seen)
             if user_type != "IAMUser":
                 return _Target(
                     None,
@@ -101,7 +107,7 @@ def _target(finding: Finding) -> _Target | None:
                         "Revoke it at the IAM user or identity provider that issued its session",
                     ),
                 )
-            return _Target(Principal("user", name, finding.account), resource.id)
+            return _Target(Principal("user", name, finding.account), resource.id, principal_id=seen)
         if resource.kind in (ResourceKind.IAM_ROLE, ResourceKind.IAM_USER):
             if resource.id.endswith(":root"):
                 return _Target(None, None, _ROOT)
@@ -182,6 +188,16 @@ class ContainPrincipal(Containment):
             why = revoke_sessions.refusal(principal, self.settings, break_glass)
             if why is not None:
                 return Outcome(State.FAILED, f"refused: {why}; nothing changed")
+            unique = found.get("RoleId" if principal.kind == "role" else "UserId")
+            seen = target.principal_id
+            # A name is not who used the key: another account's, or one made since, has it.
+            if seen and unique and seen.partition(":")[0] != unique:
+                return Outcome(
+                    State.FAILED,
+                    f"refused: the finding's credentials are principal {seen}, not "
+                    f"{principal} in {account} (id {unique}): another principal of that "
+                    "name; nothing changed",
+                )
             return self._contain(iam, finding, principal, target.key_id, done, resume=resume)
         except aws_errors.AWS_ERRORS as error:
             failed = aws_errors.failure(

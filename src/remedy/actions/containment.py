@@ -57,7 +57,8 @@ def foreign(finding: Finding, resource: Resource) -> Outcome | None:
     """Refuse a resource whose ARN names another account than the finding's: remedy acts
     only in the account the finding is about, never where a member says."""
     account = arn_account(resource.id)
-    if account is None or account == finding.account:
+    # An empty account field (an S3 ARN) names no other account.
+    if not account or account == finding.account:
         return None
     return Outcome(
         State.FAILED,

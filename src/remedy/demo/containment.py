@@ -93,7 +93,7 @@ def show(
             account,
             demo.aws.region,
             EXFILTRATION,
-            key_resource(key, "ci-deploy", principal_id="AIDADEMO"),
+            key_resource(key, "ci-deploy", principal_id=user_id(session, "ci-deploy")),
         ),
     )
     demo.progress(f"  {EXFILTRATION} on {key}: {stolen.state.value}: {_note(stolen)}")
@@ -212,6 +212,12 @@ def user_with_key(session: Any) -> str:
     iam.create_user(UserName="ci-deploy")
     key: str = iam.create_access_key(UserName="ci-deploy")["AccessKey"]["AccessKeyId"]
     return key
+
+
+def user_id(session: Any, name: str) -> str:
+    """The user's unique id: what GuardDuty names the principal by (``principalId``)."""
+    found: str = session.client("iam").get_user(UserName=name)["User"]["UserId"]
+    return found
 
 
 def read_back(session: Any, instance: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Macie's copies keep Macie's own type and the native finding's key; GuardDuty's
 ``Object:S3/MaliciousFile`` keeps that type and its object's scan-result key. Any other
 finding is keyed on what Security Hub keeps across updates: its product ARN (spelt one way
-for both formats) and its id.
+for both formats) and its id, and its account when the product is not AWS's own.
 Trust in `product` is the caller's: it must come from AWS's own product ARN.
 """
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from remedy.model import Resource
-from remedy.normalise.keys import asff_key
+from remedy.normalise.keys import asff_key, imported_key
 from remedy.normalise.macie import PRODUCT as MACIE
 from remedy.normalise.macie import category_of, copy_key, macie_type
 from remedy.normalise.malware import MALICIOUS_FILE, MALWARE, is_malicious_file, malicious_file_key
-from remedy.normalise.products import AWS_PRODUCTS, one_spelling
+from remedy.normalise.products import AWS_PRODUCTS, is_custom, one_spelling
 
 GUARDDUTY = AWS_PRODUCTS["guardduty"]
 
@@ -51,4 +51,6 @@ def identity(
     elif product == GUARDDUTY and is_malicious_file(types):
         key = malicious_file_key(account, region, resources)
         return Identity(MALICIOUS_FILE, MALWARE, key or asff_key(product_arn, finding_id))
+    if is_custom(product):
+        return Identity(default_type, None, imported_key(product_arn, finding_id, account))
     return Identity(default_type, None, asff_key(product_arn, finding_id))

@@ -31,6 +31,7 @@ from remedy.normalise.resources import (
     access_key,
     by_arn,
     ec2_instance,
+    foreign_key,
     is_public,
     tags,
     with_principals,
@@ -147,7 +148,12 @@ def _resources(
             out.append(_READERS[block](details, f"{_RESOURCE}.{block}", *place))
     credentials = f.opt_obj(resource, "accessKeyDetails", _RESOURCE)
     if credentials is not None:
-        out.extend(_access_key(credentials, f"{_RESOURCE}.accessKeyDetails", region))
+        caller = _remote_account(detail)
+        out.extend(
+            _access_key(credentials, f"{_RESOURCE}.accessKeyDetails", region)
+            if caller is None or caller == account
+            else _foreign_key(credentials, f"{_RESOURCE}.accessKeyDetails", region, caller)
+        )
     return with_principals(tuple(out), partition=partition, account=account)
 
 
@@ -268,6 +274,27 @@ def _access_key(item: dict[str, Any], path: str, region: str) -> list[Resource]:
             region=region,
         )
     ]
+
+
+_CALL = "detail.service.action.awsApiCallAction"
+
+
+def _remote_account(detail: dict[str, Any]) -> str | None:
+    """The account of the API caller when GuardDuty says it is a remote one
+    (``awsApiCallAction.remoteAccountDetails.accountId``): the credentials are its."""
+    service = f.opt_obj(detail, "service", "detail") or {}
+    action = f.opt_obj(service, "action", "detail.service") or {}
+    call = f.opt_obj(action, "awsApiCallAction", "detail.service.action") or {}
+    remote = f.opt_obj(call, "remoteAccountDetails", _CALL) or {}
+    return f.opt_account_id(remote, "accountId", f"{_CALL}.remoteAccountDetails")
+
+
+def _foreign_key(item: dict[str, Any], path: str, region: str, owner: str) -> list[Resource]:
+    key_id = f.opt_str(item, "accessKeyId", path)
+    if not key_id:
+        return []
+    user_name = f.opt_str(item, "userName", path) or None
+    return [foreign_key(key_id, user_name, owner, "AwsIamAccessKey", region)]
 
 
 def _public(detail: dict[str, Any]) -> bool | None:

@@ -18,7 +18,8 @@ them (``remedy.occurrences``; README "Occurrences").
 - Macie, native or its Security Hub copy: the object's key plus Macie's finding type.
   Not the finding id: Macie reuses ids, and the copy in Security Hub has an id of its own.
 - Other ASFF findings: ``ProductArn`` and ``Id``, which Security Hub keeps across updates
-  (so its occurrences are told apart by the ledger, not by the key).
+  (so its occurrences are told apart by the ledger, not by the key); for a product that is
+  not AWS's own (`imported_key`), the account too.
 - CloudTrail: the recipient account and the ``eventID``.
 - Malware in an S3 object (GuardDuty's scan result, its ``Object:S3/MaliciousFile`` finding
   natively, through CSPM or through the new Security Hub): account, region, bucket, object
@@ -79,6 +80,15 @@ def same_bytes(one: tuple[str, str], other: tuple[str, str]) -> bool:
 
 def asff_key(product_arn: str, finding_id: str) -> str:
     return "sh-" + _digest(f"{len(product_arn)}:{product_arn}{len(finding_id)}:{finding_id}")
+
+
+def imported_key(product_arn: str, finding_id: str, account: str) -> str:
+    """A custom or partner product's finding: whoever imports it chooses its Id, and
+    Security Hub keeps each account's findings apart, so another account's import of the
+    same Id is another finding (never a duplicate of this one)."""
+    return "sh-" + _digest(
+        f"{len(product_arn)}:{product_arn}{len(finding_id)}:{finding_id}{len(account)}:{account}"
+    )
 
 
 def cloudtrail_key(account: str, event_id: str) -> str:

@@ -5,7 +5,8 @@ run both, so the same finding can arrive both ways and, for Macie, natively too.
 mapping onto remedy's model, so the same policy rules apply with the same match keys:
 
 - account ``cloud.account.uid``, region ``cloud.region`` (never the envelope's);
-- severity ``severity_id`` (OCSF 1-6, ``Fatal`` as CRITICAL), else the ``severity`` label;
+- severity ``severity_id`` (OCSF 1-6, ``Fatal`` as CRITICAL), else the ``severity`` label,
+  both read from ``vendor_attributes`` (the provider's) where it has them;
 - ``status_id`` as the ASFF workflow status (act only on New); ``activity_id`` Close, like
   an ARCHIVED record, means the finding is done;
 - product ``metadata.product.uid``: AWS's own only when it is AWS's product ARN
@@ -15,9 +16,10 @@ mapping onto remedy's model, so the same policy rules apply with the same match 
 - control id ``compliance.control``, compliance ``compliance.status_id``;
 - ``resources[]`` by type (``AWS::S3::Bucket``, or its ASFF name), each named by whichever
   of ``uid`` and ``uid_alt`` is an ARN (`remedy.normalise.resources`); an S3 object named
-  by its key alone takes the finding's one bucket resource. A resource whose
-  ``owner.account.uid`` is another account is kept for people to read but never acted on:
-  remedy acts only in the account the finding lives in.
+  by its key alone (always so in the captured layout, where a key may look like an ARN)
+  takes the finding's one bucket resource. A resource whose ``owner.account.uid`` is
+  another account is kept for people to read but never acted on: remedy acts only in the
+  account the finding lives in.
 """
 
 from __future__ import annotations
@@ -175,7 +177,7 @@ def _finding(item: object, path: str, envelope_account: str) -> Finding:
         Source.SECURITYHUB,  # source
         product,  # product
         copied.type,  # type
-        _severity(item, path),  # severity
+        _provider_severity(item, path),  # severity
         account,  # account
         region,  # region
         envelope_account,  # envelope_account
@@ -217,6 +219,18 @@ def _coded(
     if name is None:
         raise InvalidEvent(f"expected {choices}, got {value}", f.path_of(path, key))
     return name
+
+
+def _provider_severity(item: dict[str, Any], path: str) -> Severity:
+    """The provider's severity in ``vendor_attributes``, else the finding's own: anyone in
+    the member account may rewrite ``severity_id`` (BatchUpdateFindingsV2), never those."""
+    vendor = item.get("vendor_attributes")
+    if isinstance(vendor, dict) and (
+        vendor.get("severity_id") is not None or vendor.get("severity") is not None
+    ):
+        return _severity(vendor, f"{path}.vendor_attributes")
+    f.opt_obj(item, "vendor_attributes", path)  # anything but an object is an error
+    return _severity(item, path)
 
 
 def _severity(item: dict[str, Any], path: str) -> Severity:
@@ -295,7 +309,8 @@ def _resource(
         )
     partition = f.opt_str(item, "cloud_partition", path) or f.partition_of(region)
     if kind is ResourceKind.S3_OBJECT:
-        bucket, key = _object(arn, bare, path, siblings, account)
+        arn = _object_arn(uid, f.opt_str(item, "uid_alt", path) or None, path, siblings)
+        bucket, key = _object(arn, uid, path, siblings, account)
         # Positional (kind, id, type, name, region, bucket, key, version_id): keywords cost
         # more than building the resource (bench/decide.py).
         return Resource(
@@ -364,8 +379,40 @@ def _resource(
     return Resource(ResourceKind.OTHER, uid, rtype, None, region)  # positional, as in by_arn
 
 
+def _object_arn(uid: str, uid_alt: str | None, path: str, siblings: list[Any]) -> str | None:
+    """The S3 object's ARN, or None when the finding names it by its key alone.
+
+    A key is the member's to choose and may itself look like an ARN
+    (``arn:aws:s3:::payroll/salaries.csv``): in the captured layout, where the finding's
+    bucket resources name their bucket bare, ``uid`` is always the key; with both ``uid``
+    and ``uid_alt`` ARN-like, the ARN is the one that ends with ``/`` and the other."""
+    if is_arn(uid_alt):
+        if not is_arn(uid) or uid == uid_alt or uid_alt.endswith("/" + uid):
+            return uid_alt
+        if uid.endswith("/" + uid_alt):
+            return uid
+        raise InvalidEvent(
+            f"uid {f.shown(uid)} and uid_alt {f.shown(uid_alt)} name two different S3 "
+            "objects; expected the object's key in one and its ARN in the other",
+            f"{path}.uid",
+        )
+    if not is_arn(uid) or _bare_buckets(siblings):
+        return None
+    return uid
+
+
+def _bare_buckets(raw: list[Any]) -> bool:
+    """Whether a bucket resource of the finding names its bucket bare (the captured layout)."""
+    for item in raw:
+        if isinstance(item, dict) and kind_of(str(item.get("type"))) is ResourceKind.S3_BUCKET:
+            uid = item.get("uid")
+            if isinstance(uid, str) and uid and not is_arn(uid):
+                return True
+    return False
+
+
 def _object(
-    arn: str | None, key: str | None, path: str, siblings: list[Any], account: str
+    arn: str | None, key: str, path: str, siblings: list[Any], account: str
 ) -> tuple[str, str]:
     """The bucket and key of an S3 object resource: from its own ARN, else its key and
     the finding's one bucket resource. Never from the key itself: a captured ``uid``
@@ -377,7 +424,6 @@ def _object(
                 f"{path}.uid", "an S3 object ARN such as arn:aws:s3:::bucket/key", arn
             )
         return bucket, key
-    assert key is not None  # the bare uid, required
     buckets = _buckets(siblings, account)
     if len(buckets) != 1:
         found = "none" if not buckets else ", ".join(sorted(buckets))

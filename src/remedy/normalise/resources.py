@@ -173,6 +173,21 @@ def access_key(
     )
 
 
+def foreign_key(
+    key_id: str, user_name: str | None, owner: str, type_name: str, region: str | None
+) -> Resource:
+    """Credentials of another account than the finding's (its caller's): shown, never acted
+    on. No ``user_type``, so `with_principals` adds no namesake of the finding's account."""
+    return Resource(
+        kind=ResourceKind.OTHER,
+        id=key_id,
+        type=type_name,
+        name=user_name,
+        region=region,
+        details={"owner_account": owner},
+    )
+
+
 def principal(
     user_type: str | None, name: str | None, *, partition: str, account: str
 ) -> Resource | None:

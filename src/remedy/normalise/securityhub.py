@@ -37,6 +37,7 @@ from remedy.normalise.resources import (
     access_key_id,
     after,
     by_arn,
+    foreign_key,
     instance_from_arn,
     kind_of,
     with_principals,
@@ -346,7 +347,7 @@ def _resource(item: object, path: str, finding_region: str, account: str) -> Res
         if instance is not None:
             return instance
     elif kind is ResourceKind.IAM_ACCESS_KEY:
-        return _access_key(item, rid, path, region)
+        return _access_key(item, rid, path, region, account)
     elif kind is not ResourceKind.INTERNET_GATEWAY and rid.startswith("arn:"):
         return by_arn(kind, rid, None, rtype, region)
     return Resource(ResourceKind.OTHER, rid, rtype, None, region)
@@ -367,9 +368,10 @@ def _instance_details(item: dict[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
-def _access_key(item: dict[str, Any], rid: str, path: str, region: str) -> Resource:
+def _access_key(item: dict[str, Any], rid: str, path: str, region: str, account: str) -> Resource:
     """GuardDuty's ``AwsIamAccessKey``: ``Id`` ``AWS::IAM::AccessKey:<key id>``, the
-    principal in ``Details.AwsIamAccessKey``. A key written ``null`` stays as given."""
+    principal in ``Details.AwsIamAccessKey``. A key written ``null`` stays as given; a key
+    of another account (``AccountId``) is shown, never acted on."""
     details = f.opt_obj(item, "Details", path)
     key_path = f"{path}.Details.AwsIamAccessKey"
     key = f.opt_obj(details, "AwsIamAccessKey", f"{path}.Details") if details else None
@@ -378,6 +380,9 @@ def _access_key(item: dict[str, Any], rid: str, path: str, region: str) -> Resou
     user_name = f.opt_str(key, "PrincipalName", key_path) or f.opt_str(key, "UserName", key_path)
     user_type = f.opt_str(key, "PrincipalType", key_path) or ("IAMUser" if user_name else None)
     key_id = access_key_id(f.opt_str(key, "AccessKeyId", key_path) or rid)
+    owner = f.opt_account_id(key, "AccountId", key_path)
+    if owner is not None and owner != account:
+        return foreign_key(key_id or rid, user_name, owner, item["Type"], region)
     if key_id is None:
         return Resource(
             kind=ResourceKind.OTHER,
