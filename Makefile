@@ -72,7 +72,7 @@ test: lint typecheck lock-check site unit
 demo: $(STAMP)
 	$(BIN)/remedy demo
 
-# The benchmarks behind README "Figures" (about an hour on 2 shared cores; the burst of
+# The benchmarks behind docs/benchmarks.md (about an hour on 2 shared cores; the burst of
 # 1,000 then 10,000 findings on moto is ~27 minutes of it, then ledger_views filling its
 # tables and interactions).
 bench: $(STAMP)

@@ -8,9 +8,8 @@
 2. A stolen-credential finding (``…InstanceCredentialExfiltration.OutsideAWS``, HIGH) on a
    user's access key: sessions revoked and the key deactivated, read back from the member.
 
-The native GuardDuty event carries its instance and key into the model only with the
-GuardDuty normalisers of issue 17; until then the two findings are built with the Finding
-model in the shape those normalisers give, and handed to the findings function's own
+The two findings are built with the Finding model in the shape the GuardDuty normaliser
+gives (`remedy.normalise.guardduty`), and handed to the findings function's own
 pipeline in its process (`LocalFunction.call`): decided by the shipped policy, recorded,
 contained and announced as any finding is.
 """

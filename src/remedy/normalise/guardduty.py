@@ -1,7 +1,8 @@
 """Amazon GuardDuty ``GuardDuty Finding`` events, read natively.
 
-The member template forwards only ``Object:S3/MaliciousFile`` natively (the other GuardDuty
-findings arrive through Security Hub), but any GuardDuty finding reads. An
+The member template forwards ``Object:S3/MaliciousFile`` and the threats remedy contains
+(compromised instances, stolen credentials, root credential use) natively; the others
+arrive through Security Hub. Any GuardDuty finding reads. An
 ``Object:S3/MaliciousFile`` finding gets the key of its object's scan result
 (`remedy.normalise.malware`); any other gets the key of its Security Hub CSPM copy (the
 finding ARN under GuardDuty's product ARN), so the native event and the copy dedupe.

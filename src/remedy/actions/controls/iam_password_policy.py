@@ -40,7 +40,7 @@ REQUIRED = (  # IAM.13, IAM.14, IAM.11, IAM.12
 
 @register("iam-password-policy")
 class IamPasswordPolicy(ControlRemediation):
-    """Raise the account password policy to the FSBP requirements.
+    """Raise the account password policy to what IAM.7 and CIS's IAM.11 to IAM.17 ask.
 
     Options: ``minimum_length`` (IAM.15, default 14), ``reuse_prevention`` (IAM.16, default
     24) and ``max_age_days`` (IAM.17, default 90).
