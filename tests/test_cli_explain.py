@@ -76,7 +76,7 @@ CONFORMANCE_DECISIONS: dict[str, list[tuple[str, str, str, str]]] = {
     ],
     # "Ec2 aws" is another tool's custom action; no rule maps it, so the usual rules apply.
     "securityhub-guardduty-iamuser-consolelogin-customaction.json": [
-        ("644160558196", "MEDIUM", "ignore", "ignore-securityhub-below-high")
+        ("644160558196", "MEDIUM", "notify", "notify-threats-below-high")
     ],
     "securityhub-inspector-network-reachability-port22.json": [
         ("111122223333", "MEDIUM", "ignore", "ignore-securityhub-below-high")
@@ -535,7 +535,7 @@ EVENT_DECISIONS: dict[str, list[tuple[str, str, str]]] = {
         ("222222222222", "quarantine", "quarantine-financial"),
     ],
     "securityhub-guardduty-ec2-command-and-control.json": [
-        ("222222222222", "notify", "notify-securityhub-high"),
+        ("222222222222", "approve", "isolate-compromised-instances"),
     ],
     "securityhub-inspector-ec2-package-vulnerability.json": [
         ("333333333333", "notify", "notify-securityhub-high"),

@@ -30,7 +30,9 @@ EXPECTED = {
     "macie-classification-financial.json": ({"quarantine"}, {"QUARANTINED"}),
     "macie-classification-personal.json": ({"approve"}, {"QUARANTINED"}),
     "securityhub-macie-personal-copy.json": ({"approve"}, {"QUARANTINED"}),
-    "securityhub-guardduty-ec2-command-and-control.json": ({"notify"}, {"NOTIFIED"}),
+    # Decided as the native finding is (isolate-compromised-instances); its sample instance
+    # is in no demo account, so nothing waits for approval.
+    "securityhub-guardduty-ec2-command-and-control.json": ({"approve"}, {"GONE"}),
     # One infected upload, its scan result and GuardDuty's finding: one remediation.
     "guardduty-malware-scan-threats-found.json": ({"quarantine"}, {"QUARANTINED"}),
     "guardduty-finding-s3-maliciousfile.json": ({"quarantine"}, {"QUARANTINED"}),

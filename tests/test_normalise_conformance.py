@@ -372,7 +372,9 @@ def test_securityhub_custom_action_guardduty_console_login() -> None:
     assert f.region == "us-east-1"
     assert f.product == "GuardDuty"
     assert f.product_arn == "arn:aws:securityhub:us-east-1::product/aws/guardduty"
-    assert f.type == "Unusual Behaviors/User/UnauthorizedAccess:IAMUser-ConsoleLogin"
+    # GuardDuty's own type, from Types' "Unusual Behaviors/User/UnauthorizedAccess:IAMUser-
+    # ConsoleLogin": the native finding's, so one rule decides both alike.
+    assert f.type == "UnauthorizedAccess:IAMUser/ConsoleLogin"
     # trap: no Severity.Label; Normalized 50 agrees with the ProductFields label MEDIUM
     assert f.severity is Severity.MEDIUM
     key, user = f.resources

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from conftest import CONFORMANCE, EVENTS, load_json
 from ocsf_support import ARN, CAPTURED, ocsf_copy
+from policy_support import SHIPPED
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind
 from remedy.normalise import normalise
+from remedy.policy import decide, load_policy
 
 LAYOUTS = (ARN, CAPTURED)
 
@@ -76,10 +78,18 @@ def test_macie_through_ocsf_in_the_captured_layout_keys_as_the_native_event() ->
     assert identities(ocsf) == identities(asff) == identities(native)
 
 
-def _guardduty_copies() -> tuple[Finding, Finding, Finding, Finding]:
-    """Native GuardDuty (AWS's published sample), its ASFF copy and its OCSF copies."""
+def _guardduty_copies(
+    threat: tuple[str, str] = (
+        "Recon:EC2/PortProbeUnprotectedPort",
+        "TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort",
+    ),
+    severity: tuple[float, str] = (2, "LOW"),
+) -> tuple[Finding, Finding, Finding, Finding]:
+    """Native GuardDuty (AWS's published sample), its ASFF copy and its OCSF copies; as
+    the `threat` (its native and ASFF spellings) of `severity` if given."""
     native_event = load_json(CONFORMANCE / "guardduty-ec2-recon-portprobeunprotectedport.json")
     detail = native_event["detail"]
+    detail["type"], detail["severity"] = threat[0], severity[0]
     instance = detail["resource"]["instanceDetails"]
     arn = f"arn:aws:ec2:us-east-1:012345678910:instance/{instance['instanceId']}"
     asff_event = {
@@ -93,8 +103,8 @@ def _guardduty_copies() -> tuple[Finding, Finding, Finding, Finding]:
                     "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty",
                     "AwsAccountId": detail["accountId"],
                     "Region": detail["region"],
-                    "Types": ["TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort"],
-                    "Severity": {"Label": "LOW", "Normalized": 20},
+                    "Types": [threat[1]],
+                    "Severity": {"Label": severity[1], "Normalized": int(severity[0] * 10)},
                     "Title": detail["title"],
                     "Resources": [
                         {
@@ -148,6 +158,39 @@ def test_guardduty_native_asff_and_ocsf_share_key_and_instance() -> None:
             "aws:autoscaling:groupName": "nodes.k8s.travellogic.info",
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("threat", "severity", "rule"),
+    [
+        (
+            (
+                "Backdoor:EC2/C&CActivity.B!DNS",
+                "TTPs/Command and Control/Backdoor:EC2-C&CActivity.B!DNS",
+            ),
+            (8, "HIGH"),
+            "isolate-compromised-instances",
+        ),
+        (
+            (
+                "UnauthorizedAccess:EC2/TorClient",
+                "Effects/Resource Consumption/UnauthorizedAccess:EC2-TorClient",
+            ),
+            (5, "MEDIUM"),
+            "notify-threats-below-high",
+        ),
+    ],
+)
+def test_guardduty_native_asff_and_ocsf_have_one_type_and_one_decision(
+    threat: tuple[str, str], severity: tuple[float, str], rule: str
+) -> None:
+    """Whichever copy arrives first keeps the key and is decided: an ASFF copy read under
+    its ASFF type was only notified, and the native finding after it was its duplicate, so
+    the instance was never isolated."""
+    policy = load_policy(SHIPPED)
+    copies = _guardduty_copies(threat, severity)
+    assert {f.type for f in copies} == {threat[0]}
+    assert {decide(f, policy).rule for f in copies} == {rule}
 
 
 # --- native GuardDuty resources ------------------------------------------------------------

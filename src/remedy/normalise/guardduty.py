@@ -84,6 +84,27 @@ def normalise_guardduty(event: Mapping[str, Any]) -> list[Finding]:
     ]
 
 
+def own_type(types: list[str]) -> str | None:
+    """GuardDuty's own type from a copy's types, so a rule on ``Backdoor:EC2/*`` decides
+    the native finding and its copies alike (whichever arrives first keeps the key).
+
+    ASFF puts it last in a ``namespace/category/`` path with its ``/`` made ``-``:
+    ``TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce`` becomes
+    ``UnauthorizedAccess:EC2/SSHBruteForce``; the resource part (``EC2``, ``IAMUser``)
+    holds no ``-``, so the first one after the colon is where the ``/`` was. OCSF keeps
+    it whole (``Backdoor:EC2/C&CActivity.B!DNS``: a colon before the first ``/``).
+    """
+    for entry in types:
+        head, slash, _ = entry.partition("/")
+        if slash and ":" in head:
+            return entry
+        purpose, colon, rest = entry.rpartition("/")[2].partition(":")
+        resource, dash, name = rest.partition("-")
+        if colon and dash and purpose and resource.isalnum() and name:
+            return f"{purpose}:{resource}/{name}"
+    return None
+
+
 def _sample(detail: dict[str, Any]) -> bool:
     """GuardDuty marks its generated findings in ``service.additionalInfo.sample``."""
     service = f.opt_obj(detail, "service", "detail") or {}
