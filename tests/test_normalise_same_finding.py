@@ -5,6 +5,7 @@ Hub, in both layouts of its resources) read into one key and the same resources 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from conftest import CONFORMANCE, EVENTS, load_json
 from ocsf_support import ARN, CAPTURED, ocsf_copy
-from policy_support import SHIPPED
+from policy_support import SHIPPED, policy_dir
 from remedy.errors import InvalidEvent
 from remedy.model import Finding, Resource, ResourceKind
 from remedy.normalise import normalise
@@ -191,6 +192,21 @@ def test_guardduty_native_asff_and_ocsf_have_one_type_and_one_decision(
     copies = _guardduty_copies(threat, severity)
     assert {f.type for f in copies} == {threat[0]}
     assert {decide(f, policy).rule for f in copies} == {rule}
+
+
+@pytest.mark.parametrize("spelling", ["product", "productv2"])
+def test_a_product_arn_rule_in_either_spelling_matches_both_formats(
+    tmp_path: Path, spelling: str
+) -> None:
+    rule = {
+        "id": "guardduty-by-arn",
+        "match": {"product_arn": [f"arn:aws:securityhub:*::{spelling}/aws/guardduty"]},
+        "action": "notify",
+    }
+    policy = load_policy(policy_dir(tmp_path, [rule]))
+    _, asff, *ocsf = _guardduty_copies()
+    assert ocsf[0].product_arn == "arn:aws:securityhub:us-east-1::productv2/aws/guardduty"
+    assert [decide(f, policy).rule for f in (asff, *ocsf)] == ["guardduty-by-arn"] * 3
 
 
 # --- native GuardDuty resources ------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from remedy.model import Finding, ResourceKind, Severity
 from remedy.normalise.ocsf import OCSF
-from remedy.normalise.products import is_custom
+from remedy.normalise.products import is_custom, one_spelling
 from remedy.policy.accounts import AccountInfo
 
 Test = Callable[[Finding, AccountInfo], bool]
@@ -46,6 +46,18 @@ def _glob(attribute: str, patterns: Iterable[str], *, ignore_case: bool = False)
     def test(finding: Finding, account: AccountInfo) -> bool:
         value = get(finding)
         return value is not None and match(value) is not None
+
+    return test
+
+
+def _product_arn(patterns: Iterable[str]) -> Test:
+    """ASFF's ``product/`` and the new Security Hub's ``productv2/`` name one product: a
+    rule written in either spelling matches the finding in both formats."""
+    match = compile_globs([one_spelling(p) for p in patterns]).match
+
+    def test(finding: Finding, account: AccountInfo) -> bool:
+        value = finding.product_arn
+        return value is not None and match(one_spelling(value)) is not None
 
     return test
 
@@ -193,7 +205,7 @@ def match_tests(match: Mapping[str, Any]) -> tuple[Test, ...]:
     if "ocsf" in match:
         tests.append(_ocsf(match["ocsf"]))
     if "product_arn" in match:
-        tests.append(_glob("product_arn", match["product_arn"]))
+        tests.append(_product_arn(match["product_arn"]))
     if "type" in match:
         tests.append(_glob("type", match["type"]))
     if "control_id" in match:
