@@ -130,7 +130,7 @@ def test_text_from_findings_is_escaped() -> None:
         "&lt;!channel&gt; please &lt;https://evil.invalid|click here&gt; &amp; approve"
         in everything
     )
-    assert "Backdoor:EC2-C&amp;CActivity.B" in everything
+    assert "Backdoor:EC2/C&amp;CActivity.B" in everything
     assert "<!channel>" not in everything
     assert "evil.invalid|" not in "".join(re.findall(r"<[^>]*>", everything))
 

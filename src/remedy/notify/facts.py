@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from remedy.ledger.base import OUTCOMES, Entry, State
+from remedy.normalise.control_parameters import CONTROL_PARAMETERS
 from remedy.normalise.malware import MALWARE
 from remedy.notify import console
 from remedy.regions import region_or
@@ -127,6 +128,20 @@ class Facts:
             f"[{self.severity}] {self.status}: {self.finding_type} on {resource} "
             f"in {self.account_name} ({self.account_id})"
         )
+
+
+def control_settings(parameters: Mapping[str, Any]) -> str:
+    """``control parameters: maxCredentialUsageAge 45``: what the member's control is set to,
+    so an approver sees the threshold a fix will use (the member chooses it), cut at 200."""
+    given = parameters.get(CONTROL_PARAMETERS)
+    if not isinstance(given, dict) or not given:
+        return ""
+    named = "; ".join(
+        f"{name} {', '.join(map(str, values)) if isinstance(values, list) else values}"
+        for name, values in sorted(given.items())
+    )
+    text = f"control parameters: {named}"
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def found_summary(detections: Iterable[Mapping[str, Any]]) -> str:
@@ -311,7 +326,8 @@ def facts_of(entry: Entry, account_name: str) -> Facts:
         finding_type=str(finding.get("type", "")),
         title=str(finding.get("title") or ""),
         resources=resources,
-        found=found_summary(finding.get("detections") or []),
+        found=found_summary(finding.get("detections") or [])
+        or control_settings(finding.get("parameters") or {}),
         action=str(decision.get("action", "")),
         rule=str(decision.get("rule", "")),
         reason=str(decision.get("reason", "")),
