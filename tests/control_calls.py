@@ -22,6 +22,9 @@ class Calls:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.made: list[str] = []
+        #: Whether a call tagged what it made (``TagSpecifications``): IAM asks for
+        #: ``ec2:CreateTags`` too, though no CreateTags call is made.
+        self.tagged = False
         self.fail_at: int | None = None
         self.fail_op: str | None = None
         self.code = "InternalError"
@@ -39,13 +42,20 @@ class Calls:
                 model.name,
             )
 
+    def params(self, params: dict[str, Any], **_: Any) -> None:
+        self.tagged = self.tagged or "TagSpecifications" in params
+
 
 @contextmanager
 def watching(core: Core, action: ControlRemediation, account: str) -> Iterator[Calls]:
     client = core.sessions.client(action.service, account, REGION, finding_key="prime")
     calls = Calls(client)
     client.meta.events.register("before-call.*.*", calls, unique_id="controls-test")
+    client.meta.events.register(
+        "provide-client-params.*.*", calls.params, unique_id="controls-test-params"
+    )
     try:
         yield calls
     finally:
         client.meta.events.unregister("before-call.*.*", unique_id="controls-test")
+        client.meta.events.unregister("provide-client-params.*.*", unique_id="controls-test-params")

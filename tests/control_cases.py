@@ -594,6 +594,10 @@ def _alb_drift(account: str) -> None:
 
 
 # -- EC2.2 ---------------------------------------------------------------------------------
+#: The tags of one ingress rule of A's default group: release must give them back.
+DEFAULT_SG_TAGS = [{"Key": "owner", "Value": "network"}, {"Key": "ticket", "Value": "NET-7"}]
+
+
 def _default_sg_setup(account: str) -> None:
     ec2 = admin(account, "ec2")
     # With an IPv6 block: moto ignores IPv6 egress revokes in a VPC without one.
@@ -608,8 +612,8 @@ def _default_sg_setup(account: str) -> None:
     MADE[("default-sg", account)] = sg
     if account == B:  # B keeps only AWS's allow-all egress
         return
-    # As AWS makes it (members of the group reach each other), and more: a described
-    # CIDR, IPv6 both ways, a prefix list; and an interface using the group.
+    # As AWS makes it (members of the group reach each other), and more: a described and
+    # tagged CIDR, IPv6 both ways, a prefix list; and an interface using the group.
     ec2.authorize_security_group_ingress(
         GroupId=sg,
         IpPermissions=[
@@ -621,11 +625,22 @@ def _default_sg_setup(account: str) -> None:
                 "IpProtocol": "tcp",
                 "FromPort": 443,
                 "ToPort": 443,
-                "IpRanges": [{"CidrIp": "10.9.0.0/16", "Description": "office"}],
                 "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}],
                 "PrefixListIds": [{"PrefixListId": "pl-12345678"}],
             },
         ],
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": "10.9.0.0/16", "Description": "office"}],
+            }
+        ],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": DEFAULT_SG_TAGS}],
     )
     ec2.authorize_security_group_egress(
         GroupId=sg,

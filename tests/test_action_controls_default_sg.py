@@ -1,5 +1,6 @@
 """EC2.2 beyond the shared control tests (`test_action_controls.py`): each rule recorded
-exactly, one source at a time (a referenced group, a prefix list, IPv6, descriptions); the
+exactly, one source at a time (a referenced group, a prefix list, IPv6, descriptions, tags)
+and given back its tags on release; the
 network interfaces using the group counted in the outcome; a group that is not a default
 group refused; and release refusing, in so many words, when a rule was added since."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from control_cases import CASES, MADE, default_sg_rules
+from control_cases import CASES, DEFAULT_SG_TAGS, MADE, default_sg_rules
 from control_events import control_finding
 from fixtures_guard import MEMBERS, REGION, Core, admin, running_core
 from remedy.actions.controls.ec2_default_sg import DefaultSecurityGroupClosed
@@ -54,6 +55,7 @@ def test_every_rule_is_recorded_exactly_and_the_interfaces_using_the_group_are_c
                 "FromPort": 443,
                 "ToPort": 443,
                 "IpRanges": [{"CidrIp": "10.9.0.0/16", "Description": "office"}],
+                "Tags": DEFAULT_SG_TAGS,
             },
             {
                 "IpProtocol": "tcp",
@@ -158,9 +160,78 @@ def test_a_fault_on_the_egress_revoke_puts_the_ingress_rules_back(core: Core) ->
         client.meta.events.unregister("before-call.ec2.*", unique_id="egress-fault")
     assert outcome.state is State.FAILED
     assert "Could not connect to the endpoint URL" in outcome.reason
-    assert made[-3:] == [
+    # The undo authorizes the untagged rules, then the tagged one with its tags.
+    assert made[-4:] == [
         "RevokeSecurityGroupIngress",
         "RevokeSecurityGroupEgress",
         "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupIngress",
     ]
-    assert default_sg_rules(A) == prior
+    assert default_sg_rules(A) == prior  # tags included
+
+
+def test_release_gives_each_rule_back_its_own_tags_under_a_new_rule_id(core: Core) -> None:
+    """A tagged rule comes back with exactly its tags, an untagged one with none; EC2 gives
+    each a new ``sgr-`` id, which release cannot keep (the outcome's docs say so)."""
+    action = make(core)
+    sg = MADE[("default-sg", A)]
+    ec2 = admin(A, "ec2")
+    # A second tag set on an egress rule: one authorize call per set of tags.
+    ec2.create_tags(
+        Resources=[
+            r["SecurityGroupRuleId"]
+            for r in ec2.describe_security_group_rules(
+                Filters=[{"Name": "group-id", "Values": [sg]}]
+            )["SecurityGroupRules"]
+            if r["IsEgress"] and r.get("CidrIpv6") == "::/0" and r["IpProtocol"] == "udp"
+        ],
+        Tags=[{"Key": "owner", "Value": "dns"}],
+    )
+
+    def described() -> dict[str, tuple[str, list[dict[str, str]]]]:
+        found = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}])
+        return {
+            f"{r['IsEgress']} {r['IpProtocol']} {r.get('FromPort')} "
+            f"{r.get('CidrIpv4') or r.get('CidrIpv6') or r.get('PrefixListId') or 'self'}": (
+                r["SecurityGroupRuleId"],
+                sorted(r["Tags"], key=lambda t: t["Key"]),
+            )
+            for r in found["SecurityGroupRules"]
+        }
+
+    prior = described()
+    assert prior["False tcp 443 10.9.0.0/16"][1] == DEFAULT_SG_TAGS
+    assert prior["True udp 53 ::/0"][1] == [{"Key": "owner", "Value": "dns"}]
+    outcome = action.run(finding(A, sg), {}, resume=False)
+    assert outcome.state is State.QUARANTINED, outcome.reason
+    assert default_sg_rules(A) == []
+    client = core.sessions.client("ec2", A, REGION, finding_key="prime")
+    made: list[tuple[str, object]] = []
+
+    def watch(model: object, params: dict[str, object], **_: object) -> None:
+        made.append((getattr(model, "name", ""), params.get("TagSpecifications")))
+
+    # The call's own parameters, before botocore serialises them.
+    client.meta.events.register("provide-client-params.ec2.*", watch, unique_id="watch")
+    try:
+        action.release(finding(A, sg), outcome.attrs)
+    finally:
+        client.meta.events.unregister("provide-client-params.ec2.*", unique_id="watch")
+    after = described()
+    assert {k: tags for k, (_, tags) in after.items()} == {
+        k: tags for k, (_, tags) in prior.items()
+    }
+    assert all(after[k][0] != prior[k][0] for k in prior)  # new rule ids
+    spec = "security-group-rule"
+    assert made == [
+        ("DescribeSecurityGroups", None),
+        ("DescribeSecurityGroupRules", None),
+        # In the recorded rules' order, which here puts the tagged ones first.
+        ("AuthorizeSecurityGroupIngress", [{"ResourceType": spec, "Tags": DEFAULT_SG_TAGS}]),
+        ("AuthorizeSecurityGroupIngress", None),
+        (
+            "AuthorizeSecurityGroupEgress",
+            [{"ResourceType": spec, "Tags": [{"Key": "owner", "Value": "dns"}]}],
+        ),
+        ("AuthorizeSecurityGroupEgress", None),
+    ]

@@ -2,8 +2,10 @@
 
 Every rule of the default group is revoked, ingress and egress, and each is recorded one
 source at a time (a CIDR, an IPv6 CIDR, a prefix list or a referenced group, with its
-description), so release authorizes exactly those again; if the group has any rule
-remedy did not leave, release refuses and names it. A group that is not its VPC's default
+description and its tags), so release authorizes exactly those again, each with its tags;
+if the group has any rule remedy did not leave, release refuses and names it. A rule
+authorized again gets a new ``sgr-`` id from EC2: whatever names a rule by its old id
+must be pointed at the new one. A group that is not its VPC's default
 group is refused: EC2.2 is about default groups only.
 
 Removing the rules cuts off whatever uses the default group, so the fix waits for
@@ -13,7 +15,7 @@ approval, and its outcome says how many network interfaces use the group.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from remedy.actions.controls.base import (
@@ -35,18 +37,61 @@ _SOURCES = {
     "UserIdGroupPairs": ("UserId", "GroupId", "VpcPeeringConnectionId", "Description"),
 }
 _DIRECTIONS = {"ingress": "IpPermissions", "egress": "IpPermissionsEgress"}
+#: The field naming a rule's source, in a described permission and in a described rule.
+_NAMED_BY = {
+    "IpRanges": ("CidrIp", "CidrIpv4"),
+    "Ipv6Ranges": ("CidrIpv6", "CidrIpv6"),
+    "PrefixListIds": ("PrefixListId", "PrefixListId"),
+    "UserIdGroupPairs": ("GroupId", "ReferencedGroupInfo"),
+}
+
+Key = tuple[Any, ...]
 
 
-def rules(permissions: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def rules(
+    permissions: list[Mapping[str, Any]], tags: Mapping[Key, list[dict[str, str]]] | None = None
+) -> list[dict[str, Any]]:
     """Described ``IpPermissions`` as rules of one source each, in a stable order, in the
-    shape revoke and authorize take."""
+    shape revoke and authorize take, each with its ``Tags`` (from `tags`, by `key`) if any."""
     out = []
     for permission in permissions:
         base = {k: permission[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in permission}
         for kind, fields in _SOURCES.items():
             for source in permission.get(kind) or []:
-                out.append({**base, kind: [{f: source[f] for f in fields if source.get(f)}]})
+                rule = {**base, kind: [{f: source[f] for f in fields if source.get(f)}]}
+                found = (tags or {}).get(key(rule))
+                out.append({**rule, "Tags": found} if found else rule)
     return sorted(out, key=lambda rule: json.dumps(rule, sort_keys=True))
+
+
+def key(rule: Mapping[str, Any]) -> Key:
+    """What tells a rule from the group's others: protocol, ports (none for all
+    protocols) and source."""
+    [kind] = [k for k in _SOURCES if k in rule]
+    ports = () if rule["IpProtocol"] == "-1" else (rule.get("FromPort"), rule.get("ToPort"))
+    return (rule["IpProtocol"], *ports, kind, rule[kind][0].get(_NAMED_BY[kind][0]))
+
+
+def _tags(described: list[Mapping[str, Any]]) -> dict[tuple[bool, Key], list[dict[str, str]]]:
+    """Each described rule's tags (``DescribeSecurityGroupRules``), by direction and `key`."""
+    out = {}
+    for rule in described:
+        if not rule.get("Tags"):
+            continue
+        for kind, (field, there) in _NAMED_BY.items():
+            source = rule.get(there)
+            if source is None:
+                continue
+            name = source.get("GroupId") if isinstance(source, Mapping) else source
+            shaped = {
+                "IpProtocol": rule["IpProtocol"],
+                "FromPort": rule.get("FromPort"),
+                "ToPort": rule.get("ToPort"),
+                kind: [{field: name}],
+            }
+            tags = sorted(rule["Tags"], key=lambda tag: (tag["Key"], tag["Value"]))
+            out[(bool(rule["IsEgress"]), key(shaped))] = tags
+    return out
 
 
 @register("default-sg-closed")
@@ -63,12 +108,16 @@ class DefaultSecurityGroupClosed(ControlRemediation):
     permissions = frozenset(
         {
             "ec2:DescribeSecurityGroups",
+            # each rule's tags, recorded with it.
+            "ec2:DescribeSecurityGroupRules",
             "ec2:DescribeNetworkInterfaces",
             "ec2:RevokeSecurityGroupIngress",
             "ec2:RevokeSecurityGroupEgress",
             # release: authorize exactly what was revoked.
             "ec2:AuthorizeSecurityGroupIngress",
             "ec2:AuthorizeSecurityGroupEgress",
+            # release: the rules' tags, given with the authorize call.
+            "ec2:CreateTags",
         }
     )
 
@@ -80,7 +129,17 @@ class DefaultSecurityGroupClosed(ControlRemediation):
                 f"it is not its VPC's default group (it is named {group.get('GroupName')!r}); "
                 "EC2.2 is about default groups only"
             )
-        return {name: rules(group.get(field, [])) for name, field in _DIRECTIONS.items()}
+        pages = client.get_paginator("describe_security_group_rules").paginate(
+            Filters=[{"Name": "group-id", "Values": [id]}]
+        )
+        tags = _tags([rule for page in pages for rule in page["SecurityGroupRules"]])
+        return {
+            name: rules(
+                group.get(field, []),
+                {k: v for (egress, k), v in tags.items() if egress == (name == "egress")},
+            )
+            for name, field in _DIRECTIONS.items()
+        }
 
     def fixed(self, id: str, setting: Setting, options: Mapping[str, Any]) -> Setting:
         return {name: [] for name in _DIRECTIONS}
@@ -104,14 +163,33 @@ class DefaultSecurityGroupClosed(ControlRemediation):
             revoke = getattr(client, f"revoke_security_group_{name}")
             authorize = getattr(client, f"authorize_security_group_{name}")
             if gone:
-                steps.append(_step(revoke, authorize, id, gone))
-            if added:
-                steps.append(_step(authorize, revoke, id, added))
+                steps.append((_revoking(revoke, id, gone), _authorizing(authorize, id, gone)))
+            # One authorize per set of tags: EC2 gives the call's tags to every rule it makes.
+            for same in _by_tags(added):
+                steps.append((_authorizing(authorize, id, same), _revoking(revoke, id, same)))
         all_or_nothing(steps)
 
 
-def _step(do: Any, undo: Any, group: str, rules: list[dict[str, Any]]) -> Step:
-    return (
-        lambda: do(GroupId=group, IpPermissions=rules),
-        lambda: undo(GroupId=group, IpPermissions=rules),
-    )
+def _by_tags(rules: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        groups.setdefault(json.dumps(rule.get("Tags", [])), []).append(rule)
+    return list(groups.values())
+
+
+def _bare(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in rule.items() if k != "Tags"} for rule in rules]
+
+
+def _revoking(revoke: Any, group: str, rules: list[dict[str, Any]]) -> Callable[[], object]:
+    return lambda: revoke(GroupId=group, IpPermissions=_bare(rules))
+
+
+def _authorizing(authorize: Any, group: str, rules: list[dict[str, Any]]) -> Callable[[], object]:
+    def call() -> None:
+        for same in _by_tags(rules):
+            tags = same[0].get("Tags")
+            spec = {"TagSpecifications": [{"ResourceType": "security-group-rule", "Tags": tags}]}
+            authorize(GroupId=group, IpPermissions=_bare(same), **(spec if tags else {}))
+
+    return call
