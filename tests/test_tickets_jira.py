@@ -14,7 +14,14 @@ from remedy.devtools.jira_server import adf_text
 from remedy.ledger.base import Entry, State
 from remedy.tickets import http
 from remedy.tickets.lifecycle import OWED, SLOT, Tickets, token
-from tickets_support import OWNER, UNTARGETED, World, eight_workers_follow, jira_world
+from tickets_support import (
+    OWNER,
+    UNTARGETED,
+    World,
+    assert_gone,
+    eight_workers_follow,
+    jira_world,
+)
 
 __all__ = ["atomic_dynamodb"]
 
@@ -481,16 +488,12 @@ def test_a_ticket_deleted_while_followed_is_no_longer_told(world: World) -> None
     entry = tickets.follow(world.entry())
     del world.jira.issues["SEC-1"]
 
-    dismissed = world.store.transition(
-        entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
-    )
-    stopped = tickets.follow(dismissed)
+    stopped = world.dismiss(tickets, entry)
 
-    assert OWED not in stopped.attrs
-    assert stopped.attrs[SLOT]["status"] == "gone"
-    assert stopped.attrs[SLOT]["gone"] == (
+    assert_gone(
+        stopped,
         "Jira POST /rest/api/3/issue/SEC-1/comment: HTTP 404 "
-        "Issue does not exist or you do not have permission to see it."
+        "Issue does not exist or you do not have permission to see it.",
     )
     assert tickets.owed() == 0
     requests = len(world.jira.requests)

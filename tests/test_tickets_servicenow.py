@@ -11,7 +11,7 @@ from notify_support import atomic_dynamodb
 from remedy.devtools.servicenow_server import ServiceNowServer
 from remedy.ledger.base import State
 from remedy.tickets.lifecycle import OWED, SLOT
-from tickets_support import World, eight_workers_follow, servicenow_world
+from tickets_support import World, assert_gone, eight_workers_follow, servicenow_world
 
 __all__ = ["atomic_dynamodb"]
 
@@ -173,16 +173,12 @@ def test_an_incident_closed_by_hand_is_no_longer_told_and_nothing_is_owed(world:
     incident.fields["state"] = "7"
     patches = len([r for r in world.server.requests if r.method == "PATCH"])
 
-    dismissed = world.store.transition(
-        entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
-    )
-    stopped = tickets.follow(dismissed)
+    stopped = world.dismiss(tickets, entry)
 
-    assert OWED not in stopped.attrs
-    assert stopped.attrs[SLOT]["status"] == "gone"
-    assert stopped.attrs[SLOT]["gone"] == (
+    assert_gone(
+        stopped,
         f"ServiceNow PATCH /api/now/table/incident/{incident.sys_id}: HTTP 403 Operation "
-        "Failed: INC0010001 is Closed (7), read-only in ServiceNow"
+        "Failed: INC0010001 is Closed (7), read-only in ServiceNow",
     )
     assert tickets.owed() == 0
     # One refused comment and the read of its state; a later change calls nothing.

@@ -24,7 +24,7 @@ from remedy.notify.outbox import SlackOutbox
 from remedy.policy.accounts import build
 from remedy.settings import Settings
 from remedy.tickets import build as build_backends
-from remedy.tickets.lifecycle import OUTBOX_PK, SLOW, Tickets
+from remedy.tickets.lifecycle import OUTBOX_PK, OWED, SLOT, SLOW, Tickets
 
 OWNER = "111111111111"
 CONNECTOR = "2f1e0cd4-7f44-4a65-9d44-3f3c1d2e5a10"
@@ -129,6 +129,13 @@ class World:
         assert created
         return entry
 
+    def dismiss(self, tickets: Tickets, entry: Entry) -> Entry:
+        """`entry` dismissed from Slack, and its ticket told."""
+        changed = self.store.transition(
+            entry.key, [State.PENDING_APPROVAL], State.DISMISSED, by="slack:U0PAYLEAD1"
+        )
+        return tickets.follow(changed)
+
     def issue_posts(self) -> int:
         return sum(
             1 for r in self.jira.requests if (r.method, r.path) == ("POST", "/rest/api/3/issue")
@@ -193,3 +200,9 @@ def eight_workers_follow(world: World, entry: Entry) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def assert_gone(entry: Entry, answer: str) -> None:
+    """The entry's ticket is no longer followed, for the system's `answer`; nothing owed."""
+    assert OWED not in entry.attrs
+    assert (entry.attrs[SLOT]["status"], entry.attrs[SLOT]["gone"]) == ("gone", answer)
