@@ -153,18 +153,18 @@ class JiraBackend(RestBackend):
         issues = answer.get("issues") if isinstance(answer, dict) else None
         return self._ref(issues[0]) if issues else None
 
-    def _on(self, ref: TicketRef, method: str, path: str, body: Any = None) -> Any:
-        """A call about issue `ref`; Jira's 404 (deleted, or no longer visible to remedy's
-        user) is `TicketGone`."""
+    def _on(self, ref: TicketRef, method: str, tail: str, body: Any = None) -> Any:
+        """A call to issue `ref`'s resource `tail`; Jira's 404 (deleted, or no longer visible
+        to remedy's user) is `TicketGone`."""
         try:
-            return self.client.call(method, path, body)
+            return self.client.call(method, f"/rest/api/3/issue/{ref.id}{tail}", body)
         except TicketError as error:
             if error.status == 404:
                 raise TicketGone(str(error), exists=False, status=404) from None
             raise
 
     def comment(self, ref: TicketRef, text: str) -> None:
-        self._on(ref, "POST", f"/rest/api/3/issue/{ref.id}/comment", {"body": document(text)})
+        self._on(ref, "POST", "/comment", {"body": document(text)})
 
     def resolve(self, ref: TicketRef, text: str) -> None:
         # The transition is found before the comment: when there is none (or the listing
@@ -173,7 +173,7 @@ class JiraBackend(RestBackend):
         self._transition(ref, done=True, comment=text)
 
     def reopen(self, ref: TicketRef, text: str) -> None:
-        answer = self._on(ref, "GET", f"/rest/api/3/issue/{ref.id}?fields=status")
+        answer = self._on(ref, "GET", "?fields=status")
         status = ((answer or {}).get("fields") or {}).get("status") or {}
         if (status.get("statusCategory") or {}).get("key") == "done":
             self._transition(ref, done=False)
@@ -182,7 +182,7 @@ class JiraBackend(RestBackend):
     def _transition(self, ref: TicketRef, *, done: bool, comment: str | None = None) -> None:
         """Take the first transition Jira offers into (or, `done` false, out of) a done
         status category, after the `comment` if one is given."""
-        answer = self._on(ref, "GET", f"/rest/api/3/issue/{ref.id}/transitions")
+        answer = self._on(ref, "GET", "/transitions")
         for transition in (answer or {}).get("transitions", ()):
             category = transition.get("to", {}).get("statusCategory", {}).get("key")
             if (category == "done") == done:

@@ -259,7 +259,7 @@ class Tickets:
 
     def _open(self, entry: Entry, slot: dict[str, Any], fresh: bool) -> Entry | None:
         if not fresh:
-            claimed = datetime.fromisoformat(slot["claimed_at"].replace("Z", "+00:00"))
+            claimed = parse_stamp(slot["claimed_at"])
             if slot["status"] == "opening" and self.clock() - claimed < self.lease:
                 return None
             again = {**slot, "status": "opening", "claimed_at": stamp(self.clock())}
@@ -270,16 +270,10 @@ class Tickets:
         backend = self.backends[slot["backend"]]
         refused: TicketGone | None = None
         try:
-            ref = None
-            if "reopen" in slot:
-                ref = TicketRef(slot["backend"], **slot["reopen"])
-                try:
-                    self._take_over(entry)
-                    said = f"remedy: reopened: a new occurrence at {entry.created_at}"
-                    backend.reopen(ref, f"{said}\n{self._description(entry)}")
-                except TicketGone as gone:
-                    # Deleted, or closed for good: a new ticket, linked if it still exists.
-                    refused, ref = gone, None
+            ref = self._reopen(entry, slot, backend) if "reopen" in slot else None
+            if isinstance(ref, TicketGone):
+                # Deleted, or closed for good: a new ticket, linked if it still exists.
+                refused, ref = ref, None
             if ref is None:
                 draft = self._draft(entry, slot)
                 if refused is not None and not refused.exists:
@@ -298,6 +292,19 @@ class Tickets:
             opened["ref"] = ref.ref
         opened["told"] = len(entry.history)
         return self.store.claim_attr(entry.key, SLOT, opened, expected=slot)
+
+    def _reopen(
+        self, entry: Entry, slot: Mapping[str, Any], backend: TicketBackend
+    ) -> TicketRef | TicketGone:
+        """The previous occurrence's ticket, reopened for `entry`; or why it cannot be."""
+        ref = TicketRef(slot["backend"], **slot["reopen"])
+        try:
+            self._take_over(entry)
+            said = f"remedy: reopened: a new occurrence at {entry.created_at}"
+            backend.reopen(ref, f"{said}\n{self._description(entry)}")
+        except TicketGone as gone:
+            return gone
+        return ref
 
     def _take_over(self, entry: Entry) -> None:
         """The previous occurrence, if its ticket is still open, passes it on: from now on
